@@ -1,0 +1,143 @@
+"""One cell of the benchmark grid — (task, learner, N, seed) — run under the fair protocol.
+
+1. Draw the nested training set (first N points of the seed's stream) and the fixed test set.
+2. Split the N points into train / validation; the learner selects its configuration there.
+3. Refit the chosen configuration on all N points; score it on the test set, which no learner
+   method ever receives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import BenchError, Diverged
+from .learners import Learner, score
+from .tasks import Problem, Task, stable_int, task_rng, test_set, training_set
+
+STATUSES = ("ok", "diverged", "failed", "timeout")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Evaluation settings shared by every cell of a run (part of each cell's identity)."""
+
+    n_test: int = 5000
+    val_fraction: float = 0.2
+
+    def check(self) -> None:
+        if not (isinstance(self.n_test, int) and self.n_test > 0):
+            raise BenchError(f"--n-test must be a positive integer, got {self.n_test!r}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise BenchError(f"--val-fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
+
+    def min_n(self) -> int:
+        """Smallest N that leaves at least one training and one validation point."""
+        return 2
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Everything needed to run one cell, picklable for worker processes."""
+
+    task: Task
+    learner: Learner
+    n: int
+    seed: int
+    protocol: Protocol
+    provenance: tuple[tuple[str, str], ...] = ()  # (key, value) pairs recorded with the row
+
+    @property
+    def key(self) -> dict[str, Any]:
+        return {
+            "task": self.task.identity,
+            "learner": self.learner.identity,
+            "n": self.n,
+            "seed": self.seed,
+            "protocol": {"n_test": self.protocol.n_test, "val_fraction": self.protocol.val_fraction},
+        }
+
+    @property
+    def cell_id(self) -> str:
+        blob = json.dumps(self.key, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    def describe(self) -> str:
+        return f"{self.task.name} · {self.learner.label} · N={self.n} · seed {self.seed}"
+
+
+def split_indices(n: int, val_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random train/validation split of ``range(n)``; both parts non-empty for n >= 2."""
+    n_val = min(max(1, int(round(val_fraction * n))), n - 1)
+    perm = rng.permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def test_metrics(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[str, dict[str, float]]:
+    """Primary metric name and all test metrics: relative MSE (MSE / Var y) or 0-1 error."""
+    if problem.kind == "classification":
+        err = score(problem, y_true, y_pred)
+        return "error", {"error": err}
+    mse = score(problem, y_true, y_pred)
+    var = float(np.var(y_true))
+    return "rel_mse", {"mse": mse, "rel_mse": mse / var if var > 0 else float("nan")}
+
+
+def _set_threads(threads: int | None) -> None:
+    # Workers × threads must not exceed the cores; only touch torch if a learner loaded it.
+    if threads and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def run_cell(spec: CellSpec, threads: int | None = None) -> dict[str, Any]:
+    """Run one cell and return its store record; never raises for a learner or task failure."""
+    _set_threads(threads)
+    task, learner, n, seed = spec.task, spec.learner, spec.n, spec.seed
+    record: dict[str, Any] = {
+        "cell_id": spec.cell_id, "task": task.name, "task_params": task.params, "task_version": task.version,
+        "learner": learner.name, "learner_params": learner.overrides, "learner_version": learner.version,
+        "n": n, "seed": seed, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
+        "status": "failed", "metric": None, "test_score": None, "train_score": None, "val_score": None,
+        "metrics": {}, "chosen_params": None, "selection": [], "error": None,
+        **dict(spec.provenance),
+    }
+    start = time.perf_counter()
+    try:
+        X, y = training_set(task, seed, n)
+        X_test, y_test = test_set(task, seed, spec.protocol.n_test)
+        problem = Problem(task.kind, X.shape[1], task.n_classes)
+        tr, va = split_indices(n, spec.protocol.val_fraction, task_rng(task, seed, "split", n))
+        rng = np.random.default_rng([stable_int(learner.identity), stable_int(task.identity), seed, n])
+        grid = learner.param_grid(task, n)
+        if not grid:
+            raise BenchError(f"learner '{learner.name}' returned an empty parameter grid for N={n}")
+        selection = learner.fit_select(X[tr], y[tr], X[va], y[va], grid, rng, problem)
+        record["selection"] = selection.trials
+        record["val_score"] = selection.best_score
+        if selection.best_params is None:
+            record.update(status="diverged", error="every configuration diverged during selection")
+        else:
+            record["chosen_params"] = selection.best_params
+            model = learner.fit(X, y, selection.best_params, rng, problem)
+            metric, metrics = test_metrics(problem, y_test, model.predict(X_test))
+            _, train = test_metrics(problem, y, model.predict(X))
+            metrics.update({f"train_{k}": v for k, v in train.items()})
+            record.update(status="ok", metric=metric, test_score=metrics[metric],
+                          train_score=train[metric], metrics=metrics)
+    except Diverged as exc:
+        record.update(status="diverged", error=_one_line(exc))
+    except Exception as exc:  # recorded, not raised: one bad cell never stops the run
+        record.update(status="failed", error=_one_line(exc))
+    record["seconds"] = time.perf_counter() - start
+    return record

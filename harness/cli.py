@@ -1,0 +1,295 @@
+"""The ``bench`` command line (click). Every user error ends as one ``error: ...`` line and a
+non-zero exit status, never a traceback (set CONCEPTBENCH_DEBUG=1 to see one for real bugs)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from . import leaderboard
+from .cell import Protocol
+from .errors import BenchError
+from .registry import Registry, load_registry
+from .runner import Progress, execute, plan
+from .store import Store
+
+DEFAULT_NS = (100, 200, 400, 800)
+DEFAULT_STORE = "conceptbench.sqlite"
+STORE_HELP = "SQLite result store (default: $CONCEPTBENCH_STORE or ./conceptbench.sqlite)."
+
+
+def _store_path(path: str | None) -> str:
+    return path or os.environ.get("CONCEPTBENCH_STORE") or DEFAULT_STORE
+
+
+def _registry(quiet: bool = False) -> Registry:
+    reg = load_registry()
+    if not quiet:
+        for problem in reg.problems:
+            click.echo(f"error: {problem}", err=True)
+    return reg
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _parse_ns(ns: tuple[int, ...], ns_csv: str | None) -> list[int]:
+    out = list(ns)
+    for part in (ns_csv or "").split(","):
+        if part.strip():
+            try:
+                out.append(int(part))
+            except ValueError:
+                raise BenchError(f"--ns: {part.strip()!r} is not an integer; write e.g. --ns 100,200,400") from None
+    for n in out:
+        if n <= 0:
+            raise BenchError(f"N must be a positive integer, got {n}; write e.g. --n 100 --n 1000")
+    return out
+
+
+def _parse_params(specs: tuple[str, ...], tasks: list, learners: list) -> tuple[list, list]:
+    """Apply ``--param [name.]key=v1,v2`` to the selected tasks (one value) and learners (candidates)."""
+    overrides: dict[tuple[str, str], dict[str, Any]] = {}
+    for spec in specs:
+        key, sep, raw = spec.partition("=")
+        key = key.strip()
+        if not sep or not key or not raw.strip():
+            raise BenchError(f"malformed --param {spec!r}; write --param KEY=VALUE or --param LEARNER.KEY=V1,V2")
+        target, _, name = key.rpartition(".")
+        values = [_parse_value(v.strip()) for v in raw.split(",")]
+        hits = 0
+        for kind, objs in (("task", tasks), ("learner", learners)):
+            for obj in objs:
+                has = name in (obj.params if kind == "task" else obj.parameters)
+                if (target and target != obj.name) or not has:
+                    continue
+                if kind == "task" and len(values) != 1:
+                    raise BenchError(f"--param {spec!r}: task parameters take one value")
+                overrides.setdefault((kind, obj.name), {})[name] = values[0] if kind == "task" else values
+                hits += 1
+        if not hits:
+            names = ", ".join(o.name for o in [*tasks, *learners])
+            raise BenchError(f"--param {spec!r}: no selected task or learner ({names}) has a parameter "
+                             f"{name!r}; `bench list` shows each one's parameters")
+    tasks = [t.with_params(**overrides[("task", t.name)]) if ("task", t.name) in overrides else t for t in tasks]
+    learners = [lr.with_params(**overrides[("learner", lr.name)]) if ("learner", lr.name) in overrides else lr
+                for lr in learners]
+    return tasks, learners
+
+
+def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
+    table = {"task": reg.tasks, "learner": reg.learners}[kind]
+    if "all" in names:
+        return [table[k] for k in sorted(table)]
+    return [reg.get(kind, name) for name in dict.fromkeys(names)]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="conceptbench")
+def cli() -> None:
+    """conceptbench: how does test error fall with the number of training samples N?
+
+    Run a benchmark, then read leaderboards/<task>.md. Start with `bench run --suite quick`.
+    """
+
+
+@cli.command()
+@click.option("--suite", "suite_name", metavar="NAME", help="Run a named suite (see `bench list`).")
+@click.option("--task", "-t", "task_names", multiple=True, metavar="T", help="Task name, or 'all'. Repeatable.")
+@click.option("--learner", "-l", "learner_names", multiple=True, metavar="L",
+              help="Learner name, or 'all'. Repeatable.")
+@click.option("--n", "ns", multiple=True, type=int, metavar="N", help="A training-set size. Repeatable.")
+@click.option("--ns", "ns_csv", metavar="N1,N2,..", help="Training-set sizes, comma-separated.")
+@click.option("--seeds", type=int, default=None, help="Seeds 0..K-1 per cell [default: 3].")
+@click.option("--jobs", "-j", type=int, default=None, help="Worker processes [default: number of cores].")
+@click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
+@click.option("--out", default="leaderboards", show_default=True, metavar="DIR",
+              help="Where leaderboards are written after the run.")
+@click.option("--param", "-p", "params", multiple=True, metavar="[NAME.]KEY=V1,V2",
+              help="Set a task parameter or a learner's candidate list. Repeatable.")
+@click.option("--n-test", type=int, default=None, help="Test-set size [default: 5000].")
+@click.option("--val-fraction", type=float, default=None,
+              help="Share of the N samples held out for selection [default: 0.2].")
+@click.option("--retry-failed", is_flag=True, help="Also re-run cells stored as failed or timed out.")
+@click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
+def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, n_test,
+        val_fraction, retry_failed, no_leaderboard) -> int:
+    """Train and evaluate every task × learner × N × seed cell not already in the store."""
+    reg = _registry()
+    if suite_name:
+        if task_names or learner_names:
+            raise BenchError("use either --suite or --task/--learner, not both")
+        suite = reg.get("suite", suite_name)
+        tasks = [reg.get("task", t).with_params(**p) if p else reg.get("task", t) for t, p in suite.tasks.items()]
+        learners = [reg.get("learner", lr).with_params(**p) if p else reg.get("learner", lr)
+                    for lr, p in suite.learners.items()]
+        defaults = dict(ns=list(suite.ns), seeds=suite.seeds, n_test=suite.n_test, val_fraction=suite.val_fraction)
+    else:
+        if not task_names or not learner_names:
+            raise BenchError("say what to run: --suite quick, or --task T and --learner L (see `bench list`)")
+        tasks, learners = _select(reg, "task", task_names), _select(reg, "learner", learner_names)
+        defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2)
+    tasks, learners = _parse_params(params, tasks, learners)
+    ns_list = _parse_ns(ns, ns_csv) or defaults["ns"]
+    seeds = defaults["seeds"] if seeds is None else seeds
+    if seeds <= 0:
+        raise BenchError(f"--seeds must be a positive integer, got {seeds}")
+    jobs = os.cpu_count() or 1 if jobs is None else jobs
+    if jobs <= 0:
+        raise BenchError(f"--jobs must be a positive integer, got {jobs}")
+    protocol = Protocol(n_test=defaults["n_test"] if n_test is None else n_test,
+                        val_fraction=defaults["val_fraction"] if val_fraction is None else val_fraction)
+    out_dir = Path(out)
+    if not no_leaderboard:
+        leaderboard.check_writable(out_dir)  # fail before hours of training, not after
+    unsupported: list[str] = []
+    cells = plan(tasks, learners, ns_list, range(seeds), protocol, reg, unsupported)
+    for line in unsupported:
+        click.echo(f"skipping: {line}", err=True)
+    if not cells:
+        raise BenchError("nothing to run: no selected learner supports the selected tasks")
+    store = Store(_store_path(store_path))
+    progress = Progress(len(cells))
+    summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress)
+    if summary.ran == 0 and not summary.interrupted:
+        click.echo(f"Nothing to train: all {summary.planned} cells are already in {store.path}"
+                   + ("" if retry_failed else " (--retry-failed re-runs failed ones)") + ".")
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.statuses.items()))
+        click.echo(f"Ran {summary.ran} of {summary.planned} cells in {summary.seconds:.1f}s ({counts or 'none'}); "
+                   f"{summary.skipped} already in {store.path} were skipped.")
+    if not no_leaderboard:
+        names = [t.name for t in tasks if any(c.task is t for c in cells)]
+        rows = store.rows()
+        have = {r["task"] for r in rows}
+        paths = leaderboard.build(rows, out_dir, [t for t in names if t in have], _descriptions(reg))
+        md = [str(p) for p in paths if p.suffix == ".md" and p.name != "README.md"]
+        if md:
+            click.echo(f"Leaderboards: {', '.join(md)}")
+    store.close()
+    if summary.interrupted:
+        click.echo(f"Interrupted: {summary.ran} finished cell(s) are saved; run the same command again to resume.",
+                   err=True)
+        return 130
+    if summary.failed:
+        click.echo(f"{summary.failed} cell(s) failed; `bench show --status failed` lists them, "
+                   f"`bench run ... --retry-failed` re-runs them.", err=True)
+        return 1
+    return 0
+
+
+def _descriptions(reg: Registry) -> dict[str, str]:
+    return {name: task.description for name, task in reg.tasks.items()}
+
+
+def _grid_text(spec: dict[str, list]) -> str:
+    fixed = [f"{k}={v[0]}" for k, v in spec.items() if len(v) == 1]
+    tuned = [f"{k}∈{{{', '.join(map(str, v))}}}" for k, v in spec.items() if len(v) > 1]
+    return "; ".join(filter(None, [" × ".join(tuned), ", ".join(fixed)]))
+
+
+@cli.command(name="list")
+def list_() -> int:
+    """List tasks, learners and suites, with the plugin each comes from."""
+    reg = _registry()
+    tasks = [[t.name, t.kind, ", ".join(f"{k}={v}" for k, v in sorted(t.params.items())) or "—",
+              str(reg.origin("task", t.name)), t.description] for t in reg.tasks.values()]
+    learners = [[lr.name, ", ".join(sorted(lr.supports)), _grid_text(lr.grid_spec), str(reg.origin("learner", lr.name)),
+                 lr.description] for lr in reg.learners.values()]
+    suites = [[s.name, ", ".join(s.tasks), ", ".join(s.learners), ",".join(map(str, s.ns)), s.seeds, s.description]
+              for s in reg.suites.values()]
+    click.echo("Tasks\n" + tabulate(sorted(tasks), ["name", "kind", "params", "plugin", "description"]))
+    click.echo("\nLearners\n" + tabulate(sorted(learners), ["name", "supports", "grid", "plugin", "description"]))
+    if suites:
+        click.echo("\nSuites\n" + tabulate(sorted(suites), ["name", "tasks", "learners", "N", "seeds", "description"]))
+    return 1 if reg.problems else 0
+
+
+@cli.command(name="leaderboard")
+@click.option("--task", "-t", "task_names", multiple=True, metavar="T", help="Only this task's page. Repeatable.")
+@click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
+@click.option("--out", default="leaderboards", show_default=True, metavar="DIR", help="Output directory.")
+def leaderboard_(task_names, store_path, out) -> int:
+    """Rebuild Markdown leaderboards and learning-curve plots from the store."""
+    path = _store_path(store_path)
+    if not Path(path).exists():
+        raise BenchError(f"no result store at {path}; run `bench run` first or pass --store")
+    store = Store(path)
+    rows = store.rows()
+    if not rows:
+        raise BenchError(f"the store {path} holds no results yet; run `bench run` first")
+    reg = _registry(quiet=True)
+    paths = leaderboard.build(rows, Path(out), task_names or None, _descriptions(reg))
+    for p in paths:
+        click.echo(str(p))
+    return 0
+
+
+@cli.command()
+@click.option("--task", "-t", default=None, metavar="T", help="Only this task.")
+@click.option("--learner", "-l", default=None, metavar="L", help="Only this learner.")
+@click.option("--status", type=click.Choice(["ok", "diverged", "failed", "timeout"]), default=None,
+              help="Only cells with this status.")
+@click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
+def show(task, learner, status, store_path) -> int:
+    """Print stored results in the terminal, one line per cell."""
+    path = _store_path(store_path)
+    if not Path(path).exists():
+        raise BenchError(f"no result store at {path}; run `bench run` first or pass --store")
+    rows = [r for r in Store(path).rows(task, learner) if status is None or r["status"] == status]
+    if not rows:
+        click.echo("no matching results")
+        return 0
+    table = []
+    for r in rows:
+        chosen = ", ".join(f"{k}={v}" for k, v in (r["chosen_params"] or {}).items())
+        result = f"{r['metric']}={r['test_score']:.4g}" if r["status"] == "ok" else (r["error"] or "")
+        lp = "".join(f" {k}={'|'.join(map(str, v))}" for k, v in sorted(r["learner_params"].items()))
+        table.append([r["task"], r["learner"] + lp, r["n"], r["seed"], r["status"], result, chosen,
+                      f"{r['seconds']:.1f}"])
+    click.echo(tabulate(table, ["task", "learner", "N", "seed", "status", "test", "chosen", "s"]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``bench`` and return its exit status; user errors become one ``error:`` line."""
+    try:
+        return cli.main(args=argv, prog_name="bench", standalone_mode=False) or 0
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()} (see `bench {' '.join(_command(argv))} --help`)", err=True)
+        return exc.exit_code or 2
+    except BenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except Exception as exc:  # a bug: keep it to one line unless asked
+        if os.environ.get("CONCEPTBENCH_DEBUG"):
+            raise
+        click.echo(f"error: internal error {type(exc).__name__}: {exc} (set CONCEPTBENCH_DEBUG=1 for the "
+                   f"traceback and please report it)", err=True)
+        return 3
+
+
+def _command(argv: list[str] | None) -> list[str]:
+    args = sys.argv[1:] if argv is None else argv
+    return [a for a in args[:1] if not a.startswith("-")]
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

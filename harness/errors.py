@@ -1,0 +1,24 @@
+"""Exceptions that carry a one-line, user-facing message.
+
+The CLI prints ``str(error)`` of a :class:`BenchError` as ``error: ...`` and exits non-zero,
+never a traceback. Raise one wherever the user (or a plugin author) can fix the cause.
+"""
+
+
+class BenchError(Exception):
+    """A problem the user can fix; the message says what was wrong and what to do."""
+
+
+class PluginError(BenchError):
+    """A plugin failed to load, raised in a hook, or registered something that breaks the contract."""
+
+
+class StoreError(BenchError):
+    """The result store cannot be opened, read or written."""
+
+
+class Diverged(Exception):
+    """Raised by a learner when training produced non-finite values (NaN/inf loss or weights).
+
+    The harness records the configuration as ``diverged`` and skips it in selection.
+    """

@@ -1,0 +1,145 @@
+"""Learner contract and the default hyper-parameter selection.
+
+A learner declares its candidates benchopt-style, as a class attribute ``parameters`` mapping each
+name to a list of values; the grid is their cartesian product (a one-element list is a fixed
+setting). ``with_params`` replaces lists — that is how a suite or ``--param`` changes a learner,
+and the replaced values are part of the learner's identity in the store.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from sklearn.model_selection import ParameterGrid
+
+from .errors import BenchError, Diverged
+from .tasks import KINDS, Problem, Task
+
+
+class Model(Protocol):
+    """What ``Learner.fit`` returns."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Selection:
+    """The outcome of hyper-parameter selection: the winner and every candidate tried."""
+
+    best_params: dict[str, Any] | None
+    best_score: float | None
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+
+def score(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The selection score (lower is better): MSE for regression, 0-1 error for classification."""
+    y_pred = np.asarray(y_pred)
+    if y_pred.shape != y_true.shape:
+        raise BenchError(f"predict returned shape {y_pred.shape}; expected {y_true.shape}")
+    if problem.kind == "classification":
+        return float(np.mean(y_pred != y_true))
+    if not np.all(np.isfinite(y_pred)):
+        raise Diverged("non-finite predictions")
+    return float(np.mean((y_pred - y_true) ** 2))
+
+
+class Learner(abc.ABC):
+    """A learning method. Subclasses set the class attributes and implement :meth:`fit`."""
+
+    name: str = ""
+    description: str = ""
+    version: str = "1"  # bump when results change for the same params
+    supports: frozenset[str] = frozenset(KINDS)
+    parameters: dict[str, list[Any]] = {}
+
+    def __init__(self, **overrides: list[Any]) -> None:
+        self.overrides = {k: list(v) for k, v in overrides.items()}
+
+    def with_params(self, **overrides: Any) -> "Learner":
+        """A copy whose candidate lists for the given parameters are replaced."""
+        unknown = sorted(set(overrides) - set(self.parameters))
+        if unknown:
+            raise BenchError(
+                f"learner '{self.name}' has no parameter {', '.join(map(repr, unknown))}; "
+                f"its parameters are: {', '.join(sorted(self.parameters))}"
+            )
+        for key, values in overrides.items():
+            if not isinstance(values, (list, tuple)) or not values:
+                raise BenchError(f"learner '{self.name}': {key} needs a non-empty list of candidates")
+        return type(self)(**{**self.overrides, **{k: list(v) for k, v in overrides.items()}})
+
+    @property
+    def grid_spec(self) -> dict[str, list[Any]]:
+        """Candidate lists after overrides."""
+        return {**self.parameters, **self.overrides}
+
+    def param_grid(self, task: Task, n: int) -> list[dict[str, Any]]:
+        """The configurations to select among for ``n`` samples of ``task``."""
+        return list(ParameterGrid(self.grid_spec))
+
+    @abc.abstractmethod
+    def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
+            problem: Problem) -> Model:
+        """Train on (X, y) with one configuration; deterministic given ``rng``.
+
+        Raise :class:`harness.Diverged` when training blows up (NaN/inf).
+        """
+
+    def fit_select(self, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray,
+                   y_val: np.ndarray, grid: list[dict[str, Any]], rng: np.random.Generator,
+                   problem: Problem) -> Selection:
+        """Choose a configuration on (X_val, y_val). The default fits each one in turn.
+
+        Override to train the whole grid at once, or to choose more than the grid holds (e.g.
+        the number of epochs by early stopping): the returned ``best_params`` are what the
+        harness refits on all N samples.
+        """
+        best = Selection(None, None)
+        seeds = rng.integers(2**63, size=len(grid))
+        for params, seed in zip(grid, seeds):
+            start = time.perf_counter()
+            trial: dict[str, Any] = {"params": params}
+            try:
+                model = self.fit(X_train, y_train, params, np.random.default_rng(seed), problem)
+                trial["val_score"] = score(problem, y_val, model.predict(X_val))
+                trial["status"] = "ok"
+            except Diverged as exc:
+                trial.update(status="diverged", val_score=None, error=str(exc))
+            trial["seconds"] = time.perf_counter() - start
+            best.trials.append(trial)
+            if trial["status"] == "ok" and (best.best_score is None or trial["val_score"] < best.best_score):
+                best.best_params, best.best_score = params, trial["val_score"]
+        return best
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What makes two learners the same in the store: name, version and overrides."""
+        return {"name": self.name, "version": self.version, "params": self.overrides}
+
+    @property
+    def label(self) -> str:
+        """Short display name: the name, plus overrides when there are any."""
+        if not self.overrides:
+            return self.name
+        extra = ", ".join(f"{k}={'|'.join(map(str, v))}" for k, v in sorted(self.overrides.items()))
+        return f"{self.name} ({extra})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.overrides})"
+
+
+def validate_learner(learner: object) -> None:
+    """Raise ``ValueError`` saying how ``learner`` breaks the Learner contract."""
+    if not isinstance(learner, Learner):
+        raise ValueError(f"registered {type(learner).__name__}, which is not a harness.Learner")
+    if not learner.name or not isinstance(learner.name, str):
+        raise ValueError(f"{type(learner).__name__} has no name")
+    if not set(learner.supports) <= set(KINDS) or not learner.supports:
+        raise ValueError(f"learner '{learner.name}' supports {set(learner.supports)}; expected a subset of {KINDS}")
+    for key, values in learner.grid_spec.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"learner '{learner.name}': parameters[{key!r}] must be a non-empty list")

@@ -1,0 +1,141 @@
+"""Plans the grid task × learner × N × seed and executes it on a backend, writing each finished
+cell to the store at once (so an interrupted run loses nothing and resumes where it stopped)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, TextIO
+
+from .cell import CellSpec, Protocol, run_cell
+from .errors import BenchError
+from .learners import Learner
+from .provenance import git_revision, versions
+from .registry import Registry
+from .store import Store
+from .tasks import Task
+
+
+@dataclass
+class RunSummary:
+    """What a run did: cells planned, skipped as already finished, and run, by status."""
+
+    planned: int = 0
+    skipped: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    interrupted: bool = False
+    seconds: float = 0.0
+    unsupported: list[str] = field(default_factory=list)
+
+    @property
+    def ran(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def failed(self) -> int:
+        return self.statuses["failed"] + self.statuses["timeout"]
+
+
+def plan(tasks: Iterable[Task], learners: Iterable[Learner], ns: Iterable[int], seeds: Iterable[int],
+         protocol: Protocol, registry: Registry | None = None,
+         unsupported: list[str] | None = None) -> list[CellSpec]:
+    """All cells of the grid, largest N first (long cells start early, so workers finish together).
+
+    Pairs whose learner does not support the task's kind are left out and described in
+    ``unsupported``.
+    """
+    protocol.check()
+    ns, seeds, tasks, learners = sorted(set(ns), reverse=True), sorted(set(seeds)), list(tasks), list(learners)
+    for n in ns:
+        if not isinstance(n, int) or n < protocol.min_n():
+            raise BenchError(f"N={n!r} is too small: each N needs at least {protocol.min_n()} samples "
+                             f"(one to train on, one to validate on)")
+    base = (("versions", versions()), ("git_rev", git_revision()))
+    cells = []
+    for task in tasks:
+        for learner in learners:
+            if task.kind not in learner.supports:
+                if unsupported is not None:
+                    unsupported.append(f"learner '{learner.name}' does not support {task.kind} "
+                                       f"task '{task.name}'")
+                continue
+            prov = base
+            if registry is not None:
+                prov += (("task_plugin", str(registry.origin("task", task.name))),
+                         ("learner_plugin", str(registry.origin("learner", learner.name))))
+            for n in ns:
+                for seed in seeds:
+                    cells.append(CellSpec(task, learner, n, seed, protocol, prov))
+    return cells
+
+
+class Progress:
+    """One line per finished cell: count, percentage, what ran, its result, and an ETA."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total, self.done, self.start = total, 0, time.monotonic()
+        self.stream = stream or sys.stderr
+
+    def update(self, spec: CellSpec, record: dict[str, Any]) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        if record["status"] == "ok":
+            result = f"{record['metric']}={record['test_score']:.4g}"
+        else:
+            result = f"{record['status'].upper()}: {record.get('error') or ''}"
+        width = len(str(self.total))
+        print(f"[{self.done:>{width}}/{self.total}] {spec.describe()} — {result} "
+              f"({record['seconds']:.1f}s) · ETA {_clock(eta)}", file=self.stream, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def _execute(cells: list[CellSpec], jobs: int) -> Iterator[tuple[CellSpec, dict[str, Any]]]:
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if jobs == 1:
+        for spec in cells:
+            yield spec, run_cell(spec, threads)
+        return
+    from joblib import Parallel, delayed
+
+    by_id = {spec.cell_id: spec for spec in cells}
+    with Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered") as parallel:
+        for record in parallel(delayed(run_cell)(spec, threads) for spec in cells):
+            yield by_id[record["cell_id"]], record
+
+
+def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
+            progress: Progress | None = None,
+            on_record: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
+    """Run the cells not yet finished in ``store``; write each row the moment it completes.
+
+    Ctrl-C stops the run: every finished cell is already stored; ``summary.interrupted`` is set.
+    """
+    if not isinstance(jobs, int) or jobs < 1:
+        raise BenchError(f"--jobs must be a positive integer, got {jobs!r}")
+    start = time.monotonic()
+    summary = RunSummary(planned=len(cells))
+    done = store.finished([c.cell_id for c in cells], retry_failed=retry_failed)
+    todo = [c for c in cells if c.cell_id not in done]
+    summary.skipped = len(cells) - len(todo)
+    if progress is not None:
+        progress.total = len(todo)
+    try:
+        for spec, record in _execute(todo, min(jobs, max(1, len(todo)))):
+            store.put(record)
+            summary.statuses[record["status"]] += 1
+            if progress is not None:
+                progress.update(spec, record)
+            if on_record is not None:
+                on_record(record)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    summary.seconds = time.monotonic() - start
+    return summary

@@ -1,0 +1,135 @@
+"""SQLite result store: one row per cell, written in its own transaction as soon as it finishes.
+
+WAL mode lets readers (``bench show``) and several writers share a file; a re-run asks the store
+which cells are finished and skips them, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import StoreError
+
+SCHEMA_VERSION = 1
+JSON_COLUMNS = ("task_params", "learner_params", "metrics", "chosen_params", "selection", "versions")
+COLUMNS = (
+    "cell_id", "task", "task_params", "task_version", "learner", "learner_params", "learner_version",
+    "n", "seed", "n_test", "val_fraction", "status", "metric", "test_score", "train_score", "val_score",
+    "metrics", "chosen_params", "selection", "seconds", "error", "versions", "git_rev",
+    "task_plugin", "learner_plugin", "created_at",
+)
+SCHEMA = f"""
+CREATE TABLE cells (
+    cell_id TEXT PRIMARY KEY,
+    task TEXT NOT NULL, task_params TEXT NOT NULL, task_version TEXT NOT NULL,
+    learner TEXT NOT NULL, learner_params TEXT NOT NULL, learner_version TEXT NOT NULL,
+    n INTEGER NOT NULL, seed INTEGER NOT NULL, n_test INTEGER NOT NULL, val_fraction REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed', 'timeout')),
+    metric TEXT, test_score REAL, train_score REAL, val_score REAL,
+    metrics TEXT, chosen_params TEXT, selection TEXT, seconds REAL, error TEXT,
+    versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX cells_task ON cells (task, learner, n);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+FINAL = ("ok", "diverged")  # statuses never re-run; failed/timeout are re-run by --retry-failed
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+class Store:
+    """A results database at ``path`` (created on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        hint = "choose another file with --store"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA busy_timeout = 60000")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {self.path} is not a readable conceptbench database ({exc}); "
+                             f"move it aside or {hint}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc.strerror or exc}; {hint}") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema {version}, newer than this conceptbench "
+                             f"({SCHEMA_VERSION}); upgrade conceptbench or {hint}")
+        if not tables:
+            self._create()
+        elif "cells" not in tables or version == 0:
+            raise StoreError(f"{self.path} is an SQLite file but not a conceptbench store "
+                             f"(tables: {', '.join(sorted(tables))}); {hint}")
+
+    def _create(self) -> None:
+        try:
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        except sqlite3.OperationalError as exc:
+            if "already exists" in str(exc):  # another process created it first
+                self.db.execute("ROLLBACK") if self.db.in_transaction else None
+                return
+            raise StoreError(f"cannot write store {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def finished(self, cell_ids: Iterable[str], retry_failed: bool = False) -> set[str]:
+        """The subset of ``cell_ids`` that must not run again."""
+        statuses = FINAL if retry_failed else FINAL + ("failed", "timeout")
+        ids = list(cell_ids)
+        done: set[str] = set()
+        for i in range(0, len(ids), 500):  # stay under SQLite's bound-variable limit
+            chunk = ids[i:i + 500]
+            q = (f"SELECT cell_id FROM cells WHERE cell_id IN ({','.join('?' * len(chunk))}) "
+                 f"AND status IN ({','.join('?' * len(statuses))})")
+            done.update(r[0] for r in self.db.execute(q, [*chunk, *statuses]))
+        return done
+
+    def put(self, record: dict[str, Any]) -> None:
+        """Write one cell's row in its own transaction (replacing a failed attempt)."""
+        row = dict(record, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        values = [_dumps(row.get(c)) if c in JSON_COLUMNS else row.get(c) for c in COLUMNS]
+        try:
+            with self.db:  # BEGIN ... COMMIT, or ROLLBACK on error
+                self.db.execute(f"INSERT OR REPLACE INTO cells ({','.join(COLUMNS)}) "
+                                f"VALUES ({','.join('?' * len(COLUMNS))})", values)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to store {self.path}: {exc}; finished rows so far are "
+                             f"kept — free space or fix permissions, then re-run to resume") from None
+
+    def rows(self, task: str | None = None, learner: str | None = None) -> list[dict[str, Any]]:
+        """All rows (optionally of one task / learner), JSON columns decoded."""
+        q, args = "SELECT * FROM cells WHERE 1=1", []
+        if task:
+            q, args = q + " AND task = ?", args + [task]
+        if learner:
+            q, args = q + " AND learner = ?", args + [learner]
+        try:
+            rows = self.db.execute(q + " ORDER BY task, learner, n, seed", args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read store {self.path}: {exc}; move it aside or choose "
+                             f"another file with --store") from None
+        out = []
+        for r in rows:
+            d = dict(r)
+            for c in JSON_COLUMNS:
+                d[c] = json.loads(d[c]) if d[c] is not None else None
+            out.append(d)
+        return out

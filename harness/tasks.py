@@ -1,0 +1,144 @@
+"""Task contract and the data the harness draws from a task.
+
+A task only knows how to draw i.i.d. points (:meth:`Task.sample`). The harness owns every split:
+one fixed test set per (task, seed), and training sets that are *nested* across N — the first N
+points of one long stream — so that learning curves compare like with like.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import BenchError
+
+KINDS = ("regression", "classification")
+
+# The training stream is drawn in chunks of this many points, each from its own seed, so the
+# first N points never depend on how many points a run asks for in total.
+CHUNK = 1024
+
+
+class Task(abc.ABC):
+    """A distribution over labelled points.
+
+    Subclasses set the class attributes and implement :meth:`sample`. Constructor keyword
+    arguments are the task's parameters (part of its identity in the store); ``__init__`` only
+    stores them, scikit-learn style, and :meth:`check_params` validates them.
+    """
+
+    name: str = ""
+    kind: str = "regression"  # "regression" | "classification"
+    description: str = ""
+    n_classes: int | None = None  # classification only
+    version: str = "1"  # bump when sample() changes for the same params
+
+    def __init__(self, **params: Any) -> None:
+        self.params = dict(params)
+
+    def check_params(self) -> None:
+        """Raise :class:`BenchError` naming a parameter that is out of range."""
+
+    def with_params(self, **overrides: Any) -> "Task":
+        """A copy of this task with some parameters replaced (validated)."""
+        unknown = sorted(set(overrides) - set(self.params))
+        if unknown:
+            raise BenchError(
+                f"task '{self.name}' has no parameter {', '.join(map(repr, unknown))}; "
+                f"its parameters are: {', '.join(sorted(self.params)) or '(none)'}"
+            )
+        task = type(self)(**{**self.params, **overrides})
+        task.check_params()
+        return task
+
+    @abc.abstractmethod
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n`` i.i.d. points: ``X`` of shape (n, d) and ``y`` of shape (n,).
+
+        Regression labels are floats; classification labels are ints in ``0 .. n_classes-1``.
+        Use only ``rng`` for randomness.
+        """
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What makes two tasks the same in the store: name, version and parameters."""
+        return {"name": self.name, "version": self.version, "params": self.params}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))
+        return f"{type(self).__name__}({args})"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a learner is told about the task besides the data."""
+
+    kind: str
+    d: int
+    n_classes: int | None = None
+
+
+def stable_int(*parts: Any) -> int:
+    """A 64-bit integer that depends only on ``parts`` (not on Python's hash seed)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little")
+
+
+def task_rng(task: Task, seed: int, *stream: Any) -> np.random.Generator:
+    """The generator for one named stream of one task identity and seed."""
+    return np.random.default_rng([stable_int(task.identity), seed, *(stable_int(s) for s in stream)])
+
+
+def checked_sample(task: Task, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Call ``task.sample`` and check what comes back against the task contract."""
+    out = task.sample(n, rng)
+    where = f"task '{task.name}' sample({n})"
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise BenchError(f"{where} must return a tuple (X, y), got {type(out).__name__}")
+    X, y = (np.asarray(a) for a in out)
+    if X.ndim != 2 or X.shape[0] != n:
+        raise BenchError(f"{where} returned X of shape {X.shape}; expected ({n}, d)")
+    if y.shape != (n,):
+        raise BenchError(f"{where} returned y of shape {y.shape}; expected ({n},)")
+    if not np.issubdtype(X.dtype, np.floating) or not np.all(np.isfinite(X)):
+        raise BenchError(f"{where} returned X that is not finite floats (NaN, inf or dtype {X.dtype})")
+    if task.kind == "classification":
+        k = task.n_classes
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k:
+            raise BenchError(f"{where} returned labels that are not integers in 0..{k - 1}")
+    elif not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)):
+        raise BenchError(f"{where} returned y that is not finite floats (NaN, inf or dtype {y.dtype})")
+    return X, y
+
+
+def training_set(task: Task, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` points of the task's training stream for ``seed`` (nested across n)."""
+    parts = []
+    for chunk in range(-(-n // CHUNK)):
+        parts.append(checked_sample(task, CHUNK, task_rng(task, seed, "train", chunk)))
+    X = np.concatenate([p[0] for p in parts])[:n]
+    y = np.concatenate([p[1] for p in parts])[:n]
+    return X, y
+
+
+def test_set(task: Task, seed: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed test set for (task, seed): an independent draw, never seen by ``fit``."""
+    return checked_sample(task, n_test, task_rng(task, seed, "test"))
+
+
+def validate_task(task: object) -> None:
+    """Raise ``ValueError`` saying how ``task`` breaks the Task contract."""
+    if not isinstance(task, Task):
+        raise ValueError(f"registered {type(task).__name__!s}, which is not a harness.Task")
+    if not task.name or not isinstance(task.name, str):
+        raise ValueError(f"{type(task).__name__} has no name")
+    if task.kind not in KINDS:
+        raise ValueError(f"task '{task.name}' has kind {task.kind!r}; expected one of {KINDS}")
+    if task.kind == "classification" and not (isinstance(task.n_classes, int) and task.n_classes >= 2):
+        raise ValueError(f"classification task '{task.name}' must set n_classes >= 2")
+    task.check_params()
