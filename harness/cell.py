@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import BenchError, Diverged
 from .learners import Learner, score
-from .tasks import Problem, Task, stable_int, task_rng, test_set, training_set
+from .tasks import Problem, Task, stable_int, task_rng, fixed_test_set, training_set
 
 STATUSES = ("ok", "diverged", "failed", "timeout")
 
@@ -115,7 +115,7 @@ def run_cell(spec: CellSpec, threads: int | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         X, y = training_set(task, seed, n)
-        X_test, y_test = test_set(task, seed, spec.protocol.n_test)
+        X_test, y_test = fixed_test_set(task, seed, spec.protocol.n_test)
         problem = Problem(task.kind, X.shape[1], task.n_classes)
         tr, va = split_indices(n, spec.protocol.val_fraction, task_rng(task, seed, "split", n))
         rng = np.random.default_rng([stable_int(learner.identity), stable_int(task.identity), seed, n])

@@ -126,7 +126,7 @@ def training_set(task: Task, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]
     return X, y
 
 
-def test_set(task: Task, seed: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+def fixed_test_set(task: Task, seed: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
     """The fixed test set for (task, seed): an independent draw, never seen by ``fit``."""
     return checked_sample(task, n_test, task_rng(task, seed, "test"))
 

@@ -1,0 +1,60 @@
+"""Shared fixtures: fake plugin distributions on sys.path, and an in-process `bench`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+
+@pytest.fixture
+def fake_plugin(tmp_path, monkeypatch):
+    """Install a plugin module as a distribution visible to importlib.metadata (entry points).
+
+    ``fake_plugin("mod_name", source, dist="dist-name")`` writes the module and a dist-info
+    folder declaring it in the ``conceptbench`` entry-point group.
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+
+    def make(module: str, source: str, dist: str | None = None, version: str = "0.1") -> None:
+        dist = dist or module.replace("_", "-")
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[conceptbench]\n{module} = {module}\n")
+        importlib.invalidate_caches()
+        sys.modules.pop(module, None)
+
+    yield make
+
+
+@pytest.fixture
+def bench(capsys, tmp_path, monkeypatch):
+    """Run `bench ARGS` in-process; return (exit code, stdout, stderr). Store and out go to tmp."""
+    monkeypatch.setenv("CONCEPTBENCH_STORE", str(tmp_path / "store.sqlite"))
+
+    def call(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+def one_line_error(err: str) -> str:
+    """Assert stderr is one `error:` line (besides progress lines) with no traceback; return it."""
+    assert "Traceback" not in err
+    lines = [l for l in err.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+ROOT = Path(__file__).resolve().parent.parent

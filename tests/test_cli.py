@@ -1,0 +1,79 @@
+"""The `bench` command: bad input gets one line and a non-zero exit; re-runs train nothing."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, one_line_error
+
+FAST = ["--learner", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "-p", "alpha_per_n=1e-6,1e-3",
+        "--n-test", "200", "--seeds", "2", "--jobs", "1"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "--task", "sin4", "--learner", "kernel_ridge"], "unknown task 'sin4' — did you mean 'sin3'"),
+    (["run", "--task", "sin3", "--learner", "kernel_rige"], "unknown learner 'kernel_rige' — did you mean"),
+    (["run", "--suite", "quik"], "unknown suite 'quik' — did you mean 'quick'"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--n", "0"], "N must be a positive integer"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--n", "-5"], "N must be a positive integer"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--n", "1"], "too small"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--ns", "100,x"], "'x' is not an integer"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--n", "abc"], "'abc' is not a valid integer"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--seeds", "0"], "--seeds must be a positive"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--jobs", "0"], "--jobs must be a positive"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "-p", "lr"], "malformed --param"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "-p", "lr=0.1"], "has a parameter 'lr'"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--val-fraction", "1.5"], "--val-fraction"),
+    (["run", "--task", "sin3"], "say what to run"),
+    (["run", "--bogus"], "No such option"),
+    (["leaderboard", "--store", "/nonexistent/x.sqlite"], "no result store"),
+])
+def test_bad_input_gets_one_line_and_nonzero_exit(bench, args, words):
+    code, out, err = bench(*args)
+    assert code != 0
+    assert words in one_line_error(err)
+
+
+def test_unwritable_output_directory_fails_before_training(bench, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = bench("run", "--task", "sin3", *FAST, "--n", "20", "--out", str(blocker / "lb"))
+    assert code != 0 and "cannot write leaderboards" in one_line_error(err)
+    assert "[1/" not in err  # nothing was trained
+
+
+def test_corrupted_store_gets_one_line(bench, tmp_path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"garbage" * 500)
+    code, _, err = bench("run", "--task", "sin3", *FAST, "--n", "20", "--store", str(bad),
+                         "--out", str(tmp_path / "lb"))
+    assert code != 0 and "not a readable conceptbench database" in one_line_error(err)
+
+
+def test_second_run_trains_nothing_and_says_so(bench, tmp_path):
+    args = ["run", "--task", "sin3", *FAST, "--ns", "20,40", "--out", str(tmp_path / "lb")]
+    code, out, err = bench(*args)
+    assert code == 0 and "Ran 4 of 4 cells" in out and err.count("rel_mse=") == 4
+    assert (tmp_path / "lb" / "sin3.md").exists() and (tmp_path / "lb" / "sin3.png").exists()
+    code, out, err = bench(*args)
+    assert code == 0 and "Nothing to train: all 4 cells are already in" in out
+    assert "rel_mse=" not in err  # no cell ran
+
+
+def test_show_prints_stored_results(bench, tmp_path):
+    bench("run", "--task", "sin3", *FAST, "--n", "30", "--out", str(tmp_path / "lb"))
+    code, out, _ = bench("show", "--task", "sin3")
+    assert code == 0 and out.count("kernel_ridge") == 2 and "rel_mse=" in out and "alpha_per_n=" in out
+
+
+def test_help_on_every_command(bench):
+    for cmd in ("run", "list", "leaderboard", "show"):
+        code, out, _ = bench(cmd, "--help")
+        assert code == 0 and "Usage: bench" in out
+
+
+def test_real_process_prints_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--task", "nope", "--learner", "kernel_ridge"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

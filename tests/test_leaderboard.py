@@ -1,0 +1,80 @@
+"""Leaderboards: numbers equal the store's means, best in bold, exponent of a known power law."""
+
+import re
+import sqlite3
+
+import numpy as np
+import pytest
+
+from harness import leaderboard
+from harness.store import Store
+
+
+def put(store, learner, n, seed, score, status="ok", params=None):
+    store.put({"cell_id": f"{learner}-{n}-{seed}-{params}", "task": "toy", "task_params": {}, "task_version": "1",
+               "learner": learner, "learner_params": params or {}, "learner_version": "1", "n": n, "seed": seed,
+               "n_test": 100, "val_fraction": 0.2, "status": status, "metric": "rel_mse" if status == "ok" else None,
+               "test_score": score if status == "ok" else None, "chosen_params": {"k": 1}, "seconds": 2.0})
+
+
+def parse_table(md):
+    all_lines = md.splitlines()
+    start = next(i for i, l in enumerate(all_lines) if l.startswith("|"))
+    lines = []
+    for l in all_lines[start:]:  # the first table only
+        if not l.startswith("|"):
+            break
+        lines.append(l)
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    body = [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]]
+    return header, body
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    rng = np.random.default_rng(0)
+    for n in (100, 400, 1600):
+        for seed in range(3):
+            put(store, "powerlaw", n, seed, 3.0 * n ** -0.5)  # exact power law, exponent -0.5
+            put(store, "noisy", n, seed, float(rng.uniform(0.01, 1.0)))
+    put(store, "noisy", 1600, 3, None, status="failed")
+    return store
+
+
+def test_table_numbers_equal_the_stores_means(tmp_path, store):
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    header, body = parse_table((tmp_path / "lb" / "toy.md").read_text())
+    assert header[1:4] == ["N=100", "N=400", "N=1600"]
+    con = sqlite3.connect(tmp_path / "s.sqlite")
+    for row in body:
+        for col, n in zip(row[1:4], (100, 400, 1600)):
+            (mean,) = con.execute("SELECT AVG(test_score) FROM cells WHERE learner=? AND n=? AND status='ok'",
+                                  (row[0], n)).fetchone()
+            shown = float(re.match(r"\**([0-9.e+-]+) ±", col).group(1))
+            assert shown == pytest.approx(mean, rel=5e-3)
+
+
+def test_best_mean_per_column_is_bold_and_failures_are_counted(tmp_path, store):
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    _, body = parse_table((tmp_path / "lb" / "toy.md").read_text())
+    by = {r[0]: r for r in body}
+    for i in (1, 2, 3):
+        means = {k: float(re.match(r"\**([0-9.e+-]+)", v[i]).group(1)) for k, v in by.items()}
+        winner = min(means, key=means.get)
+        assert by[winner][i].startswith("**") and not any(by[k][i].startswith("**") for k in by if k != winner)
+    assert by["noisy"][3].endswith("(3/4 ok)")
+
+
+def test_scaling_exponent_of_an_exact_power_law(tmp_path, store):
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    _, body = parse_table((tmp_path / "lb" / "toy.md").read_text())
+    assert {r[0]: r[4] for r in body}["powerlaw"] == "-0.50"
+
+
+def test_plot_and_index_are_written(tmp_path, store):
+    paths = leaderboard.build(store.rows(), tmp_path / "lb", descriptions={"toy": "a toy task"})
+    png = tmp_path / "lb" / "toy.png"
+    assert png in paths and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    index = (tmp_path / "lb" / "README.md").read_text()
+    assert "[toy](toy.md)" in index and "a toy task" in index and "powerlaw" in index

@@ -1,0 +1,89 @@
+"""SQLite store: rows round-trip, finished cells are skipped, bad files are refused clearly."""
+
+import sqlite3
+
+import pytest
+
+from harness.cell import Protocol
+from harness.errors import StoreError
+from harness.registry import load_registry
+from harness.runner import execute, plan
+from harness.store import SCHEMA_VERSION, Store
+
+
+def record(cell_id, status="ok", **extra):
+    return {"cell_id": cell_id, "task": "t", "task_params": {"a": 1}, "task_version": "1", "learner": "l",
+            "learner_params": {}, "learner_version": "1", "n": 10, "seed": 0, "n_test": 5, "val_fraction": 0.2,
+            "status": status, "metric": "rel_mse", "test_score": 0.5, "chosen_params": {"lr": 0.1},
+            "selection": [{"params": {"lr": 0.1}, "val_score": 0.4}], "seconds": 1.0, **extra}
+
+
+def test_rows_round_trip_with_json_columns(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    store.put(record("a"))
+    (row,) = store.rows()
+    assert row["task_params"] == {"a": 1} and row["chosen_params"] == {"lr": 0.1}
+    assert row["selection"][0]["val_score"] == 0.4 and row["created_at"]
+    assert sqlite3.connect(tmp_path / "s.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_failed_cells_rerun_only_with_retry_failed(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for cid, status in [("ok", "ok"), ("div", "diverged"), ("bad", "failed"), ("slow", "timeout")]:
+        store.put(record(cid, status))
+    ids = ["ok", "div", "bad", "slow", "new"]
+    assert store.finished(ids) == {"ok", "div", "bad", "slow"}
+    assert store.finished(ids, retry_failed=True) == {"ok", "div"}
+    store.put(record("bad", "ok"))  # a retry replaces the failed row, no duplicate
+    assert [r["status"] for r in store.rows() if r["cell_id"] == "bad"] == ["ok"]
+
+
+def test_a_corrupted_file_is_refused_not_overwritten(tmp_path):
+    path = tmp_path / "s.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a readable conceptbench database.*--store"):
+        Store(path)
+    assert path.read_bytes() == b"this is not a database" * 100
+
+
+def test_a_foreign_or_newer_sqlite_file_is_refused(tmp_path):
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE users (id INTEGER)")
+    with pytest.raises(StoreError, match="not a conceptbench store"):
+        Store(other)
+    newer = tmp_path / "newer.sqlite"
+    Store(newer).close()
+    con = sqlite3.connect(newer)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store(newer)
+
+
+@pytest.fixture(scope="module")
+def small_cells():
+    reg = load_registry()
+    learner = reg.learners["kernel_ridge"].with_params(kernel=["rbf"], gamma_scale=[1.0, 3.0],
+                                                      alpha_per_n=[1e-6, 1e-3])
+    return plan([reg.tasks["sin3"]], [learner], [40, 80], range(2), Protocol(n_test=300), reg)
+
+
+def test_rerun_skips_finished_cells_and_writes_no_duplicates(tmp_path, small_cells):
+    store = Store(tmp_path / "s.sqlite")
+    first = execute(small_cells, store)
+    assert (first.ran, first.skipped) == (4, 0)
+    second = execute(small_cells, store)
+    assert (second.ran, second.skipped) == (0, 4)
+    n_rows = sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT COUNT(*), COUNT(DISTINCT cell_id) FROM cells")
+    assert n_rows.fetchone() == (4, 4)
+
+
+def test_two_worker_processes_give_the_same_results_as_one(tmp_path, small_cells):
+    one = Store(tmp_path / "one.sqlite")
+    two = Store(tmp_path / "two.sqlite")
+    execute(small_cells, one, jobs=1)
+    execute(small_cells, two, jobs=2)
+    key = lambda r: r["cell_id"]
+    a, b = sorted(one.rows(), key=key), sorted(two.rows(), key=key)
+    assert [r["test_score"] for r in a] == [r["test_score"] for r in b]
+    assert all(r["versions"]["numpy"] and r["learner_plugin"].startswith("kernel_ridge") for r in a)
