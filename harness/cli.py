@@ -144,7 +144,7 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
     seeds = defaults["seeds"] if seeds is None else seeds
     if seeds <= 0:
         raise BenchError(f"--seeds must be a positive integer, got {seeds}")
-    jobs = os.cpu_count() or 1 if jobs is None else jobs
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if jobs <= 0:
         raise BenchError(f"--jobs must be a positive integer, got {jobs}")
     protocol = Protocol(n_test=defaults["n_test"] if n_test is None else n_test,
@@ -160,7 +160,8 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
         raise BenchError("nothing to run: no selected learner supports the selected tasks")
     store = Store(_store_path(store_path))
     progress = Progress(len(cells))
-    summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress)
+    with progress.heartbeat():
+        summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress)
     if summary.ran == 0 and not summary.interrupted:
         click.echo(f"Nothing to train: all {summary.planned} cells are already in {store.path}"
                    + ("" if retry_failed else " (--retry-failed re-runs failed ones)") + ".")

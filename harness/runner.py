@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
@@ -73,15 +75,37 @@ def plan(tasks: Iterable[Task], learners: Iterable[Learner], ns: Iterable[int], 
 
 
 class Progress:
-    """One line per finished cell: count, percentage, what ran, its result, and an ETA."""
+    """One line per finished cell (count, what ran, its result, ETA), and a heartbeat line while
+    long cells run so the terminal is never silent for more than ``interval`` seconds."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, interval: float = 60.0) -> None:
         self.total, self.done, self.start = total, 0, time.monotonic()
         self.stream = stream or sys.stderr
+        self.interval, self.last = interval, time.monotonic()
+
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.interval / 4):
+                if time.monotonic() - self.last >= self.interval and self.done < self.total:
+                    self.last = time.monotonic()
+                    print(f"[{self.done}/{self.total}] still training… {_clock(self.last - self.start)} elapsed",
+                          file=self.stream, flush=True)
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def update(self, spec: CellSpec, record: dict[str, Any]) -> None:
         self.done += 1
-        elapsed = time.monotonic() - self.start
+        self.last = time.monotonic()
+        elapsed = self.last - self.start
         eta = elapsed / self.done * (self.total - self.done)
         if record["status"] == "ok":
             result = f"{record['metric']}={record['test_score']:.4g}"

@@ -26,7 +26,7 @@ class ThreeLayerSGD(Learner):
     description = "3-layer ReLU net (width m, m), SGD batch 50, lr × weight decay tuned, early stopping"
     parameters = {
         "width": [1000],
-        "lr": [0.003, 0.01, 0.03, 0.1],
+        "lr": [0.01, 0.03, 0.1, 0.3],
         "weight_decay": [0.0, 1e-4],
         "batch_size": [50],
         "epochs": [100],
