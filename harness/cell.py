@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
+import socket
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,13 +98,41 @@ def _set_threads(threads: int | None) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
+class CellTimeout(BaseException):
+    """Raised inside a cell that outlives ``--cell-timeout`` (a BaseException, so that a
+    plugin's ``except Exception`` cannot swallow it)."""
+
+
+@contextmanager
+def _deadline(seconds: float | None):
+    """Raise :class:`CellTimeout` in this (main) thread after ``seconds`` of wall time."""
+    if not seconds:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CellTimeout(f"exceeded --cell-timeout of {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def run_cell(spec: CellSpec, threads: int | None = None) -> dict[str, Any]:
-    """Run one cell and return its store record; never raises for a learner or task failure."""
+def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """Run one cell and return its store record; never raises for a learner or task failure.
+
+    ``timeout`` (seconds) stops the cell and records it as ``timeout``; it relies on SIGALRM,
+    so it applies where cells run in a process's main thread (in-process and joblib workers).
+    """
     _set_threads(threads)
     task, learner, n, seed = spec.task, spec.learner, spec.n, spec.seed
     record: dict[str, Any] = {
@@ -110,34 +141,43 @@ def run_cell(spec: CellSpec, threads: int | None = None) -> dict[str, Any]:
         "n": n, "seed": seed, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
         "status": "failed", "metric": None, "test_score": None, "train_score": None, "val_score": None,
         "metrics": {}, "chosen_params": None, "selection": [], "error": None,
-        **dict(spec.provenance),
+        "host": socket.gethostname(), **dict(spec.provenance),
     }
     start = time.perf_counter()
     try:
-        X, y = training_set(task, seed, n)
-        X_test, y_test = fixed_test_set(task, seed, spec.protocol.n_test)
-        problem = Problem(task.kind, X.shape[1], task.n_classes)
-        tr, va = split_indices(n, spec.protocol.val_fraction, task_rng(task, seed, "split", n))
-        rng = np.random.default_rng([stable_int(learner.identity), stable_int(task.identity), seed, n])
-        grid = learner.param_grid(task, n)
-        if not grid:
-            raise BenchError(f"learner '{learner.name}' returned an empty parameter grid for N={n}")
-        selection = learner.fit_select(X[tr], y[tr], X[va], y[va], grid, rng, problem)
-        record["selection"] = selection.trials
-        record["val_score"] = selection.best_score
-        if selection.best_params is None:
-            record.update(status="diverged", error="every configuration diverged during selection")
-        else:
-            record["chosen_params"] = selection.best_params
-            model = learner.fit(X, y, selection.best_params, rng, problem)
-            metric, metrics = test_metrics(problem, y_test, model.predict(X_test))
-            _, train = test_metrics(problem, y, model.predict(X))
-            metrics.update({f"train_{k}": v for k, v in train.items()})
-            record.update(status="ok", metric=metric, test_score=metrics[metric],
-                          train_score=train[metric], metrics=metrics)
+        with _deadline(timeout):
+            _run(spec, record)
+    except CellTimeout as exc:
+        record.update(status="timeout", error=str(exc))
     except Diverged as exc:
         record.update(status="diverged", error=_one_line(exc))
     except Exception as exc:  # recorded, not raised: one bad cell never stops the run
         record.update(status="failed", error=_one_line(exc))
     record["seconds"] = time.perf_counter() - start
     return record
+
+
+def _run(spec: CellSpec, record: dict[str, Any]) -> None:
+    """The protocol itself; fills ``record`` in place."""
+    task, learner, n, seed = spec.task, spec.learner, spec.n, spec.seed
+    X, y = training_set(task, seed, n)
+    X_test, y_test = fixed_test_set(task, seed, spec.protocol.n_test)
+    problem = Problem(task.kind, X.shape[1], task.n_classes)
+    tr, va = split_indices(n, spec.protocol.val_fraction, task_rng(task, seed, "split", n))
+    rng = np.random.default_rng([stable_int(learner.identity), stable_int(task.identity), seed, n])
+    grid = learner.param_grid(task, n)
+    if not grid:
+        raise BenchError(f"learner '{learner.name}' returned an empty parameter grid for N={n}")
+    selection = learner.fit_select(X[tr], y[tr], X[va], y[va], grid, rng, problem)
+    record["selection"] = selection.trials
+    record["val_score"] = selection.best_score
+    if selection.best_params is None:
+        record.update(status="diverged", error="every configuration diverged during selection")
+    else:
+        record["chosen_params"] = selection.best_params
+        model = learner.fit(X, y, selection.best_params, rng, problem)
+        metric, metrics = test_metrics(problem, y_test, model.predict(X_test))
+        _, train = test_metrics(problem, y, model.predict(X))
+        metrics.update({f"train_{k}": v for k, v in train.items()})
+        record.update(status="ok", metric=metric, test_score=metrics[metric],
+                      train_score=train[metric], metrics=metrics)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 from tabulate import tabulate
 
 from . import leaderboard
@@ -18,6 +19,7 @@ from .errors import BenchError
 from .registry import Registry, load_registry
 from .runner import Progress, execute, plan
 from .store import Store
+from .tasks import checked_sample
 
 DEFAULT_NS = (100, 200, 400, 800)
 DEFAULT_STORE = "conceptbench.sqlite"
@@ -121,9 +123,11 @@ def cli() -> None:
 @click.option("--val-fraction", type=float, default=None,
               help="Share of the N samples held out for selection [default: 0.2].")
 @click.option("--retry-failed", is_flag=True, help="Also re-run cells stored as failed or timed out.")
+@click.option("--cell-timeout", type=float, default=None, metavar="SECONDS",
+              help="Stop a cell after this long and store it as 'timeout'.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
 def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, n_test,
-        val_fraction, retry_failed, no_leaderboard) -> int:
+        val_fraction, retry_failed, cell_timeout, no_leaderboard) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store."""
     reg = _registry()
     if suite_name:
@@ -147,6 +151,17 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if jobs <= 0:
         raise BenchError(f"--jobs must be a positive integer, got {jobs}")
+    if cell_timeout is not None and cell_timeout <= 0:
+        raise BenchError(f"--cell-timeout must be a positive number of seconds, got {cell_timeout:g}")
+    for task in tasks:  # a task that returns bad data fails here, once, not in every cell
+        try:
+            checked_sample(task, 8, np.random.default_rng(0))
+        except BenchError:
+            raise
+        except Exception as exc:
+            raise BenchError(f"task '{task.name}' ({reg.origin('task', task.name)}) failed to draw samples: "
+                             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; "
+                             f"fix the plugin or its parameters") from None
     protocol = Protocol(n_test=defaults["n_test"] if n_test is None else n_test,
                         val_fraction=defaults["val_fraction"] if val_fraction is None else val_fraction)
     out_dir = Path(out)
@@ -161,7 +176,8 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
     store = Store(_store_path(store_path))
     progress = Progress(len(cells))
     with progress.heartbeat():
-        summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress)
+        summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
+                          cell_timeout=cell_timeout)
     if summary.ran == 0 and not summary.interrupted:
         click.echo(f"Nothing to train: all {summary.planned} cells are already in {store.path}"
                    + ("" if retry_failed else " (--retry-failed re-runs failed ones)") + ".")
@@ -183,8 +199,8 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
                    err=True)
         return 130
     if summary.failed:
-        click.echo(f"{summary.failed} cell(s) failed; `bench show --status failed` lists them, "
-                   f"`bench run ... --retry-failed` re-runs them.", err=True)
+        click.echo(f"{summary.failed} cell(s) failed or timed out; `bench show --status failed` (or timeout) "
+                   f"lists them with their errors, the same command with --retry-failed re-runs them.", err=True)
         return 1
     return 0
 

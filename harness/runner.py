@@ -4,6 +4,7 @@ cell to the store at once (so an interrupted run loses nothing and resumes where
 from __future__ import annotations
 
 import os
+import random
 import sys
 import threading
 import time
@@ -121,38 +122,59 @@ def _clock(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-def _execute(cells: list[CellSpec], jobs: int) -> Iterator[tuple[CellSpec, dict[str, Any]]]:
+def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None) -> Iterator[tuple[CellSpec, dict[str, Any]]]:
     threads = max(1, (os.cpu_count() or 1) // jobs)
     if jobs == 1:
         for spec in cells:
-            yield spec, run_cell(spec, threads)
+            yield spec, run_cell(spec, threads, timeout)
         return
     from joblib import Parallel, delayed
 
-    by_id = {spec.cell_id: spec for spec in cells}
+    by_id: dict[str, CellSpec] = {}
+
+    def tasks():
+        for spec in cells:
+            by_id[spec.cell_id] = spec
+            yield delayed(run_cell)(spec, threads, timeout)
+
     with Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered") as parallel:
-        for record in parallel(delayed(run_cell)(spec, threads) for spec in cells):
+        for record in parallel(tasks()):
             yield by_id[record["cell_id"]], record
 
 
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
-            progress: Progress | None = None,
+            progress: Progress | None = None, cell_timeout: float | None = None,
             on_record: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
     """Run the cells not yet finished in ``store``; write each row the moment it completes.
 
     Ctrl-C stops the run: every finished cell is already stored; ``summary.interrupted`` is set.
+    A cell running longer than ``cell_timeout`` seconds is stopped and stored as ``timeout``.
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise BenchError(f"--jobs must be a positive integer, got {jobs!r}")
     start = time.monotonic()
     summary = RunSummary(planned=len(cells))
     done = store.finished([c.cell_id for c in cells], retry_failed=retry_failed)
-    todo = [c for c in cells if c.cell_id not in done]
+    # Largest N first; within one N a per-process random order, so that two processes sharing a
+    # store work on different cells instead of racing each other through the same list.
+    order = random.Random(os.getpid() ^ time.time_ns())
+    todo = sorted((c for c in cells if c.cell_id not in done), key=lambda c: (-c.n, order.random()))
     summary.skipped = len(cells) - len(todo)
     if progress is not None:
         progress.total = len(todo)
+
+    def still_todo() -> Iterator[CellSpec]:
+        # Another process on the same store may have finished a cell since we planned: skip it.
+        for spec in todo:
+            if spec.cell_id in store.finished([spec.cell_id], retry_failed=retry_failed):
+                summary.skipped += 1
+                if progress is not None:
+                    progress.total -= 1
+                continue
+            yield spec
+
     try:
-        for spec, record in _execute(todo, min(jobs, max(1, len(todo)))):
+        for spec, record in _execute(still_todo(), min(jobs, max(1, len(todo))), cell_timeout):
             store.put(record)
             summary.statuses[record["status"]] += 1
             if progress is not None:

@@ -7,20 +7,22 @@ which cells are finished and skips them, so an interrupted run resumes where it 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 JSON_COLUMNS = ("task_params", "learner_params", "metrics", "chosen_params", "selection", "versions")
 COLUMNS = (
     "cell_id", "task", "task_params", "task_version", "learner", "learner_params", "learner_version",
     "n", "seed", "n_test", "val_fraction", "status", "metric", "test_score", "train_score", "val_score",
     "metrics", "chosen_params", "selection", "seconds", "error", "versions", "git_rev",
-    "task_plugin", "learner_plugin", "created_at",
+    "task_plugin", "learner_plugin", "host", "created_at",
 )
 SCHEMA = f"""
 CREATE TABLE cells (
@@ -31,12 +33,16 @@ CREATE TABLE cells (
     status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed', 'timeout')),
     metric TEXT, test_score REAL, train_score REAL, val_score REAL,
     metrics TEXT, chosen_params TEXT, selection TEXT, seconds REAL, error TEXT,
-    versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT,
+    versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT, host TEXT,
     created_at TEXT NOT NULL
 );
 CREATE INDEX cells_task ON cells (task, learner, n);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+# MIGRATIONS[v] upgrades a store of schema v to v + 1.
+MIGRATIONS = {
+    1: "ALTER TABLE cells ADD COLUMN host TEXT;",  # v2: which machine ran the cell (cluster runs)
+}
 FINAL = ("ok", "diverged")  # statuses never re-run; failed/timeout are re-run by --retry-failed
 
 
@@ -58,7 +64,9 @@ class Store:
         hint = "choose another file with --store"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            # check_same_thread=False: joblib may pull the next cell (and ask the store) from its
+            # dispatch thread; the sqlite3 module serialises access to the connection.
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA busy_timeout = 60000")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -76,6 +84,26 @@ class Store:
         elif "cells" not in tables or version == 0:
             raise StoreError(f"{self.path} is an SQLite file but not a conceptbench store "
                              f"(tables: {', '.join(sorted(tables))}); {hint}")
+        elif version < SCHEMA_VERSION:
+            self._migrate(version)
+
+    def _migrate(self, version: int) -> None:
+        """Upgrade an older store in place, after copying it to ``<path>.v<version>.bak``."""
+        backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            shutil.copy2(self.path, backup)
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                current = self.db.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+                for v in range(current, SCHEMA_VERSION):
+                    self.db.execute(MIGRATIONS[v])
+                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot migrate store {self.path} from schema {version} to {SCHEMA_VERSION}: "
+                             f"{exc}; the original is unchanged") from None
+        print(f"note: migrated store {self.path} from schema {version} to {SCHEMA_VERSION} "
+              f"(backup: {backup})", file=sys.stderr)
 
     def _create(self) -> None:
         try:
