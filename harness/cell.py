@@ -22,7 +22,8 @@ import numpy as np
 
 from .errors import BenchError, Diverged
 from .learners import Learner, score
-from .tasks import Problem, Task, stable_int, task_rng, fixed_test_set, training_set
+from .tasks import (Problem, Task, corrupt_labels, fixed_test_set, stable_int, task_rng, training_set,
+                    zou_gu)
 
 STATUSES = ("ok", "diverged", "failed", "timeout")
 
@@ -33,12 +34,22 @@ class Protocol:
 
     n_test: int = 5000
     val_fraction: float = 0.2
+    label_noise: float = 0.0  # fraction of training labels replaced (see tasks.corrupt_labels)
+    zou_gu_mu: float | None = None  # map inputs to ||x|| = 1 with x_d = mu (see tasks.zou_gu)
 
     def check(self) -> None:
         if not (isinstance(self.n_test, int) and self.n_test > 0):
             raise BenchError(f"--n-test must be a positive integer, got {self.n_test!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise BenchError(f"--val-fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
+        if not 0.0 <= self.label_noise <= 1.0:
+            raise BenchError(f"--label-noise must lie in [0, 1], got {self.label_noise!r}")
+        if self.zou_gu_mu is not None and not 0.0 < self.zou_gu_mu < 1.0:
+            raise BenchError(f"--zou-gu-mu must lie strictly between 0 and 1, got {self.zou_gu_mu!r}")
+
+    @property
+    def input_transform(self) -> str | None:
+        return None if self.zou_gu_mu is None else f"zou_gu(mu={self.zou_gu_mu:g})"
 
     def min_n(self) -> int:
         """Smallest N that leaves at least one training and one validation point."""
@@ -63,7 +74,10 @@ class CellSpec:
             "learner": self.learner.identity,
             "n": self.n,
             "seed": self.seed,
-            "protocol": {"n_test": self.protocol.n_test, "val_fraction": self.protocol.val_fraction},
+            "protocol": {"n_test": self.protocol.n_test, "val_fraction": self.protocol.val_fraction,
+                         **({"label_noise": self.protocol.label_noise} if self.protocol.label_noise else {}),
+                         **({"input_transform": self.protocol.input_transform}
+                            if self.protocol.input_transform else {})},
         }
 
     @property
@@ -139,6 +153,7 @@ def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None =
         "cell_id": spec.cell_id, "task": task.name, "task_params": task.params, "task_version": task.version,
         "learner": learner.name, "learner_params": learner.overrides, "learner_version": learner.version,
         "n": n, "seed": seed, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
+        "label_noise": spec.protocol.label_noise, "input_transform": spec.protocol.input_transform,
         "status": "failed", "metric": None, "test_score": None, "train_score": None, "val_score": None,
         "metrics": {}, "chosen_params": None, "selection": [], "error": None,
         "host": socket.gethostname(), **dict(spec.provenance),
@@ -162,6 +177,10 @@ def _run(spec: CellSpec, record: dict[str, Any]) -> None:
     task, learner, n, seed = spec.task, spec.learner, spec.n, spec.seed
     X, y = training_set(task, seed, n)
     X_test, y_test = fixed_test_set(task, seed, spec.protocol.n_test)
+    record["n_test"] = len(y_test)  # a finite dataset has its own test-set size
+    y = corrupt_labels(task, seed, y, spec.protocol.label_noise)  # training labels only
+    if spec.protocol.zou_gu_mu is not None:
+        X, X_test = zou_gu(X, spec.protocol.zou_gu_mu), zou_gu(X_test, spec.protocol.zou_gu_mu)
     problem = Problem(task.kind, X.shape[1], task.n_classes)
     tr, va = split_indices(n, spec.protocol.val_fraction, task_rng(task, seed, "split", n))
     rng = np.random.default_rng([stable_int(learner.identity), stable_int(task.identity), seed, n])

@@ -69,15 +69,14 @@ def _parse_params(specs: tuple[str, ...], tasks: list, learners: list) -> tuple[
             raise BenchError(f"malformed --param {spec!r}; write --param KEY=VALUE or --param LEARNER.KEY=V1,V2")
         target, _, name = key.rpartition(".")
         values = [_parse_value(v.strip()) for v in raw.split(",")]
+        whole = _parse_value(raw.strip())
         hits = 0
         for kind, objs in (("task", tasks), ("learner", learners)):
             for obj in objs:
                 has = name in (obj.params if kind == "task" else obj.parameters)
                 if (target and target != obj.name) or not has:
                     continue
-                if kind == "task" and len(values) != 1:
-                    raise BenchError(f"--param {spec!r}: task parameters take one value")
-                overrides.setdefault((kind, obj.name), {})[name] = values[0] if kind == "task" else values
+                overrides.setdefault((kind, obj.name), {})[name] = whole if kind == "task" else values
                 hits += 1
         if not hits:
             names = ", ".join(o.name for o in [*tasks, *learners])
@@ -122,12 +121,16 @@ def cli() -> None:
 @click.option("--n-test", type=int, default=None, help="Test-set size [default: 5000].")
 @click.option("--val-fraction", type=float, default=None,
               help="Share of the N samples held out for selection [default: 0.2].")
+@click.option("--label-noise", type=float, default=None, metavar="P",
+              help="Replace this fraction of training labels by random ones [default: 0].")
+@click.option("--zou-gu-mu", type=float, default=None, metavar="MU",
+              help="Map inputs to ||x|| = 1 with last coordinate MU (Zou & Gu's data), 0 < MU < 1.")
 @click.option("--retry-failed", is_flag=True, help="Also re-run cells stored as failed or timed out.")
 @click.option("--cell-timeout", type=float, default=None, metavar="SECONDS",
               help="Stop a cell after this long and store it as 'timeout'.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
 def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, n_test,
-        val_fraction, retry_failed, cell_timeout, no_leaderboard) -> int:
+        val_fraction, label_noise, zou_gu_mu, retry_failed, cell_timeout, no_leaderboard) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store."""
     reg = _registry()
     if suite_name:
@@ -137,12 +140,13 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
         tasks = [reg.get("task", t).with_params(**p) if p else reg.get("task", t) for t, p in suite.tasks.items()]
         learners = [reg.get("learner", lr).with_params(**p) if p else reg.get("learner", lr)
                     for lr, p in suite.learners.items()]
-        defaults = dict(ns=list(suite.ns), seeds=suite.seeds, n_test=suite.n_test, val_fraction=suite.val_fraction)
+        defaults = dict(ns=list(suite.ns), seeds=suite.seeds, n_test=suite.n_test, val_fraction=suite.val_fraction,
+                        label_noise=suite.label_noise, zou_gu_mu=suite.zou_gu_mu)
     else:
         if not task_names or not learner_names:
             raise BenchError("say what to run: --suite quick, or --task T and --learner L (see `bench list`)")
         tasks, learners = _select(reg, "task", task_names), _select(reg, "learner", learner_names)
-        defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2)
+        defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2, label_noise=0.0, zou_gu_mu=None)
     tasks, learners = _parse_params(params, tasks, learners)
     ns_list = _parse_ns(ns, ns_csv) or defaults["ns"]
     seeds = defaults["seeds"] if seeds is None else seeds
@@ -153,17 +157,24 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
         raise BenchError(f"--jobs must be a positive integer, got {jobs}")
     if cell_timeout is not None and cell_timeout <= 0:
         raise BenchError(f"--cell-timeout must be a positive number of seconds, got {cell_timeout:g}")
+    usable = []
     for task in tasks:  # a task that returns bad data fails here, once, not in every cell
         try:
             checked_sample(task, 8, np.random.default_rng(0))
-        except BenchError:
-            raise
+            usable.append(task)
         except Exception as exc:
-            raise BenchError(f"task '{task.name}' ({reg.origin('task', task.name)}) failed to draw samples: "
-                             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; "
-                             f"fix the plugin or its parameters") from None
+            msg = str(exc) if isinstance(exc, BenchError) else (
+                f"task '{task.name}' ({reg.origin('task', task.name)}) failed to draw samples: "
+                f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}; fix the plugin or its parameters")
+            if "all" not in task_names:
+                raise BenchError(msg) from None
+            click.echo(f"skipping: {msg}", err=True)  # `-t all` goes on without an unavailable task
+    tasks = usable
     protocol = Protocol(n_test=defaults["n_test"] if n_test is None else n_test,
-                        val_fraction=defaults["val_fraction"] if val_fraction is None else val_fraction)
+                        val_fraction=defaults["val_fraction"] if val_fraction is None else val_fraction,
+                        label_noise=defaults["label_noise"] if label_noise is None else label_noise,
+                        zou_gu_mu=defaults["zou_gu_mu"] if zou_gu_mu is None else zou_gu_mu)
+    protocol.check()
     out_dir = Path(out)
     if not no_leaderboard:
         leaderboard.check_writable(out_dir)  # fail before hours of training, not after

@@ -68,7 +68,7 @@ class Variant:
 
     @property
     def key(self) -> str:
-        blob = json.dumps([self.params, self.protocol], sort_keys=True)
+        blob = json.dumps([self.params, self.protocol], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
@@ -76,7 +76,8 @@ def collect(rows: Iterable[dict[str, Any]]) -> dict[str, list[Variant]]:
     """Group store rows by task → variant → learner curve."""
     variants: dict[tuple, Variant] = {}
     for r in rows:
-        protocol = {"n_test": r["n_test"], "val_fraction": r["val_fraction"], "task_version": r["task_version"]}
+        protocol = {"n_test": r["n_test"], "val_fraction": r["val_fraction"], "task_version": r["task_version"],
+                    "label_noise": r.get("label_noise") or 0.0, "input_transform": r.get("input_transform")}
         vkey = (r["task"], json.dumps(r["task_params"], sort_keys=True), json.dumps(protocol, sort_keys=True))
         v = variants.setdefault(vkey, Variant(r["task"], r["task_params"], protocol))
         label = r["learner"]
@@ -213,10 +214,14 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
     if description:
         lines += [description, ""]
     plots = {}
-    for v in sorted(variants, key=lambda v: json.dumps(v.params, sort_keys=True)):
+    for v in sorted(variants, key=lambda v: json.dumps([v.params, v.protocol], sort_keys=True, default=str)):
         png = Path(f"{task}.png" if len(variants) == 1 else f"{task}-{v.key}.png")
         plots[png] = v
         params = ", ".join(f"`{k}={val}`" for k, val in sorted(v.params.items())) or "defaults"
+        options = [f"label noise {v.protocol['label_noise']:g}"] if v.protocol["label_noise"] else []
+        options += [f"inputs {v.protocol['input_transform']}"] if v.protocol["input_transform"] else []
+        if options:
+            params += " — " + ", ".join(options)
         if len(variants) > 1:
             lines += [f"## {task} ({params})", ""]
         lines += [

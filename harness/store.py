@@ -16,11 +16,11 @@ from typing import Any, Iterable
 
 from .errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 JSON_COLUMNS = ("task_params", "learner_params", "metrics", "chosen_params", "selection", "versions")
 COLUMNS = (
     "cell_id", "task", "task_params", "task_version", "learner", "learner_params", "learner_version",
-    "n", "seed", "n_test", "val_fraction", "status", "metric", "test_score", "train_score", "val_score",
+    "n", "seed", "n_test", "val_fraction", "label_noise", "input_transform", "status", "metric", "test_score", "train_score", "val_score",
     "metrics", "chosen_params", "selection", "seconds", "error", "versions", "git_rev",
     "task_plugin", "learner_plugin", "host", "created_at",
 )
@@ -30,6 +30,7 @@ CREATE TABLE cells (
     task TEXT NOT NULL, task_params TEXT NOT NULL, task_version TEXT NOT NULL,
     learner TEXT NOT NULL, learner_params TEXT NOT NULL, learner_version TEXT NOT NULL,
     n INTEGER NOT NULL, seed INTEGER NOT NULL, n_test INTEGER NOT NULL, val_fraction REAL NOT NULL,
+    label_noise REAL NOT NULL DEFAULT 0, input_transform TEXT,
     status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed', 'timeout')),
     metric TEXT, test_score REAL, train_score REAL, val_score REAL,
     metrics TEXT, chosen_params TEXT, selection TEXT, seconds REAL, error TEXT,
@@ -42,6 +43,8 @@ PRAGMA user_version = {SCHEMA_VERSION};
 # MIGRATIONS[v] upgrades a store of schema v to v + 1.
 MIGRATIONS = {
     1: "ALTER TABLE cells ADD COLUMN host TEXT;",  # v2: which machine ran the cell (cluster runs)
+    2: "ALTER TABLE cells ADD COLUMN label_noise REAL NOT NULL DEFAULT 0; "  # v3: data options
+       "ALTER TABLE cells ADD COLUMN input_transform TEXT;",
 }
 FINAL = ("ok", "diverged")  # statuses never re-run; failed/timeout are re-run by --retry-failed
 
@@ -97,7 +100,8 @@ class Store:
                 self.db.execute("BEGIN IMMEDIATE")
                 current = self.db.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
                 for v in range(current, SCHEMA_VERSION):
-                    self.db.execute(MIGRATIONS[v])
+                    for statement in filter(str.strip, MIGRATIONS[v].split(";")):
+                        self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot migrate store {self.path} from schema {version} to {SCHEMA_VERSION}: "

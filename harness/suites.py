@@ -22,6 +22,8 @@ class Suite:
     seeds: int = 3
     n_test: int = 5000
     val_fraction: float = 0.2
+    label_noise: float = 0.0
+    zou_gu_mu: float | None = None
     notes: str = field(default="", compare=False)
 
 

@@ -74,6 +74,29 @@ class Task(abc.ABC):
         return f"{type(self).__name__}({args})"
 
 
+class FiniteTask(Task):
+    """A task backed by a fixed dataset (real data). Subclasses implement :meth:`load`.
+
+    The harness permutes the pool once per seed: the first ``test_size`` points are the test set
+    and the training stream is the rest, in that order (so training sets stay nested). N cannot
+    exceed ``size - test_size``.
+    """
+
+    test_size: int = 500
+
+    @abc.abstractmethod
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """The whole dataset, ``X`` of shape (size, d) and ``y`` of shape (size,)."""
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` distinct points drawn at random from the dataset."""
+        X, y = self.load()
+        if n > len(X):
+            raise BenchError(f"task '{self.name}' holds only {len(X)} points; asked for {n}")
+        idx = rng.permutation(len(X))[:n]
+        return X[idx], y[idx]
+
+
 @dataclass(frozen=True)
 class Problem:
     """What a learner is told about the task besides the data."""
@@ -97,10 +120,16 @@ def task_rng(task: Task, seed: int, *stream: Any) -> np.random.Generator:
 def checked_sample(task: Task, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Call ``task.sample`` and check what comes back against the task contract."""
     out = task.sample(n, rng)
-    where = f"task '{task.name}' sample({n})"
     if not (isinstance(out, tuple) and len(out) == 2):
-        raise BenchError(f"{where} must return a tuple (X, y), got {type(out).__name__}")
-    X, y = (np.asarray(a) for a in out)
+        raise BenchError(f"task '{task.name}' sample({n}) must return a tuple (X, y), got {type(out).__name__}")
+    return checked_sample_arrays(task, *out, n)
+
+
+def checked_sample_arrays(task: Task, X: np.ndarray, y: np.ndarray, n: int,
+                          where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Check (X, y) of ``n`` points against the task contract; return them as arrays."""
+    where = where or f"task '{task.name}' sample({n})"
+    X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or X.shape[0] != n:
         raise BenchError(f"{where} returned X of shape {X.shape}; expected ({n}, d)")
     if y.shape != (n,):
@@ -116,8 +145,22 @@ def checked_sample(task: Task, n: int, rng: np.random.Generator) -> tuple[np.nda
     return X, y
 
 
+def _finite_split(task: FiniteTask, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X, y = task.load()
+    checked = checked_sample_arrays(task, X, y, len(X))
+    return (*checked, task_rng(task, seed, "permutation").permutation(len(X)))
+
+
 def training_set(task: Task, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` points of the task's training stream for ``seed`` (nested across n)."""
+    if isinstance(task, FiniteTask):
+        X, y, perm = _finite_split(task, seed)
+        available = len(X) - task.test_size
+        if n > available:
+            raise BenchError(f"task '{task.name}' has {available} training points (after its "
+                             f"{task.test_size}-point test set); N={n} is too large")
+        idx = perm[task.test_size:task.test_size + n]
+        return X[idx], y[idx]
     parts = []
     for chunk in range(-(-n // CHUNK)):
         parts.append(checked_sample(task, CHUNK, task_rng(task, seed, "train", chunk)))
@@ -127,8 +170,46 @@ def training_set(task: Task, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def fixed_test_set(task: Task, seed: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed test set for (task, seed): an independent draw, never seen by ``fit``."""
+    """The fixed test set for (task, seed): an independent draw, never seen by ``fit``.
+
+    A :class:`FiniteTask` uses its own ``test_size`` points, disjoint from its training stream.
+    """
+    if isinstance(task, FiniteTask):
+        X, y, perm = _finite_split(task, seed)
+        return X[perm[:task.test_size]], y[perm[:task.test_size]]
     return checked_sample(task, n_test, task_rng(task, seed, "test"))
+
+
+def corrupt_labels(task: Task, seed: int, y: np.ndarray, fraction: float) -> np.ndarray:
+    """Replace a ``fraction`` of training labels by labels independent of x (nested across N).
+
+    Point i is corrupted when its own uniform draw is below ``fraction``, so the corrupted points
+    of a smaller N are exactly those of a larger one. Classification: a uniformly random class
+    (which may equal the true one, as in Arora et al.'s random labels). Regression: the label of an
+    independent draw from the task (same marginal, independent of x).
+    """
+    if fraction <= 0:
+        return y
+    n = len(y)
+    chunks = range(-(-n // CHUNK))
+    u = np.concatenate([task_rng(task, seed, "noise", c).random(CHUNK) for c in chunks])[:n]
+    if task.kind == "classification":
+        new = np.concatenate([task_rng(task, seed, "noise-class", c).integers(task.n_classes, size=CHUNK)
+                              for c in chunks])[:n].astype(y.dtype)
+    elif isinstance(task, FiniteTask):
+        pool = task.load()[1]
+        new = pool[task_rng(task, seed, "noise-label").integers(len(pool), size=n)]
+    else:
+        new = np.concatenate([checked_sample(task, CHUNK, task_rng(task, seed, "noise-label", c))[1]
+                              for c in chunks])[:n]
+    return np.where(u < fraction, new, y)
+
+
+def zou_gu(X: np.ndarray, mu: float) -> np.ndarray:
+    """Zou & Gu's data normalisation: x ↦ [√(1−μ²)·x/‖x‖, μ], so ‖x‖ = 1 and x_d = μ."""
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    scaled = np.sqrt(1.0 - mu ** 2) * X / np.where(norms > 0, norms, 1.0)
+    return np.hstack([scaled, np.full((len(X), 1), mu, dtype=X.dtype)])
 
 
 def validate_task(task: object) -> None:
