@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BenchError, Diverged
+from .errors import BenchError, Diverged, one_line
 from .learners import Learner, score
 from .tasks import (Problem, Task, corrupt_labels, fixed_test_set, stable_int, task_rng, training_set,
                     zou_gu)
@@ -136,11 +136,6 @@ def _deadline(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None = None) -> dict[str, Any]:
     """Run one cell and return its store record; never raises for a learner or task failure.
 
@@ -165,9 +160,9 @@ def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None =
     except CellTimeout as exc:
         record.update(status="timeout", error=str(exc))
     except Diverged as exc:
-        record.update(status="diverged", error=_one_line(exc))
+        record.update(status="diverged", error=one_line(exc))
     except Exception as exc:  # recorded, not raised: one bad cell never stops the run
-        record.update(status="failed", error=_one_line(exc))
+        record.update(status="failed", error=one_line(exc))
     record["seconds"] = time.perf_counter() - start
     return record
 

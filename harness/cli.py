@@ -15,7 +15,7 @@ from tabulate import tabulate
 
 from . import leaderboard
 from .cell import Protocol
-from .errors import BenchError
+from .errors import BenchError, one_line
 from .registry import Registry, load_registry
 from .runner import Progress, execute, plan
 from .store import Store
@@ -165,7 +165,7 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
         except Exception as exc:
             msg = str(exc) if isinstance(exc, BenchError) else (
                 f"task '{task.name}' ({reg.origin('task', task.name)}) failed to draw samples: "
-                f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}; fix the plugin or its parameters")
+                f"{one_line(exc)}; fix the plugin or its parameters")
             if "all" not in task_names:
                 raise BenchError(msg) from None
             click.echo(f"skipping: {msg}", err=True)  # `-t all` goes on without an unavailable task

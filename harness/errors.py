@@ -5,6 +5,12 @@ never a traceback. Raise one wherever the user (or a plugin author) can fix the 
 """
 
 
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` — how failures are shown and stored."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 class BenchError(Exception):
     """A problem the user can fix; the message says what was wrong and what to do."""
 

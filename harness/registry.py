@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pluggy
 
 from . import hookspecs
-from .errors import BenchError, PluginError
+from .errors import BenchError, PluginError, one_line
 from .learners import Learner, validate_learner
 from .suites import Suite, validate_suite
 from .tasks import Task, validate_task
@@ -85,11 +85,6 @@ def _entry_points() -> list[metadata.EntryPoint]:
     return unique
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def load_registry() -> Registry:
     """Load all plugins and return what they registered (never raises for a broken plugin)."""
     reg = Registry()
@@ -102,7 +97,7 @@ def load_registry() -> Registry:
             module = ep.load()
             pm.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the others down
-            reg.problems.append(f"plugin '{origin}' failed to load: {_one_line(exc)}")
+            reg.problems.append(f"plugin '{origin}' failed to load: {one_line(exc)}")
             continue
         origins[ep.name] = origin
 
@@ -119,13 +114,13 @@ def load_registry() -> Registry:
             try:
                 impl.function(register=collected.append)
             except Exception as exc:
-                reg.problems.append(f"plugin '{origin}' raised in {hook}: {_one_line(exc)}")
+                reg.problems.append(f"plugin '{origin}' raised in {hook}: {one_line(exc)}")
                 continue
             for obj in collected:
                 try:
                     validate(obj)
                 except Exception as exc:
-                    reg.problems.append(f"plugin '{origin}' registered a bad {kind}: {_one_line(exc)}")
+                    reg.problems.append(f"plugin '{origin}' registered a bad {kind}: {one_line(exc)}")
                     continue
                 _add(reg, kind, table, obj, origin)
     return reg

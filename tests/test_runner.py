@@ -9,18 +9,10 @@ import sys
 import time
 
 from harness.runner import Progress
+from test_registry import GOOD
 
-DUPLICATE = """
-from harness import Task, hookimpl
-class Line(Task):
-    name, kind, description = "twin", "regression", "y = x1"
-    def sample(self, n, rng):
-        X = rng.standard_normal((n, 2))
-        return X, X[:, 0].copy()
-@hookimpl
-def register_tasks(register):
-    register(Line())
-"""
+DUPLICATE = GOOD.format(name="twin")
+
 
 
 def test_heartbeat_speaks_while_a_long_cell_runs():
