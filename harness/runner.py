@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, Iterable, Iterator, TextIO
 
 from .cell import CellSpec, Protocol, run_cell
 from .errors import BenchError
@@ -31,7 +31,6 @@ class RunSummary:
     statuses: Counter = field(default_factory=Counter)
     interrupted: bool = False
     seconds: float = 0.0
-    unsupported: list[str] = field(default_factory=list)
 
     @property
     def ran(self) -> int:
@@ -143,8 +142,7 @@ def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None) -> Ite
 
 
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
-            progress: Progress | None = None, cell_timeout: float | None = None,
-            on_record: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
+            progress: Progress | None = None, cell_timeout: float | None = None) -> RunSummary:
     """Run the cells not yet finished in ``store``; write each row the moment it completes.
 
     Ctrl-C stops the run: every finished cell is already stored; ``summary.interrupted`` is set.
@@ -179,8 +177,6 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
             summary.statuses[record["status"]] += 1
             if progress is not None:
                 progress.update(spec, record)
-            if on_record is not None:
-                on_record(record)
     except KeyboardInterrupt:
         summary.interrupted = True
     summary.seconds = time.monotonic() - start

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -24,7 +24,6 @@ class Suite:
     val_fraction: float = 0.2
     label_noise: float = 0.0
     zou_gu_mu: float | None = None
-    notes: str = field(default="", compare=False)
 
 
 def validate_suite(suite: object) -> None:

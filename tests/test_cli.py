@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, one_line_error
+from conftest import one_line_error
 
 FAST = ["--learner", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "-p", "alpha_per_n=1e-6,1e-3",
         "--n-test", "200", "--seeds", "2", "--jobs", "1"]
