@@ -174,7 +174,6 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
                         val_fraction=defaults["val_fraction"] if val_fraction is None else val_fraction,
                         label_noise=defaults["label_noise"] if label_noise is None else label_noise,
                         zou_gu_mu=defaults["zou_gu_mu"] if zou_gu_mu is None else zou_gu_mu)
-    protocol.check()
     out_dir = Path(out)
     if not no_leaderboard:
         leaderboard.check_writable(out_dir)  # fail before hours of training, not after

@@ -125,10 +125,9 @@ def checked_sample(task: Task, n: int, rng: np.random.Generator) -> tuple[np.nda
     return checked_sample_arrays(task, *out, n)
 
 
-def checked_sample_arrays(task: Task, X: np.ndarray, y: np.ndarray, n: int,
-                          where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def checked_sample_arrays(task: Task, X: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Check (X, y) of ``n`` points against the task contract; return them as arrays."""
-    where = where or f"task '{task.name}' sample({n})"
+    where = f"task '{task.name}' sample({n})"
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or X.shape[0] != n:
         raise BenchError(f"{where} returned X of shape {X.shape}; expected ({n}, d)")

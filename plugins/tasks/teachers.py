@@ -42,6 +42,10 @@ class _Teacher(Task):
         return {"W": W / np.linalg.norm(W, axis=1, keepdims=True), "a": rng.uniform(-1, 1, p),
                 "V": rng.uniform(-1, 1, (p, p))}
 
+    def sample(self, n, rng):
+        X = unit_sphere(n, self.params["d"], rng)
+        return X, self.evaluate(X, self.weights(), ACTIVATIONS[self.params["phi"]])
+
 
 class Teacher2(_Teacher):
     """Two-layer smooth teacher F(x) = Σ_r a*_r φ(⟨w*_r, x⟩) (Allen-Zhu–Li–Liang)."""
@@ -49,10 +53,8 @@ class Teacher2(_Teacher):
     name = "teacher2"
     description = "Allen-Zhu–Li–Liang 2-layer concept: Σ_r a_r φ(⟨w_r,x⟩), unit w_r, x on S^{d-1}"
 
-    def sample(self, n, rng):
-        t, phi = self.weights(), ACTIVATIONS[self.params["phi"]]
-        X = unit_sphere(n, self.params["d"], rng)
-        return X, phi(X @ t["W"].T) @ t["a"]
+    def evaluate(self, X, t, phi):
+        return phi(X @ t["W"].T) @ t["a"]
 
 
 class Teacher3(_Teacher):
@@ -61,11 +63,9 @@ class Teacher3(_Teacher):
     name = "teacher3"
     description = "Allen-Zhu–Li–Liang 3-layer concept: Σ_i a_i φ(Σ_j v_ij φ(⟨w_j,x⟩)/√p), x on S^{d-1}"
 
-    def sample(self, n, rng):
-        t, phi = self.weights(), ACTIVATIONS[self.params["phi"]]
-        X = unit_sphere(n, self.params["d"], rng)
+    def evaluate(self, X, t, phi):
         hidden = phi(X @ t["W"].T) @ t["V"].T / np.sqrt(self.params["p"])
-        return X, phi(hidden) @ t["a"]
+        return phi(hidden) @ t["a"]
 
 
 @hookimpl
