@@ -48,6 +48,8 @@ def test_kernel_ridge_equals_scikit_learns_own_result(reg, kernel, metric):
 @pytest.mark.parametrize("learner, overrides, bound", [
     ("kernel_ridge", {}, 0.01),
     ("three_layer_sgd", {"width": [64], "epochs": [60]}, 0.05),
+    ("ntk", {}, 0.01),
+    ("random_features", {"width": [1000]}, 0.01),
 ])
 def test_learners_fit_a_linear_target(reg, learner, overrides, bound):
     lr = reg.learners[learner].with_params(**overrides) if overrides else reg.learners[learner]
@@ -59,6 +61,8 @@ def test_learners_fit_a_linear_target(reg, learner, overrides, bound):
 @pytest.mark.parametrize("learner, overrides", [
     ("kernel_ridge", {"kernel": ["rbf"]}),
     ("three_layer_sgd", {"width": [64], "epochs": [30]}),
+    ("ntk", {"depth": [2]}),
+    ("random_features", {"width": [300]}),
 ])
 def test_learners_classify_separated_blobs(reg, learner, overrides):
     record = run_cell(CellSpec(Blobs(), reg.learners[learner].with_params(**overrides), n=300, seed=1,

@@ -1,0 +1,48 @@
+"""Last layer only: a random ReLU layer of m features, kept at its initialisation, with the
+output layer fitted by ridge regression — the "last layer only" baseline of Allen-Zhu, Li, Liang
+(2019, Fig. 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness import hookimpl
+
+from .ridge import RIDGE, RIDGES, Design, RidgeLearner
+
+
+class ReLUFeatures:
+    """x → relu(√(1−β²) W x + β b) / √m with W, b standard Gaussian: the first layer of the
+    network in :mod:`arccos`, so ΦΦᵀ → :func:`arccos.arccos1` as m → ∞."""
+
+    def __init__(self, d: int, width: int, bias: float, rng: np.random.Generator) -> None:
+        if not 0.0 <= bias < 1.0:
+            raise ValueError(f"bias (β²) must lie in [0, 1), got {bias!r}")
+        self.W = rng.standard_normal((d, width)) * np.sqrt(1.0 - bias)
+        self.b = rng.standard_normal(width) * np.sqrt(bias)
+        self.scale = width ** -0.5
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return np.maximum(X @ self.W + self.b, 0.0) * self.scale
+
+
+class RandomFeatures(RidgeLearner):
+    """Ridge regression on ``width`` random ReLU features; width and ridge tuned on validation."""
+
+    name = "random_features"
+    description = "last layer only: ridge on m random ReLU features (biases), m and ridge tuned"
+    parameters = {
+        "width": [100, 1000, 4000],
+        "bias": [0.5],
+        RIDGE: RIDGES,
+    }
+
+    def design(self, X: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> Design:
+        return Design.from_features(ReLUFeatures(X.shape[1], int(params["width"]), float(params["bias"]), rng), X)
+
+
+@hookimpl
+def register_learners(register):
+    register(RandomFeatures())
