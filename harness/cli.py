@@ -13,7 +13,7 @@ import click
 import numpy as np
 from tabulate import tabulate
 
-from . import leaderboard
+from . import devices, leaderboard
 from .cell import Protocol
 from .errors import BenchError, one_line
 from .registry import Registry, load_registry
@@ -39,6 +39,9 @@ def _registry(quiet: bool = False) -> Registry:
 
 
 def _parse_value(text: str) -> Any:
+    """A Python literal (1e-3, 'rbf', True); also true/false as booleans, else the text itself."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -128,9 +131,12 @@ def cli() -> None:
 @click.option("--retry-failed", is_flag=True, help="Also re-run cells stored as failed or timed out.")
 @click.option("--cell-timeout", type=float, default=None, metavar="SECONDS",
               help="Stop a cell after this long and store it as 'timeout'.")
+@click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
+              help=f"Torch device for the torch learners: {devices.HELP}. Recorded with each row; "
+                   f"not part of a cell's identity.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
 def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, n_test,
-        val_fraction, label_noise, zou_gu_mu, retry_failed, cell_timeout, no_leaderboard) -> int:
+        val_fraction, label_noise, zou_gu_mu, retry_failed, cell_timeout, device, no_leaderboard) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store."""
     reg = _registry()
     if suite_name:
@@ -148,6 +154,8 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
         tasks, learners = _select(reg, "task", task_names), _select(reg, "learner", learner_names)
         defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2, label_noise=0.0, zou_gu_mu=None)
     tasks, learners = _parse_params(params, tasks, learners)
+    device = devices.resolve_device(device)
+    learners = [lr.on_device(device) if lr.uses_device else lr for lr in learners]
     ns_list = _parse_ns(ns, ns_csv) or defaults["ns"]
     seeds = defaults["seeds"] if seeds is None else seeds
     if seeds <= 0:
@@ -283,8 +291,11 @@ def show(task, learner, status, store_path) -> int:
         result = f"{r['metric']}={r['test_score']:.4g}" if r["status"] == "ok" else (r["error"] or "")
         lp = "".join(f" {k}={'|'.join(map(str, v))}" for k, v in sorted(r["learner_params"].items()))
         table.append([r["task"], r["learner"] + lp, r["n"], r["seed"], r["status"], result, chosen,
-                      f"{r['seconds']:.1f}"])
-    click.echo(tabulate(table, ["task", "learner", "N", "seed", "status", "test", "chosen", "s"]))
+                      f"{r['seconds']:.1f}", r.get("device") or "cpu"])
+    headers = ["task", "learner", "N", "seed", "status", "test", "chosen", "s", "device"]
+    if all(row[-1] == "cpu" for row in table):  # the usual case: leave the column out
+        table, headers = [row[:-1] for row in table], headers[:-1]
+    click.echo(tabulate(table, headers))
     return 0
 
 

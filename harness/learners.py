@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 from sklearn.model_selection import ParameterGrid
@@ -55,9 +55,18 @@ class Learner(abc.ABC):
     version: str = "1"  # bump when results change for the same params
     supports: frozenset[str] = frozenset(KINDS)
     parameters: dict[str, list[Any]] = {}
+    uses_device = False  # True for learners that honour ``bench run --device`` (torch learners)
+    device = "cpu"
 
     def __init__(self, **overrides: list[Any]) -> None:
         self.overrides = {k: list(v) for k, v in overrides.items()}
+
+    def on_device(self, device: str) -> "Learner":
+        """A copy that trains on ``device`` (a torch device string). Not part of the learner's
+        identity: the same method on another device is the same cell; the row records the device."""
+        twin = type(self)(**self.overrides)
+        twin.device = device
+        return twin
 
     def with_params(self, **overrides: Any) -> "Learner":
         """A copy whose candidate lists for the given parameters are replaced."""
@@ -70,7 +79,19 @@ class Learner(abc.ABC):
         for key, values in overrides.items():
             if not isinstance(values, (list, tuple)) or not values:
                 raise BenchError(f"learner '{self.name}': {key} needs a non-empty list of candidates")
-        return type(self)(**{**self.overrides, **{k: list(v) for k, v in overrides.items()}})
+        twin = type(self)(**{**self.overrides, **{k: list(v) for k, v in overrides.items()}}).on_device(self.device)
+        twin.check_params()
+        return twin
+
+    def check_params(self) -> None:
+        """Raise :class:`BenchError` for candidate values this learner cannot use (called on
+        every ``with_params`` copy, so a bad ``--param`` fails before any training)."""
+
+    def require(self, key: str, ok: Callable[[Any], bool], what: str) -> None:
+        """Check every candidate of parameter ``key`` with ``ok``; ``what`` describes a valid value."""
+        bad = [v for v in self.grid_spec.get(key, []) if not _safe(ok, v)]
+        if bad:
+            raise BenchError(f"learner '{self.name}': {key} must be {what}, got {', '.join(map(repr, bad))}")
 
     @property
     def grid_spec(self) -> dict[str, list[Any]]:
@@ -132,6 +153,26 @@ class Learner(abc.ABC):
         return f"{type(self).__name__}({self.overrides})"
 
 
+def _safe(ok: Callable[[Any], bool], value: Any) -> bool:
+    try:
+        return bool(ok(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def is_int(lo: int) -> Callable[[Any], bool]:
+    """A check for integers ≥ ``lo`` (bools excluded)."""
+    return lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
+
+
+def is_number(lo: float, hi: float = float("inf"), lo_open: bool = False) -> Callable[[Any], bool]:
+    """A check for real numbers in [lo, hi) — (lo, hi) with ``lo_open``."""
+    def ok(v: Any) -> bool:
+        return (isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                and (v > lo if lo_open else v >= lo) and v < hi)
+    return ok
+
+
 def validate_learner(learner: object) -> None:
     """Raise ``ValueError`` saying how ``learner`` breaks the Learner contract."""
     if not isinstance(learner, Learner):
@@ -143,3 +184,7 @@ def validate_learner(learner: object) -> None:
     for key, values in learner.grid_spec.items():
         if not isinstance(values, list) or not values:
             raise ValueError(f"learner '{learner.name}': parameters[{key!r}] must be a non-empty list")
+    try:
+        learner.check_params()
+    except BenchError as exc:
+        raise ValueError(str(exc)) from None

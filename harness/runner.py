@@ -64,7 +64,7 @@ def plan(tasks: Iterable[Task], learners: Iterable[Learner], ns: Iterable[int], 
                     unsupported.append(f"learner '{learner.name}' does not support {task.kind} "
                                        f"task '{task.name}'")
                 continue
-            prov = base
+            prov = base + (("device", learner.device),)
             if registry is not None:
                 prov += (("task_plugin", str(registry.origin("task", task.name))),
                          ("learner_plugin", str(registry.origin("learner", learner.name))))

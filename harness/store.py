@@ -16,13 +16,13 @@ from typing import Any, Iterable
 
 from .errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 JSON_COLUMNS = ("task_params", "learner_params", "metrics", "chosen_params", "selection", "versions")
 COLUMNS = (
     "cell_id", "task", "task_params", "task_version", "learner", "learner_params", "learner_version",
     "n", "seed", "n_test", "val_fraction", "label_noise", "input_transform", "status", "metric", "test_score", "train_score", "val_score",
     "metrics", "chosen_params", "selection", "seconds", "error", "versions", "git_rev",
-    "task_plugin", "learner_plugin", "host", "created_at",
+    "task_plugin", "learner_plugin", "host", "device", "created_at",
 )
 SCHEMA = f"""
 CREATE TABLE cells (
@@ -34,7 +34,7 @@ CREATE TABLE cells (
     status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed', 'timeout')),
     metric TEXT, test_score REAL, train_score REAL, val_score REAL,
     metrics TEXT, chosen_params TEXT, selection TEXT, seconds REAL, error TEXT,
-    versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT, host TEXT,
+    versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT, host TEXT, device TEXT,
     created_at TEXT NOT NULL
 );
 CREATE INDEX cells_task ON cells (task, learner, n);
@@ -45,6 +45,7 @@ MIGRATIONS = {
     1: "ALTER TABLE cells ADD COLUMN host TEXT;",  # v2: which machine ran the cell (cluster runs)
     2: "ALTER TABLE cells ADD COLUMN label_noise REAL NOT NULL DEFAULT 0; "  # v3: data options
        "ALTER TABLE cells ADD COLUMN input_transform TEXT;",
+    3: "ALTER TABLE cells ADD COLUMN device TEXT;",  # v4: the torch device a cell trained on
 }
 FINAL = ("ok", "diverged")  # statuses never re-run; failed/timeout are re-run by --retry-failed
 

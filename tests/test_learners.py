@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+import torch
 from scipy.spatial.distance import pdist
 from sklearn.kernel_ridge import KernelRidge
 
 from harness import Problem, Task
 from harness.cell import CellSpec, Protocol, run_cell
 from harness.registry import load_registry
+from plugins.learners.torch_training import torch_seed
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,7 @@ def test_kernel_ridge_equals_scikit_learns_own_result(reg, kernel, metric):
     ("three_layer_sgd", {"width": [64], "epochs": [60]}, 0.05),
     ("ntk", {}, 0.01),
     ("random_features", {"width": [1000]}, 0.01),
+    ("two_layer_sgd", {"width": [128], "epochs": [60]}, 0.05),
 ])
 def test_learners_fit_a_linear_target(reg, learner, overrides, bound):
     lr = reg.learners[learner].with_params(**overrides) if overrides else reg.learners[learner]
@@ -63,6 +66,7 @@ def test_learners_fit_a_linear_target(reg, learner, overrides, bound):
     ("three_layer_sgd", {"width": [64], "epochs": [30]}),
     ("ntk", {"depth": [2]}),
     ("random_features", {"width": [300]}),
+    ("two_layer_sgd", {"width": [64], "epochs": [30]}),
 ])
 def test_learners_classify_separated_blobs(reg, learner, overrides):
     record = run_cell(CellSpec(Blobs(), reg.learners[learner].with_params(**overrides), n=300, seed=1,
@@ -87,3 +91,49 @@ def test_sgd_is_deterministic_given_the_seed(reg):
     sgd = reg.learners["three_layer_sgd"].with_params(width=[32], epochs=[5], lr=[0.05], weight_decay=[0.0])
     a, b = (run_cell(CellSpec(Linear(), sgd, n=100, seed=4, protocol=Protocol(n_test=100))) for _ in range(2))
     assert a["test_score"] == b["test_score"]
+
+
+def test_two_layer_sgd_can_keep_random_sign_output_weights_fixed(reg):
+    learner = reg.learners["two_layer_sgd"]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = X[:, 0] + 0.5 * X[:, 1]
+    params = {"width": 256, "train_output": False, "lr": 0.1, "weight_decay": 1e-4, "batch_size": 50,
+              "epochs": 40, "patience": 10}
+    model = learner.fit(X, y, params, np.random.default_rng(1), Problem("regression", 5))
+    hidden, out = model.net[0], model.net[2]
+    np.testing.assert_allclose(np.abs(out.weight.detach().numpy()), 256 ** -0.5)  # ±1/√m
+    assert 0.3 < (out.weight > 0).float().mean().item() < 0.7  # random signs
+    start = learner.build(5, Problem("regression", 5), params, torch_seed(np.random.default_rng(1)))  # its init
+    assert torch.equal(out.weight, start[2].weight) and torch.equal(out.bias, start[2].bias)  # output fixed
+    assert not torch.allclose(hidden.weight, start[0].weight)  # hidden layer trained ...
+    X_new = rng.standard_normal((500, 5))
+    X_new /= np.linalg.norm(X_new, axis=1, keepdims=True)
+    y_new = X_new[:, 0] + 0.5 * X_new[:, 1]
+    assert np.mean((model.predict(X_new) - y_new) ** 2) / np.var(y_new) < 0.05  # ... and learned
+
+
+def test_device_is_recorded_but_not_part_of_the_cell(reg):
+    learner = reg.learners["three_layer_sgd"]
+    on_cpu = CellSpec(Linear(), learner, n=100, seed=0, protocol=Protocol())
+    elsewhere = CellSpec(Linear(), learner.on_device("cuda"), n=100, seed=0, protocol=Protocol())
+    assert on_cpu.cell_id == elsewhere.cell_id
+    assert learner.with_params(lr=[0.1]).on_device("cuda").with_params(width=[8]).device == "cuda"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cuda_without_a_gpu_is_a_one_line_error(bench):
+    from conftest import one_line_error
+    code, _, err = bench("run", "-t", "sin3", "-l", "two_layer_sgd", "--device", "cuda")
+    assert code == 2 and "sees no CUDA GPU" in one_line_error(err) and "--device cpu" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_matches_cpu_training(reg):
+    """Same seed, same initial network and batch order: results agree up to float32 round-off."""
+    sgd = reg.learners["two_layer_sgd"].with_params(width=[64], epochs=[10], lr=[0.05], weight_decay=[0.0])
+    cpu, gpu = (run_cell(CellSpec(Linear(), sgd.on_device(d), n=200, seed=0, protocol=Protocol(n_test=500)))
+                for d in ("cpu", "cuda"))
+    assert gpu["status"] == cpu["status"] == "ok"
+    assert gpu["test_score"] == pytest.approx(cpu["test_score"], rel=0.05)

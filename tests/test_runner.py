@@ -27,9 +27,10 @@ def test_all_selects_every_learner_that_supports_the_task(bench, tmp_path):
     code, out, err = bench("run", "-t", "sin3", "-l", "all", "--n", "20", "--seeds", "1", "--n-test", "50",
                            "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "-p", "alpha_per_n=1e-3",
                            "-p", "width=8", "-p", "epochs=2", "-p", "lr=0.01", "-p", "weight_decay=0.0",
-                           "--out", str(tmp_path / "lb"))
+                           "-p", "ridge_per_n=1e-6", "-p", "ntk.depth=2", "--out", str(tmp_path / "lb"))
     assert code == 0, err
-    assert "three_layer_sgd" in err and "kernel_ridge" in err and "Ran 2 of 2 cells" in out
+    names = ("kernel_ridge", "ntk", "random_features", "three_layer_sgd", "two_layer_sgd")
+    assert all(name in err for name in names) and f"Ran {len(names)} of {len(names)} cells" in out
 
 
 def test_running_a_name_two_plugins_register_is_one_line_error(fake_plugin, bench):

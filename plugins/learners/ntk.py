@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from harness import hookimpl
+from harness.learners import is_int
 
 from . import arccos
 from .ridge import RIDGE, RIDGES, Design, RidgeLearner
@@ -31,6 +32,10 @@ class NTK(RidgeLearner):
         "bias": [0.5],
         RIDGE: RIDGES,
     }
+
+    def check_params(self) -> None:
+        super().check_params()
+        self.require("depth", is_int(2), "an integer ≥ 2 (layers of weights)")
 
     def design(self, X: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> Design:
         return Design.from_kernel(partial(arccos.ntk, depth=int(params["depth"]), bias=float(params["bias"])), X)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from harness import hookimpl
+from harness.learners import is_int
 
 from .ridge import RIDGE, RIDGES, Design, RidgeLearner
 
@@ -38,6 +39,10 @@ class RandomFeatures(RidgeLearner):
         "bias": [0.5],
         RIDGE: RIDGES,
     }
+
+    def check_params(self) -> None:
+        super().check_params()
+        self.require("width", is_int(1), "a positive integer")
 
     def design(self, X: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> Design:
         return Design.from_features(ReLUFeatures(X.shape[1], int(params["width"]), float(params["bias"]), rng), X)

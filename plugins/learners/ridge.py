@@ -18,6 +18,7 @@ import numpy as np
 import scipy.linalg
 
 from harness import Diverged, Learner, Problem, Selection, score
+from harness.learners import is_number
 
 RIDGE = "ridge_per_n"
 # Ridge candidates per training sample, 1e-10 … 1: on noise-free targets the smallest ridges
@@ -110,6 +111,10 @@ class RidgeLearner(Learner):
 
     Subclasses implement :meth:`design`; the ridge is ``ridge_per_n · n``.
     """
+
+    def check_params(self) -> None:
+        self.require(RIDGE, is_number(0.0, lo_open=True), "a positive number")
+        self.require("bias", is_number(0.0, 1.0), "a number in [0, 1) (β², the bias share)")
 
     @abc.abstractmethod
     def design(self, X: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> Design:

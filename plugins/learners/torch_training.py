@@ -2,18 +2,23 @@
 
 Regression targets are standardised with the training mean and std (and predictions mapped
 back), so one learning-rate grid serves targets of any scale; classification uses one output per
-class, cross-entropy, and argmax prediction.
+class, cross-entropy, and argmax prediction. Networks are initialised on the CPU from the cell's
+seed and then moved to the learner's device, so a seed gives the same initial network anywhere.
 """
 
 from __future__ import annotations
 
+import abc
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from harness import Diverged, Problem
+from harness import Diverged, Learner, Problem, Selection
+from harness.learners import is_int, is_number
 
 
 def out_dim(problem: Problem) -> int:
@@ -42,12 +47,13 @@ class TrainedNet:
     problem: Problem
     y_mean: float = 0.0
     y_std: float = 1.0
+    device: str = "cpu"
 
     @torch.no_grad()
     def predict(self, X: np.ndarray) -> np.ndarray:
         self.net.eval()
         Xt = torch.as_tensor(X, dtype=torch.float32)
-        out = torch.cat([self.net(Xt[i:i + 4096]) for i in range(0, len(Xt), 4096)])
+        out = torch.cat([self.net(Xt[i:i + 4096].to(self.device)).cpu() for i in range(0, len(Xt), 4096)])
         if self.problem.kind == "classification":
             return out.argmax(dim=1).numpy()
         return out[:, 0].double().numpy() * self.y_std + self.y_mean
@@ -63,29 +69,31 @@ class Outcome:
 def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr: float,
           weight_decay: float, batch_size: int, epochs: int, generator: torch.Generator,
           X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-          patience: int | None = None) -> Outcome:
-    """SGD for ``epochs`` epochs; with validation data, stop early and report the best epoch.
+          patience: int | None = None, device: str = "cpu") -> Outcome:
+    """SGD on the parameters that require gradients for ``epochs`` epochs; with validation data,
+    stop early and report the best epoch.
 
     Raises :class:`Diverged` when the loss or the validation predictions become non-finite.
     """
     classification = problem.kind == "classification"
-    Xt = torch.as_tensor(X, dtype=torch.float32)
+    net = net.to(device)
+    Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
     if classification:
-        yt = torch.as_tensor(y, dtype=torch.long)
+        yt = torch.as_tensor(y, dtype=torch.long, device=device)
         loss_fn = nn.CrossEntropyLoss()
         y_mean, y_std = 0.0, 1.0
     else:
         y_mean, y_std = float(np.mean(y)), float(np.std(y)) or 1.0
-        yt = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32)[:, None]
+        yt = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32, device=device)[:, None]
         loss_fn = nn.MSELoss()
-    model = TrainedNet(net, problem, y_mean, y_std)
-    opt = torch.optim.SGD(net.parameters(), lr=lr, weight_decay=weight_decay)
+    model = TrainedNet(net, problem, y_mean, y_std, device)
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     n = len(Xt)
     best_epoch, best_val, since_best = epochs, None, 0
     for epoch in range(1, epochs + 1):
         net.train()
-        total = torch.zeros(())
-        perm = torch.randperm(n, generator=generator)
+        total = torch.zeros((), device=device)
+        perm = torch.randperm(n, generator=generator).to(device)  # drawn on the CPU: same order anywhere
         for i in range(0, n, batch_size):
             idx = perm[i:i + batch_size]
             loss = loss_fn(net(Xt[idx]), yt[idx])
@@ -111,3 +119,54 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
             if patience is not None and since_best >= patience:
                 break
     return Outcome(model, best_epoch, best_val)
+
+
+class SGDNetLearner(Learner):
+    """A torch network trained by :func:`train`; subclasses implement :meth:`build`.
+
+    Parameters every subclass declares: ``width``, ``lr``, ``weight_decay``, ``batch_size``,
+    ``epochs`` and ``patience``. Selection picks the number of epochs by early stopping on the
+    validation part (at most ``epochs``, stopping after ``patience`` epochs without improvement);
+    the chosen configuration is then retrained on all N samples for that many epochs.
+    """
+
+    uses_device = True
+
+    def check_params(self) -> None:
+        for key in ("width", "batch_size", "epochs", "patience"):
+            self.require(key, is_int(1), "a positive integer")
+        self.require("lr", is_number(0.0, lo_open=True), "a positive number")
+        self.require("weight_decay", is_number(0.0), "a number ≥ 0")
+
+    @abc.abstractmethod
+    def build(self, d: int, problem: Problem, params: dict[str, Any], generator: torch.Generator) -> nn.Module:
+        """The initialised network for inputs of dimension ``d`` (on the CPU, from ``generator``)."""
+
+    def _train(self, X, y, params, rng, problem, **val) -> Outcome:
+        gen = torch_seed(rng)
+        net = self.build(X.shape[1], problem, params, gen)
+        return train(net, X, y, problem, lr=float(params["lr"]), weight_decay=float(params["weight_decay"]),
+                     batch_size=int(params["batch_size"]), epochs=int(params["epochs"]), generator=gen,
+                     device=self.device, **val)
+
+    def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
+            problem: Problem) -> TrainedNet:
+        return self._train(X, y, params, rng, problem).model
+
+    def fit_select(self, X_train, y_train, X_val, y_val, grid, rng, problem) -> Selection:
+        best = Selection(None, None)
+        for params in grid:
+            start = time.perf_counter()
+            trial: dict[str, Any] = {"params": params}
+            try:
+                out = self._train(X_train, y_train, params, rng, problem, X_val=X_val, y_val=y_val,
+                                  patience=int(params["patience"]))
+                chosen = {**params, "epochs": out.best_epoch}
+                trial.update(status="ok", val_score=out.best_val, best_epoch=out.best_epoch)
+                if best.best_score is None or out.best_val < best.best_score:
+                    best.best_params, best.best_score = chosen, out.best_val
+            except Diverged as exc:
+                trial.update(status="diverged", val_score=None, error=str(exc))
+            trial["seconds"] = time.perf_counter() - start
+            best.trials.append(trial)
+        return best

@@ -1,0 +1,34 @@
+"""Which torch device ``bench run --device`` means here (checked once, before any training)."""
+
+from __future__ import annotations
+
+from .errors import BenchError
+
+HELP = "cpu, cuda, cuda:N, mps or auto (cuda when torch sees a GPU, else cpu)"
+
+
+def resolve_device(name: str) -> str:
+    """The torch device string for ``name``; a one-line :class:`BenchError` if it is unusable."""
+    if name == "cpu":
+        return "cpu"  # no torch import: runs without torch learners stay torch-free
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise BenchError(f"--device {name!r} is not a torch device; use {HELP}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BenchError(f"--device {name}: torch {torch.__version__} sees no CUDA GPU on this machine; "
+                             f"use --device cpu (or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise BenchError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible "
+                             f"(cuda:0 … cuda:{torch.cuda.device_count() - 1})")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise BenchError(f"--device {name}: the Apple MPS backend is not available here; use --device cpu")
+    elif device.type != "cpu":
+        raise BenchError(f"--device {name}: device type {device.type!r} is not supported; use {HELP}")
+    return str(device)
