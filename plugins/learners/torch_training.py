@@ -73,6 +73,9 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
     """SGD on the parameters that require gradients for ``epochs`` epochs; with validation data,
     stop early and report the best epoch.
 
+    A network may define ``penalty()`` (a regulariser added to every mini-batch loss) and
+    ``end_epoch()`` (called after each epoch), as Algorithm 1's network does.
+
     Raises :class:`Diverged` when the loss or the validation predictions become non-finite.
     """
     classification = problem.kind == "classification"
@@ -89,6 +92,7 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
     model = TrainedNet(net, problem, y_mean, y_std, device)
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     n = len(Xt)
+    penalty, end_epoch = getattr(net, "penalty", None), getattr(net, "end_epoch", None)
     best_epoch, best_val, since_best = epochs, None, 0
     for epoch in range(1, epochs + 1):
         net.train()
@@ -97,12 +101,16 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
         for i in range(0, n, batch_size):
             idx = perm[i:i + batch_size]
             loss = loss_fn(net(Xt[idx]), yt[idx])
+            if penalty is not None:
+                loss = loss + penalty()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += loss.detach()
         if not torch.isfinite(total):
             raise Diverged(f"loss became {total.item()} in epoch {epoch} (lr={lr})")
+        if end_epoch is not None:
+            end_epoch()
         if X_val is None:
             continue
         pred = model.predict(X_val)
