@@ -161,5 +161,5 @@ def test_alg1_trains_only_the_perturbations_with_the_papers_regulariser_and_deca
     W1, V1 = net.W1.detach().double().numpy(), net.V1.detach().double().numpy()
     lam = net.lam  # R(√λ W′, √λ V′) with R = λ_v‖V′‖_F² + λ_w Σ_j ‖w′_j‖⁴
     expected = 1e-2 * (np.sum((np.sqrt(lam) * V1) ** 2) + np.sum(np.sum((np.sqrt(lam) * W1) ** 2, axis=1) ** 2))
-    assert float(net.penalty()) == pytest.approx(expected, rel=1e-5)
+    assert float(net.penalty().detach()) == pytest.approx(expected, rel=1e-5)
     np.testing.assert_array_equal(model.predict(X[:50]), model.predict(X[:50]))  # fixed evaluation draws
