@@ -136,3 +136,16 @@ def test_ntk_selection_scores_equal_scikit_learn_kernel_ridge(reg):
         pred = KernelRidge(alpha=ridge, kernel="precomputed").fit(K, f(X) - f(X).mean()).predict(K_val)
         assert trial["val_score"] == pytest.approx(np.mean((pred + f(X).mean() - f(X_val)) ** 2), rel=1e-6)
     assert sel.best_score == min(t["val_score"] for t in sel.trials)
+
+
+def test_ridge_path_falls_back_to_clipped_eigenvalues_when_cholesky_fails():
+    from plugins.learners.ridge import RidgePath
+    rng = np.random.default_rng(4)
+    V = rng.standard_normal((8, 3))
+    gram = V @ V.T - 1e-9 * np.eye(8)  # rank 3, slightly indefinite: Cholesky fails for ridge 1e-12
+    B = rng.standard_normal((8, 2))
+    s, U = np.linalg.eigh(gram)
+    expected = U @ np.diag(1 / (np.clip(s, 0, None) + 1e-12)) @ U.T @ B
+    np.testing.assert_allclose(RidgePath(gram, B).coef(1e-12), expected, rtol=1e-6)
+    direct = np.linalg.solve(gram + 0.5 * np.eye(8), B)  # a well-posed ridge takes the Cholesky route
+    np.testing.assert_allclose(RidgePath(gram, B).coef(0.5), direct, rtol=1e-10)

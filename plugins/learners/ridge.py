@@ -1,10 +1,10 @@
 """Ridge regression on a fixed representation (a kernel or random features), shared by ``ntk``
 and ``random_features``.
 
-Selection tunes the ridge over a wide log grid. Solving once per ridge would repeat an O(p³)
-factorisation for every candidate; instead the Gram matrix is eigendecomposed once per
-representation, after which every ridge costs a matrix product (the "whole grid at once" route
-the learner contract allows through ``fit_select``).
+Selection tunes the ridge over a wide log grid. The default ``fit_select`` would rebuild the
+representation (an O(n²d) kernel, or random features) for every candidate; here it is built once
+per setting of the other parameters, with the validation embedding, and every ridge reuses them
+(the "whole grid at once" route the learner contract allows; ``benchmarks/ridge_path.md``).
 """
 
 from __future__ import annotations
@@ -72,26 +72,29 @@ class Design:
         return cls(Phi @ Phi.T, lambda T: T, lambda Z: features(Z) @ Phi.T)
 
 
-def solve(gram: np.ndarray, B: np.ndarray, ridge: float) -> np.ndarray:
-    """(gram + ridge·I)⁻¹ B by Cholesky; by eigendecomposition when Cholesky finds the matrix
-    numerically indefinite (a tiny ridge on a rank-deficient Gram)."""
-    A = gram + ridge * np.eye(len(gram))
-    try:
-        return scipy.linalg.solve(A, B, assume_a="pos")
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        return RidgePath(gram, B).coef(ridge)
-
-
 class RidgePath:
-    """Solutions of (gram + λI) coef = B for many λ from one eigendecomposition."""
+    """Solutions of (gram + λI) coef = B for one or many λ.
+
+    Each λ costs one Cholesky factorisation (about 15× cheaper than an eigendecomposition, so
+    it wins for the ~11 ridges of a grid). If Cholesky finds gram + λI numerically indefinite
+    (a tiny ridge on a rank-deficient Gram), the eigendecomposition is computed once and serves
+    every such λ, with round-off negative eigenvalues clipped to zero.
+    """
 
     def __init__(self, gram: np.ndarray, B: np.ndarray) -> None:
-        s, self.U = scipy.linalg.eigh(gram)
-        self.s = np.clip(s, 0.0, None)  # round-off can make a PSD matrix's smallest eigenvalues < 0
-        self.UtB = self.U.T @ B
+        self.gram, self.B = gram, B
+        self._eig: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def coef(self, ridge: float) -> np.ndarray:
-        return self.U @ (self.UtB / (self.s + ridge)[:, None])
+        A = self.gram + ridge * np.eye(len(self.gram))
+        try:
+            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True), self.B)
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+            if self._eig is None:
+                s, U = scipy.linalg.eigh(self.gram, driver="evd")
+                self._eig = (np.clip(s, 0.0, None), U, U.T @ self.B)
+            s, U, UtB = self._eig
+            return U @ (UtB / (s + ridge)[:, None])
 
 
 @dataclass
@@ -124,11 +127,10 @@ class RidgeLearner(Learner):
             problem: Problem) -> FittedRidge:
         targets, T = Targets.encode(y, problem)
         design = self.design(X, params, rng)
-        return FittedRidge(design, solve(design.gram, design.rhs(T), float(params[RIDGE]) * len(X)), targets)
+        return FittedRidge(design, RidgePath(design.gram, design.rhs(T)).coef(float(params[RIDGE]) * len(X)), targets)
 
     def fit_select(self, X_train, y_train, X_val, y_val, grid, rng, problem) -> Selection:
-        """One representation and one eigendecomposition per setting of the other parameters;
-        all ridges are then evaluated on the validation part from it."""
+        """One representation per setting of the other parameters; every ridge reuses it."""
         best = Selection(None, None)
         groups: dict[str, list[dict[str, Any]]] = {}
         for params in grid:
