@@ -34,6 +34,14 @@ class Selection:
     best_score: float | None
     trials: list[dict[str, Any]] = field(default_factory=list)
 
+    def add(self, trial: dict[str, Any], chosen: dict[str, Any] | None = None) -> None:
+        """Record one trial (``params``, ``status``, ``val_score``, ...); an ``ok`` trial with the
+        lowest score so far becomes the winner, refit with ``chosen`` (default: its params)."""
+        self.trials.append(trial)
+        if trial["status"] == "ok" and (self.best_score is None or trial["val_score"] < self.best_score):
+            self.best_params = trial["params"] if chosen is None else chosen
+            self.best_score = trial["val_score"]
+
 
 def score(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The selection score (lower is better): MSE for regression, 0-1 error for classification."""
@@ -131,9 +139,7 @@ class Learner(abc.ABC):
             except Diverged as exc:
                 trial.update(status="diverged", val_score=None, error=str(exc))
             trial["seconds"] = time.perf_counter() - start
-            best.trials.append(trial)
-            if trial["status"] == "ok" and (best.best_score is None or trial["val_score"] < best.best_score):
-                best.best_params, best.best_score = params, trial["val_score"]
+            best.add(trial)
         return best
 
     @property

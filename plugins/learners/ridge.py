@@ -152,7 +152,5 @@ class RidgeLearner(Learner):
                 except Diverged as exc:
                     trial.update(status="diverged", val_score=None, error=str(exc))
                 trial["seconds"] = share + time.perf_counter() - start
-                best.trials.append(trial)
-                if trial["status"] == "ok" and (best.best_score is None or trial["val_score"] < best.best_score):
-                    best.best_params, best.best_score = params, trial["val_score"]
+                best.add(trial)
         return best

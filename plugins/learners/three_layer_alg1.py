@@ -81,8 +81,8 @@ class Alg1Network(nn.Module):
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.W0.device).manual_seed(seed)
 
-    def _draw(self, gen: torch.Generator) -> torch.Tensor:
-        """Network output function for one draw of (Σ, W^ρ, V^ρ)."""
+    def _draw(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The effective weights (W, V) for one draw of (Σ, W^ρ, V^ρ)."""
         W0, V0 = self.W0, self.V0
         sign = torch.randint(0, 2, (W0.shape[0],), generator=gen, device=W0.device) * 2.0 - 1.0
         W_rho = torch.randn(W0.shape, generator=gen, device=W0.device) * self.rho_w

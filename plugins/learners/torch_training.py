@@ -166,15 +166,14 @@ class SGDNetLearner(Learner):
         for params in grid:
             start = time.perf_counter()
             trial: dict[str, Any] = {"params": params}
+            chosen = None
             try:
                 out = self._train(X_train, y_train, params, rng, problem, X_val=X_val, y_val=y_val,
                                   patience=int(params["patience"]))
-                chosen = {**params, "epochs": out.best_epoch}
+                chosen = {**params, "epochs": out.best_epoch}  # refit for the early-stopped epoch count
                 trial.update(status="ok", val_score=out.best_val, best_epoch=out.best_epoch)
-                if best.best_score is None or out.best_val < best.best_score:
-                    best.best_params, best.best_score = chosen, out.best_val
             except Diverged as exc:
                 trial.update(status="diverged", val_score=None, error=str(exc))
             trial["seconds"] = time.perf_counter() - start
-            best.trials.append(trial)
+            best.add(trial, chosen)
         return best
