@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BenchError, Diverged, one_line
+from .fingerprint import code_fingerprint, harness_fingerprint
 from .learners import Learner, score
 from .tasks import (Problem, Task, corrupt_labels, fixed_test_set, stable_int, task_rng, training_set,
                     zou_gu)
@@ -66,6 +67,14 @@ class CellSpec:
     seed: int
     protocol: Protocol
     provenance: tuple[tuple[str, str], ...] = ()  # (key, value) pairs recorded with the row
+
+    @property
+    def code(self) -> dict[str, str]:
+        """Fingerprints of the code this cell runs (see :mod:`harness.fingerprint`); recorded with
+        the row, not part of the identity, so a stored cell whose code changed is found and
+        reported as stale rather than silently missed or reused."""
+        return {"learner_code": code_fingerprint(self.learner), "task_code": code_fingerprint(self.task),
+                "harness_code": harness_fingerprint()}
 
     @property
     def key(self) -> dict[str, Any]:
@@ -147,6 +156,7 @@ def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None =
     record: dict[str, Any] = {
         "cell_id": spec.cell_id, "task": task.name, "task_params": task.params, "task_version": task.version,
         "learner": learner.name, "learner_params": learner.overrides, "learner_version": learner.version,
+        "learner_grid": learner.grid_spec, **spec.code,
         "n": n, "seed": seed, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
         "label_noise": spec.protocol.label_noise, "input_transform": spec.protocol.input_transform,
         "status": "failed", "metric": None, "test_score": None, "train_score": None, "val_score": None,
@@ -187,11 +197,22 @@ def _run(spec: CellSpec, record: dict[str, Any]) -> None:
     record["val_score"] = selection.best_score
     if selection.best_params is None:
         record.update(status="diverged", error="every configuration diverged during selection")
-    else:
-        record["chosen_params"] = selection.best_params
-        model = learner.fit(X, y, selection.best_params, rng, problem)
-        metric, metrics = test_metrics(problem, y_test, model.predict(X_test))
-        _, train = test_metrics(problem, y, model.predict(X))
+        return
+    # Refit on all N, best validated configuration first; one whose refit diverges gives way to
+    # the next best, so a single unlucky refit does not throw away a cell that trained finitely.
+    refit_failures = []
+    for params in selection.ranked():
+        try:
+            model = learner.fit(X, y, params, rng, problem)
+            metric, metrics = test_metrics(problem, y_test, model.predict(X_test))
+            _, train = test_metrics(problem, y, model.predict(X))
+        except Diverged as exc:
+            refit_failures.append({"params": params, "error": one_line(exc)})
+            continue
         metrics.update({f"train_{k}": v for k, v in train.items()})
-        record.update(status="ok", metric=metric, test_score=metrics[metric],
-                      train_score=train[metric], metrics=metrics)
+        record.update(status="ok", chosen_params=params, metric=metric, test_score=metrics[metric],
+                      train_score=train[metric], metrics=metrics, refit_failures=refit_failures)
+        return
+    record.update(status="diverged", refit_failures=refit_failures,
+                  error=f"the refit on all N diverged for every one of the {len(refit_failures)} "
+                        f"configuration(s) that trained finitely on the validation split")

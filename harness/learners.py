@@ -9,6 +9,7 @@ and the replaced values are part of the learner's identity in the store.
 from __future__ import annotations
 
 import abc
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -33,14 +34,27 @@ class Selection:
     best_params: dict[str, Any] | None
     best_score: float | None
     trials: list[dict[str, Any]] = field(default_factory=list)
+    # (val_score, order, params to refit) of every ok trial: the fallbacks if the winner's refit diverges
+    _ok: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list, repr=False)
 
     def add(self, trial: dict[str, Any], chosen: dict[str, Any] | None = None) -> None:
         """Record one trial (``params``, ``status``, ``val_score``, ...); an ``ok`` trial with the
         lowest score so far becomes the winner, refit with ``chosen`` (default: its params)."""
         self.trials.append(trial)
-        if trial["status"] == "ok" and (self.best_score is None or trial["val_score"] < self.best_score):
-            self.best_params = trial["params"] if chosen is None else chosen
-            self.best_score = trial["val_score"]
+        if trial["status"] != "ok":
+            return
+        refit = trial["params"] if chosen is None else chosen
+        self._ok.append((trial["val_score"], len(self.trials), refit))
+        if self.best_score is None or trial["val_score"] < self.best_score:
+            self.best_params, self.best_score = refit, trial["val_score"]
+
+    def ranked(self) -> list[dict[str, Any]]:
+        """Configurations to refit on all N, best first: the winner, then every other trial that
+        trained finitely, by validation score (ties in the order tried)."""
+        if self.best_params is None:
+            return []
+        rest = [p for _, _, p in sorted(self._ok, key=lambda t: (t[0], t[1])) if p != self.best_params]
+        return [self.best_params, *rest]
 
 
 def score(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -103,8 +117,10 @@ class Learner(abc.ABC):
 
     @property
     def grid_spec(self) -> dict[str, list[Any]]:
-        """Candidate lists after overrides."""
-        return {**self.parameters, **self.overrides}
+        """Candidate lists after overrides, each in canonical order (numbers ascending, then the
+        rest by their JSON text; duplicates dropped), so the order a user lists candidates in
+        changes neither a cell's identity nor its result."""
+        return {k: canonical(v) for k, v in sorted({**self.parameters, **self.overrides}.items())}
 
     def param_grid(self, task: Task, n: int) -> list[dict[str, Any]]:
         """The configurations to select among for ``n`` samples of ``task``."""
@@ -144,19 +160,36 @@ class Learner(abc.ABC):
 
     @property
     def identity(self) -> dict[str, Any]:
-        """What makes two learners the same in the store: name, version and overrides."""
-        return {"name": self.name, "version": self.version, "params": self.overrides}
+        """What makes two learners the same in the store: name, ``version`` and the *resolved*
+        grid (every candidate list, defaults included), so a changed default grid is a new cell."""
+        return {"name": self.name, "version": self.version, "grid": self.grid_spec}
 
     @property
     def label(self) -> str:
         """Short display name: the name, plus overrides when there are any."""
-        if not self.overrides:
-            return self.name
-        extra = ", ".join(f"{k}={'|'.join(map(str, v))}" for k, v in sorted(self.overrides.items()))
-        return f"{self.name} ({extra})"
+        return label(self.name, self.overrides)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.overrides})"
+
+
+def canonical(values: list[Any]) -> list[Any]:
+    """``values`` without duplicates, numbers first in ascending order, then the rest by JSON text."""
+    def key(v: Any) -> tuple:
+        if isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
+            return (0, float(v), "")
+        return (1, 0.0, json.dumps(v, sort_keys=True, default=str))
+
+    unique = {key(v): v for v in values}
+    return [unique[k] for k in sorted(unique)]
+
+
+def label(name: str, overrides: dict[str, list[Any]]) -> str:
+    """How a learner with candidate-list ``overrides`` is named in tables and plots."""
+    if not overrides:
+        return name
+    extra = ", ".join(f"{k}={'/'.join(map(str, canonical(v)))}" for k, v in sorted(overrides.items()))
+    return f"{name} ({extra})"
 
 
 def _safe(ok: Callable[[Any], bool], value: Any) -> bool:
@@ -187,7 +220,7 @@ def validate_learner(learner: object) -> None:
         raise ValueError(f"{type(learner).__name__} has no name")
     if not set(learner.supports) <= set(KINDS) or not learner.supports:
         raise ValueError(f"learner '{learner.name}' supports {set(learner.supports)}; expected a subset of {KINDS}")
-    for key, values in learner.grid_spec.items():
+    for key, values in {**learner.parameters, **learner.overrides}.items():
         if not isinstance(values, list) or not values:
             raise ValueError(f"learner '{learner.name}': parameters[{key!r}] must be a non-empty list")
     try:

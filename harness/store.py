@@ -7,23 +7,31 @@ which cells are finished and skips them, so an interrupted run resumes where it 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import sqlite3
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .errors import StoreError
 
-SCHEMA_VERSION = 4
-JSON_COLUMNS = ("task_params", "learner_params", "metrics", "chosen_params", "selection", "versions")
+SCHEMA_VERSION = 5
+JSON_COLUMNS = ("task_params", "learner_params", "learner_grid", "metrics", "chosen_params", "selection",
+                "refit_failures", "versions")
 COLUMNS = (
     "cell_id", "task", "task_params", "task_version", "learner", "learner_params", "learner_version",
     "n", "seed", "n_test", "val_fraction", "label_noise", "input_transform", "status", "metric", "test_score", "train_score", "val_score",
     "metrics", "chosen_params", "selection", "seconds", "error", "versions", "git_rev",
     "task_plugin", "learner_plugin", "host", "device", "created_at",
+    "learner_grid", "learner_code", "task_code", "harness_code", "refit_failures",
 )
+CODE_COLUMNS = ("learner_code", "task_code", "harness_code")  # fingerprints: see harness.fingerprint
 SCHEMA = f"""
 CREATE TABLE cells (
     cell_id TEXT PRIMARY KEY,
@@ -35,18 +43,36 @@ CREATE TABLE cells (
     metric TEXT, test_score REAL, train_score REAL, val_score REAL,
     metrics TEXT, chosen_params TEXT, selection TEXT, seconds REAL, error TEXT,
     versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT, host TEXT, device TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    learner_grid TEXT, learner_code TEXT, task_code TEXT, harness_code TEXT, refit_failures TEXT
 );
 CREATE INDEX cells_task ON cells (task, learner, n);
+{{claims_and_history}}
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+# claims: a cell being trained, so that other processes on the store skip it (see Store.claim).
+# history: rows replaced by a re-run (stale code, --retry-failed), so no finished result is lost;
+# it has the columns of cells plus superseded_at — a migration that adds a column to cells adds
+# it to history too.
+CLAIMS_AND_HISTORY = """
+CREATE TABLE claims (cell_id TEXT PRIMARY KEY, owner TEXT NOT NULL, heartbeat REAL NOT NULL,
+                     expires REAL NOT NULL);
+CREATE TABLE history AS SELECT * FROM cells WHERE 0;
+ALTER TABLE history ADD COLUMN superseded_at TEXT;
+"""
+SCHEMA = SCHEMA.replace("{claims_and_history}", CLAIMS_AND_HISTORY)
 # MIGRATIONS[v] upgrades a store of schema v to v + 1.
 MIGRATIONS = {
     1: "ALTER TABLE cells ADD COLUMN host TEXT;",  # v2: which machine ran the cell (cluster runs)
     2: "ALTER TABLE cells ADD COLUMN label_noise REAL NOT NULL DEFAULT 0; "  # v3: data options
        "ALTER TABLE cells ADD COLUMN input_transform TEXT;",
     3: "ALTER TABLE cells ADD COLUMN device TEXT;",  # v4: the torch device a cell trained on
+    # v5: the resolved grid and code fingerprints (stale detection), refit fallbacks, claims, history
+    4: "ALTER TABLE cells ADD COLUMN learner_grid TEXT; ALTER TABLE cells ADD COLUMN learner_code TEXT; "
+       "ALTER TABLE cells ADD COLUMN task_code TEXT; ALTER TABLE cells ADD COLUMN harness_code TEXT; "
+       "ALTER TABLE cells ADD COLUMN refit_failures TEXT;" + CLAIMS_AND_HISTORY,
 }
+CLAIM_TTL = 60.0  # seconds a claim lives without a heartbeat
 FINAL = ("ok", "diverged")  # statuses never re-run; failed/timeout are re-run by --retry-failed
 
 
@@ -72,6 +98,9 @@ class Store:
             # dispatch thread; the sqlite3 module serialises access to the connection.
             self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
             self.db.row_factory = sqlite3.Row
+            # joblib's dispatch thread claims cells while the main thread writes rows: one
+            # transaction at a time on this connection.
+            self.lock = threading.RLock()
             self.db.execute("PRAGMA busy_timeout = 60000")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -132,20 +161,100 @@ class Store:
             chunk = ids[i:i + 500]
             q = (f"SELECT cell_id FROM cells WHERE cell_id IN ({','.join('?' * len(chunk))}) "
                  f"AND status IN ({','.join('?' * len(statuses))})")
-            done.update(r[0] for r in self.db.execute(q, [*chunk, *statuses]))
+            with self.lock:
+                done.update(r[0] for r in self.db.execute(q, [*chunk, *statuses]).fetchall())
         return done
 
+    def existing(self, cell_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """For each of ``cell_ids`` stored, what deciding whether to run it again needs: status,
+        versions, code fingerprints and when it was written."""
+        cols = ("cell_id", "learner", "task", "status", "learner_version", "task_version", "created_at",
+                *CODE_COLUMNS)
+        ids, out = list(cell_ids), {}
+        for i in range(0, len(ids), 500):  # stay under SQLite's bound-variable limit
+            chunk = ids[i:i + 500]
+            q = f"SELECT {','.join(cols)} FROM cells WHERE cell_id IN ({','.join('?' * len(chunk))})"
+            with self.lock:
+                out.update((r["cell_id"], dict(r)) for r in self.db.execute(q, chunk).fetchall())
+        return out
+
     def put(self, record: dict[str, Any]) -> None:
-        """Write one cell's row in its own transaction (replacing a failed attempt)."""
-        row = dict(record, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        """Write one cell's row in its own transaction; a row it replaces (a failed attempt, a
+        stale result) moves to ``history``, and the cell's claim is released."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        row = dict(record, created_at=now)
         values = [_dumps(row.get(c)) if c in JSON_COLUMNS else row.get(c) for c in COLUMNS]
         try:
-            with self.db:  # BEGIN ... COMMIT, or ROLLBACK on error
+            with self.lock, self.db:  # one transaction: COMMIT at the end, or ROLLBACK on error
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("INSERT INTO history SELECT *, ? FROM cells WHERE cell_id = ?",
+                                (now, row["cell_id"]))
                 self.db.execute(f"INSERT OR REPLACE INTO cells ({','.join(COLUMNS)}) "
                                 f"VALUES ({','.join('?' * len(COLUMNS))})", values)
+                self.db.execute("DELETE FROM claims WHERE cell_id = ?", (row["cell_id"],))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to store {self.path}: {exc}; finished rows so far are "
                              f"kept — free space or fix permissions, then re-run to resume") from None
+
+    # -- claims: several processes on one store train each cell once --------------------------
+    # SQLite has no row locks to hold across a minutes-long training, so a cell is claimed with a
+    # row naming its owner and an expiry that the owner's heartbeat keeps pushing forward. A claim
+    # whose owner is gone (a dead process on this host, or an expiry passed) is taken over.
+
+    def claim(self, cell_id: str, owner: str, seen_at: str | None, ttl: float = CLAIM_TTL) -> str | None:
+        """Claim ``cell_id`` for ``owner``; ``None`` on success, else why not: ``"done"`` when its
+        row changed since it was planned (``seen_at``: the planned row's created_at, or None), or the
+        live owner that holds it."""
+        try:
+            with self.lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")  # check and claim atomically
+                row = self.db.execute("SELECT created_at FROM cells WHERE cell_id = ?", (cell_id,)).fetchone()
+                if (row[0] if row else None) != seen_at:
+                    return "done"
+                held = self.db.execute("SELECT owner, expires FROM claims WHERE cell_id = ?", (cell_id,)).fetchone()
+                if held and held[0] != owner and held[1] > time.time() and owner_alive(held[0]):
+                    return held[0]
+                now = time.time()
+                self.db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)", (cell_id, owner, now, now + ttl))
+                return None
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to store {self.path}: {exc}") from None
+
+    def release(self, owner: str) -> None:
+        """Drop every claim of ``owner`` (its run ended or was interrupted)."""
+        with self.lock:
+            self.db.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+
+    @contextmanager
+    def heartbeat(self, owner: str, ttl: float = CLAIM_TTL) -> Iterator[None]:
+        """Keep ``owner``'s claims alive while the block runs (a thread with its own connection,
+        renewing every ttl/4), and release them at the end."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                while not stop.wait(ttl / 4):
+                    now = time.time()
+                    try:
+                        db.execute("UPDATE claims SET heartbeat = ?, expires = ? WHERE owner = ?",
+                                   (now, now + ttl, owner))
+                    except sqlite3.Error:
+                        pass  # a busy or full store: the next beat tries again before expiry
+            finally:
+                db.close()
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            try:
+                self.release(owner)
+            except sqlite3.Error:
+                pass  # left claims expire on their own
 
     def rows(self, task: str | None = None, learner: str | None = None) -> list[dict[str, Any]]:
         """All rows (optionally of one task / learner), JSON columns decoded."""
@@ -166,3 +275,24 @@ class Store:
                 d[c] = json.loads(d[c]) if d[c] is not None else None
             out.append(d)
         return out
+
+
+def new_owner() -> str:
+    """A claim owner name for this process: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def owner_alive(owner: str) -> bool:
+    """False when ``owner`` is a process of this host that no longer exists; True otherwise
+    (another host's process can only be judged by its claim's expiry)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True

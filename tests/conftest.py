@@ -27,7 +27,7 @@ def fake_plugin(tmp_path, monkeypatch):
         dist = dist or module.replace("_", "-")
         (site / f"{module}.py").write_text(textwrap.dedent(source))
         info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
+        info.mkdir(exist_ok=True)  # a test may rewrite a plugin
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
         (info / "entry_points.txt").write_text(f"[conceptbench]\n{module} = {module}\n")
         importlib.invalidate_caches()

@@ -68,7 +68,9 @@ def test_learners_fit_a_linear_target(reg, learner, overrides, bound):
     ("ntk", {"depth": [2]}),
     ("random_features", {"width": [300]}),
     ("two_layer_sgd", {"width": [64], "epochs": [30]}),
-    ("three_layer_alg1", {"width": [64], "epochs": [30], "lr": [1.0], "reg": [1e-4]}),
+    # Algorithm 1 sometimes stalls at its saddle for 30 epochs (seed-dependent: 0.17 error on seed 1),
+    # so it gets 60; making it reliable is the "Faithful to the papers" issue.
+    ("three_layer_alg1", {"width": [64], "epochs": [60], "lr": [1.0], "reg": [1e-4]}),
 ])
 def test_learners_classify_separated_blobs(reg, learner, overrides):
     record = run_cell(CellSpec(Blobs(), reg.learners[learner].with_params(**overrides), n=300, seed=1,
@@ -81,7 +83,7 @@ def test_a_huge_learning_rate_is_recorded_as_diverged_and_skipped(reg):
     sgd = reg.learners["three_layer_sgd"].with_params(width=[32], epochs=[5], lr=[1e4, 0.05], weight_decay=[0.0])
     record = run_cell(CellSpec(Linear(), sgd, n=200, seed=0, protocol=Protocol(n_test=200)))
     assert record["status"] == "ok"
-    assert [t["status"] for t in record["selection"]] == ["diverged", "ok"]
+    assert {t["params"]["lr"]: t["status"] for t in record["selection"]} == {1e4: "diverged", 0.05: "ok"}
     assert record["chosen_params"]["lr"] == 0.05
 
     only_huge = sgd.with_params(lr=[1e4])
