@@ -16,8 +16,9 @@ from tabulate import tabulate
 from . import devices, leaderboard
 from .cell import Protocol
 from .errors import BenchError, one_line
+from .learners import label
 from .registry import Registry, load_registry
-from .runner import Progress, execute, plan
+from .runner import Progress, execute, plan, staleness
 from .store import Store
 from .tasks import checked_sample
 
@@ -129,6 +130,8 @@ def cli() -> None:
 @click.option("--zou-gu-mu", type=float, default=None, metavar="MU",
               help="Map inputs to ||x|| = 1 with last coordinate MU (Zou & Gu's data), 0 < MU < 1.")
 @click.option("--retry-failed", is_flag=True, help="Also re-run cells stored as failed or timed out.")
+@click.option("--reuse-stale", is_flag=True,
+              help="Keep stored cells whose code changed since they ran (default: re-run them).")
 @click.option("--cell-timeout", type=float, default=None, metavar="SECONDS",
               help="Stop a cell after this long and store it as 'timeout'.")
 @click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
@@ -136,7 +139,7 @@ def cli() -> None:
                    f"not part of a cell's identity.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
 def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, n_test,
-        val_fraction, label_noise, zou_gu_mu, retry_failed, cell_timeout, device, no_leaderboard) -> int:
+        val_fraction, label_noise, zou_gu_mu, retry_failed, reuse_stale, cell_timeout, device, no_leaderboard) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store."""
     reg = _registry()
     if suite_name:
@@ -195,10 +198,15 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
     progress = Progress(len(cells))
     with progress.heartbeat():
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
-                          cell_timeout=cell_timeout)
+                          cell_timeout=cell_timeout, reuse_stale=reuse_stale)
+    if summary.busy:
+        owners = ", ".join(sorted(summary.busy))
+        click.echo(f"{sum(summary.busy.values())} cell(s) were left to another run training them now "
+                   f"({owners}); run the same command after it ends to see them.", err=True)
     if summary.ran == 0 and not summary.interrupted:
-        click.echo(f"Nothing to train: all {summary.planned} cells are already in {store.path}"
-                   + ("" if retry_failed else " (--retry-failed re-runs failed ones)") + ".")
+        if not summary.busy:
+            click.echo(f"Nothing to train: all {summary.planned} cells are already in {store.path}"
+                       + ("" if retry_failed else " (--retry-failed re-runs failed ones)") + ".")
     else:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.statuses.items()))
         click.echo(f"Ran {summary.ran} of {summary.planned} cells in {summary.seconds:.1f}s ({counts or 'none'}); "
@@ -207,7 +215,8 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
         names = [t.name for t in tasks if any(c.task is t for c in cells)]
         rows = store.rows()
         have = {r["task"] for r in rows}
-        paths = leaderboard.build(rows, out_dir, [t for t in names if t in have], _descriptions(reg))
+        paths = leaderboard.build(rows, out_dir, [t for t in names if t in have], _descriptions(reg),
+                                  staleness(reg))
         md = [str(p) for p in paths if p.suffix == ".md" and p.name != "README.md"]
         if md:
             click.echo(f"Leaderboards: {', '.join(md)}")
@@ -264,7 +273,7 @@ def leaderboard_(task_names, store_path, out) -> int:
     if not rows:
         raise BenchError(f"the store {path} holds no results yet; run `bench run` first")
     reg = _registry(quiet=True)
-    paths = leaderboard.build(rows, Path(out), task_names or None, _descriptions(reg))
+    paths = leaderboard.build(rows, Path(out), task_names or None, _descriptions(reg), staleness(reg))
     for p in paths:
         click.echo(str(p))
     return 0
@@ -285,17 +294,25 @@ def show(task, learner, status, store_path) -> int:
     if not rows:
         click.echo("no matching results")
         return 0
-    table = []
+    stale = staleness(_registry(quiet=True))
+    table, stale_reasons = [], set()
     for r in rows:
         chosen = ", ".join(f"{k}={v}" for k, v in (r["chosen_params"] or {}).items())
+        if r.get("refit_failures"):
+            chosen += f" (refit fallback: {len(r['refit_failures'])} better config(s) diverged on all N)"
         result = f"{r['metric']}={r['test_score']:.4g}" if r["status"] == "ok" else (r["error"] or "")
-        lp = "".join(f" {k}={'|'.join(map(str, v))}" for k, v in sorted(r["learner_params"].items()))
-        table.append([r["task"], r["learner"] + lp, r["n"], r["seed"], r["status"], result, chosen,
+        reasons = stale(r)
+        stale_reasons.update(reasons)
+        table.append([r["task"], label(r["learner"], r["learner_params"]), r["n"], r["seed"],
+                      r["status"] + (" (stale)" if reasons else ""), result, chosen,
                       f"{r['seconds']:.1f}", r.get("device") or "cpu"])
     headers = ["task", "learner", "N", "seed", "status", "test", "chosen", "s", "device"]
     if all(row[-1] == "cpu" for row in table):  # the usual case: leave the column out
         table, headers = [row[:-1] for row in table], headers[:-1]
     click.echo(tabulate(table, headers))
+    if stale_reasons:
+        click.echo(f"(stale): computed by code that has changed since ({'; '.join(sorted(stale_reasons))}); "
+                   f"`bench run` with the same arguments re-runs them.")
     return 0
 
 

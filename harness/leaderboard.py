@@ -15,12 +15,13 @@ import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from tabulate import tabulate
 
 from .errors import BenchError
+from .learners import label
 
 METRIC_TITLES = {"rel_mse": "relative test MSE (MSE / Var y)", "error": "test 0-1 error"}
 
@@ -34,6 +35,7 @@ class Curve:
     counts: Counter = field(default_factory=Counter)  # rows per N, any status
     seconds: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     chosen: dict[int, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    stale: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # N → reasons
 
     def mean(self, n: int) -> float | None:
         return float(np.mean(self.scores[n])) if self.scores.get(n) else None
@@ -72,28 +74,36 @@ class Variant:
         return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
-def collect(rows: Iterable[dict[str, Any]]) -> dict[str, list[Variant]]:
-    """Group store rows by task → variant → learner curve."""
-    variants: dict[tuple, Variant] = {}
+def collect(rows: Iterable[dict[str, Any]],
+            stale: Callable[[dict[str, Any]], list[str]] | None = None) -> dict[str, list[Variant]]:
+    """Group store rows by task → variant → learner curve.
+
+    Where several stored rows stand for one (variant, learner label, N, seed) — a cell re-run
+    after its default grid or version changed has a new identity but the same label — only the
+    newest counts. ``stale(row)`` says why a row's code has changed since it ran (see
+    :func:`harness.runner.staleness`); such rows are marked.
+    """
+    newest: dict[tuple, dict[str, Any]] = {}
     for r in rows:
-        protocol = {"n_test": r["n_test"], "val_fraction": r["val_fraction"], "task_version": r["task_version"],
+        protocol = {"n_test": r["n_test"], "val_fraction": r["val_fraction"],
                     "label_noise": r.get("label_noise") or 0.0, "input_transform": r.get("input_transform")}
-        vkey = (r["task"], json.dumps(r["task_params"], sort_keys=True), json.dumps(protocol, sort_keys=True))
-        v = variants.setdefault(vkey, Variant(r["task"], r["task_params"], protocol))
-        label = r["learner"]
-        if r["learner_params"]:
-            label += " (" + ", ".join(f"{k}={'|'.join(map(str, val))}" for k, val in
-                                      sorted(r["learner_params"].items())) + ")"
-        if r["learner_version"] != "1":
-            label += f" v{r['learner_version']}"
-        curve = v.curves.setdefault(label, Curve(label))
-        curve.counts[r["n"]] += 1
-        v.seeds.add(r["seed"])
+        slot = (r["task"], json.dumps(r["task_params"], sort_keys=True, default=str),
+                json.dumps(protocol, sort_keys=True), label(r["learner"], r["learner_params"]), r["n"], r["seed"])
+        if slot not in newest or r["created_at"] >= newest[slot]["created_at"]:
+            newest[slot] = dict(r, _protocol=protocol)
+    variants: dict[tuple, Variant] = {}
+    for (task, params_key, protocol_key, name, n, seed), r in sorted(newest.items(), key=lambda kv: kv[0]):
+        v = variants.setdefault((task, params_key, protocol_key), Variant(task, r["task_params"], r["_protocol"]))
+        curve = v.curves.setdefault(name, Curve(name))
+        curve.counts[n] += 1
+        v.seeds.add(seed)
+        if stale is not None:
+            curve.stale[n].update(stale(r))
         if r["status"] == "ok":
             v.metric = v.metric or r["metric"]
-            curve.scores[r["n"]].append(r["test_score"])
-            curve.seconds[r["n"]].append(r["seconds"])
-            curve.chosen[r["n"]][json.dumps(r["chosen_params"], sort_keys=True)] += 1
+            curve.scores[n].append(r["test_score"])
+            curve.seconds[n].append(r["seconds"])
+            curve.chosen[n][json.dumps(r["chosen_params"], sort_keys=True)] += 1
     out: dict[str, list[Variant]] = defaultdict(list)
     for v in variants.values():
         out[v.task].append(v)
@@ -104,13 +114,22 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+def full_seeds(v: Variant, n: int) -> int:
+    """The most seeds any learner has a mean over at ``n``: a mean over fewer is marked, not ranked."""
+    return max((len(c.scores[n]) for c in v.curves.values() if c.scores.get(n)), default=0)
+
+
+def leader(v: Variant, n: int) -> tuple[float, str] | None:
+    """The best (mean, label) at ``n`` among means over the full number of seeds."""
+    k = full_seeds(v, n)
+    scored = [(c.mean(n), c.label) for c in v.curves.values() if c.scores.get(n) and len(c.scores[n]) == k]
+    return min(scored) if scored else None
+
+
 def table(v: Variant) -> str:
     """The learners × N Markdown table of one variant."""
     ns = v.ns
-    best = {}
-    for n in ns:
-        means = [c.mean(n) for c in v.curves.values() if c.mean(n) is not None]
-        best[n] = min(means) if means else None
+    best = {n: leader(v, n) for n in ns}
     rows = []
     for curve in sorted(v.curves.values(), key=lambda c: c.label):
         row = [curve.label]
@@ -120,10 +139,13 @@ def table(v: Variant) -> str:
                 row.append("—" if not curve.counts[n] else "no ok run")
                 continue
             cell = f"{_fmt(m)} ± {_fmt(curve.std(n))}"
-            if m == best[n]:
+            if best[n] is not None and (m, curve.label) == best[n]:
                 cell = f"**{cell}**"
-            if len(curve.scores[n]) < curve.counts[n]:
-                cell += f" ({len(curve.scores[n])}/{curve.counts[n]} ok)"
+            k, full = len(curve.scores[n]), max(full_seeds(v, n), curve.counts[n])
+            if k < full:
+                cell += f" ({k}/{full} seeds)"
+            if curve.stale.get(n):
+                cell += " (stale)"
             row.append(cell)
         b = curve.exponent()
         row.append("—" if b is None else f"{b:+.2f}")
@@ -132,6 +154,15 @@ def table(v: Variant) -> str:
         rows.append(row)
     headers = ["learner", *[f"N={n}" for n in ns], "exponent b", "s / cell"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def stale_note(v: Variant) -> str:
+    """A sentence under the table naming what changed, when any shown cell is stale."""
+    reasons = sorted({r for c in v.curves.values() for rs in c.stale.values() for r in rs})
+    if not reasons:
+        return ""
+    return (f"Cells marked *(stale)* were computed by code that has changed since ({'; '.join(reasons)}); "
+            f"`bench run` with the same arguments re-runs them.")
 
 
 def chosen_table(v: Variant) -> str:
@@ -233,6 +264,7 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
             "",
             table(v),
             "",
+            *([stale_note(v), ""] if stale_note(v) else []),
             f"![learning curves of {task}]({png.name})",
             "",
             "Hyper-parameters chosen at the largest N:",
@@ -244,12 +276,13 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
 
 
 def build(rows: list[dict[str, Any]], out: Path, tasks: Iterable[str] | None = None,
-          descriptions: dict[str, str] | None = None) -> list[Path]:
+          descriptions: dict[str, str] | None = None,
+          stale: Callable[[dict[str, Any]], list[str]] | None = None) -> list[Path]:
     """Rebuild the pages of ``tasks`` (default: every task in ``rows``) and the index; return paths."""
     out = Path(out)
     check_writable(out)
     descriptions = descriptions or {}
-    grouped = collect(rows)
+    grouped = collect(rows, stale)
     wanted = set(grouped) if tasks is None else set(tasks)
     missing = wanted - set(grouped)
     if missing:
@@ -277,15 +310,12 @@ def index(grouped: dict[str, list[Variant]], descriptions: dict[str, str]) -> st
     for task in sorted(grouped):
         for v in grouped[task]:
             ns = v.ns
-            leader = "—"
-            if ns:
-                n = ns[-1]
-                scored = [(c.mean(n), c.label) for c in v.curves.values() if c.mean(n) is not None]
-                if scored:
-                    m, label = min(scored)
-                    leader = f"{label}: {_fmt(m)} at N={n}"
+            best = "—"
+            if ns and leader(v, ns[-1]) is not None:
+                m, name = leader(v, ns[-1])
+                best = f"{name}: {_fmt(m)} at N={ns[-1]}"
             rows.append([f"[{task}]({task}.md)", descriptions.get(task, ""), v.metric or "—",
-                         len(v.curves), f"{ns[0]}–{ns[-1]}" if ns else "—", leader])
+                         len(v.curves), f"{ns[0]}–{ns[-1]}" if ns else "—", best])
     body = tabulate(rows, headers=["task", "description", "metric", "learners", "N", "best at largest N"],
                     tablefmt="github", disable_numparse=True)
     return ("# conceptbench leaderboards\n\nGenerated by `bench leaderboard` from the result store; "

@@ -11,15 +11,30 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from .cell import CellSpec, Protocol, run_cell
 from .errors import BenchError
+from .fingerprint import code_fingerprint, harness_fingerprint
 from .learners import Learner
 from .provenance import git_revision, versions
 from .registry import Registry
-from .store import Store
+from .store import CODE_COLUMNS, FINAL, Store, new_owner
 from .tasks import Task
+
+
+@dataclass
+class StaleGroup:
+    """Stored cells of one learner whose code changed since they ran."""
+
+    cells: int = 0
+    reasons: set[str] = field(default_factory=set)
+    since: str = ""  # date of the newest such row: the code changed after it
+
+    def line(self, learner: str, reuse: bool) -> str:
+        what = "kept as they are (--reuse-stale)" if reuse else "re-running them (--reuse-stale keeps them)"
+        return (f"{learner}: {self.cells} cell(s) stale, {' and '.join(sorted(self.reasons))} since "
+                f"{self.since}; {what}")
 
 
 @dataclass
@@ -31,6 +46,8 @@ class RunSummary:
     statuses: Counter = field(default_factory=Counter)
     interrupted: bool = False
     seconds: float = 0.0
+    stale: dict[str, StaleGroup] = field(default_factory=dict)  # by learner
+    busy: Counter = field(default_factory=Counter)  # cells left to another live process, by owner
 
     @property
     def ran(self) -> int:
@@ -39,6 +56,30 @@ class RunSummary:
     @property
     def failed(self) -> int:
         return self.statuses["failed"] + self.statuses["timeout"]
+
+
+def stale_reasons(stored: dict[str, Any], code: dict[str, str]) -> list[str]:
+    """Why a stored row no longer matches the code that would produce it now (empty: current)."""
+    what = {"learner_code": "learner code changed", "task_code": f"task '{stored['task']}' code changed",
+            "harness_code": "harness protocol changed"}
+    return [what[k] for k in CODE_COLUMNS if stored.get(k) != code[k]]
+
+
+def staleness(registry: Registry) -> Callable[[dict[str, Any]], list[str]]:
+    """A function telling why a stored row is stale against the plugins installed now (empty
+    when current, or when its learner or task is not installed: nothing to compare with)."""
+    def reasons(row: dict[str, Any]) -> list[str]:
+        learner, task = registry.learners.get(row["learner"]), registry.tasks.get(row["task"])
+        if learner is None or task is None:
+            return []
+        if all(row.get(k) is None for k in CODE_COLUMNS):
+            return ["ran before code fingerprints were recorded"]
+        out = [f"{kind} version changed" for kind, obj in (("learner", learner), ("task", task))
+               if row[f"{kind}_version"] != obj.version]
+        return out + stale_reasons(row, {"learner_code": code_fingerprint(learner),
+                                         "task_code": code_fingerprint(task),
+                                         "harness_code": harness_fingerprint()})
+    return reasons
 
 
 def plan(tasks: Iterable[Task], learners: Iterable[Learner], ns: Iterable[int], seeds: Iterable[int],
@@ -102,6 +143,14 @@ class Progress:
             stop.set()
             thread.join()
 
+    def begin(self, summary: RunSummary, todo: int, reuse_stale: bool) -> None:
+        """Say what the run will do before it trains: stale cells per learner, then the plan."""
+        self.total = todo
+        for learner, group in sorted(summary.stale.items()):
+            print(group.line(learner, reuse_stale), file=self.stream, flush=True)
+        print(f"Plan: {todo} cell(s) to train, {summary.skipped} already in the store.",
+              file=self.stream, flush=True)
+
     def update(self, spec: CellSpec, record: dict[str, Any]) -> None:
         self.done += 1
         self.last = time.monotonic()
@@ -142,9 +191,14 @@ def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None) -> Ite
 
 
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
-            progress: Progress | None = None, cell_timeout: float | None = None) -> RunSummary:
+            progress: Progress | None = None, cell_timeout: float | None = None,
+            reuse_stale: bool = False) -> RunSummary:
     """Run the cells not yet finished in ``store``; write each row the moment it completes.
 
+    A stored cell whose code fingerprint differs from the code installed now is stale: it is
+    re-run (its old row moves to the store's history), or kept with ``reuse_stale``; either way
+    ``summary.stale`` says so per learner. Each cell is claimed in the store before it trains,
+    so several processes sharing a store train every cell once.
     Ctrl-C stops the run: every finished cell is already stored; ``summary.interrupted`` is set.
     A cell running longer than ``cell_timeout`` seconds is stopped and stored as ``timeout``.
     """
@@ -152,32 +206,54 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
         raise BenchError(f"--jobs must be a positive integer, got {jobs!r}")
     start = time.monotonic()
     summary = RunSummary(planned=len(cells))
-    done = store.finished([c.cell_id for c in cells], retry_failed=retry_failed)
+    stored = store.existing(c.cell_id for c in cells)
+    todo = []
+    for spec in cells:
+        row = stored.get(spec.cell_id)
+        if row is None:
+            todo.append(spec)
+            continue
+        reasons = stale_reasons(row, spec.code)
+        if reasons:
+            group = summary.stale.setdefault(spec.learner.name, StaleGroup())
+            group.cells += 1
+            group.reasons.update(reasons)
+            group.since = max(group.since, row["created_at"][:10])
+        if (reasons and not reuse_stale) or (retry_failed and row["status"] not in FINAL):
+            todo.append(spec)
     # Largest N first; within one N a per-process random order, so that two processes sharing a
-    # store work on different cells instead of racing each other through the same list.
+    # store start on different cells.
     order = random.Random(os.getpid() ^ time.time_ns())
-    todo = sorted((c for c in cells if c.cell_id not in done), key=lambda c: (-c.n, order.random()))
+    todo.sort(key=lambda c: (-c.n, order.random()))
     summary.skipped = len(cells) - len(todo)
     if progress is not None:
-        progress.total = len(todo)
+        progress.begin(summary, len(todo), reuse_stale)
+    owner = new_owner()
 
-    def still_todo() -> Iterator[CellSpec]:
-        # Another process on the same store may have finished a cell since we planned: skip it.
+    def claimed() -> Iterator[CellSpec]:
+        # Claimed one at a time, just before it is handed to a worker: a cell that another
+        # process finished or holds since we planned is left to it.
         for spec in todo:
-            if spec.cell_id in store.finished([spec.cell_id], retry_failed=retry_failed):
-                summary.skipped += 1
-                if progress is not None:
-                    progress.total -= 1
+            row = stored.get(spec.cell_id)
+            why = store.claim(spec.cell_id, owner, row["created_at"] if row else None)
+            if why is None:
+                yield spec
                 continue
-            yield spec
-
-    try:
-        for spec, record in _execute(still_todo(), min(jobs, max(1, len(todo))), cell_timeout):
-            store.put(record)
-            summary.statuses[record["status"]] += 1
+            if why == "done":
+                summary.skipped += 1
+            else:
+                summary.busy[why] += 1
             if progress is not None:
-                progress.update(spec, record)
-    except KeyboardInterrupt:
-        summary.interrupted = True
+                progress.total -= 1
+
+    with store.heartbeat(owner):
+        try:
+            for spec, record in _execute(claimed(), min(jobs, max(1, len(todo))), cell_timeout):
+                store.put(record)
+                summary.statuses[record["status"]] += 1
+                if progress is not None:
+                    progress.update(spec, record)
+        except KeyboardInterrupt:
+            summary.interrupted = True
     summary.seconds = time.monotonic() - start
     return summary

@@ -63,7 +63,7 @@ def test_best_mean_per_column_is_bold_and_failures_are_counted(tmp_path, store):
         means = {k: float(re.match(r"\**([0-9.e+-]+)", v[i]).group(1)) for k, v in by.items()}
         winner = min(means, key=means.get)
         assert by[winner][i].startswith("**") and not any(by[k][i].startswith("**") for k in by if k != winner)
-    assert by["noisy"][3].endswith("(3/4 ok)")
+    assert by["noisy"][3].endswith("(3/4 seeds)")
 
 
 def test_scaling_exponent_of_an_exact_power_law(tmp_path, store):
@@ -78,3 +78,26 @@ def test_plot_and_index_are_written(tmp_path, store):
     assert png in paths and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     index = (tmp_path / "lb" / "README.md").read_text()
     assert "[toy](toy.md)" in index and "a toy task" in index and "powerlaw" in index
+
+
+def test_a_mean_over_fewer_seeds_is_marked_and_never_bolded(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for seed in range(3):
+        put(store, "steady", 100, seed, 0.5)
+        put(store, "lucky", 100, seed, 0.01 if seed < 2 else None, status="ok" if seed < 2 else "diverged")
+    put(store, "short", 100, 0, 0.001)  # ran on one seed only: lowest mean, but over 1 of 3 seeds
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    _, body = parse_table((tmp_path / "lb" / "toy.md").read_text())
+    by = {r[0]: r[1] for r in body}
+    assert by["steady"] == "**0.5 ± 0**"
+    assert by["lucky"] == "0.01 ± 0 (2/3 seeds)" and by["short"] == "0.001 ± 0 (1/3 seeds)"
+    assert "steady: 0.5 at N=100" in (tmp_path / "lb" / "README.md").read_text()
+
+
+def test_a_row_superseded_by_a_newer_run_of_the_same_label_is_not_averaged_in(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    put(store, "lr", 100, 0, 0.9)  # e.g. before the learner's default grid changed …
+    store.put({**store.rows()[0], "cell_id": "new-identity", "test_score": 0.1,
+               "created_at": None})  # … and the re-run under the new identity
+    _, body = parse_table(leaderboard.page("toy", leaderboard.collect(store.rows())["toy"])[0])
+    assert body[0][1].startswith("**0.1 ± 0**")
