@@ -124,3 +124,35 @@ def test_hooks_are_called_by_pluggy_so_a_wrapper_implementation_runs(fake_plugin
     reg = load_registry()
     assert "line" in reg.tasks and not reg.problems
 
+
+def test_each_problem_is_printed_once(fake_plugin, bench):
+    fake_plugin("cb_one", GOOD.format(name="twin"))
+    fake_plugin("cb_two", GOOD.format(name="twin"))
+    fake_plugin("cb_broken_import", "import no_such_module_here\n")
+    fake_plugin("cb_typo", "from harness import hookimpl\n@hookimpl\ndef register_learner(register):\n    pass\n")
+    problems = load_registry().problems
+    assert len(problems) == 3
+    small = ("--ns", "10", "--seeds", "1", "--no-leaderboard")
+    for args in [("list",), ("run", "-t", "twin", "-l", "kernel_ridge", *small),
+                 ("run", "-t", "sin3", "-l", "cb_typo_learner", *small)]:
+        code, _, err = bench(*args)
+        lines = [line for line in err.splitlines() if line.startswith("error:")]
+        assert code != 0 and len(lines) == len(set(lines)), (args, err)
+        assert all(f"error: {p}" in lines for p in problems), (args, err)
+
+
+def test_unknown_names_suggest_the_closest():
+    with pytest.raises(BenchError, match="unknown task 'sin4' — did you mean 'sin3'"):
+        load_registry().get("task", "sin4")
+
+
+def test_bench_list_reports_broken_plugin_in_one_line_and_exits_nonzero(fake_plugin, bench):
+    fake_plugin("cb_raises", """
+        from harness import hookimpl
+        @hookimpl
+        def register_learners(register):
+            raise ValueError("bad config")
+        """)
+    code, out, err = bench("list")
+    assert code != 0 and "sin3" in out and "three_layer_sgd" in out
+    assert "cb_raises" in one_line_error(err)
