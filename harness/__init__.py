@@ -1,15 +1,28 @@
 """conceptbench harness: the framework. It knows no task or learner; plugins bring them.
 
-Public API for plugin authors::
+The public API — everything a plugin needs, imported as ``from harness import ...`` (plugins must
+not import from ``harness.<module>``; those are internals)::
 
-    from harness import hookimpl, Task, Learner, Suite, Problem, Selection, Diverged
+    hookimpl    marks a plugin's hook implementations (the hooks: harness/hookspecs.py)
+    Task        a distribution over labelled points: subclass it, implement sample(n, rng)
+    FiniteTask  a Task backed by a fixed dataset: implement load()
+    Problem     what a learner is told about the task besides the data (kind, d, n_classes)
+    Learner     a learning method: subclass it, declare `parameters`, implement fit()
+    Model       what Learner.fit returns: anything with .predict(X)
+    Selection   the outcome of hyper-parameter selection, returned by Learner.fit_select
+    score       the selection score (MSE or 0-1 error), for a learner's own fit_select
+    is_int      a check for integer candidates, for Learner.require in check_params
+    is_number   a check for real candidates in a range, for Learner.require
+    Suite       a named benchmark grid, registered by register_suites
+    BenchError  raise it with a one-line message the user can act on
+    Diverged    raise it when training produced NaN/inf; the configuration is skipped
 """
 
 from .errors import BenchError, Diverged
 from .hookspecs import hookimpl
-from .learners import Learner, Model, Selection, score
+from .learners import Learner, Model, Selection, is_int, is_number, score
 from .suites import Suite
-from .tasks import Problem, Task
+from .tasks import FiniteTask, Problem, Task
 
-__all__ = ["BenchError", "Diverged", "Learner", "Model", "Problem", "Selection", "Suite", "Task",
-           "hookimpl", "score"]
+__all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Problem", "Selection", "Suite", "Task",
+           "hookimpl", "is_int", "is_number", "score"]

@@ -31,11 +31,22 @@ def _store_path(path: str | None) -> str:
     return path or os.environ.get("CONCEPTBENCH_STORE") or DEFAULT_STORE
 
 
+# Error lines printed by this invocation: a plugin problem printed when the registry loads is not
+# printed again when the same problem then stops the command (e.g. `bench run -t` a clashing name).
+_shown: set[str] = set()
+
+
+def _error(message: str) -> None:
+    if message not in _shown:
+        _shown.add(message)
+        click.echo(f"error: {message}", err=True)
+
+
 def _registry(quiet: bool = False) -> Registry:
     reg = load_registry()
     if not quiet:
         for problem in reg.problems:
-            click.echo(f"error: {problem}", err=True)
+            _error(problem)
     return reg
 
 
@@ -318,6 +329,7 @@ def show(task, learner, status, store_path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``bench`` and return its exit status; user errors become one ``error:`` line."""
+    _shown.clear()
     try:
         return cli.main(args=argv, prog_name="bench", standalone_mode=False) or 0
     except click.exceptions.Abort:
@@ -327,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"error: {exc.format_message()} (see `bench {' '.join(_command(argv))} --help`)", err=True)
         return exc.exit_code or 2
     except BenchError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _error(str(exc))
         return 2
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)

@@ -1,16 +1,24 @@
-"""Plugin manager: loads every module of the ``conceptbench`` entry-point group and collects
-what their hooks register.
+"""Plugin manager: loads the modules of the ``conceptbench`` entry-point group and collects what
+their hooks register.
 
-Built-ins are loaded the same way as third-party plugins. A plugin that fails to import, raises in
-a hook, registers an object that breaks the contract, or reuses a name is recorded as a one-line
-problem naming the plugin; the other plugins still load. ``CONCEPTBENCH_PLUGINS`` (a comma list of
-entry-point or distribution names) limits which plugins load — handy in tests and bug reports.
+Built-ins (the entry points of the ``conceptbench`` distribution itself) are loaded the same way as
+third-party plugins. A plugin that fails to import, implements a hook that does not exist (a typo
+such as ``register_task``), raises in a hook, registers an object that breaks the contract, or
+reuses a name is recorded as a one-line problem naming the plugin; the other plugins still load.
+
+``CONCEPTBENCH_PLUGINS`` chooses the plugins — handy in tests and bug reports. Unset, every
+installed plugin loads. Set, it is a comma list of entry-point or distribution names: the named
+plugins load, and so do the built-ins unless the list holds ``-builtin`` (or ``nobuiltin``).
+So ``mine`` and ``builtin,mine`` both mean the built-ins plus ``mine``; ``-builtin,mine`` means
+``mine`` alone; ``-builtin,sin3`` the built-in ``sin3`` alone. A name that is no installed plugin
+is a problem.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable
@@ -25,6 +33,9 @@ from .tasks import Task, validate_task
 
 GROUP = "conceptbench"
 ENV_FILTER = "CONCEPTBENCH_PLUGINS"
+BUILTIN_DIST = "conceptbench"  # its entry points are the built-ins
+# words in CONCEPTBENCH_PLUGINS: all built-ins; none of them but those named
+ALL_BUILTINS, NO_BUILTINS = "builtin", ("-builtin", "nobuiltin")
 
 
 @dataclass(frozen=True)
@@ -70,28 +81,81 @@ class Registry:
         raise BenchError(msg)
 
 
-def _entry_points() -> list[metadata.EntryPoint]:
-    eps = metadata.entry_points(group=GROUP)
-    wanted = os.environ.get(ENV_FILTER)
-    if wanted is not None:
-        names = {w.strip() for w in wanted.split(",") if w.strip()}
-        eps = [ep for ep in eps if ep.name in names or (ep.dist and ep.dist.name in names)]
+def _norm(name: str) -> str:
+    """A distribution name in its normalized form (PEP 503), so ``Mine_Dist`` matches ``mine-dist``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _is_builtin(ep: metadata.EntryPoint) -> bool:
+    return ep.dist is not None and _norm(ep.dist.name) == BUILTIN_DIST
+
+
+def _named(ep: metadata.EntryPoint, names: set[str]) -> bool:
+    return ep.name in names or (ep.dist is not None and _norm(ep.dist.name) in {_norm(n) for n in names})
+
+
+def _entry_points(problems: list[str]) -> list[metadata.EntryPoint]:
+    """The entry points to load, each once, as ``CONCEPTBENCH_PLUGINS`` chooses (module docstring)."""
     # The same entry point may be visible twice (e.g. a stale egg-info beside an install).
-    seen, unique = set(), []
-    for ep in sorted(eps, key=lambda e: e.name):
+    seen: set[tuple[str, str]] = set()
+    eps: list[metadata.EntryPoint] = []
+    for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
         if (ep.name, ep.value) not in seen:
             seen.add((ep.name, ep.value))
-            unique.append(ep)
-    return unique
+            eps.append(ep)
+    wanted = os.environ.get(ENV_FILTER)
+    if wanted is None:
+        return eps
+    names = {w.strip() for w in wanted.split(",") if w.strip()}
+    words = {ALL_BUILTINS, *NO_BUILTINS}
+    if ALL_BUILTINS in names and names & set(NO_BUILTINS):
+        problems.append(f"{ENV_FILTER} lists both '{ALL_BUILTINS}' and '{NO_BUILTINS[0]}'; keep one of them")
+    for name in sorted(names - words):
+        if not any(_named(ep, {name}) for ep in eps):
+            choices = {ep.name for ep in eps} | {ep.dist.name for ep in eps if ep.dist}
+            hint = difflib.get_close_matches(name, sorted(choices | {ALL_BUILTINS, NO_BUILTINS[0]}), n=1)
+            problems.append(f"{ENV_FILTER} names '{name}', which is not an installed plugin"
+                            + (f" — did you mean '{hint[0]}'? Installed: " if hint else "; installed: ")
+                            + _installed(eps))
+    builtins = ALL_BUILTINS in names or not names & set(NO_BUILTINS)
+    return [ep for ep in eps if _named(ep, names) or (builtins and _is_builtin(ep))]
+
+
+def _installed(eps: list[metadata.EntryPoint]) -> str:
+    """``builtin (arora, ...), mine (mine-dist)``: the names CONCEPTBENCH_PLUGINS accepts."""
+    builtin = [ep.name for ep in eps if _is_builtin(ep)]
+    others = [f"{ep.name} ({ep.dist.name})" if ep.dist and _norm(ep.dist.name) != _norm(ep.name) else ep.name
+              for ep in eps if not _is_builtin(ep)]
+    return ", ".join([f"{ALL_BUILTINS} ({', '.join(builtin)})"] * bool(builtin) + others) or "(none)"
+
+
+def _drop_unknown_hooks(pm: pluggy.PluginManager, origins: dict[str, Origin], problems: list[str]) -> None:
+    """Unregister every plugin that implements a hook with no spec (a typo such as ``register_task``,
+    which pluggy would otherwise never call), recording a problem that names plugin and hook."""
+    known = [name for name, caller in vars(pm.hook).items() if caller.has_spec()]
+    while True:  # check_pending reports one offending plugin at a time
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            plugin = exc.plugin
+        unknown = [caller.name for caller in pm.get_hookcallers(plugin) or [] if not caller.has_spec()]
+        hints = [m[0] for hook in unknown if (m := difflib.get_close_matches(hook, known, n=1))]
+        msg = (f"plugin '{origins[pm.get_name(plugin)]}' implements unknown hook"
+               f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
+        msg += (f" — did you mean {', '.join(map(repr, hints))}?" if hints
+                else f"; the hooks are {', '.join(known)}.")
+        problems.append(msg + " The plugin was not loaded.")
+        pm.unregister(plugin)
 
 
 def load_registry() -> Registry:
-    """Load all plugins and return what they registered (never raises for a broken plugin)."""
+    """Load the plugins and return what they registered (never raises for a broken plugin)."""
     reg = Registry()
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     origins: dict[str, Origin] = {}
-    for ep in _entry_points():
+    for ep in _entry_points(reg.problems):
         origin = Origin(ep.name, ep.dist.name if ep.dist else "", ep.dist.version if ep.dist else "")
         try:
             module = ep.load()
@@ -100,6 +164,7 @@ def load_registry() -> Registry:
             reg.problems.append(f"plugin '{origin}' failed to load: {one_line(exc)}")
             continue
         origins[ep.name] = origin
+    _drop_unknown_hooks(pm, origins, reg.problems)
 
     kinds: list[tuple[str, str, dict, Callable[[Any], None]]] = [
         ("task", "register_tasks", reg.tasks, validate_task),
@@ -107,12 +172,16 @@ def load_registry() -> Registry:
         ("suite", "register_suites", reg.suites, validate_suite),
     ]
     for kind, hook, table, validate in kinds:
-        # Call each implementation on its own so a failure is pinned on its plugin.
-        for impl in getattr(pm.hook, hook).get_hookimpls():
-            origin = origins[impl.plugin_name]
+        plugins = list(dict.fromkeys(impl.plugin for impl in getattr(pm.hook, hook).get_hookimpls()))
+        for plugin in plugins:
+            # One call of pm.hook.<hook> would stop at the first plugin that raises and not say
+            # which; a subset caller holding only this plugin keeps pluggy's calling (arguments
+            # matched to each implementation, wrappers) and pins a failure on its plugin.
+            call = pm.subset_hook_caller(hook, remove_plugins=[p for p in plugins if p is not plugin])
+            origin = origins[pm.get_name(plugin)]
             collected: list[Any] = []
             try:
-                impl.function(register=collected.append)
+                call(register=collected.append)
             except Exception as exc:
                 reg.problems.append(f"plugin '{origin}' raised in {hook}: {one_line(exc)}")
                 continue

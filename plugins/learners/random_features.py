@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import hookimpl
-from harness.learners import is_int
+from harness import hookimpl, is_int
 
 from .ridge import RIDGE, RIDGES, Design, RidgeLearner
 

@@ -17,8 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.linalg
 
-from harness import Diverged, Learner, Problem, Selection, score
-from harness.learners import is_number
+from harness import Diverged, Learner, Problem, Selection, is_number, score
 
 RIDGE = "ridge_per_n"
 # Ridge candidates per training sample, 1e-10 … 1: on noise-free targets the smallest ridges

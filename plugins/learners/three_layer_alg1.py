@@ -49,8 +49,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness import Problem, hookimpl
-from harness.learners import is_int, is_number
+from harness import Problem, hookimpl, is_int, is_number
 
 from .torch_training import SGDNetLearner, out_dim
 

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import Diverged, Learner, Problem, Selection
-from harness.learners import is_int, is_number
+from harness import Diverged, Learner, Problem, Selection, is_int, is_number
 
 
 def out_dim(problem: Problem) -> int:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import BenchError, hookimpl
-from harness.tasks import FiniteTask
+from harness import BenchError, FiniteTask, hookimpl
 
 
 @lru_cache(maxsize=1)
