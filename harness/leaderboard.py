@@ -23,6 +23,9 @@ from tabulate import tabulate
 from .errors import BenchError
 from .learners import label
 
+SELECTED_ON_TEST = ("**hyper-parameters selected on the test set** (`--select-on test`, as Allen-Zhu, Li & "
+                    "Liang 2019 report their figures): every configuration trains on all N and the best test "
+                    "score is shown, so these numbers are optimistic.")
 METRIC_TITLES = {"rel_mse": "relative test MSE (MSE / Var y)", "error": "test 0-1 error"}
 
 
@@ -86,7 +89,8 @@ def collect(rows: Iterable[dict[str, Any]],
     newest: dict[tuple, dict[str, Any]] = {}
     for r in rows:
         protocol = {"n_test": r["n_test"], "val_fraction": r["val_fraction"],
-                    "label_noise": r.get("label_noise") or 0.0, "input_transform": r.get("input_transform")}
+                    "label_noise": r.get("label_noise") or 0.0, "input_transform": r.get("input_transform"),
+                    "select_on": r.get("select_on") or "validation"}
         slot = (r["task"], json.dumps(r["task_params"], sort_keys=True, default=str),
                 json.dumps(protocol, sort_keys=True), label(r["learner"], r["learner_params"]), r["n"], r["seed"])
         if slot not in newest or r["created_at"] >= newest[slot]["created_at"]:
@@ -251,6 +255,8 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
         params = ", ".join(f"`{k}={val}`" for k, val in sorted(v.params.items())) or "defaults"
         options = [f"label noise {v.protocol['label_noise']:g}"] if v.protocol["label_noise"] else []
         options += [f"inputs {v.protocol['input_transform']}"] if v.protocol["input_transform"] else []
+        on_test = v.protocol["select_on"] == "test"
+        options += ["selected on the TEST set"] if on_test else []
         if options:
             params += " — " + ", ".join(options)
         if len(variants) > 1:
@@ -258,16 +264,16 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
         lines += [
             f"Metric: **{METRIC_TITLES.get(v.metric or '', v.metric)}**, mean ± std over "
             f"{len(v.seeds)} seed(s); lower is better, best per column in bold. Task parameters: {params}; "
-            f"test set {v.protocol['n_test']} points; hyper-parameters chosen on "
-            f"{v.protocol['val_fraction']:.0%} of the N samples, then refit on all N. Exponent b: slope "
-            f"of log error against log N.",
+            f"test set {v.protocol['n_test']} points; " + (SELECTED_ON_TEST if on_test else
+            f"hyper-parameters chosen on {v.protocol['val_fraction']:.0%} of the N samples, then refit on all N.")
+            + " Exponent b: slope of log error against log N.",
             "",
             table(v),
             "",
             *([stale_note(v), ""] if stale_note(v) else []),
             f"![learning curves of {task}]({png.name})",
             "",
-            "Hyper-parameters chosen at the largest N:",
+            "Hyper-parameters chosen at the largest N" + (" (on the test set):" if on_test else ":"),
             "",
             chosen_table(v),
             "",

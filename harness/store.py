@@ -29,7 +29,7 @@ COLUMNS = (
     "n", "seed", "n_test", "val_fraction", "label_noise", "input_transform", "status", "metric", "test_score", "train_score", "val_score",
     "metrics", "chosen_params", "selection", "seconds", "error", "versions", "git_rev",
     "task_plugin", "learner_plugin", "host", "device", "created_at",
-    "learner_grid", "learner_code", "task_code", "harness_code", "refit_failures",
+    "learner_grid", "learner_code", "task_code", "harness_code", "refit_failures", "select_on",
 )
 CODE_COLUMNS = ("learner_code", "task_code", "harness_code")  # fingerprints: see harness.fingerprint
 SCHEMA = f"""
@@ -44,7 +44,8 @@ CREATE TABLE cells (
     metrics TEXT, chosen_params TEXT, selection TEXT, seconds REAL, error TEXT,
     versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT, host TEXT, device TEXT,
     created_at TEXT NOT NULL,
-    learner_grid TEXT, learner_code TEXT, task_code TEXT, harness_code TEXT, refit_failures TEXT
+    learner_grid TEXT, learner_code TEXT, task_code TEXT, harness_code TEXT, refit_failures TEXT,
+    select_on TEXT NOT NULL DEFAULT 'validation'
 );
 CREATE INDEX cells_task ON cells (task, learner, n);
 {{claims_and_history}}
@@ -67,10 +68,12 @@ MIGRATIONS = {
     2: "ALTER TABLE cells ADD COLUMN label_noise REAL NOT NULL DEFAULT 0; "  # v3: data options
        "ALTER TABLE cells ADD COLUMN input_transform TEXT;",
     3: "ALTER TABLE cells ADD COLUMN device TEXT;",  # v4: the torch device a cell trained on
-    # v5: the resolved grid and code fingerprints (stale detection), refit fallbacks, claims, history
+    # v5: the resolved grid and code fingerprints (stale detection), refit fallbacks, selection on
+    # the test set (--select-on), claims, history
     4: "ALTER TABLE cells ADD COLUMN learner_grid TEXT; ALTER TABLE cells ADD COLUMN learner_code TEXT; "
        "ALTER TABLE cells ADD COLUMN task_code TEXT; ALTER TABLE cells ADD COLUMN harness_code TEXT; "
-       "ALTER TABLE cells ADD COLUMN refit_failures TEXT;" + CLAIMS_AND_HISTORY,
+       "ALTER TABLE cells ADD COLUMN refit_failures TEXT; "
+       "ALTER TABLE cells ADD COLUMN select_on TEXT NOT NULL DEFAULT 'validation';" + CLAIMS_AND_HISTORY,
 }
 CLAIM_TTL = 60.0  # seconds a claim lives without a heartbeat
 FINAL = ("ok", "diverged")  # statuses never re-run; failed/timeout are re-run by --retry-failed

@@ -24,6 +24,7 @@ class Suite:
     val_fraction: float = 0.2
     label_noise: float = 0.0
     zou_gu_mu: float | None = None
+    select_on: str = "validation"
 
 
 def validate_suite(suite: object) -> None:

@@ -283,3 +283,29 @@ def test_a_claim_is_respected_while_its_owner_lives_and_taken_over_when_it_expir
                "learner_params": {}, "learner_version": "1", "n": 1, "seed": 0, "n_test": 1,
                "val_fraction": 0.2, "status": "ok"})
     assert store.claim("c4", me, None) == "done"  # finished since it was planned
+
+
+def test_select_on_test_reports_the_best_test_score_and_every_page_says_so(bench, tmp_path):
+    from harness.learners import score
+
+    sin3 = load_registry().tasks["sin3"]
+    from harness.tasks import fixed_test_set, training_set
+
+    learner = RefitBlowsUp()  # constant predictors: mean(y) + shift
+    record = run_cell(CellSpec(sin3, learner, 60, 0, Protocol(n_test=300, select_on="test")))
+    X, y = training_set(sin3, 0, 60)
+    X_test, y_test = fixed_test_set(sin3, 0, 300)
+    best = min(np.mean((np.mean(y) + s - y_test) ** 2) for s in (0.0, 0.5, 2.0))  # trained on all N
+    assert record["status"] == "ok" and record["test_score"] == pytest.approx(best / np.var(y_test))
+    assert record["select_on"] == "test"
+    on_val = CellSpec(sin3, learner, 60, 0, Protocol(n_test=300))
+    assert on_val.cell_id != CellSpec(sin3, learner, 60, 0, Protocol(n_test=300, select_on="test")).cell_id
+
+    args = ("run", "-t", "sin3", "-l", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "--n", "40",
+            "--seeds", "1", "--n-test", "100", "--jobs", "1", "--out", str(tmp_path / "lb"))
+    assert bench(*args)[0] == 0 and bench(*args, "--select-on", "test")[0] == 0
+    rows = Store(tmp_path / "store.sqlite").rows()
+    assert sorted(r["select_on"] for r in rows) == ["test", "validation"]
+    page = (tmp_path / "lb" / "sin3.md").read_text()
+    assert "selected on the TEST set" in page and "optimistic" in page and "chosen on 20% of the N samples" in page
+    assert "(selected on test)" in bench("show")[1]
