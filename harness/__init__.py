@@ -13,6 +13,7 @@ not import from ``harness.<module>``; those are internals)::
     score       the selection score (MSE or 0-1 error), for a learner's own fit_select
     is_int      a check for integer candidates, for Learner.require in check_params
     is_number   a check for real candidates in a range, for Learner.require
+    Search      declares how far selection may extend a numeric axis whose winner is on its edge
     Suite       a named benchmark grid, registered by register_suites
     BenchError  raise it with a one-line message the user can act on
     Diverged    raise it when training produced NaN/inf; the configuration is skipped
@@ -21,8 +22,10 @@ not import from ``harness.<module>``; those are internals)::
 from .errors import BenchError, Diverged
 from .hookspecs import hookimpl
 from .learners import Learner, Model, Selection, is_int, is_number, score
+from .search import Search
 from .suites import Suite
 from .tasks import FiniteTask, Problem, Task
 
-__all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Problem", "Selection", "Suite", "Task",
+__all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Problem", "Search", "Selection", "Suite",
+           "Task",
            "hookimpl", "is_int", "is_number", "score"]

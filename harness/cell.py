@@ -23,6 +23,7 @@ import numpy as np
 from .errors import BenchError, Diverged, one_line
 from .fingerprint import code_fingerprint, harness_fingerprint
 from .learners import Learner, score
+from .search import refine
 from .tasks import (Problem, Task, corrupt_labels, fixed_test_set, stable_int, task_rng, training_set,
                     zou_gu)
 
@@ -200,8 +201,10 @@ def _run(spec: CellSpec, record: dict[str, Any]) -> None:
         return
     tr, va = split_indices(n, spec.protocol.val_fraction, task_rng(task, seed, "split", n))
     rng, grid = _rng_and_grid(spec)
-    selection = learner.fit_select(X[tr], y[tr], X[va], y[va], grid, rng, problem)
+    selection, edges = refine(learner, learner.fit_select(X[tr], y[tr], X[va], y[va], grid, rng, problem),
+                              lambda more: learner.fit_select(X[tr], y[tr], X[va], y[va], more, rng, problem))
     record["selection"] = selection.trials
+    record["edges"] = [e.record() for e in edges]
     record["val_score"] = selection.best_score
     if selection.best_params is None:
         record.update(status="diverged", error="every configuration diverged during selection")
@@ -240,8 +243,11 @@ def _select_on_test(spec: CellSpec, record: dict[str, Any], X: np.ndarray, y: np
     """The paper's way: every configuration trains on all N and the best *test* score is the
     result (no refit: the score reported is the one the choice was made on)."""
     rng, grid = _rng_and_grid(spec)
-    selection = spec.learner.fit_select(X, y, X_test, y_test, grid, rng, problem)
+    learner = spec.learner
+    selection, edges = refine(learner, learner.fit_select(X, y, X_test, y_test, grid, rng, problem),
+                              lambda more: learner.fit_select(X, y, X_test, y_test, more, rng, problem))
     record["selection"] = selection.trials
+    record["edges"] = [e.record() for e in edges]
     if selection.best_params is None:
         record.update(status="diverged", error="every configuration diverged")
         return

@@ -215,6 +215,8 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
     with progress.heartbeat():
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
                           cell_timeout=cell_timeout, reuse_stale=reuse_stale)
+    for line in summary.edge_lines():
+        click.echo(f"note: {line}", err=True)
     if summary.busy:
         owners = ", ".join(sorted(summary.busy))
         click.echo(f"{sum(summary.busy.values())} cell(s) were left to another run training them now "

@@ -66,10 +66,10 @@ def code_fingerprint(obj: Any) -> str:
 @lru_cache(maxsize=1)
 def harness_fingerprint() -> str:
     """``<conceptbench version>+<hash of the protocol's source>``."""
-    from . import cell, learners, tasks
+    from . import cell, learners, search, tasks
 
     protocol = [cell._run, cell.split_indices, cell.test_metrics, learners.Learner.fit_select,
-                learners.Selection, learners.score, tasks.training_set, tasks.fixed_test_set,
+                learners.Selection, learners.score, search.edges, search._next, search.refine, tasks.training_set, tasks.fixed_test_set,
                 tasks.corrupt_labels, tasks.zou_gu, tasks.task_rng, tasks.FiniteTask.sample]
     digest = hashlib.sha256()
     for fn in protocol:

@@ -39,6 +39,8 @@ class Curve:
     seconds: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     chosen: dict[int, Counter] = field(default_factory=lambda: defaultdict(Counter))
     stale: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # N → reasons
+    # N → chosen params (JSON) → parameter → why it is still on an edge of what was tried
+    edges: dict[int, dict[str, dict[str, str]]] = field(default_factory=lambda: defaultdict(dict))
 
     def mean(self, n: int) -> float | None:
         return float(np.mean(self.scores[n])) if self.scores.get(n) else None
@@ -107,7 +109,10 @@ def collect(rows: Iterable[dict[str, Any]],
             v.metric = v.metric or r["metric"]
             curve.scores[n].append(r["test_score"])
             curve.seconds[n].append(r["seconds"])
-            curve.chosen[n][json.dumps(r["chosen_params"], sort_keys=True)] += 1
+            chosen = json.dumps(r["chosen_params"], sort_keys=True)
+            curve.chosen[n][chosen] += 1
+            for e in r.get("edges") or []:
+                curve.edges[n].setdefault(chosen, {})[e["param"]] = e.get("why") or "still improving"
     out: dict[str, list[Variant]] = defaultdict(list)
     for v in variants.values():
         out[v.task].append(v)
@@ -169,19 +174,30 @@ def stale_note(v: Variant) -> str:
             f"`bench run` with the same arguments re-runs them.")
 
 
-def chosen_table(v: Variant) -> str:
-    """Most frequent chosen hyper-parameters per learner at the largest N it reached."""
-    rows = []
+def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
+    """Most frequent chosen hyper-parameters per learner at the largest N it reached, values still
+    on an edge of what was tried marked ``(edge)``; and why each marked parameter is on its edge."""
+    rows, why = [], {}
     for curve in sorted(v.curves.values(), key=lambda c: c.label):
         ns = [n for n in curve.chosen if curve.chosen[n]]
         if not ns:
             continue
         n = max(ns)
         params, count = curve.chosen[n].most_common(1)[0]
-        shown = ", ".join(f"{k}={val}" for k, val in json.loads(params).items())
+        on_edge = curve.edges[n].get(params, {})
+        why.update({f"{curve.label}: {k}": w for k, w in on_edge.items()})
+        shown = ", ".join(f"{k}={val}" + (" (edge)" if k in on_edge else "") for k, val in json.loads(params).items())
         rows.append([curve.label, n, shown, f"{count}/{sum(curve.chosen[n].values())}"])
-    return tabulate(rows, headers=["learner", "N", "chosen on validation", "seeds"], tablefmt="github",
-                    disable_numparse=True)
+    text = tabulate(rows, headers=["learner", "N", "chosen", "seeds"], tablefmt="github", disable_numparse=True)
+    return text, why
+
+
+def edge_note(why: dict[str, str]) -> str:
+    """The sentence under the chosen table that explains its ``(edge)`` marks."""
+    if not why:
+        return ""
+    return ("*(edge)*: the largest or smallest value tried on that axis — " +
+            "; ".join(f"{k} ({w})" for k, w in sorted(why.items())) + ".")
 
 
 def plot(v: Variant, path: Path) -> None:
@@ -261,6 +277,7 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
             params += " — " + ", ".join(options)
         if len(variants) > 1:
             lines += [f"## {task} ({params})", ""]
+        chosen = chosen_table(v)
         lines += [
             f"Metric: **{METRIC_TITLES.get(v.metric or '', v.metric)}**, mean ± std over "
             f"{len(v.seeds)} seed(s); lower is better, best per column in bold. Task parameters: {params}; "
@@ -273,10 +290,12 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
             *([stale_note(v), ""] if stale_note(v) else []),
             f"![learning curves of {task}]({png.name})",
             "",
-            "Hyper-parameters chosen at the largest N" + (" (on the test set):" if on_test else ":"),
+            "Hyper-parameters chosen at the largest N" + (" (on the test set):" if on_test else
+                                                          " (on the validation split):"),
             "",
-            chosen_table(v),
+            chosen[0],
             "",
+            *([edge_note(chosen[1]), ""] if chosen[1] else []),
         ]
     return "\n".join(lines), plots
 

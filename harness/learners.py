@@ -34,8 +34,10 @@ class Selection:
     best_params: dict[str, Any] | None
     best_score: float | None
     trials: list[dict[str, Any]] = field(default_factory=list)
-    # (val_score, order, params to refit) of every ok trial: the fallbacks if the winner's refit diverges
-    _ok: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list, repr=False)
+    # (val_score, order, trial, params to refit) of every ok trial: the winner's trial (whose
+    # params may differ from those refit, e.g. an epoch cap vs the early-stopped epoch count) and
+    # the fallbacks if the winner's refit diverges
+    _ok: list[tuple[float, int, dict[str, Any], dict[str, Any]]] = field(default_factory=list, repr=False)
 
     def add(self, trial: dict[str, Any], chosen: dict[str, Any] | None = None) -> None:
         """Record one trial (``params``, ``status``, ``val_score``, ...); an ``ok`` trial with the
@@ -44,16 +46,28 @@ class Selection:
         if trial["status"] != "ok":
             return
         refit = trial["params"] if chosen is None else chosen
-        self._ok.append((trial["val_score"], len(self.trials), refit))
+        self._ok.append((trial["val_score"], len(self.trials), trial, refit))
         if self.best_score is None or trial["val_score"] < self.best_score:
             self.best_params, self.best_score = refit, trial["val_score"]
+
+    def merge(self, other: "Selection") -> None:
+        """Add the trials of a further selection round (ties keep the earlier winner)."""
+        refit = {id(t): r for _, _, t, r in other._ok}
+        for trial in other.trials:
+            self.add(trial, refit.get(id(trial)))
+
+    @property
+    def best_trial(self) -> dict[str, Any] | None:
+        """The winning trial (as tried, before any change for the refit)."""
+        ranked = sorted(self._ok, key=lambda t: (t[0], t[1]))
+        return ranked[0][2] if ranked and self.best_params is not None else None
 
     def ranked(self) -> list[dict[str, Any]]:
         """Configurations to refit on all N, best first: the winner, then every other trial that
         trained finitely, by validation score (ties in the order tried)."""
         if self.best_params is None:
             return []
-        rest = [p for _, _, p in sorted(self._ok, key=lambda t: (t[0], t[1])) if p != self.best_params]
+        rest = [p for _, _, _, p in sorted(self._ok, key=lambda t: (t[0], t[1])) if p != self.best_params]
         return [self.best_params, *rest]
 
 
@@ -78,6 +92,10 @@ class Learner(abc.ABC):
     supports: frozenset[str] = frozenset(KINDS)
     parameters: dict[str, list[Any]] = {}
     uses_device = False  # True for learners that honour ``bench run --device`` (torch learners)
+    # Numeric axes selection may extend past the grid when the winner sits on an edge, with their
+    # bounds (see harness.search.Search); other numeric axes' edges are only reported.
+    search: dict[str, Any] = {}
+    discrete: frozenset[str] = frozenset()  # numeric parameters that are categories, not ordered axes
     device = "cpu"
 
     def __init__(self, **overrides: list[Any]) -> None:

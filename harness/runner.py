@@ -48,6 +48,17 @@ class RunSummary:
     seconds: float = 0.0
     stale: dict[str, StaleGroup] = field(default_factory=dict)  # by learner
     busy: Counter = field(default_factory=Counter)  # cells left to another live process, by owner
+    edges: dict[str, Counter] = field(default_factory=dict)  # learner → (param, side, why) → cells
+
+    def edge_lines(self) -> list[str]:
+        """One warning per learner whose chosen values stayed on an edge of what was tried."""
+        out = []
+        for learner, counts in sorted(self.edges.items()):
+            cells = counts.pop("cells")
+            what = ", ".join(f"{p} ({side}: {why})" for p, side, why in sorted(counts))
+            out.append(f"{learner}: chosen on the edge of what was tried in {cells} cell(s): {what}")
+            counts["cells"] = cells
+        return out
 
     @property
     def ran(self) -> int:
@@ -251,6 +262,10 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
             for spec, record in _execute(claimed(), min(jobs, max(1, len(todo))), cell_timeout):
                 store.put(record)
                 summary.statuses[record["status"]] += 1
+                if record.get("edges"):
+                    counts = summary.edges.setdefault(spec.learner.label, Counter())
+                    counts["cells"] += 1
+                    counts.update((e["param"], e["side"], e.get("why", "")) for e in record["edges"])
                 if progress is not None:
                     progress.update(spec, record)
         except KeyboardInterrupt:

@@ -23,13 +23,13 @@ from .errors import StoreError
 
 SCHEMA_VERSION = 5
 JSON_COLUMNS = ("task_params", "learner_params", "learner_grid", "metrics", "chosen_params", "selection",
-                "refit_failures", "versions")
+                "refit_failures", "edges", "versions")
 COLUMNS = (
     "cell_id", "task", "task_params", "task_version", "learner", "learner_params", "learner_version",
     "n", "seed", "n_test", "val_fraction", "label_noise", "input_transform", "status", "metric", "test_score", "train_score", "val_score",
     "metrics", "chosen_params", "selection", "seconds", "error", "versions", "git_rev",
     "task_plugin", "learner_plugin", "host", "device", "created_at",
-    "learner_grid", "learner_code", "task_code", "harness_code", "refit_failures", "select_on",
+    "learner_grid", "learner_code", "task_code", "harness_code", "refit_failures", "select_on", "edges",
 )
 CODE_COLUMNS = ("learner_code", "task_code", "harness_code")  # fingerprints: see harness.fingerprint
 SCHEMA = f"""
@@ -45,7 +45,7 @@ CREATE TABLE cells (
     versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT, host TEXT, device TEXT,
     created_at TEXT NOT NULL,
     learner_grid TEXT, learner_code TEXT, task_code TEXT, harness_code TEXT, refit_failures TEXT,
-    select_on TEXT NOT NULL DEFAULT 'validation'
+    select_on TEXT NOT NULL DEFAULT 'validation', edges TEXT
 );
 CREATE INDEX cells_task ON cells (task, learner, n);
 {{claims_and_history}}
@@ -69,11 +69,12 @@ MIGRATIONS = {
        "ALTER TABLE cells ADD COLUMN input_transform TEXT;",
     3: "ALTER TABLE cells ADD COLUMN device TEXT;",  # v4: the torch device a cell trained on
     # v5: the resolved grid and code fingerprints (stale detection), refit fallbacks, selection on
-    # the test set (--select-on), claims, history
+    # the test set (--select-on), chosen values left on a grid edge, claims, history
     4: "ALTER TABLE cells ADD COLUMN learner_grid TEXT; ALTER TABLE cells ADD COLUMN learner_code TEXT; "
        "ALTER TABLE cells ADD COLUMN task_code TEXT; ALTER TABLE cells ADD COLUMN harness_code TEXT; "
        "ALTER TABLE cells ADD COLUMN refit_failures TEXT; "
-       "ALTER TABLE cells ADD COLUMN select_on TEXT NOT NULL DEFAULT 'validation';" + CLAIMS_AND_HISTORY,
+       "ALTER TABLE cells ADD COLUMN select_on TEXT NOT NULL DEFAULT 'validation'; "
+       "ALTER TABLE cells ADD COLUMN edges TEXT;" + CLAIMS_AND_HISTORY,
 }
 CLAIM_TTL = 60.0  # seconds a claim lives without a heartbeat
 FINAL = ("ok", "diverged")  # statuses never re-run; failed/timeout are re-run by --retry-failed

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.kernel_ridge import KernelRidge as SKKernelRidge
 from sklearn.metrics import pairwise_distances
 
-from harness import Learner, Problem, hookimpl
+from harness import Learner, Problem, Search, hookimpl
 
 # Median-heuristic distances use at most this many training points (the first ones: deterministic).
 MEDIAN_POINTS = 500
@@ -49,6 +49,8 @@ class KernelRidge(Learner):
     """
 
     name = "kernel_ridge"
+    # alpha as the ridge learners' ridge; gamma over six decades around the median heuristic.
+    search = {"alpha_per_n": Search(1e-14, 1e3), "gamma_scale": Search(1e-3, 1e3)}
     description = "scikit-learn KernelRidge (rbf, laplacian); alpha and gamma tuned on a wide log grid"
     parameters = {
         "kernel": ["rbf", "laplacian"],

@@ -25,6 +25,7 @@ class NTK(RidgeLearner):
     """
 
     name = "ntk"
+    discrete = frozenset({"depth"})  # a choice between two kernels, not an ordered axis
     description = "kernel regression with the exact NTK of the 2-/3-layer ReLU net (biases), ridge tuned"
     parameters = {
         "depth": [2, 3],

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.linalg
 
-from harness import Diverged, Learner, Problem, Selection, is_number, score
+from harness import Diverged, Learner, Problem, Search, Selection, is_number, score
 
 RIDGE = "ridge_per_n"
 # Ridge candidates per training sample, 1e-10 … 1: on noise-free targets the smallest ridges
@@ -113,6 +113,10 @@ class RidgeLearner(Learner):
 
     Subclasses implement :meth:`design`; the ridge is ``ridge_per_n · n``.
     """
+
+    # Below 1e-14·n the ridge is round-off next to a Gram matrix of O(n) entries; above 1e3·n the
+    # predictor is the training mean.
+    search = {RIDGE: Search(1e-14, 1e3)}
 
     def check_params(self) -> None:
         self.require(RIDGE, is_number(0.0, lo_open=True), "a positive number")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import Diverged, Learner, Problem, Selection, is_int, is_number
+from harness import Diverged, Learner, Problem, Search, Selection, is_int, is_number
 
 
 def out_dim(problem: Problem) -> int:
@@ -138,6 +138,11 @@ class SGDNetLearner(Learner):
     """
 
     uses_device = True
+    # Where the lr × weight-decay grid may grow when its winner is on an edge: lr 10 diverges on
+    # every task here; weight decay beyond 0.1 leaves nothing to fit. The epoch cap doubles while
+    # early stopping chooses the cap itself (the network was still improving).
+    search = {"lr": Search(1e-5, 10.0), "weight_decay": Search(0.0, 0.1),
+              "epochs": Search(1, 3200, step=2, cap=True)}
 
     def check_params(self) -> None:
         for key in ("width", "batch_size", "epochs", "patience"):
