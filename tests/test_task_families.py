@@ -70,24 +70,62 @@ def test_cos_is_cosine_of_a_unit_projection():
     assert resid < 1e-8 and eig[-1] == pytest.approx(1.0, abs=1e-6)
 
 
-def test_teacher2_is_the_stated_sum_and_fixed_by_teacher_seed():
-    t = task("teacher2", d=4, p=3, phi="sin")
+# Smooth functions written out again here, independently of plugins/tasks/teachers.py.
+PHI = {"sin": lambda z: math.sin(3 * z), "exp": math.exp, "poly2": lambda z: z ** 2, "poly3": lambda z: z ** 3 - z}
+
+
+@pytest.mark.parametrize("phi", sorted(PHI))
+def test_teacher2_is_eq_3_1_term_by_term(phi):
+    """F(x) = Σ_i a*_i φ(⟨w*_{1,i}, x⟩)·⟨w*_{2,i}, x⟩ (Allen-Zhu–Li–Liang eq. (3.1))."""
+    p, d = 4, 5
+    t = task("teacher2", d=d, p=p, phi=phi)
     w = t.weights()
+    assert w["W1"].shape == w["W2"].shape == (p, d) and w["a"].shape == (p,)
     X, y = t.sample(100, np.random.default_rng(9))
-    by_hand = [sum(a * np.sin(3 * (wr @ x)) for a, wr in zip(w["a"], w["W"])) for x in X]
-    np.testing.assert_allclose(y, by_hand, atol=1e-12)
-    np.testing.assert_allclose(np.linalg.norm(w["W"], axis=1), 1.0)
-    # the teacher does not depend on the data seed, only on teacher_seed
-    np.testing.assert_array_equal(t.weights()["W"], task("teacher2", d=4, p=3).weights()["W"])
-    assert not np.allclose(w["W"], task("teacher2", d=4, p=3, teacher_seed=1).weights()["W"])
+    for x, value in zip(X, y):
+        expected = 0.0
+        for i in range(p):
+            inner1 = sum(w["W1"][i][m] * x[m] for m in range(d))
+            inner2 = sum(w["W2"][i][m] * x[m] for m in range(d))
+            expected += w["a"][i] * PHI[phi](inner1) * inner2
+        assert value == pytest.approx(expected, rel=1e-10, abs=1e-12)
 
 
-def test_teacher3_is_a_composition():
-    t = task("teacher3", d=3, p=4, phi="poly2")
+@pytest.mark.parametrize("phi", sorted(PHI))
+def test_teacher3_is_eq_4_1_term_by_term(phi):
+    """F(x) = Σ_i a*_i Φ(Σ_j v*_{1,i,j} φ(⟨w*_{1,j}, x⟩))·(Σ_j v*_{2,i,j} φ(⟨w*_{2,j}, x⟩)) (eq. (4.1)), Φ = φ."""
+    p1, p2, d = 3, 4, 5
+    t = task("teacher3", d=d, p1=p1, p2=p2, phi=phi)
     w = t.weights()
-    X, y = t.sample(50, np.random.default_rng(1))
-    hidden = ((X @ w["W"].T) ** 2) @ w["V"].T / 2.0
-    np.testing.assert_allclose(y, (hidden ** 2) @ w["a"], atol=1e-12)
+    assert w["W1"].shape == w["W2"].shape == (p2, d) and w["V1"].shape == w["V2"].shape == (p1, p2)
+    assert w["a"].shape == (p1,)
+    X, y = t.sample(60, np.random.default_rng(1))
+    f = PHI[phi]
+    for x, value in zip(X, y):
+        expected = 0.0
+        for i in range(p1):
+            first = sum(w["V1"][i][j] * f(sum(w["W1"][j][m] * x[m] for m in range(d))) for j in range(p2))
+            second = sum(w["V2"][i][j] * f(sum(w["W2"][j][m] * x[m] for m in range(d))) for j in range(p2))
+            expected += w["a"][i] * f(first) * second
+        assert value == pytest.approx(expected, rel=1e-10, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["teacher2", "teacher3"])
+def test_teacher_inputs_have_unit_norm_and_padding_half_and_weights_are_unit(name):
+    t = task(name, d=7)
+    X, _ = t.sample(4000, np.random.default_rng(3))
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(X[:, -1], 0.5)
+    np.testing.assert_allclose(X[:, :-1].mean(axis=0), 0.0, atol=0.03)  # the rest: uniform on a sphere of radius √3/2
+    np.testing.assert_allclose((X[:, :-1] ** 2).mean(axis=0), 0.75 / 6, atol=0.01)
+    w = t.weights()
+    for key in w:
+        if key != "a":
+            np.testing.assert_allclose(np.linalg.norm(w[key], axis=1), 1.0, atol=1e-12)
+    assert np.all(np.abs(w["a"]) <= 1)
+    # the teacher depends only on teacher_seed, never on the data seed
+    np.testing.assert_array_equal(t.weights()["W1"], task(name, d=7).weights()["W1"])
+    assert not np.allclose(w["W1"], task(name, d=7, teacher_seed=1).weights()["W1"])
 
 
 MIXTURES = [dict(k=3, l=2, d=5, delta=0.8), dict(k=4, l=3, d=3, delta=0.9),
@@ -242,6 +280,8 @@ def test_mnist_offline_and_uncached_says_what_to_do(monkeypatch, tmp_path, bench
     (["-t", "mixtures", "-p", "k=3", "-p", "delta=-1"], "mixtures: delta must lie in (0, 1.63017] for k=3"),
     (["-t", "mixtures", "-p", "l=0"], "mixtures: l must be an integer >= 1"),
     (["-t", "mixtures", "-p", "d=1"], "mixtures: d must be an integer >= 2"),
+    (["-t", "teacher3", "-p", "p2=0"], "teacher3: p2 must be an integer >= 1"),
+    (["-t", "teacher2", "-p", "d=1"], "teacher2: d must be an integer >= 2"),
     (["-t", "cos", "-p", "frequency=0"], "frequency must be a positive number"),
     (["-t", "sin3", "--zou-gu-mu", "1.0"], "--zou-gu-mu must lie strictly between 0 and 1"),
     (["-t", "sin3", "--label-noise", "-0.1"], "--label-noise must lie in [0, 1]"),
