@@ -22,7 +22,8 @@ def task(name, **params):
 
 def test_every_family_is_listed_with_a_description(bench):
     code, out, _ = bench("list")
-    for name in ["sin3", "teacher2", "teacher3", "poly", "cos", "mixtures", "mixtures_gauss", "digits", "mnist"]:
+    for name in ["sin3", "tanh3", "teacher2", "teacher3", "poly", "cos", "mixtures", "mixtures_gauss", "digits",
+                 "mnist"]:
         line = next(l for l in out.splitlines() if l.startswith(name + " "))
         assert len(REG.tasks[name].description) > 20 and REG.tasks[name].description[:20] in line
 
