@@ -1,8 +1,10 @@
 """Task families of the papers: distributional facts checked by independent computation."""
 
+import math
+
 import numpy as np
 import pytest
-from scipy.spatial.distance import cdist
+from scipy.spatial.distance import cdist, pdist
 
 from conftest import one_line_error
 from harness import BenchError
@@ -20,7 +22,8 @@ def task(name, **params):
 
 def test_every_family_is_listed_with_a_description(bench):
     code, out, _ = bench("list")
-    for name in ["sin3", "teacher2", "teacher3", "poly", "cos", "mixtures", "digits", "mnist"]:
+    for name in ["sin3", "tanh3", "teacher2", "teacher3", "poly", "cos", "mixtures", "mixtures_gauss", "digits",
+                 "mnist"]:
         line = next(l for l in out.splitlines() if l.startswith(name + " "))
         assert len(REG.tasks[name].description) > 20 and REG.tasks[name].description[:20] in line
 
@@ -68,36 +71,135 @@ def test_cos_is_cosine_of_a_unit_projection():
     assert resid < 1e-8 and eig[-1] == pytest.approx(1.0, abs=1e-6)
 
 
-def test_teacher2_is_the_stated_sum_and_fixed_by_teacher_seed():
-    t = task("teacher2", d=4, p=3, phi="sin")
+# Smooth functions written out again here, independently of plugins/tasks/teachers.py.
+PHI = {"sin": lambda z: math.sin(3 * z), "exp": math.exp, "poly2": lambda z: z ** 2, "poly3": lambda z: z ** 3 - z}
+
+
+@pytest.mark.parametrize("phi", sorted(PHI))
+def test_teacher2_is_eq_3_1_term_by_term(phi):
+    """F(x) = Σ_i a*_i φ(⟨w*_{1,i}, x⟩)·⟨w*_{2,i}, x⟩ (Allen-Zhu–Li–Liang eq. (3.1))."""
+    p, d = 4, 5
+    t = task("teacher2", d=d, p=p, phi=phi)
     w = t.weights()
+    assert w["W1"].shape == w["W2"].shape == (p, d) and w["a"].shape == (p,)
     X, y = t.sample(100, np.random.default_rng(9))
-    by_hand = [sum(a * np.sin(3 * (wr @ x)) for a, wr in zip(w["a"], w["W"])) for x in X]
-    np.testing.assert_allclose(y, by_hand, atol=1e-12)
-    np.testing.assert_allclose(np.linalg.norm(w["W"], axis=1), 1.0)
-    # the teacher does not depend on the data seed, only on teacher_seed
-    np.testing.assert_array_equal(t.weights()["W"], task("teacher2", d=4, p=3).weights()["W"])
-    assert not np.allclose(w["W"], task("teacher2", d=4, p=3, teacher_seed=1).weights()["W"])
+    for x, value in zip(X, y):
+        expected = 0.0
+        for i in range(p):
+            inner1 = sum(w["W1"][i][m] * x[m] for m in range(d))
+            inner2 = sum(w["W2"][i][m] * x[m] for m in range(d))
+            expected += w["a"][i] * PHI[phi](inner1) * inner2
+        assert value == pytest.approx(expected, rel=1e-10, abs=1e-12)
 
 
-def test_teacher3_is_a_composition():
-    t = task("teacher3", d=3, p=4, phi="poly2")
+@pytest.mark.parametrize("phi", sorted(PHI))
+def test_teacher3_is_eq_4_1_term_by_term(phi):
+    """F(x) = Σ_i a*_i Φ(Σ_j v*_{1,i,j} φ(⟨w*_{1,j}, x⟩))·(Σ_j v*_{2,i,j} φ(⟨w*_{2,j}, x⟩)) (eq. (4.1)), Φ = φ."""
+    p1, p2, d = 3, 4, 5
+    t = task("teacher3", d=d, p1=p1, p2=p2, phi=phi)
     w = t.weights()
-    X, y = t.sample(50, np.random.default_rng(1))
-    hidden = ((X @ w["W"].T) ** 2) @ w["V"].T / 2.0
-    np.testing.assert_allclose(y, (hidden ** 2) @ w["a"], atol=1e-12)
+    assert w["W1"].shape == w["W2"].shape == (p2, d) and w["V1"].shape == w["V2"].shape == (p1, p2)
+    assert w["a"].shape == (p1,)
+    X, y = t.sample(60, np.random.default_rng(1))
+    f = PHI[phi]
+    for x, value in zip(X, y):
+        expected = 0.0
+        for i in range(p1):
+            first = sum(w["V1"][i][j] * f(sum(w["W1"][j][m] * x[m] for m in range(d))) for j in range(p2))
+            second = sum(w["V2"][i][j] * f(sum(w["W2"][j][m] * x[m] for m in range(d))) for j in range(p2))
+            expected += w["a"][i] * f(first) * second
+        assert value == pytest.approx(expected, rel=1e-10, abs=1e-12)
 
 
-def test_mixtures_are_balanced_and_separated_by_delta():
-    t = task("mixtures", k=3, l=2, d=5, delta=0.8, radius=0.3)
-    X, y = t.sample(6000, np.random.default_rng(0))
-    counts = np.bincount(y, minlength=3)
-    assert np.all(np.abs(counts / 6000 - 1 / 3) < 0.03)
-    gaps = [cdist(X[y == a], X[y == b]).min() for a in range(3) for b in range(a + 1, 3)]
-    assert min(gaps) >= 0.8
+@pytest.mark.parametrize("name", ["teacher2", "teacher3"])
+def test_teacher_inputs_have_unit_norm_and_padding_half_and_weights_are_unit(name):
+    t = task(name, d=7)
+    X, _ = t.sample(4000, np.random.default_rng(3))
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(X[:, -1], 0.5)
+    np.testing.assert_allclose(X[:, :-1].mean(axis=0), 0.0, atol=0.03)  # the rest: uniform on a sphere of radius √3/2
+    np.testing.assert_allclose((X[:, :-1] ** 2).mean(axis=0), 0.75 / 6, atol=0.01)
+    w = t.weights()
+    for key in w:
+        if key != "a":
+            np.testing.assert_allclose(np.linalg.norm(w[key], axis=1), 1.0, atol=1e-12)
+    assert np.all(np.abs(w["a"]) <= 1)
+    # the teacher depends only on teacher_seed, never on the data seed
+    np.testing.assert_array_equal(t.weights()["W1"], task(name, d=7).weights()["W1"])
+    assert not np.allclose(w["W1"], task(name, d=7, teacher_seed=1).weights()["W1"])
+
+
+MIXTURES = [dict(k=3, l=2, d=5, delta=0.8), dict(k=4, l=3, d=3, delta=0.9),
+            dict(k=2, l=1, d=2, delta=1.5, lam=0.05), dict(k=5, l=2, d=20, delta=1.1, lam=0.03)]
+
+
+def lam_of(params):
+    return params.get("lam") or 1 / (8 * params.get("l", 2))  # Li–Liang (A2): λ ≤ 1/(8l)
+
+
+@pytest.mark.parametrize("params", MIXTURES)
+def test_mixtures_meet_li_liang_a1_a2_on_samples(params):
+    """‖x‖ = 1; points of components of different classes ≥ δ apart; each component's diameter ≤ λδ."""
+    t = task("mixtures", **params)
+    X, y, comp = t.sample_components(4000, np.random.default_rng(0))
+    X2, y2 = t.sample(4000, np.random.default_rng(0))
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-12)
+    delta, lam, k, l = params["delta"], lam_of(params), params["k"], params["l"]
+    groups = {(s, j): X[(y == s) & (comp == j)] for s in range(k) for j in range(l)}
+    assert all(len(g) > 50 for g in groups.values())
+    for (s, j), A in groups.items():
+        assert pdist(A).max() <= lam * delta
+        for (s2, j2), B in groups.items():
+            if s2 > s:
+                assert cdist(A, B).min() >= delta
+
+
+@pytest.mark.parametrize("params", MIXTURES)
+def test_mixtures_centres_guarantee_the_separation(params):
+    """Independently of the generator: unit centres, centres of different classes ≥ δ + 2r with
+    r = λδ/2, every point within r of its own component's centre — so supports are ≥ δ apart."""
+    t = task("mixtures", **params)
+    delta, k, l = params["delta"], params["k"], params["l"]
+    r = lam_of(params) * delta / 2
+    assert r <= delta / (16 * l) + 1e-15
     C = t.centres()
-    within = [np.linalg.norm(X[y == c] - C[c][:, None], axis=-1).min(axis=0).max() for c in range(3)]
-    assert max(within) <= 0.3 + 1e-12  # every point lies in a radius-r ball around its class's centres
+    assert C.shape == (k, l, params["d"])
+    np.testing.assert_allclose(np.linalg.norm(C, axis=-1), 1.0, atol=1e-12)
+    for s in range(k):
+        for s2 in range(s + 1, k):
+            for j in range(l):
+                for j2 in range(l):
+                    assert math.dist(C[s, j], C[s2, j2]) >= delta + 2 * r
+    X, y, comp = t.sample_components(3000, np.random.default_rng(1))
+    assert np.linalg.norm(X - C[y, comp], axis=1).max() <= r + 1e-12
+    # the caps are filled, not collapsed onto their centres
+    assert np.linalg.norm(X - C[y, comp], axis=1).max() > 0.8 * r
+
+
+def test_mixtures_are_balanced():
+    t = task("mixtures", k=3, l=2, d=5, delta=0.8)
+    _, y, comp = t.sample_components(6000, np.random.default_rng(0))
+    assert np.all(np.abs(np.bincount(y, minlength=3) / 6000 - 1 / 3) < 0.03)
+    assert np.all(np.abs(np.bincount(comp, minlength=2) / 6000 - 1 / 2) < 0.03)
+
+
+def test_mixtures_gauss_is_li_liang_section_7():
+    """d = 1000, k = 10, l = 2; x ~ N(μ, I/d) around its component's mean, μ ~ N(0, 25·I/d)."""
+    t = task("mixtures_gauss")
+    assert (t.params["d"], t.params["k"], t.params["l"], t.n_classes) == (1000, 10, 2, 10)
+    assert "not (A1)–(A2)" in t.description
+    mu = t.means()
+    assert mu.shape == (10, 2, 1000)
+    assert (mu ** 2).mean() * 1000 == pytest.approx(25, rel=0.05)
+    assert abs(mu.mean()) < 0.01
+    X, y, comp = t.sample_components(3000, np.random.default_rng(0))
+    resid = X - mu[y, comp]
+    assert (resid ** 2).mean() * 1000 == pytest.approx(1, rel=0.01)
+    assert np.abs(resid.mean(axis=0)).max() < 5 * math.sqrt(1 / (1000 * 3000))  # 5 standard errors
+    assert np.all(np.abs(np.bincount(y, minlength=10) / 3000 - 0.1) < 0.025)
+    np.testing.assert_array_equal(t.sample(3000, np.random.default_rng(0))[0], X)
 
 
 def test_zou_gu_inputs_have_unit_norm_and_last_coordinate_mu():
@@ -119,7 +221,7 @@ def test_label_corruption_fraction_and_nesting(name, p):
 
 
 def test_label_noise_reaches_training_labels_only():
-    t = task("mixtures", delta=2.0, radius=0.5)
+    t = task("mixtures")
     clean = run_cell(CellSpec(t, REG.learners["kernel_ridge"].with_params(kernel=["rbf"]), 200, 0, Protocol(n_test=500)))
     noisy = run_cell(CellSpec(t, REG.learners["kernel_ridge"].with_params(kernel=["rbf"]), 200, 0,
                               Protocol(n_test=500, label_noise=1.0)))
@@ -170,7 +272,17 @@ def test_mnist_offline_and_uncached_says_what_to_do(monkeypatch, tmp_path, bench
     (["-t", "teacher2", "-p", "p=-3"], "teacher2: p must be an integer >= 1"),
     (["-t", "teacher2", "-p", "phi=tanh"], "phi must be one of"),
     (["-t", "mixtures", "-p", "k=1"], "mixtures: k must be an integer >= 2"),
-    (["-t", "mixtures", "-p", "radius=0.9"], "radius must lie in (0, delta/2]"),
+    (["-t", "mixtures", "-p", "k=10", "-p", "delta=1.2"], "mixtures: delta=1.2 is too large for k=10, l=2, d=10"),
+    (["-t", "mixtures_gauss", "-p", "k=1"], "mixtures_gauss: k must be an integer >= 2"),
+    (["-t", "mixtures", "-p", "lam=0.1"], "mixtures: lam must lie in (0, 1/(8l)] = (0, 0.0625] for l=2"),
+    (["-t", "mixtures", "-p", "l=3", "-p", "lam=0.05"], "mixtures: lam must lie in (0, 1/(8l)] = (0, 0.0416667]"),
+    (["-t", "mixtures", "-p", "lam=0"], "mixtures: lam must lie in (0, 1/(8l)]"),
+    (["-t", "mixtures", "-p", "delta=2"], "mixtures: delta must lie in (0, 1.88235] for k=2, lam=0.0625"),
+    (["-t", "mixtures", "-p", "k=3", "-p", "delta=-1"], "mixtures: delta must lie in (0, 1.63017] for k=3"),
+    (["-t", "mixtures", "-p", "l=0"], "mixtures: l must be an integer >= 1"),
+    (["-t", "mixtures", "-p", "d=1"], "mixtures: d must be an integer >= 2"),
+    (["-t", "teacher3", "-p", "p2=0"], "teacher3: p2 must be an integer >= 1"),
+    (["-t", "teacher2", "-p", "d=1"], "teacher2: d must be an integer >= 2"),
     (["-t", "cos", "-p", "frequency=0"], "frequency must be a positive number"),
     (["-t", "sin3", "--zou-gu-mu", "1.0"], "--zou-gu-mu must lie strictly between 0 and 1"),
     (["-t", "sin3", "--label-noise", "-0.1"], "--label-noise must lie in [0, 1]"),
@@ -187,3 +299,13 @@ def test_zou_gu_and_noise_runs_are_separate_leaderboard_variants(bench, tmp_path
     assert bench("run", *common, "--zou-gu-mu", "0.5", "--label-noise", "0.2")[0] == 0
     page = (tmp_path / "lb" / "poly.md").read_text()
     assert page.count("## poly") == 2 and "label noise 0.2" in page and "zou_gu(mu=0.5)" in page
+
+
+def test_mixtures_placement_that_cannot_succeed_fails_fast_with_one_line():
+    """δ too large for k·l centres: a bounded random search, then an error naming delta — no hang."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(BenchError, match=r"^mixtures: delta=1.35 is too large for k=10, l=2, d=300: .*lower delta"):
+        task("mixtures", k=10, l=2, d=300, delta=1.35)
+    assert time.perf_counter() - start < 60

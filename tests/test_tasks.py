@@ -70,3 +70,16 @@ class Broken(Task):
 def test_task_output_that_breaks_the_contract_is_named(mode, words):
     with pytest.raises(BenchError, match=f"task 'broken'.*{words}"):
         checked_sample(Broken(mode), 10, np.random.default_rng(0))
+
+
+def test_tanh3_is_fig2s_target_on_sin3s_inputs():
+    """F(x) = (tanh 8x1 + tanh 8x2 + tanh 8x3 − 2)² · tanh 8x4 (Allen-Zhu–Li–Liang Fig. 2), on the
+    very inputs sin3 draws from the same generator (standard Gaussian in R^4, normalised)."""
+    reg = load_registry()
+    tanh3, sin3 = reg.tasks["tanh3"], reg.tasks["sin3"]
+    X, y = tanh3.sample(300, np.random.default_rng(4))
+    np.testing.assert_array_equal(X, sin3.sample(300, np.random.default_rng(4))[0])
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-12)
+    for x, value in zip(X, y):
+        expected = (math.tanh(8 * x[0]) + math.tanh(8 * x[1]) + math.tanh(8 * x[2]) - 2) ** 2 * math.tanh(8 * x[3])
+        assert value == pytest.approx(expected, abs=1e-12)
