@@ -83,8 +83,9 @@ def test_a_huge_learning_rate_is_recorded_as_diverged_and_skipped(reg):
     sgd = reg.learners["three_layer_sgd"].with_params(width=[32], epochs=[5], lr=[1e4, 0.05], weight_decay=[0.0])
     record = run_cell(CellSpec(Linear(), sgd, n=200, seed=0, protocol=Protocol(n_test=200)))
     assert record["status"] == "ok"
-    assert {t["params"]["lr"]: t["status"] for t in record["selection"]} == {1e4: "diverged", 0.05: "ok"}
-    assert record["chosen_params"]["lr"] == 0.05
+    statuses = {t["params"]["lr"]: t["status"] for t in record["selection"]}
+    assert statuses[1e4] == "diverged" and statuses[0.05] == "ok"  # (smaller lrs may be tried: edge search)
+    assert record["chosen_params"]["lr"] <= 0.05
 
     only_huge = sgd.with_params(lr=[1e4])
     record = run_cell(CellSpec(Linear(), only_huge, n=200, seed=0, protocol=Protocol(n_test=200)))
