@@ -50,6 +50,12 @@ def _parse_value(text: str) -> Any:
 
 def _parse_ns(ns: tuple[int, ...], ns_csv: str | None) -> list[int]:
     out = list(ns)
+    if ns_csv is not None:  # an empty --ns must not fall back to the default sizes unnoticed
+        parts = [part.strip() for part in ns_csv.split(",")]
+        if not any(parts):
+            raise BenchError(f"--ns {ns_csv!r} holds no size; write e.g. --ns 100,200,400")
+        if not all(parts):
+            raise BenchError(f"--ns {ns_csv!r} has an empty size between commas; write e.g. --ns 100,200,400")
     for part in (ns_csv or "").split(","):
         if part.strip():
             try:
