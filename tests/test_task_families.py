@@ -187,3 +187,25 @@ def test_zou_gu_and_noise_runs_are_separate_leaderboard_variants(bench, tmp_path
     assert bench("run", *common, "--zou-gu-mu", "0.5", "--label-noise", "0.2")[0] == 0
     page = (tmp_path / "lb" / "poly.md").read_text()
     assert page.count("## poly") == 2 and "label noise 0.2" in page and "zou_gu(mu=0.5)" in page
+
+
+KR_TINY = ["-l", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "-p", "alpha_per_n=1e-3", "--n", "30",
+           "--seeds", "1", "--n-test", "100", "--jobs", "1"]
+
+
+def test_several_values_of_a_task_parameter_sweep_one_variant_each(bench, tmp_path):
+    code, out, err = bench("run", "-t", "mixtures", *KR_TINY, "-p", "k=2,3", "--out", str(tmp_path / "lb"))
+    assert code == 0 and "Ran 2 of 2 cells" in out, err
+    page = (tmp_path / "lb" / "mixtures.md").read_text()
+    titles = [line for line in page.splitlines() if line.startswith("## mixtures (")]
+    assert len(titles) == 2 and "`k=2`" in titles[0] and "`k=3`" in titles[1]
+
+
+def test_a_bracketed_value_is_one_tuple_and_a_list_of_them_sweeps(bench, tmp_path):
+    code, out, err = bench("run", "-t", "poly", *KR_TINY, "-p", "degrees=[1,2]", "--out", str(tmp_path / "one"))
+    assert code == 0 and "Ran 1 of 1 cells" in out, err
+    assert "## poly" not in (tmp_path / "one" / "poly.md").read_text()  # a single variant: no sections
+    code, out, err = bench("run", "-t", "poly", *KR_TINY, "-p", "degrees=[1,2],[3]", "--out", str(tmp_path / "two"))
+    assert code == 0 and "Ran 1 of 2 cells" in out and "1 already in" in out, err  # degrees=[1,2] is stored
+    page = (tmp_path / "two" / "poly.md").read_text()
+    assert "## poly (`d=10`, `degrees=[1, 2]`" in page and "## poly (`d=10`, `degrees=[3]`" in page
