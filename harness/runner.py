@@ -19,7 +19,7 @@ from .learners import Learner
 from .provenance import git_revision, versions
 from .registry import Registry
 from .store import Store
-from .tasks import Task
+from .tasks import FiniteTask, Task
 
 
 @dataclass
@@ -58,6 +58,7 @@ def plan(tasks: Iterable[Task], learners: Iterable[Learner], ns: Iterable[int], 
     base = (("versions", versions()), ("git_rev", git_revision()))
     cells = []
     for task in tasks:
+        check_finite_size(task, ns)
         for learner in learners:
             if task.kind not in learner.supports:
                 if unsupported is not None:
@@ -72,6 +73,19 @@ def plan(tasks: Iterable[Task], learners: Iterable[Learner], ns: Iterable[int], 
                 for seed in seeds:
                     cells.append(CellSpec(task, learner, n, seed, protocol, prov))
     return cells
+
+
+def check_finite_size(task: Task, ns: Iterable[int]) -> None:
+    """Refuse an N larger than a finite dataset's training pool (its size minus its test set)
+    now, at plan time, rather than in every cell of that N."""
+    if not isinstance(task, FiniteTask):
+        return
+    available = len(task.load()[0]) - task.test_size
+    too_large = sorted(n for n in set(ns) if n > available)
+    if too_large:
+        sizes = ", ".join(f"N={n}" for n in too_large)
+        raise BenchError(f"task '{task.name}' holds {available} training points; {sizes} "
+                         f"{'is' if len(too_large) == 1 else 'are'} too large (largest N: {available})")
 
 
 class Progress:

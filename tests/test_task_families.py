@@ -189,8 +189,8 @@ def test_zou_gu_and_noise_runs_are_separate_leaderboard_variants(bench, tmp_path
     assert page.count("## poly") == 2 and "label noise 0.2" in page and "zou_gu(mu=0.5)" in page
 
 
-KR_TINY = ["-l", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "-p", "alpha_per_n=1e-3", "--n", "30",
-           "--seeds", "1", "--n-test", "100", "--jobs", "1"]
+KR_FIXED = ["-l", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "-p", "alpha_per_n=1e-3"]
+KR_TINY = [*KR_FIXED, "--n", "30", "--seeds", "1", "--n-test", "100", "--jobs", "1"]
 
 
 def test_several_values_of_a_task_parameter_sweep_one_variant_each(bench, tmp_path):
@@ -209,3 +209,12 @@ def test_a_bracketed_value_is_one_tuple_and_a_list_of_them_sweeps(bench, tmp_pat
     assert code == 0 and "Ran 1 of 2 cells" in out and "1 already in" in out, err  # degrees=[1,2] is stored
     page = (tmp_path / "two" / "poly.md").read_text()
     assert "## poly (`d=10`, `degrees=[1, 2]`" in page and "## poly (`d=10`, `degrees=[3]`" in page
+
+
+def test_n_above_a_finite_tasks_training_pool_is_refused_before_training(bench):
+    code, _, err = bench("run", "-t", "digits", *KR_FIXED, "--ns", "100,2000", "--seeds", "1", "--no-leaderboard")
+    assert code != 0 and "[1/" not in err  # nothing trained, not even N=100
+    assert one_line_error(err) == ("error: task 'digits' holds 1300 training points; N=2000 is too large "
+                                   "(largest N: 1300)")
+    from harness.runner import plan
+    assert len(plan([REG.tasks["digits"]], [REG.learners["kernel_ridge"]], [1300], [0], Protocol())) == 1
