@@ -19,7 +19,7 @@ from . import devices, leaderboard
 from .cell import Protocol
 from .errors import BenchError, one_line
 from .registry import Registry, load_registry
-from .runner import Progress, execute, plan
+from .runner import Progress, check_memory, execute, plan
 from .store import Store
 from .tasks import checked_sample
 
@@ -198,8 +198,11 @@ def cli() -> None:
               help=f"Torch device for the torch learners: {devices.HELP}. Recorded with each row; "
                    f"not part of a cell's identity.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
+@click.option("--force", is_flag=True,
+              help="Run even when the memory check estimates that the largest cells need more memory than "
+                   "this machine has available.")
 def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, n_test,
-        val_fraction, label_noise, zou_gu_mu, retry_failed, cell_timeout, device, no_leaderboard) -> int:
+        val_fraction, label_noise, zou_gu_mu, retry_failed, cell_timeout, device, no_leaderboard, force) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store."""
     reg = _registry()
     if suite_name:
@@ -254,6 +257,8 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
         click.echo(f"skipping: {line}", err=True)
     if not cells:
         raise BenchError("nothing to run: no selected learner supports the selected tasks")
+    if not force:
+        check_memory(cells, jobs)  # an N the machine cannot hold fails here, not after a minute in a cell
     store = Store(_store_path(store_path))
     progress = Progress(len(cells))
     with progress.heartbeat():
