@@ -118,7 +118,8 @@ def data_memory(task: Task, n: int, protocol: Protocol, d: int) -> int:
     """Rough peak bytes of the data one cell holds: N training and n_test test points of d
     float64 features plus a label, three times over (the stream's chunks and their concatenation,
     then the train/validation split's copies; five with --zou-gu-mu's mapped copies), and a
-    finite task's whole pool."""
+    finite task's whole pool. Peak RSS of a sin3 cell with a learner that only takes a mean
+    (5000 test points): N = 10⁶ measured 101 MiB, this gives 115 MiB; N = 3·10⁶ 289 vs 344 MiB."""
     n_test = task.test_size if isinstance(task, FiniteTask) else protocol.n_test
     copies = 3 if protocol.zou_gu_mu is None else 5
     pool = 0
