@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import difflib
 import itertools
+import json
 import os
 import sys
 from pathlib import Path
@@ -141,14 +142,15 @@ def _parse_params(specs: tuple[str, ...], tasks: list, learners: list) -> tuple[
             names = ", ".join(selected)
             raise BenchError(f"--param {spec!r}: no selected task or learner ({names}) has a parameter "
                              f"{name!r}; `bench list` shows each one's parameters")
-    swept = []
+    swept: dict[str, Any] = {}  # by identity: a repeated value (k=2,2) is one variant, not two
     for t in tasks:
         grid = overrides.get(("task", t.name), {})
         for combo in itertools.product(*grid.values()):  # one variant per combination of values
-            swept.append(t.with_params(**dict(zip(grid, combo))) if grid else t)
+            variant = t.with_params(**dict(zip(grid, combo))) if grid else t
+            swept.setdefault(json.dumps(variant.identity, sort_keys=True, default=str), variant)
     learners = [lr.with_params(**overrides[("learner", lr.name)]) if ("learner", lr.name) in overrides else lr
                 for lr in learners]
-    return swept, learners
+    return list(swept.values()), learners
 
 
 def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:

@@ -159,7 +159,8 @@ def check_memory(cells: list[CellSpec], jobs: int = 1, available: int | None = N
     has available (``available`` bytes, default :func:`available_memory`; no check if unknown).
 
     A cell needs its learner's estimate (:meth:`Learner.memory_estimate`) plus its data; ``jobs``
-    workers may run the largest cells side by side, so their sum must fit too.
+    workers may run the largest cells side by side, so their sum must fit too. The interpreter
+    and its libraries (a few hundred MiB per worker, torch included) are not counted.
     """
     available = available_memory() if available is None else available
     if available is None or not cells:

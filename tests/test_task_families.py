@@ -194,8 +194,8 @@ KR_TINY = [*KR_FIXED, "--n", "30", "--seeds", "1", "--n-test", "100", "--jobs", 
 
 
 def test_several_values_of_a_task_parameter_sweep_one_variant_each(bench, tmp_path):
-    code, out, err = bench("run", "-t", "mixtures", *KR_TINY, "-p", "k=2,3", "--out", str(tmp_path / "lb"))
-    assert code == 0 and "Ran 2 of 2 cells" in out, err
+    code, out, err = bench("run", "-t", "mixtures", *KR_TINY, "-p", "k=2,3,3", "--out", str(tmp_path / "lb"))
+    assert code == 0 and "Ran 2 of 2 cells" in out, err  # a repeated value is one variant
     page = (tmp_path / "lb" / "mixtures.md").read_text()
     titles = [line for line in page.splitlines() if line.startswith("## mixtures (")]
     assert len(titles) == 2 and "`k=2`" in titles[0] and "`k=3`" in titles[1]
