@@ -4,6 +4,9 @@ non-zero exit status, never a traceback (set CONCEPTBENCH_DEBUG=1 to see one for
 from __future__ import annotations
 
 import ast
+import difflib
+import itertools
+import json
 import os
 import sys
 from pathlib import Path
@@ -18,7 +21,7 @@ from .cell import Protocol
 from .errors import BenchError, one_line
 from .learners import label
 from .registry import Registry, load_registry
-from .runner import Progress, execute, plan, staleness
+from .runner import Progress, check_memory, execute, plan, staleness
 from .store import Store
 from .tasks import checked_sample
 
@@ -62,6 +65,12 @@ def _parse_value(text: str) -> Any:
 
 def _parse_ns(ns: tuple[int, ...], ns_csv: str | None) -> list[int]:
     out = list(ns)
+    if ns_csv is not None:  # an empty --ns must not fall back to the default sizes unnoticed
+        parts = [part.strip() for part in ns_csv.split(",")]
+        if not any(parts):
+            raise BenchError(f"--ns {ns_csv!r} holds no size; write e.g. --ns 100,200,400")
+        if not all(parts):
+            raise BenchError(f"--ns {ns_csv!r} has an empty size between commas; write e.g. --ns 100,200,400")
     for part in (ns_csv or "").split(","):
         if part.strip():
             try:
@@ -74,33 +83,86 @@ def _parse_ns(ns: tuple[int, ...], ns_csv: str | None) -> list[int]:
     return out
 
 
+def _split_values(spec: str, raw: str) -> list[str]:
+    """Split ``raw`` at the commas outside brackets, parentheses, braces and quotes, so that
+    ``0.1,0.3`` is two values and ``[1,2],[2,4]`` is two list values."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(raw):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(raw[start:i].strip())
+            start = i + 1
+        if depth < 0:
+            break
+    if depth or quote:
+        raise BenchError(f"malformed --param {spec!r}: unbalanced brackets or quotes; write a list value "
+                         f"in brackets, e.g. --param degrees=[1,2]")
+    return [*parts, raw[start:].strip()]
+
+
+def _unknown_target(spec: str, target: str, selected: list[str]) -> BenchError:
+    hint = difflib.get_close_matches(target, selected, n=1)
+    return BenchError(f"--param {spec!r}: {target!r} is not a selected task or learner (selected: "
+                      f"{', '.join(selected)})" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+
+
 def _parse_params(specs: tuple[str, ...], tasks: list, learners: list) -> tuple[list, list]:
-    """Apply ``--param [name.]key=v1,v2`` to the selected tasks (one value) and learners (candidates)."""
+    """Apply ``--param [name.]key=v1,v2`` to the selected tasks and learners.
+
+    A learner gets the values as its candidate list; a task with several values for a parameter
+    becomes one task variant per value (the cartesian product over its swept parameters). A
+    value that is itself a list or tuple is written in brackets: ``degrees=[1,2]`` is one value,
+    ``degrees=[1,2],[2,4]`` two.
+    """
     overrides: dict[tuple[str, str], dict[str, Any]] = {}
+    given: dict[tuple[str, str, str], tuple[str, str]] = {}  # (kind, object, key) -> (key text, raw)
+    selected = [o.name for o in [*tasks, *learners]]
     for spec in specs:
         key, sep, raw = spec.partition("=")
         key = key.strip()
         if not sep or not key or not raw.strip():
             raise BenchError(f"malformed --param {spec!r}; write --param KEY=VALUE or --param LEARNER.KEY=V1,V2")
         target, _, name = key.rpartition(".")
-        values = [_parse_value(v.strip()) for v in raw.split(",")]
-        whole = _parse_value(raw.strip())
+        if target and target not in selected:  # blame the unknown name, not the key
+            raise _unknown_target(spec, target, selected)
+        values = [_parse_value(v) for v in _split_values(spec, raw)]
         hits = 0
         for kind, objs in (("task", tasks), ("learner", learners)):
             for obj in objs:
                 has = name in (obj.params if kind == "task" else obj.parameters)
                 if (target and target != obj.name) or not has:
                     continue
-                overrides.setdefault((kind, obj.name), {})[name] = whole if kind == "task" else values
+                # Refused rather than merged or overridden: which of two settings a user meant
+                # cannot be guessed, and merging would silently turn an override into a sweep.
+                if (kind, obj.name, name) in given:
+                    first_key, first_raw = given[(kind, obj.name, name)]
+                    both = f"{obj.name}.{name}" if target or "." in first_key else name
+                    raise BenchError(f"--param {both} is given twice ({first_key}={first_raw.strip()} and "
+                                     f"{key}={raw.strip()}); give all candidates once: "
+                                     f"-p {both}={first_raw.strip()},{raw.strip()}")
+                given[(kind, obj.name, name)] = (key, raw)
+                overrides.setdefault((kind, obj.name), {})[name] = values
                 hits += 1
         if not hits:
-            names = ", ".join(o.name for o in [*tasks, *learners])
+            names = ", ".join(selected)
             raise BenchError(f"--param {spec!r}: no selected task or learner ({names}) has a parameter "
                              f"{name!r}; `bench list` shows each one's parameters")
-    tasks = [t.with_params(**overrides[("task", t.name)]) if ("task", t.name) in overrides else t for t in tasks]
+    swept: dict[str, Any] = {}  # by identity: a repeated value (k=2,2) is one variant, not two
+    for t in tasks:
+        grid = overrides.get(("task", t.name), {})
+        for combo in itertools.product(*grid.values()):  # one variant per combination of values
+            variant = t.with_params(**dict(zip(grid, combo))) if grid else t
+            swept.setdefault(json.dumps(variant.identity, sort_keys=True, default=str), variant)
     learners = [lr.with_params(**overrides[("learner", lr.name)]) if ("learner", lr.name) in overrides else lr
                 for lr in learners]
-    return tasks, learners
+    return list(swept.values()), learners
 
 
 def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
@@ -132,7 +194,10 @@ def cli() -> None:
 @click.option("--out", default="leaderboards", show_default=True, metavar="DIR",
               help="Where leaderboards are written after the run.")
 @click.option("--param", "-p", "params", multiple=True, metavar="[NAME.]KEY=V1,V2",
-              help="Set a task parameter or a learner's candidate list. Repeatable.")
+              help="A learner's candidate list, or a task parameter: several values tune a learner over "
+                   "them and sweep a task (one variant per value). Write a list or tuple value in "
+                   "brackets: -p degrees=[1,2] is one value, -p degrees=[1,2],[2,4] two. Each key once; "
+                   "repeatable for different keys.")
 @click.option("--n-test", type=int, default=None, help="Test-set size [default: 5000].")
 @click.option("--val-fraction", type=float, default=None,
               help="Share of the N samples held out for selection [default: 0.2].")
@@ -152,8 +217,12 @@ def cli() -> None:
               help=f"Torch device for the torch learners: {devices.HELP}. Recorded with each row; "
                    f"not part of a cell's identity.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
+@click.option("--force", is_flag=True,
+              help="Run even when the memory check estimates that the largest cells need more memory than "
+                   "this machine has available.")
 def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, n_test,
-        val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device, no_leaderboard) -> int:
+        val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
+        no_leaderboard, force) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store."""
     reg = _registry()
     if suite_name:
@@ -210,6 +279,8 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
         click.echo(f"skipping: {line}", err=True)
     if not cells:
         raise BenchError("nothing to run: no selected learner supports the selected tasks")
+    if not force:
+        check_memory(cells, jobs)  # an N the machine cannot hold fails here, not after a minute in a cell
     store = Store(_store_path(store_path))
     progress = Progress(len(cells))
     with progress.heartbeat():

@@ -144,6 +144,19 @@ class Learner(abc.ABC):
         """The configurations to select among for ``n`` samples of ``task``."""
         return list(ParameterGrid(self.grid_spec))
 
+    def memory_estimate(self, n: int, d: int, params: dict[str, Any]) -> int:
+        """Rough peak bytes this learner allocates to fit ``n`` points of dimension ``d`` with the
+        configuration ``params`` and then predict (on those points and a test set of a few
+        thousand), beyond the data the harness passes in.
+
+        ``bench run`` takes the largest estimate over the grid at the largest N (its validation
+        split and its refit), adds the harness's own data, and refuses before any training a
+        run that the machine's available memory cannot hold (``--force`` skips the check). A
+        factor of two either way is fine: the check is there to catch N² and N³ blow-ups. The
+        default, 0, means unknown: then only the data is checked.
+        """
+        return 0
+
     @abc.abstractmethod
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
             problem: Problem) -> Model:

@@ -11,16 +11,19 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
+import numpy as np
+
 from .cell import CellSpec, Protocol, run_cell
-from .errors import BenchError
+from .errors import BenchError, one_line
 from .fingerprint import code_fingerprint, harness_fingerprint
 from .learners import Learner
 from .provenance import git_revision, versions
 from .registry import Registry
 from .store import CODE_COLUMNS, FINAL, Store, new_owner
-from .tasks import Task
+from .tasks import FiniteTask, Task, checked_sample
 
 
 @dataclass
@@ -110,6 +113,7 @@ def plan(tasks: Iterable[Task], learners: Iterable[Learner], ns: Iterable[int], 
     base = (("versions", versions()), ("git_rev", git_revision()))
     cells = []
     for task in tasks:
+        check_finite_size(task, ns)
         for learner in learners:
             if task.kind not in learner.supports:
                 if unsupported is not None:
@@ -124,6 +128,124 @@ def plan(tasks: Iterable[Task], learners: Iterable[Learner], ns: Iterable[int], 
                 for seed in seeds:
                     cells.append(CellSpec(task, learner, n, seed, protocol, prov))
     return cells
+
+
+def check_finite_size(task: Task, ns: Iterable[int]) -> None:
+    """Refuse an N larger than a finite dataset's training pool (its size minus its test set)
+    now, at plan time, rather than in every cell of that N."""
+    if not isinstance(task, FiniteTask):
+        return
+    available = len(task.load()[0]) - task.test_size
+    too_large = sorted(n for n in set(ns) if n > available)
+    if too_large:
+        sizes = ", ".join(f"N={n}" for n in too_large)
+        raise BenchError(f"task '{task.name}' holds {available} training points; {sizes} "
+                         f"{'is' if len(too_large) == 1 else 'are'} too large (largest N: {available})")
+
+
+def available_memory() -> int | None:
+    """Bytes that new allocations can still get without swapping: MemAvailable on Linux (capped
+    by a cgroup v2 memory limit), free physical pages on other POSIX systems; None if unknown."""
+    found = []
+    try:
+        with open("/proc/meminfo") as fh:
+            found += [int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        pass
+    try:  # a container's limit, which /proc/meminfo does not show
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, ValueError, OSError):
+            pass
+    return max(0, min(found)) if found else None
+
+
+def data_memory(task: Task, n: int, protocol: Protocol, d: int) -> int:
+    """Rough peak bytes of the data one cell holds: N training and n_test test points of d
+    float64 features plus a label, three times over (the stream's chunks and their concatenation,
+    then the train/validation split's copies; five with --zou-gu-mu's mapped copies), and a
+    finite task's whole pool. Peak RSS of a sin3 cell with a learner that only takes a mean
+    (5000 test points): N = 10⁶ measured 101 MiB, this gives 115 MiB; N = 3·10⁶ 289 vs 344 MiB."""
+    n_test = task.test_size if isinstance(task, FiniteTask) else protocol.n_test
+    copies = 3 if protocol.zou_gu_mu is None else 5
+    pool = 0
+    if isinstance(task, FiniteTask):
+        X, y = task.load()
+        pool = X.nbytes + y.nbytes
+    return copies * 8 * (n + n_test) * (d + 1) + pool
+
+
+def cell_memory(spec: CellSpec, d: int) -> tuple[int, int]:
+    """(learner, data) peak bytes of one cell: the learner's largest estimate over its grid,
+    both for selection (the training part of the split) and for the refit on all N."""
+    n = spec.n
+    n_val = min(max(1, int(round(spec.protocol.val_fraction * n))), n - 1)  # as cell.split_indices
+    learner = 0
+    for params in spec.learner.param_grid(spec.task, n):
+        for size in (n - n_val, n):
+            try:
+                learner = max(learner, int(spec.learner.memory_estimate(size, d, params)))
+            except Exception as exc:
+                raise BenchError(f"learner '{spec.learner.name}' could not estimate its memory "
+                                 f"({one_line(exc)}); fix the plugin, or pass --force to skip the "
+                                 f"memory check") from None
+    return learner, data_memory(spec.task, n, spec.protocol, d)
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if nbytes < 1024 or unit == "EiB":
+            break
+        nbytes /= 1024
+    return f"{nbytes:.0f} {unit}" if nbytes >= 10 or unit == "bytes" else f"{nbytes:.1f} {unit}"
+
+
+def check_memory(cells: list[CellSpec], jobs: int = 1, available: int | None = None) -> None:
+    """Refuse, before any training, cells whose estimated peak memory exceeds what the machine
+    has available (``available`` bytes, default :func:`available_memory`; no check if unknown).
+
+    A cell needs its learner's estimate (:meth:`Learner.memory_estimate`) plus its data; ``jobs``
+    workers may run the largest cells side by side, so their sum must fit too. The interpreter
+    and its libraries (a few hundred MiB per worker, torch included) are not counted.
+    """
+    available = available_memory() if available is None else available
+    if available is None or not cells:
+        return
+    dims: dict[int, int] = {}
+    needs: dict[tuple[int, int, int], tuple[int, int, CellSpec]] = {}  # (task, learner, N) -> need
+    count: Counter = Counter()  # cells per (task, learner, N): one per seed
+    for spec in cells:
+        key = (id(spec.task), id(spec.learner), spec.n)
+        count[key] += 1
+        if key in needs:
+            continue
+        if id(spec.task) not in dims:  # d from a few points, as the cell will see them
+            X, _ = checked_sample(spec.task, 8, np.random.default_rng(0))
+            dims[id(spec.task)] = X.shape[1] + (spec.protocol.zou_gu_mu is not None)
+        needs[key] = (*cell_memory(spec, dims[id(spec.task)]), spec)
+    over = sorted((v for v in needs.values() if v[0] + v[1] > available), key=lambda v: -(v[0] + v[1]))
+    if over:
+        learner, data, spec = over[0]
+        others = sorted({f"{s.learner.name} on {s.task.name}" for _, _, s in over[1:]}
+                        - {f"{spec.learner.name} on {spec.task.name}"})
+        parts = f"{_size(learner)} for the learner" if learner else "the learner gives no estimate"
+        raise BenchError(f"{spec.learner.name} on {spec.task.name} at N={spec.n} needs ~{_size(learner + data)} "
+                         f"({parts}, {_size(data)} for the data); this machine has {_size(available)} available"
+                         + (f" (also too large: {', '.join(others)})" if others else "")
+                         + "; lower N, or pass --force to try anyway")
+    # The largest cells start first (see execute), so up to `jobs` of the largest run side by side.
+    per_cell = sorted((v[0] + v[1] for key, v in needs.items() for _ in range(count[key])), reverse=True)
+    together = sum(per_cell[:jobs])
+    if jobs > 1 and together > available:
+        raise BenchError(f"--jobs {jobs} runs up to {jobs} cells at once, together ~{_size(together)}; this "
+                         f"machine has {_size(available)} available; use fewer --jobs, lower N, or pass "
+                         f"--force to try anyway")
 
 
 class Progress:

@@ -10,6 +10,9 @@ from conftest import one_line_error
 FAST = ["--learner", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "-p", "alpha_per_n=1e-6,1e-3",
         "--n-test", "200", "--seeds", "2", "--jobs", "1"]
 
+# Keeps the runs short should a check be missing (the old code trained these).
+TINY = ["--n", "10", "--seeds", "1", "--n-test", "20", "--jobs", "1", "--no-leaderboard"]
+
 
 @pytest.mark.parametrize("args, words", [
     (["run", "--task", "sin4", "--learner", "kernel_ridge"], "unknown task 'sin4' — did you mean 'sin3'"),
@@ -20,10 +23,22 @@ FAST = ["--learner", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0"
     (["run", "--task", "sin3", "--learner", "kernel_ridge", "--n", "1"], "too small"),
     (["run", "--task", "sin3", "--learner", "kernel_ridge", "--ns", "100,x"], "'x' is not an integer"),
     (["run", "--task", "sin3", "--learner", "kernel_ridge", "--n", "abc"], "'abc' is not a valid integer"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--ns", ","], "--ns ',' holds no size; write e.g."),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--ns", ""], "--ns '' holds no size"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--ns", "100,,200"], "has an empty size between commas"),
+    (["run", "--task", "sin3", "--learner", "kernel_ridge", "--ns", "100,200,"], "has an empty size between commas"),
     (["run", "--task", "sin3", "--learner", "kernel_ridge", "--seeds", "0"], "--seeds must be a positive"),
     (["run", "--task", "sin3", "--learner", "kernel_ridge", "--jobs", "0"], "--jobs must be a positive"),
     (["run", "--task", "sin3", "--learner", "kernel_ridge", "-p", "lr"], "malformed --param"),
     (["run", "--task", "sin3", "--learner", "kernel_ridge", "-p", "lr=0.1"], "has a parameter 'lr'"),
+    (["run", "--task", "sin3", "--learner", "ntk", "-p", "foo.depth=3"],
+     "--param 'foo.depth=3': 'foo' is not a selected task or learner (selected: sin3, ntk)"),
+    (["run", "--task", "sin3", "--learner", "ntk", "-p", "nkt.depth=3"], "did you mean 'ntk'?"),
+    (["run", "-t", "sin3", "-l", "three_layer_sgd", "-p", "lr=0.1", "-p", "lr=0.3", "-p", "epochs=1", *TINY],
+     "--param lr is given twice (lr=0.1 and lr=0.3); give all candidates once: -p lr=0.1,0.3"),
+    (["run", "-t", "sin3", "-l", "three_layer_sgd", "-p", "lr=0.1", "-p", "three_layer_sgd.lr=0.3", "-p", "epochs=1",
+      *TINY], "--param three_layer_sgd.lr is given twice (lr=0.1 and three_layer_sgd.lr=0.3)"),
+    (["run", "--task", "poly", "--learner", "kernel_ridge", "-p", "degrees=[1,2", *TINY], "unbalanced brackets"),
     (["run", "--task", "sin3", "--learner", "kernel_ridge", "--val-fraction", "1.5"], "--val-fraction"),
     (["run", "--task", "sin3", "--learner", "three_layer_sgd", "-p", "lr=-1"], "lr must be a positive number"),
     (["run", "--task", "sin3", "--learner", "two_layer_sgd", "-p", "train_output=maybe"], "true or false"),

@@ -309,3 +309,34 @@ def test_mixtures_placement_that_cannot_succeed_fails_fast_with_one_line():
     with pytest.raises(BenchError, match=r"^mixtures: delta=1.35 is too large for k=10, l=2, d=300: .*lower delta"):
         task("mixtures", k=10, l=2, d=300, delta=1.35)
     assert time.perf_counter() - start < 60
+
+
+KR_FIXED = ["-l", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "-p", "alpha_per_n=1e-3"]
+KR_TINY = [*KR_FIXED, "--n", "30", "--seeds", "1", "--n-test", "100", "--jobs", "1"]
+
+
+def test_several_values_of_a_task_parameter_sweep_one_variant_each(bench, tmp_path):
+    code, out, err = bench("run", "-t", "mixtures", *KR_TINY, "-p", "k=2,3,3", "--out", str(tmp_path / "lb"))
+    assert code == 0 and "Ran 2 of 2 cells" in out, err  # a repeated value is one variant
+    page = (tmp_path / "lb" / "mixtures.md").read_text()
+    titles = [line for line in page.splitlines() if line.startswith("## mixtures (")]
+    assert len(titles) == 2 and "`k=2`" in titles[0] and "`k=3`" in titles[1]
+
+
+def test_a_bracketed_value_is_one_tuple_and_a_list_of_them_sweeps(bench, tmp_path):
+    code, out, err = bench("run", "-t", "poly", *KR_TINY, "-p", "degrees=[1,2]", "--out", str(tmp_path / "one"))
+    assert code == 0 and "Ran 1 of 1 cells" in out, err
+    assert "## poly" not in (tmp_path / "one" / "poly.md").read_text()  # a single variant: no sections
+    code, out, err = bench("run", "-t", "poly", *KR_TINY, "-p", "degrees=[1,2],[3]", "--out", str(tmp_path / "two"))
+    assert code == 0 and "Ran 1 of 2 cells" in out and "1 already in" in out, err  # degrees=[1,2] is stored
+    page = (tmp_path / "two" / "poly.md").read_text()
+    assert "## poly (`d=10`, `degrees=[1, 2]`" in page and "## poly (`d=10`, `degrees=[3]`" in page
+
+
+def test_n_above_a_finite_tasks_training_pool_is_refused_before_training(bench):
+    code, _, err = bench("run", "-t", "digits", *KR_FIXED, "--ns", "100,2000", "--seeds", "1", "--no-leaderboard")
+    assert code != 0 and "[1/" not in err  # nothing trained, not even N=100
+    assert one_line_error(err) == ("error: task 'digits' holds 1300 training points; N=2000 is too large "
+                                   "(largest N: 1300)")
+    from harness.runner import plan
+    assert len(plan([REG.tasks["digits"]], [REG.learners["kernel_ridge"]], [1300], [0], Protocol())) == 1

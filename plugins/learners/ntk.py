@@ -11,7 +11,7 @@ import numpy as np
 from harness import hookimpl, is_int
 
 from . import arccos
-from .ridge import RIDGE, RIDGES, Design, RidgeLearner
+from .ridge import PREDICT_ROWS, RIDGE, RIDGES, Design, RidgeLearner, ridge_bytes
 
 
 class NTK(RidgeLearner):
@@ -36,6 +36,23 @@ class NTK(RidgeLearner):
     def check_params(self) -> None:
         super().check_params()
         self.require("depth", is_int(2), "an integer ≥ 2 (layers of weights)")
+
+    def memory_estimate(self, n: int, d: int, params: dict[str, Any]) -> int:
+        """Bytes at the peak, counted in N×N float64 arrays: the arc-cosine recursion of
+        :func:`arccos.ntk` holds 8 of them at once for depth 2 and 10 for depth ≥ 3 (tracemalloc,
+        N = 1500 and 3000), more than the ridge solve after it (≤ 6, :func:`ridge_bytes`).
+        Prediction runs the same recursion on PREDICT_ROWS × N blocks while the fitted model keeps
+        its Gram; the test set (5000 points by default) fills a whole block.
+
+        Checked against the peak RSS of real sin3 cells (default grid, 5000 test points, one
+        thread): N = 2000 measured 570 MiB, this gives 655 MiB; N = 4000 measured 1166 MiB, this
+        gives 1372 MiB. At N = 100000 it is ~745 GiB (the first array alone, the 80000-point
+        selection Gram, is the 48 GiB request that fails).
+        """
+        arrays = 8 if int(params["depth"]) <= 2 else 10
+        fit = max(arrays * 8 * n * n, ridge_bytes(n))
+        predict = 8 * n * n + arrays * 8 * PREDICT_ROWS * n
+        return max(fit, predict) + 8 * n * d
 
     def design(self, X: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> Design:
         return Design.from_kernel(partial(arccos.ntk, depth=int(params["depth"]), bias=float(params["bias"])), X)

@@ -23,6 +23,16 @@ RIDGE = "ridge_per_n"
 # Ridge candidates per training sample, 1e-10 … 1: on noise-free targets the smallest ridges
 # win, and a narrow grid makes kernels look worse than they are (see DESIGN.md).
 RIDGES = [10.0 ** k for k in range(-10, 1)]
+# FittedRidge.predict embeds this many new points at a time: a kernel's embedding is rows × N.
+PREDICT_ROWS = 4096
+
+
+def ridge_bytes(p: int) -> int:
+    """Peak bytes of :class:`RidgePath` on a p × p Gram, Gram included: the Gram, gram + λI and
+    its Cholesky factor (3 p² float64), or in the eigendecomposition fallback (a tiny ridge on a
+    rank-deficient Gram) the Gram, gram + λI, the copy LAPACK works on, the eigenvectors and
+    the 2 p² of the divide-and-conquer workspace: 6 p² (tracemalloc measured 6.0 at p = 2000)."""
+    return 8 * 6 * p * p
 
 
 @dataclass
@@ -104,7 +114,8 @@ class FittedRidge:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         # In chunks: a kernel's embedding of a large test set is test size × N.
-        out = np.concatenate([self.design.embed(X[i:i + 4096]) @ self.coef for i in range(0, len(X), 4096)])
+        out = np.concatenate([self.design.embed(X[i:i + PREDICT_ROWS]) @ self.coef
+                              for i in range(0, len(X), PREDICT_ROWS)])
         return self.targets.decode(out)
 
 

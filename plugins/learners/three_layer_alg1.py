@@ -51,7 +51,7 @@ from torch import nn
 
 from harness import Problem, hookimpl, is_int, is_number
 
-from .torch_training import SGDNetLearner, out_dim
+from .torch_training import PREDICT_ROWS, SGDNetLearner, data_bytes, out_dim
 
 
 class Alg1Network(nn.Module):
@@ -139,6 +139,19 @@ class ThreeLayerAlg1(SGDNetLearner):
         self.require("decay", is_number(0.0, 1.0), "a number in [0, 1)")
         self.require("eps_a", is_number(0.0, lo_open=True), "a positive number")
         self.require("smoothing", is_number(0.0), "a number ≥ 0")
+
+    def memory_estimate(self, n: int, d: int, params: dict[str, Any]) -> int:
+        """float32 bytes, counted in width × width blocks: W⁽⁰⁾… and V⁽⁰⁾, V′ and its gradient,
+        and every step's (and every prediction draw's) fresh V^ρ, effective V and the
+        intermediates autograd keeps — about 20 of them at the peak (measured) — plus predict's
+        activations (three PREDICT_ROWS × width blocks) and the data as tensors.
+
+        Peak RSS of real sin3 cells (one configuration, 2 epochs, 5000 test points, one thread):
+        width 1000, N = 4000 measured 125 MiB, this gives 123 MiB; width 2000, N = 2000 measured
+        420 MiB, this gives 399 MiB.
+        """
+        m = int(params["width"])
+        return 4 * (20 * m * m + 4 * m * d + 3 * PREDICT_ROWS * m) + data_bytes(n, d)
 
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator) -> nn.Module:
         return Alg1Network(d, out_dim(problem), int(params["width"]), float(params["eps_a"]),

@@ -27,6 +27,10 @@ class ThreeLayerSGD(SGDNetLearner):
         "patience": [10],
     }
 
+    def weight_count(self, d: int, params: dict[str, Any]) -> int:
+        width = int(params["width"])
+        return (d + 1) * width + (width + 1) * width + width + 1
+
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator) -> nn.Module:
         width = int(params["width"])
         return init_fan_in(nn.Sequential(

@@ -38,6 +38,10 @@ class TwoLayerSGD(SGDNetLearner):
         super().check_params()
         self.require("train_output", lambda v: isinstance(v, bool), "true or false")
 
+    def weight_count(self, d: int, params: dict[str, Any]) -> int:
+        width = int(params["width"])
+        return (d + 1) * width + width + 1
+
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator) -> nn.Module:
         width = int(params["width"])
         net = init_fan_in(nn.Sequential(nn.Linear(d, width), nn.ReLU(), nn.Linear(width, out_dim(problem))),
