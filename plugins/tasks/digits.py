@@ -87,8 +87,8 @@ def _mnist(home: str) -> tuple[np.ndarray, np.ndarray]:
     except Exception as exc:
         what = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
         if _is_network_error(exc) and not was_cached:
-            raise BenchError(f"mnist: offline and not cached — OpenML is unreachable ({what}) and {cache} "
-                             f"holds no copy; connect once to download it there (or set CONCEPTBENCH_DATA "
+            raise BenchError(f"mnist: offline and not cached — OpenML is unreachable ({what}) and there is "
+                             f"no cached copy in {cache}; connect once to download it there (or set CONCEPTBENCH_DATA "
                              f"to a folder holding one), or use the bundled task 'digits'") from None
         raise BenchError(f"mnist: loading MNIST via OpenML failed ({what}); the cached copy in {cache} "
                          f"may be incomplete or corrupted — delete {cache} and run again to re-download it, "
