@@ -149,3 +149,17 @@ def test_any_other_failure_says_what_failed_names_the_cache_and_suggests_deletin
     assert "offline" not in msg, msg
     assert type(error).__name__ in msg and str(error.args[-1]) in msg, msg
     assert f"delete {cache}" in msg, msg
+
+
+def test_arguments_this_scikit_learn_lacks_are_not_passed(monkeypatch):
+    raw_X, raw_y = openml_like()
+    seen = {}
+
+    def older_fetch(name=None, *, version="active", data_home=None, return_X_y=False, as_frame="auto"):
+        seen.update(name=name, version=version, data_home=data_home, return_X_y=return_X_y, as_frame=as_frame)
+        return raw_X, raw_y
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", older_fetch)
+    X, y = digits.MNIST().load()
+    assert seen["name"] == "mnist_784" and seen["return_X_y"] is True and seen["as_frame"] is False
+    assert X.shape == (6, 784) and y.dtype == np.int64

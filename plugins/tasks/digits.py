@@ -48,7 +48,7 @@ _NETWORK_ERRNOS = {errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.
                    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT}
 
 
-def _is_network_error(exc: BaseException) -> bool:
+def _is_network_error(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or an exception it wraps) is a failure to talk to the server."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
