@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -233,7 +234,15 @@ def plot(v: Variant, path: Path) -> None:
 
 def _atomic(path: Path, write) -> None:
     """Write via a temporary file and rename, so a crash never leaves a half-written page."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    # Not mkstemp: it makes the file 0600, and the rename would keep that. Opening with 0666
+    # lets the kernel apply the user's umask, as for any other file (no racy os.umask read).
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     os.close(fd)
     try:
         write(tmp)

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from pathlib import Path
 
-import pytest
+# One BLAS/OpenMP thread per process (unless the caller chose): the tests' arrays are small, and
+# on a shared 2-core machine spinning OpenMP threads made the torch tests up to 10x slower. Set
+# before numpy/torch load; subprocesses (`python -m harness`) inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from harness.cli import main
+import pytest  # noqa: E402
+
+from harness.cli import main  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _threads_as_configured():
+    """An in-process `bench run` sets torch's threads to cores // jobs; put them back after."""
+    yield
+    if "torch" in sys.modules and os.environ["OMP_NUM_THREADS"].isdigit():
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """Leaderboards: numbers equal the store's means, best in bold, exponent of a known power law."""
 
+import os
 import re
+import stat
 import sqlite3
 
 import numpy as np
@@ -101,3 +103,24 @@ def test_a_row_superseded_by_a_newer_run_of_the_same_label_is_not_averaged_in(tm
                "created_at": None})  # … and the re-run under the new identity
     _, body = parse_table(leaderboard.page("toy", leaderboard.collect(store.rows())["toy"])[0])
     assert body[0][1].startswith("**0.1 ± 0**")
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, then restore it."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_pages_get_the_users_umask_like_any_other_file(tmp_path, store, umask, mask, mode):
+    umask(mask)
+    paths = leaderboard.build(store.rows(), tmp_path / "lb")
+    reference = tmp_path / "plain.txt"
+    reference.write_text("x")  # what open() makes under this umask
+    assert stat.S_IMODE(reference.stat().st_mode) == mode
+    pages = [p for p in paths if p.suffix in (".md", ".png")]
+    assert {p.suffix for p in pages} == {".md", ".png"}
+    for p in pages:
+        assert stat.S_IMODE(p.stat().st_mode) == mode, f"{p.name}: {oct(p.stat().st_mode)}"

@@ -243,12 +243,14 @@ def test_digits_split_is_disjoint_nested_and_bounded():
 
 
 def test_mnist_offline_and_uncached_says_what_to_do(monkeypatch, tmp_path, bench):
+    import socket
+
     import sklearn.datasets
 
     from plugins.tasks import digits as mod
 
     def offline(*a, **k):
-        raise OSError("Temporary failure in name resolution")
+        raise socket.gaierror(-3, "Temporary failure in name resolution")  # what a DNS failure raises
 
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", offline)
     monkeypatch.setenv("CONCEPTBENCH_DATA", str(tmp_path / "cache"))

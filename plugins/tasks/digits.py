@@ -1,7 +1,12 @@
 """Real data: scikit-learn's bundled handwritten digits (no download), and MNIST from OpenML
 with a local cache — the real-data experiments of Li & Liang (2018)."""
 
+import errno
+import http.client
+import inspect
 import os
+import socket
+import urllib.error
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,18 +42,57 @@ def data_home() -> Path:
     return Path(os.environ.get("CONCEPTBENCH_DATA") or Path.home() / ".cache" / "conceptbench")
 
 
+# errno values that mean "cannot reach the server", as opposed to e.g. a permission problem.
+_NETWORK_ERRNOS = {errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.EHOSTDOWN,
+                   errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT}
+
+
+def _is_network_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it wraps) is a failure to talk to the server."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (urllib.error.URLError, ConnectionError, TimeoutError, socket.gaierror,
+                            socket.herror, http.client.HTTPException)):
+            return True
+        if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _has_files(folder: Path) -> bool:
+    # A failed download leaves empty sub-folders behind; only files are a cached copy.
+    return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+
+
 @lru_cache(maxsize=1)
 def _mnist(home: str) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import fetch_openml
 
+    cache = Path(home) / "openml"  # where fetch_openml(data_home=home) keeps its files
+    # liac-arff: the "pandas" parser ("auto" picks it for dense data) needs pandas, not a
+    # dependency. One quick retry: an offline machine should fail fast (delay must be > 0:
+    # scikit-learn's validation rejects 0.0, which made the loader always fail). Keep only the arguments
+    # this scikit-learn has (the floor is 1.3), so a release that drops one still loads.
+    wanted = dict(version=1, return_X_y=True, as_frame=False, data_home=home, parser="liac-arff",
+                  n_retries=1, delay=0.1)
+    accepted = inspect.signature(fetch_openml).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    kwargs = {k: v for k, v in wanted.items() if takes_any or k in accepted}
+    was_cached = _has_files(cache)  # before the call: scikit-learn deletes files it finds corrupt
     try:
-        X, y = fetch_openml("mnist_784", version=1, return_X_y=True, as_frame=False, data_home=home,
-                            parser="liac-arff", n_retries=1, delay=0.0)
-    except Exception as exc:  # offline, proxy, corrupted cache …
-        raise BenchError(f"mnist: no cached copy in {home} and the OpenML download failed "
-                         f"({type(exc).__name__}: {str(exc).strip()[:120]}); connect once to fill the cache "
-                         f"(or set CONCEPTBENCH_DATA to a folder holding it), or use the bundled task 'digits'") from None
-    return np.asarray(X, dtype=np.float32) / 255.0, np.asarray(y).astype(np.int64)
+        X, y = fetch_openml("mnist_784", **kwargs)
+    except Exception as exc:
+        what = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+        if _is_network_error(exc) and not was_cached:
+            raise BenchError(f"mnist: offline and not cached — OpenML is unreachable ({what}) and there is "
+                             f"no cached copy in {cache}; connect once to download it there (or set CONCEPTBENCH_DATA "
+                             f"to a folder holding one), or use the bundled task 'digits'") from None
+        raise BenchError(f"mnist: loading MNIST via OpenML failed ({what}); the cached copy in {cache} "
+                         f"may be incomplete or corrupted — delete {cache} and run again to re-download it, "
+                         f"or use the bundled task 'digits'") from None
+    return np.asarray(X, dtype=np.float32) / np.float32(255.0), np.asarray(y).astype(np.int64)
 
 
 class MNIST(FiniteTask):
