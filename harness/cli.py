@@ -4,6 +4,7 @@ non-zero exit status, never a traceback (set CONCEPTBENCH_DEBUG=1 to see one for
 from __future__ import annotations
 
 import ast
+import difflib
 import os
 import sys
 from pathlib import Path
@@ -88,7 +89,7 @@ def _parse_params(specs: tuple[str, ...], tasks: list, learners: list) -> tuple[
         hits = 0
         for kind, objs in (("task", tasks), ("learner", learners)):
             for obj in objs:
-                has = name in (obj.params if kind == "task" else obj.parameters)
+                has = name in (obj.params if kind == "task" else {**obj.parameters, **obj.renamed})
                 if (target and target != obj.name) or not has:
                     continue
                 overrides.setdefault((kind, obj.name), {})[name] = whole if kind == "task" else values
@@ -101,6 +102,25 @@ def _parse_params(specs: tuple[str, ...], tasks: list, learners: list) -> tuple[
     learners = [lr.with_params(**overrides[("learner", lr.name)]) if ("learner", lr.name) in overrides else lr
                 for lr in learners]
     return tasks, learners
+
+
+def _apply_preset(preset: str, learners: list, reg: Registry) -> list:
+    """Apply ``--preset`` to every selected learner that declares it; the others keep their own
+    grids (said on stderr). A preset that no selected learner declares is an error."""
+    having = [lr for lr in learners if preset in lr.presets]
+    if not having:
+        known = sorted({p for lr in reg.learners.values() for p in lr.presets})
+        hint = difflib.get_close_matches(preset, known, n=1)
+        holders = "; ".join(f"{p} ({', '.join(sorted(n for n, lr in reg.learners.items() if p in lr.presets))})"
+                            for p in known)
+        raise BenchError(f"no selected learner ({', '.join(lr.name for lr in learners)}) declares preset "
+                         f"{preset!r}" + (f" — did you mean {hint[0]!r}?" if hint else "")
+                         + f"; presets: {holders or 'none'}")
+    others = [lr.name for lr in learners if preset not in lr.presets]
+    click.echo(f"preset {preset}: applied to {', '.join(lr.name for lr in having)}"
+               + (f"; {', '.join(others)} declare(s) no such preset and keep their own grids" if others else ""),
+               err=True)
+    return [lr.with_preset(preset) if preset in lr.presets else lr for lr in learners]
 
 
 def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
@@ -133,6 +153,9 @@ def cli() -> None:
               help="Where leaderboards are written after the run.")
 @click.option("--param", "-p", "params", multiple=True, metavar="[NAME.]KEY=V1,V2",
               help="Set a task parameter or a learner's candidate list. Repeatable.")
+@click.option("--preset", metavar="NAME",
+              help="Apply a learner preset (e.g. allen-zhu: the paper's published protocol) to every selected "
+                   "learner that declares it, as if given with --param; explicit --param values win.")
 @click.option("--n-test", type=int, default=None, help="Test-set size [default: 5000].")
 @click.option("--val-fraction", type=float, default=None,
               help="Share of the N samples held out for selection [default: 0.2].")
@@ -149,7 +172,7 @@ def cli() -> None:
               help=f"Torch device for the torch learners: {devices.HELP}. Recorded with each row; "
                    f"not part of a cell's identity.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
-def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, n_test,
+def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
         val_fraction, label_noise, zou_gu_mu, retry_failed, reuse_stale, cell_timeout, device, no_leaderboard) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store."""
     reg = _registry()
@@ -158,14 +181,18 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
             raise BenchError("use either --suite or --task/--learner, not both")
         suite = reg.get("suite", suite_name)
         tasks = [reg.get("task", t).with_params(**p) if p else reg.get("task", t) for t, p in suite.tasks.items()]
-        learners = [reg.get("learner", lr).with_params(**p) if p else reg.get("learner", lr)
-                    for lr, p in suite.learners.items()]
+        learners = [reg.get("learner", lr) for lr in suite.learners]
+        if preset:  # the preset first, then the suite's own lists, then --param
+            learners = _apply_preset(preset, learners, reg)
+        learners = [lr.with_params(**p) if p else lr for lr, p in zip(learners, suite.learners.values())]
         defaults = dict(ns=list(suite.ns), seeds=suite.seeds, n_test=suite.n_test, val_fraction=suite.val_fraction,
                         label_noise=suite.label_noise, zou_gu_mu=suite.zou_gu_mu)
     else:
         if not task_names or not learner_names:
             raise BenchError("say what to run: --suite quick, or --task T and --learner L (see `bench list`)")
         tasks, learners = _select(reg, "task", task_names), _select(reg, "learner", learner_names)
+        if preset:
+            learners = _apply_preset(preset, learners, reg)
         defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2, label_noise=0.0, zou_gu_mu=None)
     tasks, learners = _parse_params(params, tasks, learners)
     device = devices.resolve_device(device)
@@ -261,10 +288,15 @@ def list_() -> int:
               str(reg.origin("task", t.name)), t.description] for t in reg.tasks.values()]
     learners = [[lr.name, ", ".join(sorted(lr.supports)), _grid_text(lr.grid_spec), str(reg.origin("learner", lr.name)),
                  lr.description] for lr in reg.learners.values()]
+    presets = [[p, lr.name, _grid_text(lr.with_preset(p).overrides)]
+               for lr in reg.learners.values() for p in lr.presets]
     suites = [[s.name, ", ".join(s.tasks), ", ".join(s.learners), ",".join(map(str, s.ns)), s.seeds, s.description]
               for s in reg.suites.values()]
     click.echo("Tasks\n" + tabulate(sorted(tasks), ["name", "kind", "params", "plugin", "description"]))
     click.echo("\nLearners\n" + tabulate(sorted(learners), ["name", "supports", "grid", "plugin", "description"]))
+    if presets:
+        click.echo("\nPresets (bench run --preset NAME; --param values win)\n"
+                   + tabulate(sorted(presets), ["preset", "learner", "candidate lists it sets"]))
     if suites:
         click.echo("\nSuites\n" + tabulate(sorted(suites), ["name", "tasks", "learners", "N", "seeds", "description"]))
     return 1 if reg.problems else 0
