@@ -136,7 +136,7 @@ def _parse_params(specs: tuple[str, ...], tasks: list, learners: list) -> tuple[
         hits = 0
         for kind, objs in (("task", tasks), ("learner", learners)):
             for obj in objs:
-                has = name in (obj.params if kind == "task" else obj.parameters)
+                has = name in (obj.params if kind == "task" else {**obj.parameters, **obj.renamed})
                 if (target and target != obj.name) or not has:
                     continue
                 # Refused rather than merged or overridden: which of two settings a user meant
@@ -163,6 +163,25 @@ def _parse_params(specs: tuple[str, ...], tasks: list, learners: list) -> tuple[
     learners = [lr.with_params(**overrides[("learner", lr.name)]) if ("learner", lr.name) in overrides else lr
                 for lr in learners]
     return list(swept.values()), learners
+
+
+def _apply_preset(preset: str, learners: list, reg: Registry) -> list:
+    """Apply ``--preset`` to every selected learner that declares it; the others keep their own
+    grids (said on stderr). A preset that no selected learner declares is an error."""
+    having = [lr for lr in learners if preset in lr.presets]
+    if not having:
+        known = sorted({p for lr in reg.learners.values() for p in lr.presets})
+        hint = difflib.get_close_matches(preset, known, n=1)
+        holders = "; ".join(f"{p} ({', '.join(sorted(n for n, lr in reg.learners.items() if p in lr.presets))})"
+                            for p in known)
+        raise BenchError(f"no selected learner ({', '.join(lr.name for lr in learners)}) declares preset "
+                         f"{preset!r}" + (f" — did you mean {hint[0]!r}?" if hint else "")
+                         + f"; presets: {holders or 'none'}")
+    others = [lr.name for lr in learners if preset not in lr.presets]
+    click.echo(f"preset {preset}: applied to {', '.join(lr.name for lr in having)}"
+               + (f"; {', '.join(others)} declare(s) no such preset and keep their own grids" if others else ""),
+               err=True)
+    return [lr.with_preset(preset) if preset in lr.presets else lr for lr in learners]
 
 
 def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
@@ -198,6 +217,9 @@ def cli() -> None:
                    "them and sweep a task (one variant per value). Write a list or tuple value in "
                    "brackets: -p degrees=[1,2] is one value, -p degrees=[1,2],[2,4] two. Each key once; "
                    "repeatable for different keys.")
+@click.option("--preset", metavar="NAME",
+              help="Apply a learner preset (e.g. allen-zhu: the paper's published protocol) to every selected "
+                   "learner that declares it, as if given with --param; explicit --param values win.")
 @click.option("--n-test", type=int, default=None, help="Test-set size [default: 5000].")
 @click.option("--val-fraction", type=float, default=None,
               help="Share of the N samples held out for selection [default: 0.2].")
@@ -220,7 +242,7 @@ def cli() -> None:
 @click.option("--force", is_flag=True,
               help="Run even when the memory check estimates that the largest cells need more memory than "
                    "this machine has available.")
-def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, n_test,
+def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
         val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
         no_leaderboard, force) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store."""
@@ -230,14 +252,18 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
             raise BenchError("use either --suite or --task/--learner, not both")
         suite = reg.get("suite", suite_name)
         tasks = [reg.get("task", t).with_params(**p) if p else reg.get("task", t) for t, p in suite.tasks.items()]
-        learners = [reg.get("learner", lr).with_params(**p) if p else reg.get("learner", lr)
-                    for lr, p in suite.learners.items()]
+        learners = [reg.get("learner", lr) for lr in suite.learners]
+        if preset:  # the preset first, then the suite's own lists, then --param
+            learners = _apply_preset(preset, learners, reg)
+        learners = [lr.with_params(**p) if p else lr for lr, p in zip(learners, suite.learners.values())]
         defaults = dict(ns=list(suite.ns), seeds=suite.seeds, n_test=suite.n_test, val_fraction=suite.val_fraction,
                         label_noise=suite.label_noise, zou_gu_mu=suite.zou_gu_mu, select_on=suite.select_on)
     else:
         if not task_names or not learner_names:
             raise BenchError("say what to run: --suite quick, or --task T and --learner L (see `bench list`)")
         tasks, learners = _select(reg, "task", task_names), _select(reg, "learner", learner_names)
+        if preset:
+            learners = _apply_preset(preset, learners, reg)
         defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2, label_noise=0.0, zou_gu_mu=None,
                         select_on="validation")
     tasks, learners = _parse_params(params, tasks, learners)
@@ -339,10 +365,15 @@ def list_() -> int:
               str(reg.origin("task", t.name)), t.description] for t in reg.tasks.values()]
     learners = [[lr.name, ", ".join(sorted(lr.supports)), _grid_text(lr.grid_spec), str(reg.origin("learner", lr.name)),
                  lr.description] for lr in reg.learners.values()]
+    presets = [[p, lr.name, _grid_text(lr.with_preset(p).overrides)]
+               for lr in reg.learners.values() for p in lr.presets]
     suites = [[s.name, ", ".join(s.tasks), ", ".join(s.learners), ",".join(map(str, s.ns)), s.seeds, s.description]
               for s in reg.suites.values()]
     click.echo("Tasks\n" + tabulate(sorted(tasks), ["name", "kind", "params", "plugin", "description"]))
     click.echo("\nLearners\n" + tabulate(sorted(learners), ["name", "supports", "grid", "plugin", "description"]))
+    if presets:
+        click.echo("\nPresets (bench run --preset NAME; --param values win)\n"
+                   + tabulate(sorted(presets), ["preset", "learner", "candidate lists it sets"]))
     if suites:
         click.echo("\nSuites\n" + tabulate(sorted(suites), ["name", "tasks", "learners", "N", "seeds", "description"]))
     return 1 if reg.problems else 0

@@ -4,6 +4,10 @@ A learner declares its candidates benchopt-style, as a class attribute ``paramet
 name to a list of values; the grid is their cartesian product (a one-element list is a fixed
 setting). ``with_params`` replaces lists — that is how a suite or ``--param`` changes a learner,
 and the replaced values are part of the learner's identity in the store.
+
+A learner may also declare ``presets``: named sets of candidate lists (e.g. a paper's published
+protocol) that ``bench run --preset NAME`` applies as if they were given with ``--param``
+(explicit ``--param`` values still win); see :meth:`Learner.with_preset`.
 """
 
 from __future__ import annotations
@@ -91,6 +95,12 @@ class Learner(abc.ABC):
     version: str = "1"  # bump when results change for the same params
     supports: frozenset[str] = frozenset(KINDS)
     parameters: dict[str, list[Any]] = {}
+    # Named sets of candidate lists, e.g. {"allen-zhu": {"momentum": [0.9], "epochs": [800]}}: every
+    # key a parameter; `bench run --preset NAME` applies them (with_preset) before any --param.
+    presets: dict[str, dict[str, list[Any]]] = {}
+    # Parameters this learner used to have: {old name: one line saying what replaced it}, so an old
+    # `--param old=...` gets that line instead of "no such parameter".
+    renamed: dict[str, str] = {}
     uses_device = False  # True for learners that honour ``bench run --device`` (torch learners)
     # Numeric axes selection may extend past the grid when the winner sits on an edge, with their
     # bounds (see harness.search.Search); other numeric axes' edges are only reported.
@@ -111,6 +121,9 @@ class Learner(abc.ABC):
     def with_params(self, **overrides: Any) -> "Learner":
         """A copy whose candidate lists for the given parameters are replaced."""
         unknown = sorted(set(overrides) - set(self.parameters))
+        for key in unknown:
+            if key in self.renamed:
+                raise BenchError(f"learner '{self.name}': {self.renamed[key]}")
         if unknown:
             raise BenchError(
                 f"learner '{self.name}' has no parameter {', '.join(map(repr, unknown))}; "
@@ -122,6 +135,14 @@ class Learner(abc.ABC):
         twin = type(self)(**{**self.overrides, **{k: list(v) for k, v in overrides.items()}}).on_device(self.device)
         twin.check_params()
         return twin
+
+    def with_preset(self, preset: str) -> "Learner":
+        """A copy with the candidate lists of ``presets[preset]`` (on top of any overrides this
+        learner already has; later ``with_params`` calls replace them in turn)."""
+        if preset not in self.presets:
+            known = ", ".join(sorted(self.presets)) or "none"
+            raise BenchError(f"learner '{self.name}' has no preset {preset!r}; its presets: {known}")
+        return self.with_params(**self.presets[preset])
 
     def check_params(self) -> None:
         """Raise :class:`BenchError` for candidate values this learner cannot use (called on
@@ -258,3 +279,12 @@ def validate_learner(learner: object) -> None:
         learner.check_params()
     except BenchError as exc:
         raise ValueError(str(exc)) from None
+    if not isinstance(learner.presets, dict):
+        raise ValueError(f"learner '{learner.name}': presets must be a dict of name → {{parameter: candidates}}")
+    for preset, lists in learner.presets.items():
+        try:
+            if not isinstance(lists, dict):
+                raise BenchError("it is not a dict of parameter → candidate list")
+            learner.with_preset(preset)
+        except BenchError as exc:
+            raise ValueError(f"learner '{learner.name}': preset {preset!r} is unusable: {exc}") from None

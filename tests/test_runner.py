@@ -31,7 +31,8 @@ def test_all_selects_every_learner_that_supports_the_task(bench, tmp_path):
                            "-p", "width=8", "-p", "epochs=2", "-p", "lr=0.01", "-p", "weight_decay=0.0",
                            "-p", "ridge_per_n=1e-6", "-p", "ntk.depth=2", "--out", str(tmp_path / "lb"))
     assert code == 0, err
-    names = ("kernel_ridge", "ntk", "random_features", "three_layer_alg1", "three_layer_sgd", "two_layer_sgd")
+    names = ("kernel_ridge", "ntk", "random_features", "three_layer_alg1", "three_layer_ntk", "three_layer_sgd",
+             "two_layer_ntk", "two_layer_sgd")
     assert all(name in err for name in names) and f"Ran {len(names)} of {len(names)} cells" in out
 
 
@@ -78,7 +79,9 @@ def test_ctrl_c_keeps_every_finished_cell_and_the_rerun_resumes(tmp_path, fake_p
     args = ["run", "-t", "sin3", "-l", "napper", "--ns", "400,20,22,24,26,28", "--seeds", "2", "--jobs", "1",
             "--n-test", "300", "--store", str(tmp_path / "conceptbench.sqlite"), "--out", str(tmp_path / "lb")]
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**env, "CB_NAP": "1"})
+                            start_new_session=True, env={**env, "CB_NAP": "1"},
+                            # a shell's background job inherits SIGINT ignored: undo that, or Ctrl-C is lost
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     printed = 0
     for line in proc.stderr:  # wait until two cells are reported, then Ctrl-C the process group
         printed += "rel_mse=" in line

@@ -1,6 +1,7 @@
 """Last layer only: a random ReLU layer of m features, kept at its initialisation, with the
-output layer fitted by ridge regression — the "last layer only" baseline of Allen-Zhu, Li, Liang
-(2019, Fig. 1)."""
+output layer fitted by ridge regression — "2layer(last)" of Allen-Zhu, Li, Liang (2019, Fig. 1),
+the conjugate kernel, fitted by ridge instead of the paper's SGD (``two_layer_sgd -p train=last``
+is the same model trained by SGD)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ PREDICT_ROWS = 4096
 def data_bytes(n: int, d: int) -> int:
     """The training data as tensors: X and y in float32 and the epoch's int64 permutation."""
     return n * (4 * d + 4 + 8)
+
+
+SCHEDULES = ("early_stop", "step")
 
 
 def out_dim(problem: Problem) -> int:
@@ -78,15 +81,33 @@ class Outcome:
 def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr: float,
           weight_decay: float, batch_size: int, epochs: int, generator: torch.Generator,
           X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-          patience: int | None = None, device: str = "cpu") -> Outcome:
-    """SGD on the parameters that require gradients for ``epochs`` epochs; with validation data,
-    stop early and report the best epoch.
+          patience: int | None = None, device: str = "cpu", momentum: float = 0.0,
+          schedule: str = "early_stop",
+          on_epoch: Callable[[int, torch.optim.Optimizer, Any], None] | None = None) -> Outcome:
+    """SGD (``torch.optim.SGD``, with ``momentum`` and ``weight_decay``) on the parameters that
+    require gradients for ``epochs`` epochs.
+
+    ``schedule``:
+
+    - ``"early_stop"`` (ours, the default): a constant learning rate; with validation data the
+      validation error is measured after every epoch, training stops after ``patience`` epochs
+      without improvement, and the best epoch is reported.
+    - ``"step"`` (Allen-Zhu, Li, Liang 2019, Fig. 1): the learning rate is divided by 10 after
+      ``epochs // 2`` epochs (``torch.optim.lr_scheduler.MultiStepLR``; 800 epochs: epochs 1–400
+      at lr, 401–800 at lr/10) and training always runs all ``epochs``; validation data, if given,
+      is scored once, after the last epoch.
+
+    ``on_epoch(epoch, optimizer, scheduler)`` is called after each epoch's updates (``epoch``
+    counts from 1; ``scheduler`` is None without a schedule) and before the scheduler steps, so
+    ``optimizer.param_groups[0]["lr"]`` is the rate that epoch used — a window for tests.
 
     A network may define ``penalty()`` (a regulariser added to every mini-batch loss) and
     ``end_epoch()`` (called after each epoch), as Algorithm 1's network does.
 
     Raises :class:`Diverged` when the loss or the validation predictions become non-finite.
     """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     classification = problem.kind == "classification"
     net = net.to(device)
     Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
@@ -99,7 +120,10 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
         yt = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32, device=device)[:, None]
         loss_fn = nn.MSELoss()
     model = TrainedNet(net, problem, y_mean, y_std, device)
-    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lr, momentum=momentum,
+                          weight_decay=weight_decay)
+    step = schedule == "step"
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[epochs // 2], gamma=0.1) if step else None
     n = len(Xt)
     penalty, end_epoch = getattr(net, "penalty", None), getattr(net, "end_epoch", None)
     best_epoch, best_val, since_best = epochs, None, 0
@@ -120,7 +144,11 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
             raise Diverged(f"loss became {total.item()} in epoch {epoch} (lr={lr})")
         if end_epoch is not None:
             end_epoch()
-        if X_val is None:
+        if on_epoch is not None:
+            on_epoch(epoch, opt, sched)
+        if sched is not None:
+            sched.step()
+        if X_val is None or (step and epoch < epochs):
             continue
         pred = model.predict(X_val)
         if classification:
@@ -142,9 +170,13 @@ class SGDNetLearner(Learner):
     """A torch network trained by :func:`train`; subclasses implement :meth:`build`.
 
     Parameters every subclass declares: ``width``, ``lr``, ``weight_decay``, ``batch_size``,
-    ``epochs`` and ``patience``. Selection picks the number of epochs by early stopping on the
-    validation part (at most ``epochs``, stopping after ``patience`` epochs without improvement);
-    the chosen configuration is then retrained on all N samples for that many epochs.
+    ``epochs`` and ``patience``; optionally ``momentum`` (default 0) and ``schedule`` (default
+    ``early_stop``). With ``early_stop``, selection picks the number of epochs by early stopping on
+    the validation part (at most ``epochs``, stopping after ``patience`` epochs without
+    improvement) and the chosen configuration is retrained on all N samples for that many epochs.
+    With ``step`` every configuration trains for all ``epochs`` (lr/10 at half-way), validation
+    scores it after the last epoch (so it chooses lr, weight decay, ... but not the epochs;
+    ``patience`` is unused), and the winner is retrained on all N for ``epochs`` epochs.
     """
 
     uses_device = True
@@ -159,6 +191,8 @@ class SGDNetLearner(Learner):
             self.require(key, is_int(1), "a positive integer")
         self.require("lr", is_number(0.0, lo_open=True), "a positive number")
         self.require("weight_decay", is_number(0.0), "a number ≥ 0")
+        self.require("momentum", is_number(0.0, 1.0), "a number in [0, 1)")
+        self.require("schedule", lambda v: v in SCHEDULES, " or ".join(SCHEDULES))
 
     def weight_count(self, d: int, params: dict[str, Any]) -> int:
         """Entries of the network's weights and biases for inputs of dimension ``d`` and one
@@ -166,7 +200,7 @@ class SGDNetLearner(Learner):
         return 0
 
     def memory_estimate(self, n: int, d: int, params: dict[str, Any]) -> int:
-        """float32 bytes: the weights and their gradients (plain SGD keeps no optimiser state),
+        """float32 bytes: the weights, their gradients and momentum buffers,
         predict's activations for PREDICT_ROWS points (two width-wide blocks alive at once; a
         mini-batch's activations are far smaller) and the data as tensors.
 
@@ -175,19 +209,26 @@ class SGDNetLearner(Learner):
         this gives 39 MiB; width 4000, N = 2000 measured 280 MiB, this gives 247 MiB;
         two_layer_sgd width 1000 measured 37 and 44 MiB, this gives 31 MiB.
         """
-        floats = 2 * self.weight_count(d, params) + 2 * PREDICT_ROWS * int(params["width"])
+        floats = 3 * self.weight_count(d, params) + 2 * PREDICT_ROWS * int(params["width"])
         return 4 * floats + data_bytes(n, d)
 
     @abc.abstractmethod
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator: torch.Generator) -> nn.Module:
         """The initialised network for inputs of dimension ``d`` (on the CPU, from ``generator``)."""
 
-    def _train(self, X, y, params, rng, problem, **val) -> Outcome:
+    def train_network(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
+                      problem: Problem, **val: Any) -> Outcome:
+        """Build the network for ``params`` from ``rng`` and train it; ``val`` passes ``X_val``,
+        ``y_val``, ``patience`` or ``on_epoch`` on to :func:`train`."""
         gen = torch_seed(rng)
         net = self.build(X.shape[1], problem, params, gen)
         return train(net, X, y, problem, lr=float(params["lr"]), weight_decay=float(params["weight_decay"]),
                      batch_size=int(params["batch_size"]), epochs=int(params["epochs"]), generator=gen,
-                     device=self.device, **val)
+                     device=self.device, momentum=float(params.get("momentum", 0.0)),
+                     schedule=params.get("schedule", "early_stop"), **val)
+
+    def _train(self, X, y, params, rng, problem, **val) -> Outcome:  # the name used before train_network
+        return self.train_network(X, y, params, rng, problem, **val)
 
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
             problem: Problem) -> TrainedNet:
@@ -202,7 +243,8 @@ class SGDNetLearner(Learner):
             try:
                 out = self._train(X_train, y_train, params, rng, problem, X_val=X_val, y_val=y_val,
                                   patience=int(params["patience"]))
-                chosen = {**params, "epochs": out.best_epoch}  # refit for the early-stopped epoch count
+                if params.get("schedule", "early_stop") == "early_stop":
+                    chosen = {**params, "epochs": out.best_epoch}  # refit for the early-stopped epoch count
                 trial.update(status="ok", val_score=out.best_val, best_epoch=out.best_epoch)
             except Diverged as exc:
                 trial.update(status="diverged", val_score=None, error=str(exc))

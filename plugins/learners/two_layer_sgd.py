@@ -1,59 +1,44 @@
-"""Two-layer ReLU network trained by mini-batch SGD — the "2-layer" curve of Allen-Zhu, Li, Liang
-(2019, Fig. 1) and the setting of Li & Liang (2018) and Arora et al. (2019)."""
+"""Two-layer ReLU network trained by mini-batch SGD — the "2layer" and "2layer(last)" curves of
+Allen-Zhu, Li, Liang (2019, Fig. 1) and the setting of Li & Liang (2018) and Arora et al. (2019).
+Networks, initialisations and the ``train`` options: :mod:`relu_nets`."""
 
 from __future__ import annotations
 
-from typing import Any
+from harness import hookimpl
 
-import torch
-from torch import nn
-
-from harness import Problem, hookimpl
-
-from .torch_training import SGDNetLearner, init_fan_in, out_dim
+from .relu_nets import ALLEN_ZHU, ReLUNetLearner
 
 
-class TwoLayerSGD(SGDNetLearner):
-    """x → ReLU(W x + b) → a, Gaussian 1/fan-in init, zero biases, same protocol as
-    ``three_layer_sgd``.
+class TwoLayerSGD(ReLUNetLearner):
+    """x → ReLU(W x + b) → a, same options and protocol as ``three_layer_sgd``.
 
-    ``train_output=False`` is the network the theory analyses: the output weights are fixed at
-    random signs ±1/√m (the 1/√m of f = (1/√m) Σ_r a_r σ(w_rᵀx), a_r ∈ {±1}) and only the hidden
-    layer is trained.
+    ``-p train=hidden`` is the network the theory analyses (output weights fixed at their random
+    initialisation, only the hidden layer trained) and Fig. 1's "2layer"; ``-p train=last`` is its
+    "2layer(last)". (Before version 2, ``train_output=false`` did the former with output weights
+    ±1/√m; it is now ``train=hidden``, and the output weights are those of ``init``.)
     """
 
     name = "two_layer_sgd"
-    description = "2-layer ReLU net (width m), SGD batch 50, lr × weight decay tuned; option: fixed ±1 output"
+    description = "2-layer ReLU net (width m), SGD batch 50, lr × weight decay tuned; options: train hidden/last only"
+    version = "2"
+    depth = 2
     parameters = {
         "width": [1000],
-        "train_output": [True],
+        "init": ["fan_in"],
+        "train": ["all"],
+        "train_bias": [False],
         "lr": [0.01, 0.03, 0.1, 0.3],
         "weight_decay": [0.0, 1e-4],
+        "momentum": [0.0],
+        "schedule": ["early_stop"],
         "batch_size": [50],
         "epochs": [100],
         "patience": [10],
     }
-
-    def check_params(self) -> None:
-        super().check_params()
-        self.require("train_output", lambda v: isinstance(v, bool), "true or false")
-
-    def weight_count(self, d: int, params: dict[str, Any]) -> int:
-        width = int(params["width"])
-        return (d + 1) * width + width + 1
-
-    def build(self, d: int, problem: Problem, params: dict[str, Any], generator) -> nn.Module:
-        width = int(params["width"])
-        net = init_fan_in(nn.Sequential(nn.Linear(d, width), nn.ReLU(), nn.Linear(width, out_dim(problem))),
-                          generator)
-        if not params["train_output"]:
-            out = net[2]
-            with torch.no_grad():
-                signs = torch.randint(0, 2, out.weight.shape, generator=generator) * 2.0 - 1.0
-                out.weight.copy_(signs * width ** -0.5)
-            out.weight.requires_grad_(False)
-            out.bias.requires_grad_(False)
-        return net
+    presets = {"allen-zhu": {**ALLEN_ZHU, "train": ["hidden"]}}
+    renamed = {"train_output": "train_output was replaced by train: train_output=false is now "
+                               "-p train=hidden (output layer fixed at its random init, hidden layer trained), "
+                               "train_output=true is train=all (the default)"}
 
 
 @hookimpl
