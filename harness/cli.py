@@ -319,7 +319,7 @@ def run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, s
                    f"{summary.skipped} already in {store.path} were skipped.")
     if not no_leaderboard and grid is not None:
         where = suiteboard.directory(out_dir, grid)
-        suiteboard.record_run(where, _argv, summary.seconds, summary.ran, summary.planned, jobs)
+        suiteboard.record_run(where, _argv, summary.seconds, summary.ran, jobs)
         stored = {c.cell_id for c in cells}
         rows = {r["cell_id"]: r for r in store.rows() if r["cell_id"] in stored}
         if rows:

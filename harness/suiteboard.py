@@ -13,10 +13,11 @@ same store never leak in.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import textwrap
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -107,23 +108,43 @@ def command(grid: Grid) -> str:
     return f"bench run --suite {grid.suite}" + ("" if grid.scale == DEFAULT_SCALE else f" --scale {grid.scale}")
 
 
-def record_run(path: Path, argv: list[str], wall_seconds: float, trained: int, planned: int, jobs: int) -> None:
-    """Add a measured run to ``runs.json`` in the suite's directory. A run that trained every
-    planned cell starts the record afresh; a run that trained part of them (a resume) adds to it;
-    a run that trained nothing leaves it as it is."""
+def record_run(path: Path, argv: list[str], wall_seconds: float, trained: int, jobs: int) -> None:
+    """Add a measured run (its command, wall time and when it ran) to ``runs.json`` in the suite's
+    directory; a run that trained nothing is not recorded. :func:`build` credits each stored cell
+    to the run during which it was written and keeps only the runs still credited with a cell."""
     if trained == 0:
         return
-    file = path / "runs.json"
-    runs = []
-    if trained < planned:
-        try:
-            runs = json.loads(file.read_text(encoding="utf-8"))["runs"]
-        except (OSError, ValueError, KeyError):
-            runs = []
-    runs.append({"command": "bench " + shlex.join(argv), "wall_seconds": round(wall_seconds, 1),
-                 "trained": trained, "planned": planned, "jobs": jobs, "cores": os.cpu_count(),
-                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    leaderboard._write_text(file, json.dumps({"runs": runs}, indent=1) + "\n")
+    now = datetime.now(timezone.utc)
+    began = now - timedelta(seconds=math.ceil(wall_seconds) + 1)  # created_at has whole seconds
+    runs = _runs(path) + [{"command": "bench " + shlex.join(argv), "wall_seconds": round(wall_seconds, 1),
+                           "trained": trained, "jobs": jobs, "cores": os.cpu_count(),
+                           "began": began.isoformat(timespec="seconds"), "ended": now.isoformat(timespec="seconds")}]
+    leaderboard._write_text(path / "runs.json", json.dumps({"runs": runs}, indent=1) + "\n")
+
+
+def _runs(path: Path) -> list[dict[str, Any]]:
+    try:
+        return list(json.loads((path / "runs.json").read_text(encoding="utf-8"))["runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def credit(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The runs that wrote at least one of ``rows`` (each with ``credited``: how many), and how
+    many rows no recorded run wrote."""
+    kept, unknown = [], 0
+    counts = [0] * len(runs)
+    for r in rows:
+        # the latest run whose span holds the row's time wrote it
+        hit = [i for i, run in enumerate(runs) if run.get("began", "") <= r["created_at"] <= run.get("ended", "")]
+        if hit:
+            counts[hit[-1]] += 1
+        else:
+            unknown += 1
+    for run, n in zip(runs, counts):
+        if n:
+            kept.append({**run, "credited": n})
+    return kept, unknown
 
 
 def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]],
@@ -150,6 +171,9 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         results = [claim.evaluate(points(reg, grid, planned, rows)) for claim in suite.claims]
         metric = next((r["metric"] for r in mine if r.get("metric")), None)
         facts = _facts(planned, mine, [stale(r) for r in mine] if stale is not None else [], where)
+        if facts["runs"] or (where / "runs.json").exists():  # forget runs whose cells are all gone
+            leaderboard._write_text(where / "runs.json", json.dumps(
+                {"runs": [{k: v for k, v in run.items() if k != "credited"} for run in facts["runs"]]}, indent=1) + "\n")
         leaderboard._write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric))
         leaderboard._write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
@@ -163,14 +187,11 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
 
 def _facts(planned: list[CellSpec], mine: list[dict[str, Any]], stale: list[list[str]], where: Path) -> dict[str, Any]:
     """Counts, summed cell seconds, why stale rows are stale (``stale``: reasons per row of
-    ``mine``) and the measured runs recorded in ``runs.json``."""
-    try:
-        runs = json.loads((where / "runs.json").read_text(encoding="utf-8"))["runs"]
-    except (OSError, ValueError, KeyError):
-        runs = []
+    ``mine``) and the measured runs (from ``runs.json``) credited with the rows."""
+    runs, unrecorded = credit(_runs(where), mine)
     return {"cells": {"planned": len(planned), "stored": len(mine), "ok": sum(r["status"] == "ok" for r in mine),
                       "stale": sum(1 for whys in stale if whys)},
-            "compute": round(sum(r["seconds"] or 0.0 for r in mine), 1), "runs": runs,
+            "compute": round(sum(r["seconds"] or 0.0 for r in mine), 1), "runs": runs, "unrecorded": unrecorded,
             "stale_reasons": sorted({why for whys in stale for why in whys})}
 
 
@@ -189,19 +210,21 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
     for i, r in enumerate(results, 1):
         lines += [f"{i}. {r.line()}{_numbers_at_largest_n(r)}", f"   - The paper's claim ({r.claim.source}): "
                   f"{r.claim.text.rstrip('.')}.", ""]
+    compute = (f"Compute: {facts['compute']:.0f} s, the sum of the cells' own timings (the store's `seconds`).")
     if runs:
         wall = sum(run["wall_seconds"] for run in runs)
         commands = list(dict.fromkeys(run["command"] for run in runs))
-        trained = sum(run["trained"] for run in runs)
-        produced = (f"- Command: `{'`, then `'.join(commands)}`",
-                    f"- Wall time: **{wall:.0f} s measured** (training only, {len(runs)} run(s) that trained "
-                    f"{trained} cell(s); {_cores(runs)}). Compute: {facts['compute']:.0f} s, the sum of the cells' "
-                    f"own timings (the store's `seconds`).")
+        spans = "; ".join(f"{run['wall_seconds']:.0f} s, trained {run['trained']} cell(s)"
+                          + (f" of which {run['credited']} are on this page" if run["credited"] < run["trained"] else "")
+                          + f", --jobs {run['jobs']} on {run.get('cores') or '?'} cores" for run in runs)
+        produced = [f"- Command: `{'`, then `'.join(commands)}`",
+                    f"- Wall time: **{wall:.0f} s measured** (training only; {len(runs)} run(s): {spans}). {compute}"]
     else:
-        produced = (f"- Command: `{command(grid)}` (the cells were trained by runs that did not write this "
-                    f"directory; their wall time was not measured here)",
-                    f"- Wall time: not measured. Compute: {facts['compute']:.0f} s, the sum of the cells' own "
-                    f"timings (the store's `seconds`).")
+        produced = [f"- Command: `{command(grid)}`", f"- Wall time: not measured. {compute}"]
+    if facts["unrecorded"]:
+        produced.append(f"- {facts['unrecorded']} cell(s) were trained by runs that did not write this directory "
+                        f"(`--no-leaderboard`, another `--out`, or before it existed): their wall time is not in "
+                        f"the figure above; their compute is.")
     protocol_text = (f"hyper-parameters chosen on {grid.val_fraction:.0%} of the N samples"
                      if grid.select_on == "validation" else "hyper-parameters selected on the TEST set")
     lines += ["## How it was produced", "", *produced,
@@ -246,12 +269,6 @@ def _variant(name: str, overrides: dict[str, Any]) -> str:
         return f"`{name}`"
     shown = ", ".join(f"{k}={'/'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(overrides.items()))
     return f"`{name}` ({shown})"
-
-
-def _cores(runs: list[dict[str, Any]]) -> str:
-    jobs = sorted({run["jobs"] for run in runs})
-    cores = sorted({run["cores"] for run in runs if run.get("cores")})
-    return (f"--jobs {'/'.join(map(str, jobs))}" + (f" on {'/'.join(map(str, cores))} cores" if cores else ""))
 
 
 def _ns_text(ns: tuple[int, ...]) -> str:

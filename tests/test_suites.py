@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import one_line_error
+from harness import suiteboard
 from harness.registry import load_registry
 from suite_plugin import install, section, table
 
@@ -81,15 +82,31 @@ def test_a_suite_run_writes_its_directory_with_the_stores_numbers(toy, bench, tm
     assert section(md, "Verdicts").lstrip().startswith("1. **HOLDS** — ridge < mean on line: HOLDS at every N.")
     (compute,) = con.execute("SELECT SUM(seconds) FROM cells").fetchone()
     runs = json.loads((where / "runs.json").read_text())["runs"]
-    assert len(runs) == 1 and runs[0]["trained"] == runs[0]["planned"] == 12
+    assert len(runs) == 1 and runs[0]["trained"] == 12
     assert f"- Command: `bench run --suite toy-a --jobs 1 --out {lb}`" in md
-    assert f"- Wall time: **{runs[0]['wall_seconds']:.0f} s measured**" in md
+    assert f"- Wall time: **{runs[0]['wall_seconds']:.0f} s measured** (training only; 1 run(s): " in md
     assert f"Compute: {compute:.0f} s, the sum of the cells' own timings" in md
     assert "- toy learners" in section(md, "Caveats")
     # resumable like any run: the same command trains nothing and keeps the measured run
     code, out, _ = bench("run", "--suite", "toy-a", "--jobs", "1", "--out", str(lb))
     assert code == 0 and "Nothing to train: all 12 cells" in out
     assert json.loads((where / "runs.json").read_text())["runs"] == runs
+
+
+def test_wall_time_is_credited_to_the_runs_that_wrote_the_cells(toy, bench, tmp_path):
+    lb = tmp_path / "lb"
+    assert bench("run", "--suite", "toy-b", "--jobs", "1", "--no-leaderboard")[0] == 0
+    assert bench("leaderboard", "--suite", "toy-b", "--out", str(lb))[0] == 0
+    md = (lb / "toy-b" / "verdict.md").read_text()
+    assert "- Command: `bench run --suite toy-b`\n- Wall time: not measured." in md
+    assert "- 4 cell(s) were trained by runs that did not write this directory" in md
+    runs = [{"command": "a", "began": "2026-01-01T10:00:00+00:00", "ended": "2026-01-01T10:05:00+00:00"},
+            {"command": "b", "began": "2026-01-01T11:00:00+00:00", "ended": "2026-01-01T11:01:00+00:00"},
+            {"command": "c", "began": "2026-01-01T12:00:00+00:00", "ended": "2026-01-01T12:01:00+00:00"}]
+    rows = [{"created_at": t} for t in ("2026-01-01T10:01:00+00:00", "2026-01-01T11:00:30+00:00",
+                                        "2026-01-01T11:01:00+00:00", "2026-01-01T13:00:00+00:00")]
+    kept, unknown = suiteboard.credit(runs, rows)
+    assert [(r["command"], r["credited"]) for r in kept] == [("a", 1), ("b", 2)] and unknown == 1
 
 
 def test_suites_and_scales_never_touch_each_others_pages(toy, bench, tmp_path):
