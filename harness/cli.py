@@ -183,7 +183,8 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--suite", "suite_name", metavar="NAME", help="Run a named suite (see `bench suite list`).")
-@click.option("--scale", metavar="SCALE", help="The suite's scale: small (default) or paper, see `bench suite list`.")
+@click.option("--scale", metavar="SCALE",
+              help="The suite's scale [default: small]; `bench suite list` shows each suite's scales.")
 @click.option("--task", "-t", "task_names", multiple=True, metavar="T", help="Task name, or 'all'. Repeatable.")
 @click.option("--learner", "-l", "learner_names", multiple=True, metavar="L",
               help="Learner name, or 'all'. Repeatable.")
@@ -236,12 +237,11 @@ def run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, s
         grid = suiteboard.grid_of(suite, scale)
         # A suite's verdicts count exactly its grid's cells: an option that changes the grid would
         # train cells its pages never show. Other grids are what --task/--learner are for.
-        changed = [opt for opt, value in (("--n/--ns", ns or ns_csv is not None), ("--seeds", seeds is not None),
-                                          ("--param", params), ("--n-test", n_test is not None),
-                                          ("--val-fraction", val_fraction is not None),
-                                          ("--label-noise", label_noise is not None),
-                                          ("--zou-gu-mu", zou_gu_mu is not None), ("--select-on", select_on is not None))
-                   if value]
+        given = (("--n/--ns", ns or ns_csv is not None), ("--seeds", seeds is not None), ("--param", params),
+                 ("--n-test", n_test is not None), ("--val-fraction", val_fraction is not None),
+                 ("--label-noise", label_noise is not None), ("--zou-gu-mu", zou_gu_mu is not None),
+                 ("--select-on", select_on is not None))
+        changed = [opt for opt, value in given if value]
         if changed:
             raise BenchError(f"{changed[0]} would change the grid of suite '{suite.name}'; a suite runs as declared at "
                              f"one of its scales ({', '.join(suite.scale_names)}; --scale), or run your own grid with "

@@ -172,8 +172,8 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         metric = next((r["metric"] for r in mine if r.get("metric")), None)
         facts = _facts(planned, mine, [stale(r) for r in mine] if stale is not None else [], where)
         if facts["runs"] or (where / "runs.json").exists():  # forget runs whose cells are all gone
-            leaderboard._write_text(where / "runs.json", json.dumps(
-                {"runs": [{k: v for k, v in run.items() if k != "credited"} for run in facts["runs"]]}, indent=1) + "\n")
+            kept = [{k: v for k, v in run.items() if k != "credited"} for run in facts["runs"]]
+            leaderboard._write_text(where / "runs.json", json.dumps({"runs": kept}, indent=1) + "\n")
         leaderboard._write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric))
         leaderboard._write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
@@ -215,7 +215,8 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
         wall = sum(run["wall_seconds"] for run in runs)
         commands = list(dict.fromkeys(run["command"] for run in runs))
         spans = "; ".join(f"{run['wall_seconds']:.0f} s, trained {run['trained']} cell(s)"
-                          + (f" of which {run['credited']} are on this page" if run["credited"] < run["trained"] else "")
+                          + (f" of which {run['credited']} are on this page" if run["credited"] < run["trained"]
+                             else "")
                           + f", --jobs {run['jobs']} on {run.get('cores') or '?'} cores" for run in runs)
         produced = [f"- Command: `{'`, then `'.join(commands)}`",
                     f"- Wall time: **{wall:.0f} s measured** (training only; {len(runs)} run(s): {spans}). {compute}"]
@@ -267,7 +268,8 @@ def _numbers_at_largest_n(r: ClaimResult) -> str:
 def _variant(name: str, overrides: dict[str, Any]) -> str:
     if not overrides:
         return f"`{name}`"
-    shown = ", ".join(f"{k}={'/'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(overrides.items()))
+    shown = ", ".join(f"{k}={'/'.join(map(str, v)) if isinstance(v, list) else v}"
+                      for k, v in sorted(overrides.items()))
     return f"`{name}` ({shown})"
 
 
