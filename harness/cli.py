@@ -16,7 +16,7 @@ import click
 import numpy as np
 from tabulate import tabulate
 
-from . import devices, leaderboard
+from . import devices, leaderboard, suiteboard
 from .cell import Protocol
 from .errors import BenchError, one_line
 from .learners import label
@@ -201,7 +201,9 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--suite", "suite_name", metavar="NAME", help="Run a named suite (see `bench list`).")
+@click.option("--suite", "suite_name", metavar="NAME", help="Run a named suite (see `bench suite list`).")
+@click.option("--scale", metavar="SCALE",
+              help="The suite's scale [default: small]; `bench suite list` shows each suite's scales.")
 @click.option("--task", "-t", "task_names", multiple=True, metavar="T", help="Task name, or 'all'. Repeatable.")
 @click.option("--learner", "-l", "learner_names", multiple=True, metavar="L",
               help="Learner name, or 'all'. Repeatable.")
@@ -242,22 +244,34 @@ def cli() -> None:
 @click.option("--force", is_flag=True,
               help="Run even when the memory check estimates that the largest cells need more memory than "
                    "this machine has available.")
-def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
+def run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
         val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
         no_leaderboard, force) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store."""
     reg = _registry()
+    grid = None
+    if scale is not None and not suite_name:
+        raise BenchError("--scale chooses a suite's scale; give it with --suite NAME (see `bench suite list`)")
     if suite_name:
         if task_names or learner_names:
             raise BenchError("use either --suite or --task/--learner, not both")
         suite = reg.get("suite", suite_name)
-        tasks = [reg.get("task", t).with_params(**p) if p else reg.get("task", t) for t, p in suite.tasks.items()]
-        learners = [reg.get("learner", lr) for lr in suite.learners]
-        if preset:  # the preset first, then the suite's own lists, then --param
-            learners = _apply_preset(preset, learners, reg)
-        learners = [lr.with_params(**p) if p else lr for lr, p in zip(learners, suite.learners.values())]
-        defaults = dict(ns=list(suite.ns), seeds=suite.seeds, n_test=suite.n_test, val_fraction=suite.val_fraction,
-                        label_noise=suite.label_noise, zou_gu_mu=suite.zou_gu_mu, select_on=suite.select_on)
+        grid = suiteboard.grid_of(suite, scale)
+        # A suite's verdicts count exactly its grid's cells: an option that changes the grid would
+        # train cells its pages never show. Other grids are what --task/--learner are for.
+        given = (("--n/--ns", ns or ns_csv is not None), ("--seeds", seeds is not None), ("--param", params),
+                 ("--n-test", n_test is not None), ("--val-fraction", val_fraction is not None),
+                 ("--label-noise", label_noise is not None), ("--zou-gu-mu", zou_gu_mu is not None),
+                 ("--select-on", select_on is not None), ("--preset", preset))
+        changed = [opt for opt, value in given if value]
+        if changed:
+            raise BenchError(f"{changed[0]} would change the grid of suite '{suite.name}'; a suite runs as declared at "
+                             f"one of its scales ({', '.join(suite.scale_names)}; --scale), or run your own grid with "
+                             f"--task/--learner")
+        variants, learners = suiteboard.objects(reg, grid)
+        tasks = [t for t, _ in variants]
+        defaults = dict(ns=list(grid.ns), seeds=grid.seeds, n_test=grid.n_test, val_fraction=grid.val_fraction,
+                        label_noise=grid.label_noise, zou_gu_mu=grid.zou_gu_mu, select_on=grid.select_on)
     else:
         if not task_names or not learner_names:
             raise BenchError("say what to run: --suite quick, or --task T and --learner L (see `bench list`)")
@@ -298,7 +312,8 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
                         select_on=defaults["select_on"] if select_on is None else select_on)
     out_dir = Path(out)
     if not no_leaderboard:
-        leaderboard.check_writable(out_dir)  # fail before hours of training, not after
+        # fail before hours of training, not after
+        leaderboard.check_writable(out_dir if grid is None else suiteboard.directory(out_dir, grid))
     unsupported: list[str] = []
     cells = plan(tasks, learners, ns_list, range(seeds), protocol, reg, unsupported)
     for line in unsupported:
@@ -326,7 +341,15 @@ def run(suite_name, task_names, learner_names, ns, ns_csv, seeds, jobs, store_pa
         counts = ", ".join(f"{v} {k}" for k, v in sorted(summary.statuses.items()))
         click.echo(f"Ran {summary.ran} of {summary.planned} cells in {summary.seconds:.1f}s ({counts or 'none'}); "
                    f"{summary.skipped} already in {store.path} were skipped.")
-    if not no_leaderboard:
+    if not no_leaderboard and grid is not None:
+        where = suiteboard.directory(out_dir, grid)
+        suiteboard.record_run(where, _argv, summary.seconds, summary.ran, jobs)
+        stored = {c.cell_id for c in cells}
+        rows = {r["cell_id"]: r for r in store.rows() if r["cell_id"] in stored}
+        if rows:
+            suiteboard.build(reg, suite, grid, cells, rows, out_dir, staleness(reg))
+            click.echo(f"Suite pages: {where}/ (verdict: {where / 'verdict.md'})")
+    elif not no_leaderboard:
         names = [t.name for t in tasks if any(c.task is t for c in cells)]
         rows = store.rows()
         have = {r["task"] for r in rows}
@@ -367,24 +390,52 @@ def list_() -> int:
                  lr.description] for lr in reg.learners.values()]
     presets = [[p, lr.name, _grid_text(lr.with_preset(p).overrides)]
                for lr in reg.learners.values() for p in lr.presets]
-    suites = [[s.name, ", ".join(s.tasks), ", ".join(s.learners), ",".join(map(str, s.ns)), s.seeds, s.description]
-              for s in reg.suites.values()]
+    suites = [[s.name, ", ".join(s.tasks), ", ".join(s.learners), suiteboard.scales_text(s), len(s.claims),
+               s.description] for s in reg.suites.values()]
     click.echo("Tasks\n" + tabulate(sorted(tasks), ["name", "kind", "params", "plugin", "description"]))
     click.echo("\nLearners\n" + tabulate(sorted(learners), ["name", "supports", "grid", "plugin", "description"]))
     if presets:
         click.echo("\nPresets (bench run --preset NAME; --param values win)\n"
                    + tabulate(sorted(presets), ["preset", "learner", "candidate lists it sets"]))
     if suites:
-        click.echo("\nSuites\n" + tabulate(sorted(suites), ["name", "tasks", "learners", "N", "seeds", "description"]))
+        click.echo("\nSuites (`bench suite list` for their scales and claims)\n"
+                   + tabulate(sorted(suites), ["name", "tasks", "learners", "scales", "claims", "description"]))
+    return 1 if reg.problems else 0
+
+
+@cli.group(name="suite")
+def suite_() -> None:
+    """Suites: named grids at named scales, with the paper claims they test."""
+
+
+@suite_.command(name="list")
+@click.option("--width", type=int, default=100, show_default=True, help="Wrap the listing at this many columns.")
+def suite_list(width) -> int:
+    """List the suites: their scales (what each runs, what it costs) and their claims."""
+    if width < 40:
+        raise BenchError(f"--width must be at least 40 columns, got {width}")
+    reg = _registry()
+    click.echo(suiteboard.listing(reg, width) if reg.suites else "no suites registered")
     return 1 if reg.problems else 0
 
 
 @cli.command(name="leaderboard")
 @click.option("--task", "-t", "task_names", multiple=True, metavar="T", help="Only this task's page. Repeatable.")
+@click.option("--suite", "suite_name", metavar="NAME",
+              help="Rebuild this suite's directory (<out>/<suite>/: pages, plots, verdict.md) from its own cells.")
+@click.option("--scale", metavar="SCALE", help="The suite's scale [default: small].")
 @click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
 @click.option("--out", default="leaderboards", show_default=True, metavar="DIR", help="Output directory.")
-def leaderboard_(task_names, store_path, out) -> int:
-    """Rebuild Markdown leaderboards and learning-curve plots from the store."""
+def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
+    """Rebuild Markdown leaderboards and learning-curve plots (or a suite's verdict) from the store."""
+    if scale is not None and not suite_name:
+        raise BenchError("--scale chooses a suite's scale; give it with --suite NAME (see `bench suite list`)")
+    if suite_name and task_names:
+        raise BenchError("use either --suite or --task, not both")
+    reg = _registry(quiet=True)
+    if suite_name:  # a wrong name or scale is said before anything about the store
+        suite = reg.get("suite", suite_name)
+        grid = suiteboard.grid_of(suite, scale)
     path = _store_path(store_path)
     if not Path(path).exists():
         raise BenchError(f"no result store at {path}; run `bench run` first or pass --store")
@@ -392,8 +443,13 @@ def leaderboard_(task_names, store_path, out) -> int:
     rows = store.rows()
     if not rows:
         raise BenchError(f"the store {path} holds no results yet; run `bench run` first")
-    reg = _registry(quiet=True)
-    paths = leaderboard.build(rows, Path(out), task_names or None, _descriptions(reg), staleness(reg))
+    if suite_name:
+        cells = suiteboard.cells(reg, grid)
+        planned = {c.cell_id for c in cells}
+        paths = suiteboard.build(reg, suite, grid, cells, {r["cell_id"]: r for r in rows if r["cell_id"] in planned},
+                                 Path(out), staleness(reg))
+    else:
+        paths = leaderboard.build(rows, Path(out), task_names or None, _descriptions(reg), staleness(reg))
     for p in paths:
         click.echo(str(p))
     return 0
@@ -438,9 +494,14 @@ def show(task, learner, status, store_path) -> int:
     return 0
 
 
+# The arguments of this invocation, recorded with a suite's runs so its verdict names the exact command.
+_argv: list[str] = []
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``bench`` and return its exit status; user errors become one ``error:`` line."""
     _shown.clear()
+    _argv[:] = sys.argv[1:] if argv is None else list(argv)
     try:
         return cli.main(args=argv, prog_name="bench", standalone_mode=False) or 0
     except click.exceptions.Abort:

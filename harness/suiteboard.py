@@ -1,0 +1,314 @@
+"""A suite's own directory of results: ``<out>/<suite>/`` for its default scale (``small``),
+``<out>/<suite>/<scale>/`` for any other, so that running one suite (or one scale) never
+overwrites another's committed pages.
+
+The directory holds a leaderboard page and plot per task (as :mod:`harness.leaderboard` writes
+them), ``verdict.md`` — one line per claim, the numbers behind it, the command and wall time
+that produced them, the suite's caveats — and ``verdict.json`` (the same, for the index) and
+``runs.json`` (the measured runs that trained the cells). Only the suite's own cells count:
+the cells its grid plans at that scale, found in the store by cell id, so other rows in the
+same store never leak in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from tabulate import tabulate
+
+from . import leaderboard
+from .cell import CellSpec, Protocol
+from .errors import BenchError
+from .learners import Learner
+from .registry import Registry
+from .runner import plan
+from .suites import DEFAULT_SCALE, Grid, Suite
+from .tasks import Task
+from .verdict import CHECK_HEADERS, ClaimResult, Point, checks_table, fmt, to_json
+
+
+def directory(out: Path, grid: Grid) -> Path:
+    """Where a suite's pages at ``grid.scale`` go."""
+    base = Path(out) / grid.suite
+    return base if grid.scale == DEFAULT_SCALE else base / grid.scale
+
+
+def grid_of(suite: Suite, scale: str | None) -> Grid:
+    """The suite's grid at ``scale`` (default: ``small``); a one-line error for an unknown scale."""
+    scale = scale or DEFAULT_SCALE
+    try:
+        return suite.at(scale)
+    except KeyError:
+        raise BenchError(f"suite '{suite.name}' has no scale '{scale}'; its scales: "
+                         f"{', '.join(suite.scale_names)}") from None
+
+
+def protocol(grid: Grid) -> Protocol:
+    return Protocol(n_test=grid.n_test, val_fraction=grid.val_fraction, label_noise=grid.label_noise,
+                    zou_gu_mu=grid.zou_gu_mu, select_on=grid.select_on)
+
+
+def objects(reg: Registry, grid: Grid) -> tuple[list[tuple[Task, str]], list[Learner]]:
+    """The grid's task variants (each with the name its condition has on the verdict page) and
+    learner variants, as registered objects with the grid's overrides."""
+    counts = {name: sum(1 for t, _ in grid.tasks if t == name) for name, _ in grid.tasks}
+    tasks = []
+    for name, params in grid.tasks:
+        task = reg.get("task", name)
+        task = task.with_params(**params) if params else task
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+        tasks.append((task, f"{name} ({shown})" if counts[name] > 1 and shown else name))
+    learners = []
+    for name, overrides in grid.learners:
+        learner = reg.get("learner", name)
+        learners.append(learner.with_params(**overrides) if overrides else learner)
+    return tasks, learners
+
+
+def cells(reg: Registry, grid: Grid, learners: list[Learner] | None = None,
+          unsupported: list[str] | None = None) -> list[CellSpec]:
+    """Every cell the suite plans at ``grid.scale`` (``learners``: the grid's learner objects, e.g.
+    moved to a device; their identity, hence the cell ids, does not depend on it)."""
+    tasks, default = objects(reg, grid)
+    return plan([t for t, _ in tasks], learners or default, grid.ns, range(grid.seeds), protocol(grid), reg,
+                unsupported)
+
+
+def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]]) -> list[Point]:
+    """The stored results of ``planned`` as claims see them (a cell not stored has no point)."""
+    shown = {_key(t.identity): name for t, name in objects(reg, grid)[0]}
+    out = []
+    for spec in planned:
+        row = rows.get(spec.cell_id)
+        if row is None:
+            continue
+        settings = {**spec.task.params, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
+                    "label_noise": spec.protocol.label_noise, "zou_gu_mu": spec.protocol.zou_gu_mu,
+                    "select_on": spec.protocol.select_on}
+        fixed = {k: v[0] for k, v in spec.learner.grid_spec.items() if len(v) == 1}
+        out.append(Point(spec.task.name, shown.get(_key(spec.task.identity), spec.task.name), settings,
+                         spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
+                         row["test_score"] if row["status"] == "ok" else None))
+    return out
+
+
+def _key(identity: dict[str, Any]) -> str:
+    return json.dumps(identity, sort_keys=True, default=str)
+
+
+def command(grid: Grid) -> str:
+    """The command that (re)produces the suite's cells at this scale."""
+    return f"bench run --suite {grid.suite}" + ("" if grid.scale == DEFAULT_SCALE else f" --scale {grid.scale}")
+
+
+def record_run(path: Path, argv: list[str], wall_seconds: float, trained: int, jobs: int) -> None:
+    """Add a measured run (its command, wall time and when it ran) to ``runs.json`` in the suite's
+    directory; a run that trained nothing is not recorded. :func:`build` credits each stored cell
+    to the run during which it was written and keeps only the runs still credited with a cell."""
+    if trained == 0:
+        return
+    now = datetime.now(timezone.utc)
+    began = now - timedelta(seconds=math.ceil(wall_seconds) + 1)  # created_at has whole seconds
+    runs = _runs(path) + [{"command": "bench " + shlex.join(argv), "wall_seconds": round(wall_seconds, 1),
+                           "trained": trained, "jobs": jobs, "cores": os.cpu_count(),
+                           "began": began.isoformat(timespec="seconds"), "ended": now.isoformat(timespec="seconds")}]
+    leaderboard._write_text(path / "runs.json", json.dumps({"runs": runs}, indent=1) + "\n")
+
+
+def _runs(path: Path) -> list[dict[str, Any]]:
+    try:
+        return list(json.loads((path / "runs.json").read_text(encoding="utf-8"))["runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def credit(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The runs that wrote at least one of ``rows`` (each with ``credited``: how many), and how
+    many rows no recorded run wrote."""
+    kept, unknown = [], 0
+    counts = [0] * len(runs)
+    for r in rows:
+        # the latest run whose span holds the row's time wrote it
+        hit = [i for i, run in enumerate(runs) if run.get("began", "") <= r["created_at"] <= run.get("ended", "")]
+        if hit:
+            counts[hit[-1]] += 1
+        else:
+            unknown += 1
+    for run, n in zip(runs, counts):
+        if n:
+            kept.append({**run, "credited": n})
+    return kept, unknown
+
+
+def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]],
+          out: Path, stale: Callable[[dict[str, Any]], list[str]] | None = None) -> list[Path]:
+    """Write the suite's directory at ``grid.scale`` from the stored ``rows`` (by cell id) of its
+    ``planned`` cells, and the index ``<out>/README.md``; return the paths written."""
+    where = directory(out, grid)
+    leaderboard.check_writable(where)
+    mine = [rows[c.cell_id] for c in planned if c.cell_id in rows]
+    if not mine:
+        raise BenchError(f"the store holds none of the {len(planned)} cells of suite '{suite.name}' at scale "
+                         f"'{grid.scale}'; run `{command(grid)}` first")
+    written = []
+    grouped = leaderboard.collect(mine, stale)
+    try:
+        for task in sorted(grouped):
+            text, plots = leaderboard.page(task, grouped[task], reg.tasks[task].description if task in reg.tasks
+                                           else "")
+            for png, v in plots.items():
+                leaderboard.plot(v, where / png)
+                written.append(where / png)
+            leaderboard._write_text(where / f"{task}.md", text)
+            written.append(where / f"{task}.md")
+        results = [claim.evaluate(points(reg, grid, planned, rows)) for claim in suite.claims]
+        metric = next((r["metric"] for r in mine if r.get("metric")), None)
+        facts = _facts(planned, mine, [stale(r) for r in mine] if stale is not None else [], where)
+        if facts["runs"] or (where / "runs.json").exists():  # forget runs whose cells are all gone
+            kept = [{k: v for k, v in run.items() if k != "credited"} for run in facts["runs"]]
+            leaderboard._write_text(where / "runs.json", json.dumps({"runs": kept}, indent=1) + "\n")
+        leaderboard._write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric))
+        leaderboard._write_text(where / "verdict.json", json.dumps(
+            {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
+             "compute_seconds": facts["compute"], "runs": facts["runs"], "caveats": list(suite.caveats),
+             "claims": [to_json(r) for r in results]}, indent=1, ensure_ascii=False) + "\n")
+        written += [where / "verdict.md", where / "verdict.json", leaderboard.write_index(Path(out))]
+    except OSError as exc:
+        raise BenchError(f"cannot write leaderboards to {where}: {exc.strerror or exc}") from None
+    return written
+
+
+def _facts(planned: list[CellSpec], mine: list[dict[str, Any]], stale: list[list[str]], where: Path) -> dict[str, Any]:
+    """Counts, summed cell seconds, why stale rows are stale (``stale``: reasons per row of
+    ``mine``) and the measured runs (from ``runs.json``) credited with the rows."""
+    runs, unrecorded = credit(_runs(where), mine)
+    return {"cells": {"planned": len(planned), "stored": len(mine), "ok": sum(r["status"] == "ok" for r in mine),
+                      "stale": sum(1 for whys in stale if whys)},
+            "compute": round(sum(r["seconds"] or 0.0 for r in mine), 1), "runs": runs, "unrecorded": unrecorded,
+            "stale_reasons": sorted({why for whys in stale for why in whys})}
+
+
+METRIC_WORDS = {"rel_mse": "relative test MSE", "error": "test 0-1 error"}
+
+
+def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, Any], tasks: list[str],
+         metric: str | None) -> str:
+    """The Markdown of verdict.md."""
+    cells, runs = facts["cells"], facts["runs"]
+    lines = [f"# {suite.name}: verdict at scale `{grid.scale}`", "", suite.description, "",
+             "Generated from the result store by `bench run --suite` / `bench leaderboard --suite`; do not edit "
+             "by hand.", "", "## Verdicts", ""]
+    if not results:
+        lines += ["This suite declares no claims.", ""]
+    for i, r in enumerate(results, 1):
+        lines += [f"{i}. {r.line()}{_numbers_at_largest_n(r)}", f"   - The paper's claim ({r.claim.source}): "
+                  f"{r.claim.text.rstrip('.')}.", ""]
+    compute = (f"Compute: {facts['compute']:.0f} s, the sum of the cells' own timings (the store's `seconds`).")
+    if runs:
+        wall = sum(run["wall_seconds"] for run in runs)
+        commands = list(dict.fromkeys(run["command"] for run in runs))
+        spans = "; ".join(f"{run['wall_seconds']:.0f} s, trained {run['trained']} cell(s)"
+                          + (f" of which {run['credited']} are on this page" if run["credited"] < run["trained"]
+                             else "")
+                          + f", --jobs {run['jobs']} on {run.get('cores') or '?'} cores" for run in runs)
+        produced = [f"- Command: `{'`, then `'.join(commands)}`",
+                    f"- Wall time: **{wall:.0f} s measured** (training only; {len(runs)} run(s): {spans}). {compute}"]
+    else:
+        produced = [f"- Command: `{command(grid)}`", f"- Wall time: not measured. {compute}"]
+    if facts["unrecorded"]:
+        produced.append(f"- {facts['unrecorded']} cell(s) were trained by runs that did not write this directory "
+                        f"(`--no-leaderboard`, another `--out`, or before it existed): their wall time is not in "
+                        f"the figure above; their compute is.")
+    protocol_text = (f"hyper-parameters chosen on {grid.val_fraction:.0%} of the N samples"
+                     if grid.select_on == "validation" else "hyper-parameters selected on the TEST set")
+    lines += ["## How it was produced", "", *produced,
+              f"- Grid: tasks {', '.join(_variant(n, p) for n, p in grid.tasks)}; learners "
+              f"{'; '.join(_variant(n, p) for n, p in grid.learners)}; N = {', '.join(map(str, grid.ns))}; "
+              f"seeds 0–{grid.seeds - 1}; test set {grid.n_test} points; {protocol_text}"
+              + (f"; label noise {grid.label_noise:g}" if grid.label_noise else "")
+              + (f"; Zou–Gu inputs μ = {grid.zou_gu_mu:g}" if grid.zou_gu_mu is not None else "") + ".",
+              f"- Cells: {cells['stored']} of {cells['planned']} planned cells stored, {cells['ok']} ok"
+              + (f", **{cells['stale']} stale** (computed by code that has changed since: "
+                 f"{'; '.join(facts['stale_reasons'])}; `{command(grid)}` re-runs them)" if cells["stale"] else "")
+              + ".",
+              "- Learning curves: " + ", ".join(f"[{t}]({t}.md)" for t in tasks) + ".", ""]
+    for i, r in enumerate(results, 1):
+        lines += [f"## Claim {i}: {r.claim.statement()}", "",
+                  tabulate(checks_table(r), headers=CHECK_HEADERS, tablefmt="github", disable_numparse=True), ""]
+    what = METRIC_WORDS.get(metric or "", metric or "the test metric")
+    lines += ["Scores are the " + what + " of each cell. A difference a − b is score(a) − score(b) paired by "
+              "seed, its interval the 95% t-interval of the mean over the paired seeds (HOLDS: entirely below 0). "
+              "A slope is the least-squares slope of log score against log x over every seed-level point, its "
+              "interval ± t(0.975, points − 2) × standard error.", "", "## Caveats", ""]
+    lines += [f"- {c}" for c in suite.caveats]
+    lines += ["- Each interval is a 95% interval for its own check; none is adjusted for the number of checks "
+              "on this page.", ""]
+    return "\n".join(lines)
+
+
+def _numbers_at_largest_n(r: ClaimResult) -> str:
+    """The numbers behind a by-N verdict line: each check at the largest N (per condition)."""
+    at = [c for c in r.checks if c.n is not None]
+    if not at:
+        return "."
+    top = max(c.n for c in at)
+    parts = [f"{c.what} = {fmt(c.estimate)} "
+             + (f"[{fmt(c.lo)}, {fmt(c.hi)}]" if c.lo is not None else "(no interval)")
+             + f", {c.count} {c.unit}" for c in at if c.n == top]
+    return f". At N = {top}: " + "; ".join(parts) + "."
+
+
+def _variant(name: str, overrides: dict[str, Any]) -> str:
+    if not overrides:
+        return f"`{name}`"
+    shown = ", ".join(f"{k}={'/'.join(map(str, v)) if isinstance(v, list) else v}"
+                      for k, v in sorted(overrides.items()))
+    return f"`{name}` ({shown})"
+
+
+def _ns_text(ns: tuple[int, ...]) -> str:
+    return ", ".join(map(str, sorted(ns)))
+
+
+def scales_text(suite: Suite) -> str:
+    """Each scale in a few words, for `bench list`: ``small: N 250–1000 × 3 seeds``."""
+    parts = []
+    for name in suite.scale_names:
+        g = suite.at(name)
+        parts.append(f"{name}: N {min(g.ns)}–{max(g.ns)} × {g.seeds} seeds")
+    return "; ".join(parts)
+
+
+def listing(reg: Registry, width: int = 100) -> str:
+    """`bench suite list`: per suite its description, scales (grid, cost, output directory),
+    caveats and claims, wrapped at ``width`` columns."""
+
+    def block(label: str, text: str, first: str = "  ", rest: str = "      ") -> list[str]:
+        return textwrap.wrap(text, width, initial_indent=first + label, subsequent_indent=rest,
+                             break_on_hyphens=False) or [first + label]
+
+    out: list[str] = []
+    for suite in sorted(reg.suites.values(), key=lambda s: s.name):
+        out += textwrap.wrap(f"{suite.name} — {suite.description}", width, subsequent_indent="  ")
+        for name in suite.scale_names:
+            g = suite.at(name)
+            note = suite.scales.get(name).note if name in suite.scales else ""
+            learners = ", ".join(sorted({n for n, _ in g.learners}))
+            text = (f"N = {_ns_text(g.ns)}; {g.seeds} seeds; test set {g.n_test}; tasks "
+                    f"{', '.join(dict.fromkeys(t for t, _ in g.tasks))}; learners {learners}"
+                    + (f"; {note}" if note else "") + f"; pages: leaderboards/{directory(Path(''), g).as_posix()}/; "
+                    f"run: {command(g)}")
+            out += block(f"scale {name}{' (default)' if name == DEFAULT_SCALE else ''}: ", text)
+        for i, claim in enumerate(suite.claims, 1):
+            out += block(f"claim {i}: ", f"{claim.statement()} — {claim.source}")
+        for caveat in suite.caveats:
+            out += block("caveat: ", caveat)
+        out.append("")
+    return "\n".join(out).rstrip("\n")

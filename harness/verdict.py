@@ -1,0 +1,368 @@
+"""Paper claims, checked on stored results: HOLDS, FAILS or NOT SEPARABLE, with the numbers.
+
+A suite declares its claims (:class:`Ordering`, :class:`Slope`); each is checked on the suite's
+cells alone, one seed-level test score per (condition, learner, N, seed):
+
+- ``Ordering(learners=[a, b, c])`` — "a < b < c in test error". Per condition and N, for each
+  consecutive pair, the differences score(a) − score(b) paired by seed (a seed missing on either
+  side is dropped and counted), their mean and 95% t-interval over the paired seeds. The pair
+  HOLDS when the interval lies entirely below 0, FAILS entirely above, and is NOT SEPARABLE when
+  it crosses 0 or fewer than 2 seeds pair up. The chain at an N FAILS if any pair fails, HOLDS if
+  every pair holds, else it is NOT SEPARABLE.
+- ``Slope(learner, x="n", at_most=0)`` — the least-squares slope of log score against log x (x = N,
+  or a learner parameter such as the width of a sweep written as learner variants), over every
+  seed-level point, with a 95% interval from its standard error and the t quantile on n − 2
+  degrees of freedom. HOLDS when the interval lies on the claimed side of the threshold, FAILS
+  when it lies on the other side, NOT SEPARABLE otherwise.
+
+A claim's overall status is FAILS if any of its checks fails, HOLDS if every check holds, else
+NOT SEPARABLE; its summary line says where each status was found ("HOLDS at N ≥ 500; NOT
+SEPARABLE at N = 250"). Intervals are per check, not adjusted for the number of checks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+from scipy import stats
+
+from .learners import label as learner_label
+
+if TYPE_CHECKING:
+    from .suites import Grid
+
+HOLDS, FAILS, NOT_SEPARABLE = "HOLDS", "FAILS", "NOT SEPARABLE"
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Point:
+    """One stored cell as a claim sees it; ``score`` is None unless the cell finished ok."""
+
+    task: str
+    condition: str  # how the task variant and protocol are named on the page ("sin3", "mixtures (k=4)")
+    settings: dict[str, Any]  # task parameters and protocol options, for a claim's ``conditions``
+    learner: str  # the learner's name
+    label: str  # the learner variant's label (name plus overrides)
+    fixed: dict[str, Any]  # the variant's single-valued parameters (its width in a width sweep)
+    n: int
+    seed: int
+    score: float | None
+
+
+@dataclass
+class Check:
+    """One interval and its verdict: a pair at one N, or a slope."""
+
+    condition: str
+    n: int | None  # None: across N (a slope against N)
+    what: str  # "a − b", or "slope of log three_layer_sgd vs log N"
+    count: int  # paired seeds, or points in the regression
+    dropped: int  # seeds missing on one side, or points that could not be logged
+    estimate: float | None  # mean difference, or slope
+    lo: float | None
+    hi: float | None
+    status: str
+    note: str = ""
+    unit: str = "seed(s)"  # what ``count`` counts: paired seeds, or regression points
+
+
+@dataclass
+class ClaimResult:
+    """What a claim came to on the stored results."""
+
+    claim: "Claim"
+    status: str
+    summary: str
+    checks: list[Check] = field(default_factory=list)
+
+    def line(self) -> str:
+        """The one-line verdict: status, the claim as checked, and where each status was found."""
+        return f"**{self.status}** — {self.claim.statement()}: {self.summary}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """A paper's claim: ``text`` says it in words, ``source`` cites where the paper makes it.
+
+    ``task`` limits the claim to one task of the suite (None: each of them); ``conditions``
+    further to the variants whose task parameters and protocol options (``label_noise``,
+    ``select_on``, ...) have these values. Each matching variant is checked on its own.
+    """
+
+    text: str
+    source: str
+    task: str | None = None
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+    def statement(self) -> str:
+        """The claim as the check reads it, e.g. ``a < b < c on sin3``."""
+        raise NotImplementedError
+
+    def learner_refs(self) -> list[str]:
+        raise NotImplementedError
+
+    def check(self, grid: "Grid") -> None:
+        """Raise ``ValueError`` when the claim names a task or learner the grid does not run."""
+        names = {name for name, _ in grid.tasks}
+        if self.task is not None and self.task not in names:
+            raise ValueError(f"claim '{self.statement()}' names task '{self.task}', which suite "
+                             f"'{grid.suite}' does not run at scale '{grid.scale}'")
+        labels = [learner_label(name, ov) for name, ov in grid.learners]
+        for ref in self.learner_refs():
+            if ref not in labels and ref not in {name for name, _ in grid.learners}:
+                raise ValueError(f"claim '{self.statement()}' names learner '{ref}', which suite "
+                                 f"'{grid.suite}' does not run at scale '{grid.scale}' (it runs: "
+                                 f"{', '.join(labels)})")
+
+    def evaluate(self, points: Iterable[Point]) -> ClaimResult:
+        """Check the claim on ``points`` (the suite's stored cells)."""
+        raise NotImplementedError
+
+    def _conditions(self, points: Iterable[Point]) -> dict[str, list[Point]]:
+        out: dict[str, list[Point]] = defaultdict(list)
+        for p in points:
+            if self.task is not None and p.task != self.task:
+                continue
+            if any(p.settings.get(k) != v for k, v in self.conditions.items()):
+                continue
+            out[p.condition].append(p)
+        return dict(sorted(out.items()))
+
+    def _where(self) -> str:
+        where = f" on {self.task}" if self.task else ""
+        if self.conditions:
+            where += " (" + ", ".join(f"{k}={v}" for k, v in sorted(self.conditions.items())) + ")"
+        return where
+
+
+def _matches(ref: str, p: Point, by_label: bool) -> bool:
+    return p.label == ref if by_label else p.learner == ref
+
+
+def _by_label(ref: str, points: list[Point]) -> bool:
+    """A reference is a variant's label when some point carries it, else a learner's name."""
+    return any(p.label == ref for p in points)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ordering(Claim):
+    """``learners[0] < learners[1] < ...`` in test error, at every N (see the module docstring).
+
+    Name each learner by its name, or by its variant's label when the suite runs several
+    variants of it (``two_layer_sgd (width=100)``).
+    """
+
+    learners: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "learners", tuple(self.learners))
+        if len(self.learners) < 2:
+            raise ValueError("an Ordering needs at least two learners")
+
+    def statement(self) -> str:
+        return " < ".join(self.learners) + self._where()
+
+    def learner_refs(self) -> list[str]:
+        return list(self.learners)
+
+    def check(self, grid: "Grid") -> None:
+        super().check(grid)
+        for ref in self.learners:
+            variants = [learner_label(n, ov) for n, ov in grid.learners if n == ref]
+            if ref not in [learner_label(n, ov) for n, ov in grid.learners] and len(variants) > 1:
+                raise ValueError(f"claim '{self.statement()}': suite '{grid.suite}' runs {len(variants)} "
+                                 f"variants of '{ref}'; name one by its label ({', '.join(variants)})")
+
+    def evaluate(self, points: Iterable[Point]) -> ClaimResult:
+        checks = []
+        for condition, pts in self._conditions(points).items():
+            ref_label = {ref: _by_label(ref, pts) for ref in self.learners}
+            scores: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)  # (learner, N) → seed → score
+            for p in pts:
+                for ref in self.learners:
+                    if _matches(ref, p, ref_label[ref]) and p.score is not None:
+                        scores[(ref, p.n)][p.seed] = p.score
+            for n in sorted({p.n for p in pts}):
+                for a, b in zip(self.learners, self.learners[1:]):
+                    checks.append(paired(condition, n, a, b, scores[(a, n)], scores[(b, n)]))
+        return _result(self, checks, by_n=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slope(Claim):
+    """The slope of log test score against log ``x`` lies at most ``at_most`` (or at least
+    ``at_least``); give exactly one. ``x="n"`` fits the learner's learning curve over N (one
+    slope per variant of the learner); any other ``x`` is a learner parameter that the suite
+    varies across variants of ``learner`` (a width sweep), fitted at each N."""
+
+    learner: str
+    x: str = "n"
+    at_most: float | None = None
+    at_least: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.at_most is None) == (self.at_least is None):
+            raise ValueError("a Slope needs exactly one of at_most= and at_least=")
+
+    @property
+    def threshold(self) -> tuple[str, float]:
+        return ("≤", self.at_most) if self.at_most is not None else ("≥", self.at_least)
+
+    def statement(self) -> str:
+        op, value = self.threshold
+        x = "N" if self.x == "n" else self.x
+        return f"slope of log {self.learner} error vs log {x} {op} {value:g}" + self._where()
+
+    def learner_refs(self) -> list[str]:
+        return [self.learner]
+
+    def check(self, grid: "Grid") -> None:
+        super().check(grid)
+        if self.x != "n":
+            variants = [ov for n, ov in grid.learners if n == self.learner]
+            if len(variants) < 2:
+                raise ValueError(f"claim '{self.statement()}': suite '{grid.suite}' runs one variant of "
+                                 f"'{self.learner}' at scale '{grid.scale}'; a slope against {self.x} needs several")
+
+    def evaluate(self, points: Iterable[Point]) -> ClaimResult:
+        op, threshold = self.threshold
+        checks = []
+        for condition, pts in self._conditions(points).items():
+            if self.x == "n":
+                by_label = _by_label(self.learner, pts)
+                mine = [p for p in pts if _matches(self.learner, p, by_label)]
+                for lab in sorted({p.label for p in mine}):
+                    xy = [(p.n, p.score) for p in mine if p.label == lab and p.score is not None]
+                    checks.append(slope(condition, None, f"slope of log {lab} vs log N", xy, op, threshold))
+            else:
+                mine = [p for p in pts if p.learner == self.learner and self.x in p.fixed]
+                for n in sorted({p.n for p in mine}):
+                    xy = [(p.fixed[self.x], p.score) for p in mine if p.n == n and p.score is not None]
+                    checks.append(slope(condition, n, f"slope of log {self.learner} vs log {self.x}", xy, op,
+                                        threshold))
+        return _result(self, checks, by_n=self.x != "n")
+
+
+def t_interval(values: list[float], level: float = LEVEL) -> tuple[float, float, float]:
+    """Mean and two-sided ``level`` t-interval of the mean (n − 1 degrees of freedom)."""
+    v = np.asarray(values, dtype=float)
+    mean = float(v.mean())
+    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return mean, mean - half, mean + half
+
+
+def paired(condition: str, n: int, a: str, b: str, scores_a: dict[int, float], scores_b: dict[int, float]) -> Check:
+    """The check of ``a < b`` at one N: differences paired by seed, their mean and t-interval."""
+    seeds = sorted(set(scores_a) & set(scores_b))
+    dropped = len(set(scores_a) ^ set(scores_b))
+    what = f"{a} − {b}"
+    note = f"{dropped} seed(s) with a result on one side only, left out" if dropped else ""
+    if len(seeds) < 2:
+        mean = float(np.mean([scores_a[s] - scores_b[s] for s in seeds])) if seeds else None
+        return Check(condition, n, what, len(seeds), dropped, mean, None, None, NOT_SEPARABLE,
+                     "; ".join(filter(None, ["fewer than 2 paired seeds", note])))
+    mean, lo, hi = t_interval([scores_a[s] - scores_b[s] for s in seeds])
+    return Check(condition, n, what, len(seeds), dropped, mean, lo, hi, decide(lo, hi, "≤", 0.0), note)
+
+
+def slope(condition: str, n: int | None, what: str, xy: list[tuple[float, float]], op: str,
+          threshold: float) -> Check:
+    """The check of a log-log slope against ``threshold`` (``op``: "≤" or "≥")."""
+    ok = [(x, y) for x, y in xy if x > 0 and y > 0]
+    dropped = len(xy) - len(ok)
+    note = f"{dropped} point(s) ≤ 0 cannot be logged, left out" if dropped else ""
+    if len(ok) < 3 or len({x for x, _ in ok}) < 2:
+        return Check(condition, n, what, len(ok), dropped, None, None, None, NOT_SEPARABLE,
+                     "; ".join(filter(None, [note, "fewer than 3 points at 2 distinct x"])), "point(s)")
+    fit = stats.linregress(np.log([x for x, _ in ok]), np.log([y for _, y in ok]))
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, len(ok) - 2) * fit.stderr)
+    lo, hi = float(fit.slope) - half, float(fit.slope) + half
+    return Check(condition, n, what, len(ok), dropped, float(fit.slope), lo, hi, decide(lo, hi, op, threshold), note,
+                 "point(s)")
+
+
+def decide(lo: float, hi: float, op: str, threshold: float) -> str:
+    """HOLDS when [lo, hi] lies strictly on the claimed side of ``threshold`` (``op`` "≤": below),
+    FAILS when strictly on the other side, else NOT SEPARABLE."""
+    below, above = hi < threshold, lo > threshold
+    if op == "≥":
+        below, above = above, below
+    return HOLDS if below else FAILS if above else NOT_SEPARABLE
+
+
+def combine(statuses: Iterable[str]) -> str:
+    """FAILS if any fails, HOLDS if all hold (and there is one), else NOT SEPARABLE."""
+    statuses = list(statuses)
+    if FAILS in statuses:
+        return FAILS
+    return HOLDS if statuses and all(s == HOLDS for s in statuses) else NOT_SEPARABLE
+
+
+def where_ns(ns: list[int], all_ns: list[int]) -> str:
+    """``N ≥ 500``, ``N ≤ 250``, ``N = 250`` or ``N ∈ {250, 1000}`` for the Ns ``ns`` among ``all_ns``."""
+    ns, all_ns = sorted(ns), sorted(all_ns)
+    if len(ns) == 1:
+        return f"N = {ns[0]}"
+    if ns == all_ns:
+        return "every N"
+    if ns == all_ns[-len(ns):]:
+        return f"N ≥ {ns[0]}"
+    if ns == all_ns[:len(ns)]:
+        return f"N ≤ {ns[-1]}"
+    return "N ∈ {" + ", ".join(map(str, ns)) + "}"
+
+
+def _summary(checks: list[Check], by_n: bool) -> str:
+    if not checks:
+        return "no stored results to check"
+    if not by_n:
+        return "; ".join(f"{c.what} = {fmt(c.estimate)} [{fmt(c.lo)}, {fmt(c.hi)}]: {c.status}"
+                         if c.lo is not None else f"{c.what}: {c.status} ({c.note})" for c in checks)
+    per_n = {n: combine(c.status for c in checks if c.n == n) for n in sorted({c.n for c in checks})}
+    parts = []
+    for status in (HOLDS, FAILS, NOT_SEPARABLE):
+        ns = [n for n, s in per_n.items() if s == status]
+        if ns:
+            parts.append(f"{status} at {where_ns(ns, list(per_n))}")
+    return "; ".join(parts)
+
+
+def _result(claim: Claim, checks: list[Check], by_n: bool) -> ClaimResult:
+    conditions = list(dict.fromkeys(c.condition for c in checks))
+    if len(conditions) > 1:
+        summary = "; ".join(f"{cond}: {_summary([c for c in checks if c.condition == cond], by_n)}"
+                            for cond in conditions)
+    else:
+        summary = _summary(checks, by_n)
+    return ClaimResult(claim, combine(c.status for c in checks), summary, checks)
+
+
+def fmt(x: float | None) -> str:
+    """Numbers on verdict pages: 3 significant digits, sign always shown."""
+    return "—" if x is None else f"{x:+.3g}"
+
+
+def checks_table(result: ClaimResult) -> list[list[str]]:
+    """Rows of the table under a claim's verdict line: one per check."""
+    rows = []
+    for c in result.checks:
+        interval = "—" if c.lo is None else f"[{fmt(c.lo)}, {fmt(c.hi)}]"
+        rows.append([c.condition, "all" if c.n is None else str(c.n), c.what, str(c.count), fmt(c.estimate), interval,
+                     c.status + (f" ({c.note})" if c.note else "")])
+    return rows
+
+
+CHECK_HEADERS = ["condition", "N", "check", "seeds / points", "estimate", "95% interval", "verdict"]
+
+
+def to_json(result: ClaimResult) -> dict[str, Any]:
+    """A claim's result as plain data (written beside verdict.md, read by the index)."""
+    return {"status": result.status, "statement": result.claim.statement(), "summary": result.summary,
+            "text": result.claim.text, "source": result.claim.source, "line": result.line(),
+            "checks": [json.loads(json.dumps(c.__dict__)) for c in result.checks]}

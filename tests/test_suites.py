@@ -1,0 +1,161 @@
+"""Suites: scales, a directory of pages and a verdict per suite, and the commands around them."""
+
+import json
+import re
+import sqlite3
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import one_line_error
+from harness import suiteboard
+from harness.registry import load_registry
+from suite_plugin import install, section, table
+
+
+@pytest.fixture
+def toy(fake_plugin, monkeypatch):
+    install(fake_plugin, monkeypatch)
+
+
+def snapshot(directory):
+    return {p.relative_to(directory).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_scale_overrides_the_suites_grid(toy):
+    suite = load_registry().suites["toy-a"]
+    assert suite.scale_names == ["small", "paper"]
+    small, paper = suite.at("small"), suite.at()
+    assert small == paper.__class__(**{**paper.__dict__, "scale": "small"}) and paper.scale == "small"
+    paper = suite.at("paper")
+    assert (paper.ns, paper.seeds, paper.n_test) == ((20, 40, 80), 4, 200)  # n_test kept from the suite
+    assert dict(paper.learners) == {"ridge": {"alpha": [1e-3]}, "mean": {}}
+    with pytest.raises(KeyError):
+        suite.at("huge")
+
+
+def test_quick_keeps_its_grid_as_its_only_scale():
+    quick = load_registry().suites["quick"]
+    grid = quick.at()
+    assert quick.scale_names == ["small"]
+    assert (grid.ns, grid.seeds, grid.n_test) == (quick.ns, quick.seeds, quick.n_test)
+    assert dict(grid.learners) == quick.learners and dict(grid.tasks) == quick.tasks
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "--suite", "quick", "--scale", "paper"], "suite 'quick' has no scale 'paper'; its scales: small"),
+    (["run", "--suite", "allen-zhu-fig1", "--scale", "huge"],
+     "suite 'allen-zhu-fig1' has no scale 'huge'; its scales: small, paper"),
+    (["leaderboard", "--suite", "allen-zhu-fig1", "--scale", "big"], "has no scale 'big'; its scales: small, paper"),
+    (["run", "-t", "sin3", "-l", "ntk", "--scale", "paper"], "--scale chooses a suite's scale; give it with --suite"),
+    (["run", "--suite", "quick", "--seeds", "5"], "--seeds would change the grid of suite 'quick'"),
+    (["run", "--suite", "quick", "--ns", "100"], "--n/--ns would change the grid of suite 'quick'"),
+    (["run", "--suite", "quick", "-p", "width=64"], "--param would change the grid of suite 'quick'"),
+    (["suite", "list", "--width", "10"], "--width must be at least 40"),
+])
+def test_bad_suite_input_is_one_line(bench, tmp_path, args, words):
+    code, _, err = bench(*args)
+    assert code != 0 and words in one_line_error(err)
+    assert "[1/" not in err  # nothing trained
+
+
+def test_a_suite_run_writes_its_directory_with_the_stores_numbers(toy, bench, tmp_path):
+    lb = tmp_path / "lb"
+    code, out, err = bench("run", "--suite", "toy-a", "--jobs", "1", "--out", str(lb))
+    assert code == 0, err
+    where = lb / "toy-a"
+    assert {p.name for p in where.iterdir()} == {"line.md", "line.png", "verdict.md", "verdict.json", "runs.json"}
+    assert not (lb / "line.md").exists()  # a suite's pages stay in its directory
+    md = (where / "verdict.md").read_text()
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    for row in table(section(md, "Claim 1:")):  # ridge − mean at each N, against scipy on the store's rows
+        diffs = [a - b for a, b in con.execute(
+            "SELECT r.test_score, m.test_score FROM cells r JOIN cells m ON r.n = m.n AND r.seed = m.seed "
+            "WHERE r.learner = 'ridge' AND m.learner = 'mean' AND r.n = ?", (int(row["N"]),))]
+        lo, hi = stats.t.interval(0.95, len(diffs) - 1, loc=np.mean(diffs), scale=stats.sem(diffs))
+        shown = [float(x) for x in re.findall(r"[-+][\d.e+-]+", row["95% interval"])]
+        assert row["seeds / points"] == "3" and row["verdict"] == "HOLDS"
+        assert float(row["estimate"]) == pytest.approx(np.mean(diffs), rel=6e-3)
+        assert shown == pytest.approx([lo, hi], rel=6e-3)
+    assert section(md, "Verdicts").lstrip().startswith("1. **HOLDS** — ridge < mean on line: HOLDS at every N.")
+    (compute,) = con.execute("SELECT SUM(seconds) FROM cells").fetchone()
+    runs = json.loads((where / "runs.json").read_text())["runs"]
+    assert len(runs) == 1 and runs[0]["trained"] == 12
+    assert f"- Command: `bench run --suite toy-a --jobs 1 --out {lb}`" in md
+    assert f"- Wall time: **{runs[0]['wall_seconds']:.0f} s measured** (training only; 1 run(s): " in md
+    assert f"Compute: {compute:.0f} s, the sum of the cells' own timings" in md
+    assert "- toy learners" in section(md, "Caveats")
+    # resumable like any run: the same command trains nothing and keeps the measured run
+    code, out, _ = bench("run", "--suite", "toy-a", "--jobs", "1", "--out", str(lb))
+    assert code == 0 and "Nothing to train: all 12 cells" in out
+    assert json.loads((where / "runs.json").read_text())["runs"] == runs
+
+
+def test_wall_time_is_credited_to_the_runs_that_wrote_the_cells(toy, bench, tmp_path):
+    lb = tmp_path / "lb"
+    assert bench("run", "--suite", "toy-b", "--jobs", "1", "--no-leaderboard")[0] == 0
+    assert bench("leaderboard", "--suite", "toy-b", "--out", str(lb))[0] == 0
+    md = (lb / "toy-b" / "verdict.md").read_text()
+    assert "- Command: `bench run --suite toy-b`\n- Wall time: not measured." in md
+    assert "- 4 cell(s) were trained by runs that did not write this directory" in md
+    runs = [{"command": "a", "began": "2026-01-01T10:00:00+00:00", "ended": "2026-01-01T10:05:00+00:00"},
+            {"command": "b", "began": "2026-01-01T11:00:00+00:00", "ended": "2026-01-01T11:01:00+00:00"},
+            {"command": "c", "began": "2026-01-01T12:00:00+00:00", "ended": "2026-01-01T12:01:00+00:00"}]
+    rows = [{"created_at": t} for t in ("2026-01-01T10:01:00+00:00", "2026-01-01T11:00:30+00:00",
+                                        "2026-01-01T11:01:00+00:00", "2026-01-01T13:00:00+00:00")]
+    kept, unknown = suiteboard.credit(runs, rows)
+    assert [(r["command"], r["credited"]) for r in kept] == [("a", 1), ("b", 2)] and unknown == 1
+
+
+def test_suites_and_scales_never_touch_each_others_pages(toy, bench, tmp_path):
+    lb = tmp_path / "lb"
+    assert bench("run", "--suite", "toy-a", "--jobs", "1", "--out", str(lb))[0] == 0
+    first = snapshot(lb / "toy-a")
+    assert bench("run", "--suite", "toy-b", "--jobs", "1", "--out", str(lb))[0] == 0
+    assert bench("run", "--suite", "toy-a", "--scale", "paper", "--jobs", "1", "--out", str(lb))[0] == 0
+    assert bench("leaderboard", "--suite", "toy-b", "--out", str(lb))[0] == 0
+    now = snapshot(lb / "toy-a")
+    assert {k: v for k, v in now.items() if not k.startswith("paper/")} == first  # bytes and mtimes unchanged
+    assert {k for k in now if k.startswith("paper/")} == {f"paper/{k}" for k in first}  # the paper scale's own
+    b = (lb / "toy-b" / "verdict.md").read_text()
+    assert "**FAILS** — mean < ridge: FAILS at N = 30" in b  # toy-b's own claim, on toy-b's own cells
+    assert "N = 30; seeds 0–1; test set 100 points" in b
+    paper = (lb / "toy-a" / "paper" / "verdict.md").read_text()
+    assert "verdict at scale `paper`" in paper and "N = 20, 40, 80; seeds 0–3" in paper
+    index = (lb / "README.md").read_text()
+    for link, line in (("toy-a/verdict.md", "**HOLDS** — ridge < mean on line"),
+                       ("toy-a/paper/verdict.md", "scale `paper`"), ("toy-b/verdict.md", "**FAILS** — mean < ridge")):
+        assert link in index and line in index
+
+
+def test_task_pages_and_suites_share_the_index(toy, bench, tmp_path):
+    lb = tmp_path / "lb"
+    assert bench("run", "-t", "line", "-l", "mean", "--n", "20", "--seeds", "2", "--n-test", "50", "--jobs", "1",
+                 "--out", str(lb))[0] == 0
+    assert (lb / "line.md").exists()  # a plain run writes <task>.md as before
+    assert bench("run", "--suite", "toy-b", "--jobs", "1", "--out", str(lb))[0] == 0
+    index = (lb / "README.md").read_text()
+    assert "[line](line.md)" in index and "[toy-b](toy-b/verdict.md)" in index  # the task row is kept
+    assert bench("leaderboard", "--out", str(lb))[0] == 0
+    index = (lb / "README.md").read_text()
+    assert "[line](line.md)" in index and "[toy-b](toy-b/verdict.md)" in index  # the suite is kept
+
+
+def test_leaderboard_of_a_suite_whose_cells_are_not_stored(toy, bench, tmp_path):
+    assert bench("run", "--suite", "toy-b", "--jobs", "1", "--out", str(tmp_path / "lb"))[0] == 0
+    code, _, err = bench("leaderboard", "--suite", "toy-a", "--out", str(tmp_path / "lb"))
+    assert code != 0 and "the store holds none of the 12 cells of suite 'toy-a' at scale 'small'; run `bench run " \
+                          "--suite toy-a` first" in one_line_error(err)
+
+
+def test_suite_list_shows_scales_and_claims_within_100_columns(bench):
+    code, out, _ = bench("suite", "list")
+    assert code == 0 and max(map(len, out.splitlines())) <= 100
+    fig1 = out[out.index("allen-zhu-fig1"):]
+    for words in ("scale small (default): N = 250, 500, 1000; 3 seeds", "scale paper: N = 1000, 2000, 5000, 10000",
+                  "claim 1: three_layer_sgd < two_layer_sgd < ntk on sin3", "caveat: The learners are those of today"):
+        assert words in " ".join(fig1.split())
+    code, out, _ = bench("list")
+    assert code == 0 and "small: N 250–1000 × 3 seeds; paper: N 1000–10000 × 3 seeds" in out
