@@ -115,7 +115,7 @@ class Claim:
                              f"'{grid.suite}' does not run at scale '{grid.scale}'")
         labels = [learner_label(name, ov) for name, ov in grid.learners]
         for ref in self.learner_refs():
-            if ref not in labels and ref not in {name for name, _ in grid.learners}:
+            if not _grid_matches(ref, grid):
                 raise ValueError(f"claim '{self.statement()}' names learner '{ref}', which suite "
                                  f"'{grid.suite}' does not run at scale '{grid.scale}' (it runs: "
                                  f"{', '.join(labels)})")
@@ -141,8 +141,34 @@ class Claim:
         return where
 
 
+def parse_ref(ref: str) -> tuple[str, dict[str, str]]:
+    """A learner reference: a name, or ``name[key=value,...]`` selecting the variants whose
+    single-valued parameters have those values (``three_layer_sgd[train=hidden]``)."""
+    name, bracket, rest = ref.partition("[")
+    if not bracket:
+        return ref, {}
+    if not rest.endswith("]") or "=" not in rest:
+        raise ValueError(f"learner reference {ref!r}: write NAME or NAME[key=value,...]")
+    return name, dict(part.strip().split("=", 1) for part in rest[:-1].split(","))
+
+
+def _selects(ref: str, name: str, single: dict[str, Any]) -> bool:
+    """Whether ``ref`` selects a learner ``name`` whose single-valued parameters are ``single``."""
+    want, filters = parse_ref(ref)
+    return want == name and all(k in single and str(single[k]) == v for k, v in filters.items())
+
+
+def _grid_matches(ref: str, grid: "Grid") -> list[str]:
+    """Labels of the grid's learner variants that ``ref`` names (by label, name or selector)."""
+    labels = [learner_label(n, ov) for n, ov in grid.learners]
+    if ref in labels:
+        return [ref]
+    return [learner_label(n, ov) for n, ov in grid.learners
+            if _selects(ref, n, {k: v[0] for k, v in ov.items() if len(v) == 1})]
+
+
 def _matches(ref: str, p: Point, by_label: bool) -> bool:
-    return p.label == ref if by_label else p.learner == ref
+    return p.label == ref if by_label else _selects(ref, p.learner, p.fixed)
 
 
 def _by_label(ref: str, points: list[Point]) -> bool:
@@ -154,8 +180,9 @@ def _by_label(ref: str, points: list[Point]) -> bool:
 class Ordering(Claim):
     """``learners[0] < learners[1] < ...`` in test error, at every N (see the module docstring).
 
-    Name each learner by its name, or by its variant's label when the suite runs several
-    variants of it (``two_layer_sgd (width=100)``).
+    Name each learner by its name, or, when the suite runs several variants of it, by its
+    variant's label (``two_layer_sgd (width=100)``) or a selector of its fixed parameters
+    (``three_layer_sgd[train=hidden]``).
     """
 
     learners: tuple[str, ...]
@@ -174,10 +201,11 @@ class Ordering(Claim):
     def check(self, grid: "Grid") -> None:
         super().check(grid)
         for ref in self.learners:
-            variants = [learner_label(n, ov) for n, ov in grid.learners if n == ref]
-            if ref not in [learner_label(n, ov) for n, ov in grid.learners] and len(variants) > 1:
+            variants = _grid_matches(ref, grid)
+            if len(variants) > 1:
                 raise ValueError(f"claim '{self.statement()}': suite '{grid.suite}' runs {len(variants)} "
-                                 f"variants of '{ref}'; name one by its label ({', '.join(variants)})")
+                                 f"variants of '{ref}'; name one by its label ({', '.join(variants)}) "
+                                 f"or by NAME[key=value]")
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         checks = []

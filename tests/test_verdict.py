@@ -216,3 +216,17 @@ def test_a_claim_naming_a_learner_the_suite_does_not_run_is_a_plugin_problem(fak
     assert "bad" not in reg.suites, reg.problems
     words = "registered a bad suite: ValueError: claim 'ntk < nkt' names learner 'nkt', which suite 'bad' does not run"
     assert any(words in p for p in reg.problems), reg.problems
+
+
+def test_a_selector_names_one_variant_of_a_learner_run_twice():
+    from harness.verdict import Point
+
+    def points(train, base):
+        return [Point("t", "t", {}, "net", f"net (train={train})", {"train": train, "width": 8}, n, seed,
+                      base + 0.01 * seed) for n in (10, 20) for seed in range(3)]
+
+    pts = points("hidden", 0.1) + points("last", 0.5)
+    result = Ordering(learners=("net[train=hidden]", "net[train=last]"), task="t", text="x", source="y").evaluate(pts)
+    assert result.status == "HOLDS" and all(c.estimate == pytest.approx(-0.4) and c.count == 3 for c in result.checks)
+    reverse = Ordering(learners=("net[train=last]", "net[train=hidden]"), task="t", text="x", source="y")
+    assert reverse.evaluate(pts).status == "FAILS"
