@@ -50,6 +50,8 @@ class Selection:
         if trial["status"] != "ok":
             return
         refit = trial["params"] if chosen is None else chosen
+        if chosen is not None:
+            trial["refit"] = chosen  # what the learner chose inside the trial (e.g. early-stopped epochs)
         self._ok.append((trial["val_score"], len(self.trials), trial, refit))
         if self.best_score is None or trial["val_score"] < self.best_score:
             self.best_params, self.best_score = refit, trial["val_score"]

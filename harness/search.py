@@ -79,7 +79,9 @@ def edges(learner: Learner, selection: Selection) -> list[Edge]:
         search = learner.search.get(key)
         won = trial["params"][key]
         if search is not None and search.cap:
-            if refit.get(key) == won:  # the learner's own choice ran into the limit
+            # on the edge when the learner chose inside the limit (``refit``) and its choice ran
+            # into it; a learner that chose nothing (a fixed schedule) trained to the limit by design
+            if "refit" in trial and refit.get(key) == won:
                 out.append(_next(key, "high", won, sorted(values), search))
             continue
         values = sorted(values)

@@ -143,3 +143,20 @@ def test_no_built_in_learner_leaves_a_chosen_value_on_an_edge_without_saying_so(
         numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if len(numeric) >= 2 and value in (min(numeric), max(numeric)) and value != 0 and key != "depth":
             assert key in marked, (key, value, values)
+
+
+class FixedLength(Capped):
+    """Trains for exactly its epochs (a fixed schedule): it chooses nothing inside the cap."""
+
+    name = "fixed_length"
+
+    def fit_select(self, X_train, y_train, X_val, y_val, grid, rng, problem):
+        out = Selection(None, None)
+        for params in grid:
+            out.add({"params": params, "status": "ok", "val_score": 1.0 / params["epochs"]})
+        return out
+
+
+def test_a_fixed_training_length_is_not_an_edge(sin3):
+    record = run(sin3, FixedLength())
+    assert tried(record, "epochs") == [100] and record["edges"] == []
