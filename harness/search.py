@@ -129,8 +129,8 @@ def refine(learner: Learner, selection: Selection,
             params = {**selection.best_trial["params"], e.param: e.next}
             if params not in tried and params not in grid:
                 grid.append(params)
-        if not grid:
-            return selection, found
+        if not grid:  # every extension was tried already and lost: the winner is not on an edge
+            return selection, [e for e in found if e.next is None]
         selection.merge(fit_select(grid))
     return selection, [e if e.next is None else Edge(e.param, e.side, e.value,
                                                      why=f"still improving after {MAX_ROUNDS} extensions")
