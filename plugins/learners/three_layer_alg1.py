@@ -31,8 +31,9 @@ Where the sheet leaves room, and what this module reads it as:
   batch gradient is the average of the paper's single-sample gradients. This is exact and costs
   O(B·m) instead of O(B·m²): W^ρ_b x_b is drawn as N(0, σ_w²‖x_b‖² I) (nothing trained depends on
   W^ρ_b), and V^ρ_b h_b together with its backward map by :class:`_SmoothedProduct`. Measured
-  (sin3, N = 800, width 128, ε_a = 1, lr 0.1): one shared draw per batch diverged in round 1,
-  per-sample draws trained stably (validation relative MSE 0.44 after 100 rounds).
+  (sin3, N = 800, width 128, ε_a = 1, lr 0.1, σ at 0.1× Table 1): one shared draw per batch
+  diverged in round 1, per-sample draws trained stably (validation relative MSE 0.44 after 100
+  rounds).
 - "Training loss" for j* is the loss L (without R, which is the same for every draw) on the data
   the learner is fitting: the training part during selection, all N at the refit.
 
@@ -42,7 +43,7 @@ unless said; "val" is the validation relative MSE.
 
 - m₁ = m₂ = ``width`` (Table 1 takes m₁ = m₂ = m); default 1000, the quick suite uses 128.
 - Initialisation (paper §4): w_j ~ N(0, I/m₁), b1 ~ N(0, 1/m₁), v_ij ~ N(0, 1/m₂), b2 ~ N(0, 1/m₂),
-  a_ri ~ N(0, ε_a²). ``eps_a`` = 0.3 (the paper: a small constant). At the largest stable lr
+  a_ri ~ N(0, ε_a²). ``eps_a`` = 0.3 (PAPERS.md records no value for ε_a). At the largest stable lr
   of each (stability needs roughly lr·ε_a² < 0.1), ε_a = 0.1 / 0.3 / 1 with lr 1 / 0.3 / 0.1
   reached training loss 0.45 / 0.44 / 0.58 after 100 rounds (both σ at 0.1× Table 1, no decay,
   no SGD noise).
