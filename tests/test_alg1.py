@@ -91,7 +91,8 @@ def test_output_draws_follow_table_1s_smoothing_scales():
     for W_rho, V_rho in pairs:  # Table 1: σ_w = m^−(1−0.01), σ_v = m^−(1/2+0.01)
         assert W_rho.std() == pytest.approx(m ** -0.99, rel=0.1)
         assert V_rho.std() == pytest.approx(m ** -0.51, rel=0.02)
-    scaled = Alg1Network(4, 1, m, eps_a=0.1, smoothing_w=2.0, smoothing_v=0.5, generator=torch.Generator().manual_seed(0))
+    scaled = Alg1Network(4, 1, m, eps_a=0.1, smoothing_w=2.0, smoothing_v=0.5,
+                         generator=torch.Generator().manual_seed(0))
     W_rho, V_rho = draws(scaled, 1)[1][0]
     assert W_rho.std() == pytest.approx(2.0 * m ** -0.99, rel=0.1)
     assert V_rho.std() == pytest.approx(0.5 * m ** -0.51, rel=0.02)
@@ -135,7 +136,8 @@ def test_noisy_sgd_adds_gaussian_noise_of_norm_sgd_noise_per_step():
     assert V1.std() == pytest.approx(std, rel=0.05)  # 4096 entries
     assert W1.std() == pytest.approx(std, rel=0.2)  # 320 entries
     assert abs(V1.mean()) < 4 * std / math.sqrt(V1.size)
-    quiet = Alg1Network(d, 1, m, eps_a=0.3, smoothing_w=1.0, smoothing_v=1.0, generator=torch.Generator().manual_seed(4))
+    quiet = Alg1Network(d, 1, m, eps_a=0.3, smoothing_w=1.0, smoothing_v=1.0,
+                        generator=torch.Generator().manual_seed(4))
     quiet.A.zero_()
     train_alg1(quiet, X, X[:, 0], PROBLEM, lr=lr, sgd_noise=0.0, lambda_v=0.0, lambda_w=0.0, decay=0.0,
                output_draws=1, batch_size=25, epochs=epochs, generator=torch.Generator().manual_seed(0))

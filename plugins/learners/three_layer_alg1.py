@@ -177,7 +177,8 @@ class Alg1Network(nn.Module):
         V_rho = torch.randn(self.V0.shape, generator=gen, device=self.W0.device) * self.sigma_v
         return W_rho, V_rho
 
-    def weights(self, sign: torch.Tensor, W_rho: torch.Tensor, V_rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def weights(self, sign: torch.Tensor, W_rho: torch.Tensor,
+                V_rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """W(0) + W^ρ + ΣW′ and V(0) + V^ρ + V′Σ."""
         return self.W0 + W_rho + sign[:, None] * self.W1, self.V0 + V_rho + self.V1 * sign[None, :]
 
@@ -270,8 +271,9 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():
                 for p, g in zip(params, grads):
-                    step = g if sgd_noise == 0 else g + noise_std * torch.randn(p.shape, generator=noise_gen, device=device)
-                    p.sub_(lr * step)
+                    if sgd_noise:
+                        g = g + noise_std * torch.randn(p.shape, generator=noise_gen, device=device)
+                    p.sub_(lr * g)
             total += loss.detach()
         if not torch.isfinite(total):
             raise Diverged(f"loss became {total.item()} in round {epoch} (lr={lr})")
