@@ -253,7 +253,7 @@ class Slope(Claim):
     def check(self, grid: "Grid") -> None:
         super().check(grid)
         if self.x != "n":
-            variants = [ov for n, ov in grid.learners if n == self.learner]
+            variants = _grid_matches(self.learner, grid)
             if len(variants) < 2:
                 raise ValueError(f"claim '{self.statement()}': suite '{grid.suite}' runs one variant of "
                                  f"'{self.learner}' at scale '{grid.scale}'; a slope against {self.x} needs several")
@@ -269,7 +269,7 @@ class Slope(Claim):
                     xy = [(p.n, p.score) for p in mine if p.label == lab and p.score is not None]
                     checks.append(slope(condition, None, f"slope of log {lab} vs log N", xy, op, threshold))
             else:
-                mine = [p for p in pts if p.learner == self.learner and self.x in p.fixed]
+                mine = [p for p in pts if _matches(self.learner, p, False) and self.x in p.fixed]
                 for n in sorted({p.n for p in mine}):
                     xy = [(p.fixed[self.x], p.score) for p in mine if p.n == n and p.score is not None]
                     checks.append(slope(condition, n, f"slope of log {self.learner} vs log {self.x}", xy, op,

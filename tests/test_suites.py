@@ -155,7 +155,8 @@ def test_suite_list_shows_scales_and_claims_within_100_columns(bench):
     assert code == 0 and max(map(len, out.splitlines())) <= 100
     fig1 = out[out.index("allen-zhu-fig1"):]
     for words in ("scale small (default): N = 250, 500, 1000; 3 seeds", "scale paper: N = 1000, 2000, 5000, 10000",
-                  "claim 1: three_layer_sgd < two_layer_sgd < ntk on sin3", "caveat: The learners are those of today"):
+                  "claim 1: three_layer_sgd[train=hidden] < two_layer_sgd[train=hidden] < three_layer_ntk on sin3",
+                  "caveat: Networks as in Fig. 1"):
         assert words in " ".join(fig1.split())
     code, out, _ = bench("list")
     assert code == 0 and "small: N 250–1000 × 3 seeds; paper: N 1000–10000 × 3 seeds" in out
