@@ -109,6 +109,7 @@ def _next(key: str, side: str, won: float, values: list[float], search: Search |
         nxt = max(won / step, search.lo)
         if won <= search.lo or nxt >= won:
             return Edge(key, side, won, why=f"at its search bound {search.lo:g}")
+    nxt = float(f"{nxt:.10g}")  # 1e-10 / 10 / 10 … stays 1e-12, not 1.0000000000000002e-12
     if isinstance(won, (int, np.integer)) and float(nxt).is_integer():
         nxt = int(nxt)
     return Edge(key, side, won, next=nxt)

@@ -160,3 +160,9 @@ class FixedLength(Capped):
 def test_a_fixed_training_length_is_not_an_edge(sin3):
     record = run(sin3, FixedLength())
     assert tried(record, "epochs") == [100] and record["edges"] == []
+
+
+def test_extended_values_are_round_numbers(sin3):
+    learner = Bowl().with_params(width=[10], lr=[1e-10, 1e-9])
+    learner.best, learner.search = 1e-13, {"lr": Search(1e-20, 100.0)}
+    assert 1e-12 in tried(run(sin3, learner), "lr")  # not 1.0000000000000002e-12
