@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import tempfile
 from collections import Counter, defaultdict
@@ -350,6 +351,10 @@ def write_index(out: Path, tasks: str | None = None) -> Path:
     path = out / "README.md"
     if tasks is None:
         tasks = _existing_task_table(path)
+        # rows whose page has since been removed would link nowhere
+        rows = [r for r in tasks.splitlines()
+                if not (m := re.search(r"\]\(([^)]+\.md)\)", r)) or (out / m.group(1)).exists()]
+        tasks = "\n".join(rows) if len(rows) > 2 else ""
     text = INDEX_HEAD + suite_index(out)
     if tasks:
         text += f"\n## Tasks\n\n{TASKS_BEGIN}\n{tasks}\n{TASKS_END}\n"

@@ -124,3 +124,11 @@ def test_pages_get_the_users_umask_like_any_other_file(tmp_path, store, umask, m
     assert {p.suffix for p in pages} == {".md", ".png"}
     for p in pages:
         assert stat.S_IMODE(p.stat().st_mode) == mode, f"{p.name}: {oct(p.stat().st_mode)}"
+
+
+def test_the_index_drops_task_rows_whose_page_is_gone(tmp_path, store):
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    assert "[toy](toy.md)" in (tmp_path / "lb" / "README.md").read_text()
+    (tmp_path / "lb" / "toy.md").unlink()
+    leaderboard.write_index(tmp_path / "lb")  # as a suite run rewrites it
+    assert "toy.md" not in (tmp_path / "lb" / "README.md").read_text()
