@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import sys
-import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import numpy as np
 from .cell import CellSpec, Protocol, run_cell
 from .errors import BenchError, one_line
 from .fingerprint import code_fingerprint, harness_fingerprint
+from .periodic import every
 from .learners import Learner
 from .provenance import git_revision, versions
 from .registry import Registry
@@ -259,22 +259,15 @@ class Progress:
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
-        stop = threading.Event()
-
+        """While the block runs, say "still training" when nothing was printed for ``interval`` s."""
         def beat() -> None:
-            while not stop.wait(self.interval / 4):
-                if time.monotonic() - self.last >= self.interval and self.done < self.total:
-                    self.last = time.monotonic()
-                    print(f"[{self.done}/{self.total}] still training… {_clock(self.last - self.start)} elapsed",
-                          file=self.stream, flush=True)
+            if time.monotonic() - self.last >= self.interval and self.done < self.total:
+                self.last = time.monotonic()
+                print(f"[{self.done}/{self.total}] still training… {_clock(self.last - self.start)} elapsed",
+                      file=self.stream, flush=True)
 
-        thread = threading.Thread(target=beat, daemon=True)
-        thread.start()
-        try:
+        with every(self.interval / 4, beat):
             yield
-        finally:
-            stop.set()
-            thread.join()
 
     def begin(self, summary: RunSummary, todo: int, reuse_stale: bool) -> None:
         """Say what the run will do before it trains: stale cells per learner, then the plan."""

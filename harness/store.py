@@ -14,12 +14,13 @@ import sqlite3
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import StoreError
+from .periodic import every
 
 SCHEMA_VERSION = 5
 JSON_COLUMNS = ("task_params", "learner_params", "learner_grid", "metrics", "chosen_params", "selection",
@@ -231,34 +232,25 @@ class Store:
 
     @contextmanager
     def heartbeat(self, owner: str, ttl: float = CLAIM_TTL) -> Iterator[None]:
-        """Keep ``owner``'s claims alive while the block runs (a thread with its own connection,
-        renewing every ttl/4), and release them at the end."""
-        stop = threading.Event()
-
-        def beat() -> None:
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        """Keep ``owner``'s claims alive while the block runs (renewed every ttl/4 from a thread,
+        on a connection of its own), and release them at the end."""
+        def renew() -> None:
+            now = time.time()
             try:
-                while not stop.wait(ttl / 4):
-                    now = time.time()
-                    try:
-                        db.execute("UPDATE claims SET heartbeat = ?, expires = ? WHERE owner = ?",
-                                   (now, now + ttl, owner))
-                    except sqlite3.Error:
-                        pass  # a busy or full store: the next beat tries again before expiry
-            finally:
-                db.close()
+                with closing(sqlite3.connect(self.path, timeout=60, isolation_level=None)) as db:
+                    db.execute("UPDATE claims SET heartbeat = ?, expires = ? WHERE owner = ?", (now, now + ttl, owner))
+            except sqlite3.Error:
+                pass  # a busy or full store: the next beat tries again before expiry
 
-        thread = threading.Thread(target=beat, daemon=True)
-        thread.start()
         try:
-            yield
+            with every(ttl / 4, renew):
+                yield
         finally:
-            stop.set()
-            thread.join()
             try:
                 self.release(owner)
             except sqlite3.Error:
                 pass  # left claims expire on their own
+
 
     def rows(self, task: str | None = None, learner: str | None = None) -> list[dict[str, Any]]:
         """All rows (optionally of one task / learner), JSON columns decoded."""
@@ -279,7 +271,6 @@ class Store:
                 d[c] = json.loads(d[c]) if d[c] is not None else None
             out.append(d)
         return out
-
 
 def new_owner() -> str:
     """A claim owner name for this process: ``host:pid:random``."""
