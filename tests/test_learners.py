@@ -142,3 +142,29 @@ def test_cuda_training_matches_cpu_training(reg):
                 for d in ("cpu", "cuda"))
     assert gpu["status"] == cpu["status"] == "ok"
     assert gpu["test_score"] == pytest.approx(cpu["test_score"], rel=0.05)
+
+
+def test_early_stopping_follows_the_validation_loss_and_reports_the_score_there():
+    from sklearn.metrics import log_loss
+    from torch import nn as tnn
+
+    from plugins.learners.torch_training import EarlyStopping, TrainedNet
+
+    net = tnn.Linear(3, 4)
+    X, y = np.random.default_rng(0).standard_normal((50, 3)), np.arange(50) % 4
+    model = TrainedNet(net, Problem("classification", 3, 4))
+    loss, score = model.validate(X, y)
+    probs = torch.softmax(net(torch.as_tensor(X, dtype=torch.float32)), dim=1).detach().numpy()
+    assert loss == pytest.approx(log_loss(y, probs, labels=range(4)), rel=1e-5)  # cross-entropy, not 0-1
+    assert score == np.mean(probs.argmax(1) != y)
+
+    class Scripted:  # (loss, 0-1 error) per epoch: the error is flat while the loss still falls
+        def __init__(self):
+            self.script = iter([(1.0, 0.5), (0.8, 0.5), (0.6, 0.5), (0.7, 0.4), (0.9, 0.3), (0.95, 0.3)])
+
+        def validate(self, X, y):
+            return next(self.script)
+
+    stop = EarlyStopping(Scripted(), None, None, patience=3, epochs=10)
+    stopped = [e for e in range(1, 7) if stop.update(e)]
+    assert stop.best_epoch == 3 and stop.best_score == 0.5 and stopped == [6]

@@ -93,7 +93,7 @@ from torch import nn
 
 from harness import Diverged, Problem, hookimpl, is_int, is_number
 
-from .torch_training import PREDICT_ROWS, Outcome, SGDNetLearner, TrainedNet, data_bytes, out_dim, torch_seed
+from .torch_training import PREDICT_ROWS, EarlyStopping, Outcome, SGDNetLearner, TrainedNet, data_bytes, out_dim, torch_seed
 
 
 def table1_sigmas(m: int) -> tuple[float, float]:
@@ -260,7 +260,7 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
     noise_gen = net.generator(1)
     noise_std = sgd_noise / math.sqrt(sum(p.numel() for p in params))  # E‖ξ‖² = sgd_noise², as Ge et al.'s unit sphere
     n = len(Xt)
-    best_epoch, best_val, since_best = epochs, None, 0
+    stopper = None if X_val is None else EarlyStopping(model, X_val, y_val, patience, epochs)
     for epoch in range(1, epochs + 1):
         net.train()
         total = torch.zeros((), device=device)
@@ -278,25 +278,15 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
         if not torch.isfinite(total):
             raise Diverged(f"loss became {total.item()} in round {epoch} (lr={lr})")
         net.lam *= 1.0 - decay
-        if X_val is None:
+        if stopper is None:
             continue
         net.select_output(Xt, yt, loss_fn, output_draws)
-        pred = model.predict(X_val)
-        if classification:
-            val = float(np.mean(pred != y_val))
-        elif np.all(np.isfinite(pred)):
-            val = float(np.mean((pred - y_val) ** 2))
-        else:
-            raise Diverged(f"non-finite validation predictions in round {epoch} (lr={lr})")
-        if best_val is None or val < best_val:
-            best_epoch, best_val, since_best = epoch, val, 0
-        else:
-            since_best += 1
-            if patience is not None and since_best >= patience:
-                break
-    if X_val is None:
+        if stopper.update(epoch, f"round {epoch} (lr={lr})"):
+            break
+    if stopper is None:
         net.select_output(Xt, yt, loss_fn, output_draws)
-    return Outcome(model, best_epoch, best_val)
+        return Outcome(model, epochs, None)
+    return Outcome(model, stopper.best_epoch, stopper.best_score)
 
 
 class ThreeLayerAlg1(SGDNetLearner):

@@ -61,14 +61,59 @@ class TrainedNet:
     device: str = "cpu"
 
     @torch.no_grad()
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def outputs(self, X: np.ndarray) -> torch.Tensor:
+        """The network's raw outputs (logits, or standardised regression values) on the CPU."""
         self.net.eval()
         Xt = torch.as_tensor(X, dtype=torch.float32)
-        out = torch.cat([self.net(Xt[i:i + PREDICT_ROWS].to(self.device)).cpu()
-                         for i in range(0, len(Xt), PREDICT_ROWS)])
+        return torch.cat([self.net(Xt[i:i + PREDICT_ROWS].to(self.device)).cpu()
+                          for i in range(0, len(Xt), PREDICT_ROWS)])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self._decode(self.outputs(X))
+
+    def _decode(self, out: torch.Tensor) -> np.ndarray:
         if self.problem.kind == "classification":
             return out.argmax(dim=1).numpy()
         return out[:, 0].double().numpy() * self.y_std + self.y_mean
+
+    def validate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """(loss, score) on (X, y): the loss early stopping follows — cross-entropy for
+        classification, whose 0-1 error moves in steps too coarse to stop on; the MSE for
+        regression — and the harness's selection score (0-1 error or MSE)."""
+        out = self.outputs(X)
+        pred = self._decode(out)
+        if self.problem.kind == "classification":
+            loss = float(nn.functional.cross_entropy(out, torch.as_tensor(y, dtype=torch.long)))
+            if not np.isfinite(loss):
+                raise Diverged("non-finite validation loss")
+            return loss, float(np.mean(pred != y))
+        if not np.all(np.isfinite(pred)):
+            raise Diverged("non-finite validation predictions")
+        mse = float(np.mean((pred - y) ** 2))
+        return mse, mse
+
+
+class EarlyStopping:
+    """After each epoch (or round) on validation data: the epoch of lowest validation loss is the
+    best, training stops ``patience`` epochs after it, and the selection score reported is the
+    one at the best epoch. Shared by :func:`train` and Algorithm 1's loop."""
+
+    def __init__(self, model: TrainedNet, X_val: np.ndarray, y_val: np.ndarray, patience: int | None,
+                 epochs: int) -> None:
+        self.model, self.X_val, self.y_val, self.patience = model, X_val, y_val, patience
+        self.best_epoch, self.best_loss, self.best_score, self.since_best = epochs, None, None, 0
+
+    def update(self, epoch: int, where: str = "") -> bool:
+        """Score ``epoch``; True when training should stop. Raises :class:`Diverged` with ``where``."""
+        try:
+            loss, score = self.model.validate(self.X_val, self.y_val)
+        except Diverged as exc:
+            raise Diverged(f"{exc} in {where or f'epoch {epoch}'}") from None
+        if self.best_loss is None or loss < self.best_loss:
+            self.best_epoch, self.best_loss, self.best_score, self.since_best = epoch, loss, score, 0
+            return False
+        self.since_best += 1
+        return self.patience is not None and self.since_best >= self.patience
 
 
 @dataclass
@@ -104,6 +149,7 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
     A network may define ``penalty()`` (a regulariser added to every mini-batch loss) and
     ``end_epoch()`` (called after each epoch), as Algorithm 1's network does.
 
+    With validation data, early stopping follows the validation *loss* (:class:`EarlyStopping`).
     Raises :class:`Diverged` when the loss or the validation predictions become non-finite.
     """
     if schedule not in SCHEDULES:
@@ -126,7 +172,7 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[epochs // 2], gamma=0.1) if step else None
     n = len(Xt)
     penalty, end_epoch = getattr(net, "penalty", None), getattr(net, "end_epoch", None)
-    best_epoch, best_val, since_best = epochs, None, 0
+    stopper = None if X_val is None else EarlyStopping(model, X_val, y_val, patience, epochs)
     for epoch in range(1, epochs + 1):
         net.train()
         total = torch.zeros((), device=device)
@@ -148,22 +194,13 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
             on_epoch(epoch, opt, sched)
         if sched is not None:
             sched.step()
-        if X_val is None or (step and epoch < epochs):
+        if stopper is None or (step and epoch < epochs):
             continue
-        pred = model.predict(X_val)
-        if classification:
-            val = float(np.mean(pred != y_val))
-        elif np.all(np.isfinite(pred)):
-            val = float(np.mean((pred - y_val) ** 2))
-        else:
-            raise Diverged(f"non-finite validation predictions in epoch {epoch} (lr={lr})")
-        if best_val is None or val < best_val:
-            best_epoch, best_val, since_best = epoch, val, 0
-        else:
-            since_best += 1
-            if patience is not None and since_best >= patience:
-                break
-    return Outcome(model, best_epoch, best_val)
+        if stopper.update(epoch, f"epoch {epoch} (lr={lr})"):
+            break
+    if stopper is None:
+        return Outcome(model, epochs, None)
+    return Outcome(model, stopper.best_epoch, stopper.best_score)
 
 
 class SGDNetLearner(Learner):
