@@ -4,6 +4,7 @@ non-zero exit status, never a traceback (set CONCEPTBENCH_DEBUG=1 to see one for
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import itertools
 import json
@@ -316,6 +317,8 @@ def run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, s
         leaderboard.check_writable(out_dir if grid is None else suiteboard.directory(out_dir, grid))
     unsupported: list[str] = []
     cells = plan(tasks, learners, ns_list, range(seeds), protocol, reg, unsupported)
+    if grid is not None and grid.compare_selection and protocol.select_on != "test":  # the paper's way, beside
+        cells += plan(tasks, learners, ns_list, range(seeds), dataclasses.replace(protocol, select_on="test"), reg)
     for line in unsupported:
         click.echo(f"skipping: {line}", err=True)
     if not cells:

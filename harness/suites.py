@@ -47,6 +47,7 @@ class Grid:
     label_noise: float
     zou_gu_mu: float | None
     select_on: str
+    compare_selection: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class Suite:
     label_noise: float = 0.0
     zou_gu_mu: float | None = None
     select_on: str = "validation"
+    # also run every cell with selection on the test set (as Allen-Zhu et al. report) and show, per
+    # curve, how much that flatters it; claims are checked on the suite's own selection only
+    compare_selection: bool = False
     scales: dict[str, Scale] = field(default_factory=dict)
     claims: tuple[Any, ...] = ()
     caveats: tuple[str, ...] = ()
@@ -91,7 +95,8 @@ class Suite:
             tasks=_resolve(self.tasks, s.tasks), learners=_resolve(self.learners, s.learners),
             ns=tuple(self.ns if s.ns is None else s.ns), seeds=self.seeds if s.seeds is None else s.seeds,
             n_test=self.n_test if s.n_test is None else s.n_test, val_fraction=self.val_fraction,
-            label_noise=self.label_noise, zou_gu_mu=self.zou_gu_mu, select_on=self.select_on)
+            label_noise=self.label_noise, zou_gu_mu=self.zou_gu_mu, select_on=self.select_on,
+            compare_selection=self.compare_selection)
 
 
 def _variants(spec: Variants) -> list[dict[str, Any]]:

@@ -74,6 +74,9 @@ TOY_B = Suite(name="toy-b", description="the mean alone, noisier", tasks={"line"
               learners={"mean": {}, "ridge": {}}, ns=(30,), seeds=2, n_test=100,
               claims=(Ordering(learners=("mean", "ridge"), text="the mean beats least squares",
                                source="nobody"),))
+TOY_C = Suite(name="toy-c", description="ridge vs mean, also selected on the test set", tasks={"line": {}},
+              learners={"ridge": {}, "mean": {}}, ns=(20, 40), seeds=3, n_test=200, compare_selection=True,
+              claims=(ORDER,))
 SYNTH = Suite(name="synth", description="scores written by the tests", tasks={"line": {}},
               learners={"a": {}, "b": {}, "c": {}, "ridge": [{"width": [1]}, {"width": [2]}, {"width": [4]}]},
               ns=(100, 200, 400), seeds=4, n_test=50,
@@ -95,7 +98,7 @@ def register_learners(register):
 
 @hookimpl
 def register_suites(register):
-    for suite in (TOY_A, TOY_B, SYNTH):
+    for suite in (TOY_A, TOY_B, TOY_C, SYNTH):
         register(suite)
 '''
 

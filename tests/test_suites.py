@@ -160,3 +160,25 @@ def test_suite_list_shows_scales_and_claims_within_100_columns(bench):
         assert words in " ".join(fig1.split())
     code, out, _ = bench("list")
     assert code == 0 and "small: N 250–1000 × 3 seeds; paper: N 1000–10000 × 3 seeds" in out
+
+
+def test_a_suite_compares_validation_and_test_selection_side_by_side(toy, bench, tmp_path):
+    code, out, err = bench("run", "--suite", "toy-c", "--jobs", "1", "--out", str(tmp_path / "lb"))
+    assert code == 0 and "Ran 24 of 24 cells" in out, err  # 2 learners × 2 N × 3 seeds × 2 selections
+    md = (tmp_path / "lb" / "toy-c" / "verdict.md").read_text()
+    assert all(row["seeds / points"] == "3" for row in table(section(md, "Claim 1:")))  # validation cells only
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    rows = table(section(md, "Selection on the test set"))
+    assert {(r["learner"], r["N"]) for r in rows} == {(lr, n) for lr in ("ridge", "mean") for n in ("20", "40")}
+    for r in rows:
+        pairs = con.execute(
+            "SELECT v.test_score, t.test_score FROM cells v JOIN cells t ON v.learner = t.learner AND v.n = t.n "
+            "AND v.seed = t.seed WHERE v.select_on = 'validation' AND t.select_on = 'test' AND v.learner = ? "
+            "AND v.n = ?", (r["learner"], int(r["N"]))).fetchall()
+        diffs = [t - v for v, t in pairs]
+        lo, hi = stats.t.interval(0.95, len(diffs) - 1, loc=np.mean(diffs), scale=stats.sem(diffs))
+        if np.std(diffs) == 0:  # the mean predictor: both selections fit the same model (scipy gives NaN)
+            lo = hi = np.mean(diffs)
+        shown = [float(x) for x in re.findall(r"[-+][\d.e+-]+", r["difference [95%]"])]
+        assert r["seeds"] == "3" and shown == pytest.approx([np.mean(diffs), lo, hi], rel=6e-3, abs=1e-12)
+        assert float(r["selected on validation"]) == pytest.approx(np.mean([v for v, _ in pairs]), rel=6e-3)
