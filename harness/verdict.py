@@ -22,6 +22,7 @@ SEPARABLE at N = 250"). Intervals are per check, not adjusted for the number of 
 
 from __future__ import annotations
 
+import abc
 import json
 import math
 from collections import defaultdict
@@ -87,7 +88,7 @@ class ClaimResult:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Claim:
+class Claim(abc.ABC):
     """A paper's claim: ``text`` says it in words, ``source`` cites where the paper makes it.
 
     ``task`` limits the claim to one task of the suite (None: each of them); ``conditions``
@@ -100,12 +101,13 @@ class Claim:
     task: str | None = None
     conditions: dict[str, Any] = field(default_factory=dict)
 
+    @abc.abstractmethod
     def statement(self) -> str:
         """The claim as the check reads it, e.g. ``a < b < c on sin3``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def learner_refs(self) -> list[str]:
-        raise NotImplementedError
+        """The learners (names, labels or selectors) the claim compares."""
 
     def check(self, grid: "Grid") -> None:
         """Raise ``ValueError`` when the claim names a task or learner the grid does not run."""
@@ -120,9 +122,9 @@ class Claim:
                                  f"'{grid.suite}' does not run at scale '{grid.scale}' (it runs: "
                                  f"{', '.join(labels)})")
 
+    @abc.abstractmethod
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         """Check the claim on ``points`` (the suite's stored cells)."""
-        raise NotImplementedError
 
     def _conditions(self, points: Iterable[Point]) -> dict[str, list[Point]]:
         out: dict[str, list[Point]] = defaultdict(list)
