@@ -296,8 +296,16 @@ def _clock(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None) -> Iterator[tuple[CellSpec, dict[str, Any]]]:
+def cell_threads(jobs: int) -> int:
+    """Torch threads per cell: the cores shared among ``jobs`` workers, and never more than the
+    user's ``OMP_NUM_THREADS`` (README: a share of the cores per run) when that is set."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    user = os.environ.get("OMP_NUM_THREADS", "")
+    return min(threads, int(user)) if user.isdigit() and int(user) > 0 else threads
+
+
+def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None) -> Iterator[tuple[CellSpec, dict[str, Any]]]:
+    threads = cell_threads(jobs)
     if jobs == 1:
         for spec in cells:
             yield spec, run_cell(spec, threads, timeout)

@@ -98,3 +98,13 @@ def test_ctrl_c_keeps_every_finished_cell_and_the_rerun_resumes(tmp_path, fake_p
     assert code == 0, err
     assert f"Ran {12 - saved} of 12 cells" in out and f"{saved} already in" in out
     assert con.execute("SELECT COUNT(*), COUNT(DISTINCT cell_id) FROM cells").fetchone() == (12, 12)
+
+
+def test_cells_never_take_more_torch_threads_than_omp_num_threads_allows(monkeypatch):
+    from harness.runner import cell_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert (cell_threads(1), cell_threads(2), cell_threads(16)) == (8, 4, 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the README's way to give a run a share of the cores
+    assert (cell_threads(1), cell_threads(8)) == (2, 1)
