@@ -17,7 +17,7 @@ import click
 import numpy as np
 from tabulate import tabulate
 
-from . import devices, leaderboard, suiteboard
+from . import devices, export, leaderboard, suiteboard
 from .cell import Protocol
 from .errors import BenchError, one_line
 from .learners import label
@@ -464,18 +464,29 @@ def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
 @click.option("--status", type=click.Choice(["ok", "diverged", "failed", "timeout"]), default=None,
               help="Only cells with this status.")
 @click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
-def show(task, learner, status, store_path) -> int:
-    """Print stored results in the terminal, one line per cell."""
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="table for the terminal; csv or json: one record per cell with its metrics and chosen "
+                   "parameters as columns (pandas.read_csv / read_json).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE",
+              help="Write to FILE instead of the terminal.")
+def show(task, learner, status, store_path, fmt, output) -> int:
+    """Print stored results, one line per cell.
+
+    Example: bench show -t sin3 --format csv -o sin3.csv
+    """
     path = _store_path(store_path)
     if not Path(path).exists():
         raise BenchError(f"no result store at {path}; run `bench run` first or pass --store")
     rows = [r for r in Store(path).rows(task, learner) if status is None or r["status"] == status]
+    stale = staleness(_registry(quiet=True))
+    if fmt != "table":
+        _emit(export.dumps([export.record(r, stale(r)) for r in rows], fmt), output, len(rows))
+        return 0
     if not rows:
         click.echo("no matching results")
         return 0
-    stale = staleness(_registry(quiet=True))
     table, stale_reasons = [], set()
-    for r in rows:
+    for r in rows:  # the terminal table
         chosen = ", ".join(f"{k}={v}" for k, v in (r["chosen_params"] or {}).items())
         if r.get("refit_failures"):
             chosen += f" (refit fallback: {len(r['refit_failures'])} better config(s) diverged on all N)"
@@ -490,11 +501,24 @@ def show(task, learner, status, store_path) -> int:
     headers = ["task", "learner", "N", "seed", "status", "test", "chosen", "s", "device"]
     if all(row[-1] == "cpu" for row in table):  # the usual case: leave the column out
         table, headers = [row[:-1] for row in table], headers[:-1]
-    click.echo(tabulate(table, headers))
+    text = tabulate(table, headers) + "\n"
     if stale_reasons:
-        click.echo(f"(stale): computed by code that has changed since ({'; '.join(sorted(stale_reasons))}); "
-                   f"`bench run` with the same arguments re-runs them.")
+        text += (f"(stale): computed by code that has changed since ({'; '.join(sorted(stale_reasons))}); "
+                 f"`bench run` with the same arguments re-runs them.\n")
+    _emit(text, output, len(rows))
     return 0
+
+
+def _emit(text: str, output: str | None, count: int) -> None:
+    """Print ``text``, or write it to ``output`` with a one-line note on stderr."""
+    if not output:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BenchError(f"cannot write {output}: {exc.strerror or exc}; choose another --output") from None
+    click.echo(f"{count} cell(s) written to {output}", err=True)
 
 
 # The arguments of this invocation, recorded with a suite's runs so its verdict names the exact command.

@@ -100,3 +100,29 @@ def test_real_process_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "harness", "run", "--task", "nope", "--learner", "kernel_ridge"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_show_exports_one_record_per_cell_as_csv_or_json(bench, tmp_path):
+    import csv
+    import json as jsonlib
+
+    from harness.store import Store
+
+    args = ("run", "-t", "sin3", "-l", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "--ns", "30,40",
+            "--seeds", "2", "--n-test", "50", "--jobs", "1", "--no-leaderboard")
+    assert bench(*args)[0] == 0
+    stored = {r["cell_id"]: r for r in Store(tmp_path / "store.sqlite").rows()}
+    code, out, _ = bench("show", "--format", "csv")
+    records = list(csv.DictReader(out.splitlines()))
+    assert code == 0 and len(records) == 4 == len(stored)
+    for rec in records:
+        row = stored[rec["cell_id"]]
+        assert float(rec["test_score"]) == row["test_score"] and int(rec["n"]) == row["n"]
+        assert float(rec["metric_mse"]) == row["metrics"]["mse"]
+        assert float(rec["chosen_alpha_per_n"]) == row["chosen_params"]["alpha_per_n"]
+    code, _, err = bench("show", "--format", "json", "--output", str(tmp_path / "cells.json"))
+    data = jsonlib.loads((tmp_path / "cells.json").read_text())
+    assert code == 0 and "4 cell(s) written" in err
+    assert {d["cell_id"]: d["test_score"] for d in data} == {k: r["test_score"] for k, r in stored.items()}
+    code, _, err = bench("show", "--format", "csv", "--output", str(tmp_path / "no" / "such" / "dir.csv"))
+    assert code != 0 and "cannot write" in one_line_error(err)
