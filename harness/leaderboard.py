@@ -126,6 +126,15 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+def gfm(rows: list[list[Any]], headers: list[str]) -> str:
+    """A GitHub-flavoured Markdown table; a ``|`` inside a cell is escaped, or it would split the
+    cell and break the row (a label such as ``width=100|1000``, a task parameter, an error)."""
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+    return tabulate([[cell(v) for v in row] for row in rows], headers=[cell(h) for h in headers],
+                    tablefmt="github", disable_numparse=True)
+
+
 def full_seeds(v: Variant, n: int) -> int:
     """The most seeds any learner has a mean over at ``n``: a mean over fewer is marked, not ranked."""
     return max((len(c.scores[n]) for c in v.curves.values() if c.scores.get(n)), default=0)
@@ -165,7 +174,7 @@ def table(v: Variant) -> str:
         row.append("—" if top is None else f"{np.mean(curve.seconds[top]):.2f} (N={top})")
         rows.append(row)
     headers = ["learner", *[f"N={n}" for n in ns], "exponent b", "s / cell"]
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    return gfm(rows, headers)
 
 
 def stale_note(v: Variant) -> str:
@@ -191,7 +200,7 @@ def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
         why.update({f"{curve.label}: {k}": w for k, w in on_edge.items()})
         shown = ", ".join(f"{k}={val}" + (" (edge)" if k in on_edge else "") for k, val in json.loads(params).items())
         rows.append([curve.label, n, shown, f"{count}/{sum(curve.chosen[n].values())}"])
-    text = tabulate(rows, headers=["learner", "N", "chosen", "seeds"], tablefmt="github", disable_numparse=True)
+    text = gfm(rows, ["learner", "N", "chosen", "seeds"])
     return text, why
 
 
@@ -410,5 +419,4 @@ def task_index(grouped: dict[str, list[Variant]], descriptions: dict[str, str]) 
                 best = f"{name}: {_fmt(m)} at N={ns[-1]}"
             rows.append([f"[{task}]({task}.md)", descriptions.get(task, ""), v.metric or "—",
                          len(v.curves), f"{ns[0]}–{ns[-1]}" if ns else "—", best])
-    return tabulate(rows, headers=["task", "description", "metric", "learners", "N", "best at largest N"],
-                    tablefmt="github", disable_numparse=True)
+    return gfm(rows, ["task", "description", "metric", "learners", "N", "best at largest N"])

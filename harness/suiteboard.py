@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from tabulate import tabulate
 
 from . import leaderboard
 from .cell import CellSpec, Protocol
@@ -124,8 +123,8 @@ def flattery_section(rows: list[dict[str, Any]]) -> list[str]:
             "validation selection: the test-selected score, their difference paired by seed with its 95% "
             "t-interval, and the relative change — a number the paper does not give. The claims above use the "
             "validation selection only.", "",
-            tabulate(table, headers=["learner", "N", "seeds", "selected on validation", "selected on test",
-                                     "difference [95%]", "relative"], tablefmt="github", disable_numparse=True), ""]
+            leaderboard.gfm(table, ["learner", "N", "seeds", "selected on validation", "selected on test",
+                                    "difference [95%]", "relative"]), ""]
 
 
 def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]]) -> list[Point]:
@@ -292,7 +291,7 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               "- Learning curves: " + ", ".join(f"[{t}]({t}.md)" for t in tasks) + ".", ""]
     for i, r in enumerate(results, 1):
         lines += [f"## Claim {i}: {r.claim.statement()}", "",
-                  tabulate(checks_table(r), headers=CHECK_HEADERS, tablefmt="github", disable_numparse=True), ""]
+                  leaderboard.gfm(checks_table(r), CHECK_HEADERS), ""]
     what = METRIC_WORDS.get(metric or "", metric or "the test metric")
     lines += ["Scores are the " + what + " of each cell. A difference a − b is score(a) − score(b) paired by "
               "seed, its interval the 95% t-interval of the mean over the paired seeds (HOLDS: entirely below 0). "

@@ -132,3 +132,58 @@ def test_the_index_drops_task_rows_whose_page_is_gone(tmp_path, store):
     (tmp_path / "lb" / "toy.md").unlink()
     leaderboard.write_index(tmp_path / "lb")  # as a suite run rewrites it
     assert "toy.md" not in (tmp_path / "lb" / "README.md").read_text()
+
+
+def gfm_tables(md):
+    """Every table of ``md`` as markdown-it-py (GFM tables) parses it: a list of rows of cell texts."""
+    from markdown_it import MarkdownIt
+
+    tables, row = [], None
+    for t in MarkdownIt("commonmark").enable("table").parse(md):
+        if t.type == "table_open":
+            tables.append([])
+        elif t.type == "tr_open":
+            row = []
+            tables[-1].append(row)
+        elif t.type == "inline" and row is not None:
+            row.append(t.content.replace("\\|", "|").strip())
+        elif t.type == "tr_close":
+            row = None
+    return tables
+
+
+def assert_tables_render(md, where):
+    """GFM silently drops the cells past the header's count, so count the raw separators too."""
+    cols = None
+    for i, line in enumerate(md.splitlines(), 1):
+        if not line.startswith("|"):
+            cols = None
+            continue
+        n = len(re.findall(r"(?<!\\)\|", line))
+        cols = n if cols is None else cols
+        assert n == cols, f"{where}:{i}: {n} cell separators where the header has {cols}"
+    assert gfm_tables(md) or "\n|" not in md, f"{where}: pipe lines that parse as no table"
+
+
+def test_every_generated_page_parses_as_gfm_tables_with_the_headers_column_count(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for seed in range(2):
+        put(store, "piped", 100, seed, 0.3, params={"kernel": ["rbf|laplacian", "x"]})  # a '|' in a label
+        put(store, "plain", 100, seed, 0.2)
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    pages = sorted((tmp_path / "lb").glob("*.md"))
+    assert len(pages) == 2
+    for page in pages:
+        assert_tables_render(page.read_text(), page)
+    table = gfm_tables((tmp_path / "lb" / "toy.md").read_text())[0]
+    assert [len(r) for r in table] == [4, 4, 4]  # learner, N=100, exponent b, s / cell
+    assert table[1][0] == "piped (kernel=rbf|laplacian/x)"  # the label is one cell, whole
+
+
+def test_the_committed_leaderboards_render():
+    from conftest import ROOT
+
+    pages = sorted((ROOT / "leaderboards").rglob("*.md"))
+    assert pages
+    for page in pages:
+        assert_tables_render(page.read_text(), page)
