@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import numpy as np
-from sklearn.model_selection import ParameterGrid
 
 from .errors import BenchError, Diverged
 from .tasks import KINDS, Problem, Task
@@ -165,6 +164,8 @@ class Learner(abc.ABC):
 
     def param_grid(self, task: Task, n: int) -> list[dict[str, Any]]:
         """The configurations to select among for ``n`` samples of ``task``."""
+        from sklearn.model_selection import ParameterGrid  # lazily: scikit-learn costs `bench --help` ~0.8 s
+
         return list(ParameterGrid(self.grid_spec))
 
     def memory_estimate(self, n: int, d: int, params: dict[str, Any]) -> int:

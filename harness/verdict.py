@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
-from scipy import stats
 
 from .learners import label as learner_label
 
@@ -283,6 +282,8 @@ def t_interval(values: list[float], level: float = LEVEL) -> tuple[float, float,
     """Mean and two-sided ``level`` t-interval of the mean (n − 1 degrees of freedom)."""
     v = np.asarray(values, dtype=float)
     mean = float(v.mean())
+    from scipy import stats  # lazily, like every heavy import on the CLI's start-up path
+
     half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
     return mean, mean - half, mean + half
 
@@ -310,6 +311,8 @@ def slope(condition: str, n: int | None, what: str, xy: list[tuple[float, float]
     if len(ok) < 3 or len({x for x, _ in ok}) < 2:
         return Check(condition, n, what, len(ok), dropped, None, None, None, NOT_SEPARABLE,
                      "; ".join(filter(None, [note, "fewer than 3 points at 2 distinct x"])), "point(s)")
+    from scipy import stats  # lazily
+
     fit = stats.linregress(np.log([x for x, _ in ok]), np.log([y for _, y in ok]))
     half = float(stats.t.ppf(0.5 + LEVEL / 2, len(ok) - 2) * fit.stderr)
     lo, hi = float(fit.slope) - half, float(fit.slope) + half
