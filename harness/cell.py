@@ -222,7 +222,8 @@ def _run(spec: CellSpec, record: dict[str, Any]) -> None:
             continue
         metrics.update({f"train_{k}": v for k, v in train.items()})
         record.update(status="ok", chosen_params=params, metric=metric, test_score=metrics[metric],
-                      train_score=train[metric], metrics=metrics, refit_failures=refit_failures)
+                      train_score=train[metric], metrics=metrics, refit_failures=refit_failures,
+                      val_score=selection.score_of(params) if refit_failures else selection.best_score)
         return
     record.update(status="diverged", refit_failures=refit_failures,
                   error=f"the refit on all N diverged for every one of the {len(refit_failures)} "

@@ -1,30 +1,44 @@
 """Fingerprints of the code that produced a result, recorded with every row so that a result
 whose code has changed since is reported as stale instead of being shown as current.
 
-joblib.Memory hashes a function's source to invalidate its cache; we do the same one level up.
-A plugin's fingerprint covers the module that defines its class, the modules of its base classes,
+joblib.Memory hashes a function's source to invalidate its cache; we do the same one level up,
+on the code's AST (comments and docstrings do not count). A plugin's fingerprint covers the module
+that defines its class, the modules of its base classes,
 and — transitively — every module of the same top-level package that those modules refer to
 (``from . import arccos``, a base class imported from a sibling module), so a fix in a helper
-module makes the learners using it stale too. The harness's own part is its version plus the
-source of the functions that define the protocol (data draws, splits, selection, scoring): an
+module makes the learners using it stale too. The harness's own part is the code of the
+functions that define the protocol (data draws, splits, selection, scoring): an
 edit to the CLI or the leaderboards leaves results valid, an edit to the protocol does not.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import sys
+import textwrap
 import types
 from functools import lru_cache
-from importlib import metadata
 from typing import Any
+
+
+def _normalised(source: str) -> bytes:
+    """The code of ``source`` without comments, docstrings or layout (its AST), so that fixing a
+    comment or a docstring leaves results current."""
+    tree = ast.parse(textwrap.dedent(source))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 def _source(module: types.ModuleType) -> bytes:
     try:
-        return inspect.getsource(module).encode()
-    except (OSError, TypeError):  # no source on disk (a frozen or dynamically made module)
+        return _normalised(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError):  # no source on disk (a frozen or dynamically made module)
         return repr(sorted(vars(module))).encode()
 
 
@@ -65,17 +79,17 @@ def code_fingerprint(obj: Any) -> str:
 
 @lru_cache(maxsize=1)
 def harness_fingerprint() -> str:
-    """``<conceptbench version>+<hash of the protocol's source>``."""
+    """``protocol+<hash>`` of the protocol functions' code. Not the package version: a release that
+    changes only the CLI or the pages leaves results current."""
     from . import cell, learners, search, tasks
 
-    protocol = [cell._run, cell.split_indices, cell.test_metrics, learners.Learner.fit_select,
-                learners.Selection, learners.score, search.edges, search._next, search.refine, tasks.training_set, tasks.fixed_test_set,
-                tasks.corrupt_labels, tasks.zou_gu, tasks.task_rng, tasks.FiniteTask.sample]
+    protocol = [cell._run, cell._rng_and_grid, cell._select_on_test, cell.split_indices, cell.test_metrics,
+                learners.Learner.fit_select, learners.Learner.param_grid, learners.Learner.grid_spec.fget,
+                learners.canonical, learners.Selection, learners._refit, learners.score, search.edges,
+                search._next, search.refine, tasks.training_set, tasks.fixed_test_set, tasks._finite_split,
+                tasks.corrupt_labels, tasks.zou_gu, tasks.task_rng, tasks.stable_int, tasks.checked_sample,
+                tasks.checked_sample_arrays, tasks.FiniteTask.sample]
     digest = hashlib.sha256()
     for fn in protocol:
-        digest.update(inspect.getsource(fn).encode())
-    try:
-        version = metadata.version("conceptbench")
-    except metadata.PackageNotFoundError:
-        version = "0"
-    return f"{version}+{digest.hexdigest()[:8]}"
+        digest.update(_normalised(inspect.getsource(fn)))
+    return f"protocol+{digest.hexdigest()[:8]}"

@@ -93,7 +93,7 @@ def collect(rows: Iterable[dict[str, Any]],
     """
     newest: dict[tuple, dict[str, Any]] = {}
     for r in rows:
-        protocol = {"n_test": r["n_test"], "val_fraction": r["val_fraction"],
+        protocol = {"n_test": r["n_test"], "val_fraction": r["val_fraction"], "task_version": r["task_version"],
                     "label_noise": r.get("label_noise") or 0.0, "input_transform": r.get("input_transform"),
                     "select_on": r.get("select_on") or "validation"}
         slot = (r["task"], json.dumps(r["task_params"], sort_keys=True, default=str),

@@ -37,10 +37,10 @@ class Selection:
     best_params: dict[str, Any] | None
     best_score: float | None
     trials: list[dict[str, Any]] = field(default_factory=list)
-    # (val_score, order, trial, params to refit) of every ok trial: the winner's trial (whose
-    # params may differ from those refit, e.g. an epoch cap vs the early-stopped epoch count) and
-    # the fallbacks if the winner's refit diverges
-    _ok: list[tuple[float, int, dict[str, Any], dict[str, Any]]] = field(default_factory=list, repr=False)
+    # (val_score, order, trial, what the learner chose for the refit or None) of every ok trial:
+    # the winner's trial (whose params may differ from those refit, e.g. an epoch cap vs the
+    # early-stopped epoch count) and the fallbacks if the winner's refit diverges
+    _ok: list[tuple[float, int, dict[str, Any], dict[str, Any] | None]] = field(default_factory=list, repr=False)
 
     def add(self, trial: dict[str, Any], chosen: dict[str, Any] | None = None) -> None:
         """Record one trial (``params``, ``status``, ``val_score``, ...); an ``ok`` trial with the
@@ -48,18 +48,17 @@ class Selection:
         self.trials.append(trial)
         if trial["status"] != "ok":
             return
-        refit = trial["params"] if chosen is None else chosen
         if chosen is not None:
             trial["refit"] = chosen  # what the learner chose inside the trial (e.g. early-stopped epochs)
-        self._ok.append((trial["val_score"], len(self.trials), trial, refit))
+        self._ok.append((trial["val_score"], len(self.trials), trial, chosen))
         if self.best_score is None or trial["val_score"] < self.best_score:
-            self.best_params, self.best_score = refit, trial["val_score"]
+            self.best_params, self.best_score = _refit(trial, chosen), trial["val_score"]
 
     def merge(self, other: "Selection") -> None:
         """Add the trials of a further selection round (ties keep the earlier winner)."""
-        refit = {id(t): r for _, _, t, r in other._ok}
+        chosen = {id(t): c for _, _, t, c in other._ok}
         for trial in other.trials:
-            self.add(trial, refit.get(id(trial)))
+            self.add(trial, chosen.get(id(trial)))
 
     @property
     def best_trial(self) -> dict[str, Any] | None:
@@ -72,8 +71,20 @@ class Selection:
         trained finitely, by validation score (ties in the order tried)."""
         if self.best_params is None:
             return []
-        rest = [p for _, _, _, p in sorted(self._ok, key=lambda t: (t[0], t[1])) if p != self.best_params]
-        return [self.best_params, *rest]
+        out = [self.best_params]
+        for _, _, trial, chosen in sorted(self._ok, key=lambda t: (t[0], t[1])):
+            if _refit(trial, chosen) not in out:  # a configuration is refit at most once
+                out.append(_refit(trial, chosen))
+        return out
+
+    def score_of(self, refit: dict[str, Any]) -> float | None:
+        """The validation score of the best trial whose refit is ``refit``."""
+        scores = [s for s, _, trial, chosen in self._ok if _refit(trial, chosen) == refit]
+        return min(scores) if scores else None
+
+
+def _refit(trial: dict[str, Any], chosen: dict[str, Any] | None) -> dict[str, Any]:
+    return trial["params"] if chosen is None else chosen
 
 
 def score(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -383,7 +383,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     with store.heartbeat(owner):
         try:
             for spec, record in _execute(claimed(), min(jobs, max(1, len(todo))), cell_timeout):
-                store.put(record)
+                store.put(record, owner)
                 summary.statuses[record["status"]] += 1
                 if record.get("edges"):
                     counts = summary.edges.setdefault(spec.learner.label, Counter())

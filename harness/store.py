@@ -183,9 +183,10 @@ class Store:
                 out.update((r["cell_id"], dict(r)) for r in self.db.execute(q, chunk).fetchall())
         return out
 
-    def put(self, record: dict[str, Any]) -> None:
+    def put(self, record: dict[str, Any], owner: str | None = None) -> None:
         """Write one cell's row in its own transaction; a row it replaces (a failed attempt, a
-        stale result) moves to ``history``, and the cell's claim is released."""
+        stale result) moves to ``history``, and ``owner``'s claim on the cell is released (not
+        another's, which took it over after ours expired)."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         row = dict(record, created_at=now)
         values = [_dumps(row.get(c)) if c in JSON_COLUMNS else row.get(c) for c in COLUMNS]
@@ -196,7 +197,7 @@ class Store:
                                 (now, row["cell_id"]))
                 self.db.execute(f"INSERT OR REPLACE INTO cells ({','.join(COLUMNS)}) "
                                 f"VALUES ({','.join('?' * len(COLUMNS))})", values)
-                self.db.execute("DELETE FROM claims WHERE cell_id = ?", (row["cell_id"],))
+                self.db.execute("DELETE FROM claims WHERE cell_id = ? AND owner = ?", (row["cell_id"], owner))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to store {self.path}: {exc}; finished rows so far are "
                              f"kept — free space or fix permissions, then re-run to resume") from None

@@ -166,3 +166,26 @@ def test_extended_values_are_round_numbers(sin3):
     learner = Bowl().with_params(width=[10], lr=[1e-10, 1e-9])
     learner.best, learner.search = 1e-13, {"lr": Search(1e-20, 100.0)}
     assert 1e-12 in tried(run(sin3, learner), "lr")  # not 1.0000000000000002e-12
+
+
+class FixedLengthBowl(Bowl):
+    """A fixed training length (no choice inside the epoch cap) and an lr axis that grows: after
+    the lr round wins, the epoch count must still not count as an edge (it did, and was doubled)."""
+
+    name = "fixed_length_bowl"
+    parameters = {"lr": [0.01, 0.1], "width": [10], "epochs": [60]}
+    search = {"lr": Search(1e-6, 100.0), "epochs": Search(1, 1000, step=2, cap=True)}
+
+
+def test_merged_rounds_do_not_make_a_fixed_length_an_edge(sin3):
+    record = run(sin3, FixedLengthBowl())
+    assert record["chosen_params"]["lr"] == pytest.approx(1.0)  # an lr round won …
+    assert tried(record, "epochs") == [60] and record["edges"] == []  # … and epochs stayed as declared
+
+
+def test_a_fallback_refit_reports_its_own_validation_score_and_each_config_is_refit_once():
+    sel = Selection(None, None)
+    for lr, score in ((0.1, 0.5), (0.3, 0.2), (0.1, 0.5)):
+        sel.add({"params": {"lr": lr}, "status": "ok", "val_score": score})
+    assert sel.ranked() == [{"lr": 0.3}, {"lr": 0.1}]
+    assert sel.score_of({"lr": 0.1}) == 0.5

@@ -239,7 +239,9 @@ def trained(tmp_path):
 
 
 def test_two_processes_on_one_grid_train_each_cell_exactly_once(tmp_path):
-    procs = [counted_proc(tmp_path), counted_proc(tmp_path)]
+    # 12 cells × 0.6 s: long enough that the second process is up (an interpreter start is ~3 s
+    # on a loaded machine) before the first has done them all
+    procs = [counted_proc(tmp_path, COUNT_SLEEP="0.6"), counted_proc(tmp_path, COUNT_SLEEP="0.6")]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     sizes = trained(tmp_path)
@@ -309,3 +311,14 @@ def test_select_on_test_reports_the_best_test_score_and_every_page_says_so(bench
     page = (tmp_path / "lb" / "sin3.md").read_text()
     assert "selected on the TEST set" in page and "optimistic" in page and "chosen on 20% of the N samples" in page
     assert "(selected on test)" in bench("show")[1]
+
+
+def test_a_changed_comment_or_docstring_does_not_make_cells_stale_but_code_does(fake_plugin, bench, tmp_path):
+    lb = str(tmp_path / "lb")
+    source = PLUGIN.format(grid="[0.0, 1.0]", offset="0.1")
+    fake_plugin("cb_shift", source)
+    assert cells_trained(bench(*RUN, "--out", lb)[1]) == 2
+    edited = source.replace('name = "shift"', '"""Now documented."""\n    name = "shift"  # a comment')
+    fake_plugin("cb_shift", edited)
+    code, out, err = bench(*RUN, "--out", lb)
+    assert code == 0 and "stale" not in err and "Nothing to train" in out
