@@ -22,7 +22,7 @@ from .cell import Protocol
 from .errors import BenchError, one_line
 from .learners import label
 from .registry import Registry, load_registry
-from .runner import Progress, check_memory, execute, plan, staleness
+from .runner import Progress, check_memory, execute, pending, plan, staleness
 from .store import Store
 from .tasks import checked_sample
 
@@ -323,9 +323,9 @@ def run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, s
         click.echo(f"skipping: {line}", err=True)
     if not cells:
         raise BenchError("nothing to run: no selected learner supports the selected tasks")
-    if not force:
-        check_memory(cells, jobs)  # an N the machine cannot hold fails here, not after a minute in a cell
     store = Store(_store_path(store_path))
+    if not force:  # an N the machine cannot hold fails here, not after a minute in a cell
+        check_memory(pending(cells, store, retry_failed, reuse_stale), jobs)
     progress = Progress(len(cells))
     with progress.heartbeat():
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,

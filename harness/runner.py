@@ -324,6 +324,21 @@ def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None) -> Ite
             yield by_id[record["cell_id"]], record
 
 
+def _to_train(row: dict[str, Any] | None, stale: list[str], retry_failed: bool, reuse_stale: bool) -> bool:
+    """Whether a cell with stored ``row`` (None: not stored) must train in this run."""
+    if row is None:
+        return True
+    return bool(stale and not reuse_stale) or (retry_failed and row["status"] not in FINAL)
+
+
+def pending(cells: list[CellSpec], store: Store, retry_failed: bool = False,
+            reuse_stale: bool = False) -> list[CellSpec]:
+    """The cells a run would train (not yet stored, stale, or failed with ``retry_failed``)."""
+    stored = store.existing(c.cell_id for c in cells)
+    return [c for c in cells if _to_train(stored.get(c.cell_id), stale_reasons(stored[c.cell_id], c.code)
+                                          if c.cell_id in stored else [], retry_failed, reuse_stale)]
+
+
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
             progress: Progress | None = None, cell_timeout: float | None = None,
             reuse_stale: bool = False) -> RunSummary:
@@ -344,16 +359,13 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     todo = []
     for spec in cells:
         row = stored.get(spec.cell_id)
-        if row is None:
-            todo.append(spec)
-            continue
-        reasons = stale_reasons(row, spec.code)
+        reasons = stale_reasons(row, spec.code) if row is not None else []
         if reasons:
             group = summary.stale.setdefault(spec.learner.name, StaleGroup())
             group.cells += 1
             group.reasons.update(reasons)
             group.since = max(group.since, row["created_at"][:10])
-        if (reasons and not reuse_stale) or (retry_failed and row["status"] not in FINAL):
+        if _to_train(row, reasons, retry_failed, reuse_stale):
             todo.append(spec)
     # Largest N first; within one N a per-process random order, so that two processes sharing a
     # store start on different cells.

@@ -48,6 +48,8 @@ def test_force_runs_past_the_memory_check(bench, memory):
     assert code != 0 and "this machine has 1.0 KiB available" in one_line_error(err) and "[1/" not in err
     code, out, err = bench(*args, "--force")
     assert code == 0 and "Ran 1 of 1 cells" in out, err
+    code, out, err = bench(*args)  # stored now: nothing to train, nothing to check
+    assert code == 0 and "Nothing to train" in out, err
 
 
 def test_jobs_whose_cells_together_do_not_fit_are_refused(bench, memory):
