@@ -4,7 +4,6 @@ non-zero exit status, never a traceback (set CONCEPTBENCH_DEBUG=1 to see one for
 from __future__ import annotations
 
 import ast
-import dataclasses
 import difflib
 import itertools
 import json
@@ -316,9 +315,10 @@ def run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, s
         # fail before hours of training, not after
         leaderboard.check_writable(out_dir if grid is None else suiteboard.directory(out_dir, grid))
     unsupported: list[str] = []
-    cells = plan(tasks, learners, ns_list, range(seeds), protocol, reg, unsupported)
-    if grid is not None and grid.compare_selection and protocol.select_on != "test":  # the paper's way, beside
-        cells += plan(tasks, learners, ns_list, range(seeds), dataclasses.replace(protocol, select_on="test"), reg)
+    if grid is None:
+        cells = plan(tasks, learners, ns_list, range(seeds), protocol, reg, unsupported)
+    else:  # exactly the cells its pages count (with compare_selection, the test-selected twins too)
+        cells = suiteboard.cells(reg, grid, learners, unsupported)
     for line in unsupported:
         click.echo(f"skipping: {line}", err=True)
     if not cells:
