@@ -20,8 +20,12 @@ not import from ``harness.<module>``; those are internals)::
     Slope       a suite's claim on the slope of log error against log N (or log width)
     BenchError  raise it with a one-line message the user can act on
     Diverged    raise it when training produced NaN/inf; the configuration is skipped
+    training_curve    a Model's diagnostics from its per-epoch training loss: curve, epochs to threshold
+    arora_kernel      H∞ of Arora et al. 2019 (the infinite-width two-layer ReLU Gram matrix)
+    arora_complexity  Arora et al.'s complexity measure sqrt(2 yᵀ(H∞)⁻¹y / n)
 """
 
+from .diagnostics import arora_complexity, arora_kernel, training_curve
 from .errors import BenchError, Diverged
 from .hookspecs import hookimpl
 from .learners import Learner, Model, Selection, is_int, is_number, score
@@ -32,4 +36,4 @@ from .verdict import Ordering, Slope
 
 __all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale", "Search",
            "Selection", "Slope", "Suite", "Task",
-           "hookimpl", "is_int", "is_number", "score"]
+           "arora_complexity", "arora_kernel", "hookimpl", "is_int", "is_number", "score", "training_curve"]

@@ -3,7 +3,7 @@
 1. Draw the nested training set (first N points of the seed's stream) and the fixed test set.
 2. Split the N points into train / validation; the learner selects its configuration there.
 3. Refit the chosen configuration on all N points; score it on the test set, which no learner
-   method ever receives.
+   method ever receives. The refit model's diagnostics (harness.diagnostics) go with the metrics.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .diagnostics import collect, data_diagnostics
 from .errors import BenchError, Diverged, one_line
 from .fingerprint import code_fingerprint, harness_fingerprint
 from .learners import Learner, score
@@ -199,6 +200,7 @@ def _run(spec: CellSpec, record: dict[str, Any]) -> None:
     if spec.protocol.select_on == "test":
         _select_on_test(spec, record, X, y, X_test, y_test, problem)
         return
+    computed = data_diagnostics(learner.data_diagnostics, X, y, problem)  # before training: fails early
     tr, va = split_indices(n, spec.protocol.val_fraction, task_rng(task, seed, "split", n))
     rng, grid = _rng_and_grid(spec)
     selection, edges = refine(learner, learner.fit_select(X[tr], y[tr], X[va], y[va], grid, rng, problem),
@@ -221,6 +223,9 @@ def _run(spec: CellSpec, record: dict[str, Any]) -> None:
             refit_failures.append({"params": params, "error": one_line(exc)})
             continue
         metrics.update({f"train_{k}": v for k, v in train.items()})
+        diagnostics = collect(model, computed, learner.name)
+        if diagnostics:
+            metrics["diagnostics"] = diagnostics
         record.update(status="ok", chosen_params=params, metric=metric, test_score=metrics[metric],
                       train_score=train[metric], metrics=metrics, refit_failures=refit_failures,
                       val_score=selection.score_of(params) if refit_failures else selection.best_score)

@@ -20,12 +20,21 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from .diagnostics import DATA_DIAGNOSTICS
 from .errors import BenchError, Diverged
 from .tasks import KINDS, Problem, Task
 
 
 class Model(Protocol):
-    """What ``Learner.fit`` returns."""
+    """What ``Learner.fit`` returns: anything with ``predict(X)``.
+
+    Optionally a model also has ``diagnostics() -> dict[str, float | int | None | list]``: how
+    its training went (a training-loss curve, epochs to a loss threshold, how far the weights
+    moved, ...). The harness calls it on the refit model of every cell and stores the result in
+    the row's ``metrics`` under ``diagnostics`` (see :mod:`harness.diagnostics`), beside what
+    the harness computes itself for the names in ``Learner.data_diagnostics``; values must be
+    numbers, None or lists of numbers.
+    """
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 
@@ -118,6 +127,9 @@ class Learner(abc.ABC):
     # bounds (see harness.search.Search); other numeric axes' edges are only reported.
     search: dict[str, Any] = {}
     discrete: frozenset[str] = frozenset()  # numeric parameters that are categories, not ordered axes
+    # Diagnostics of the training set the harness computes for this learner's cells (names from
+    # harness.diagnostics.DATA_DIAGNOSTICS, e.g. "arora_complexity" for two-layer ReLU networks).
+    data_diagnostics: tuple[str, ...] = ()
     device = "cpu"
 
     def __init__(self, **overrides: list[Any]) -> None:
@@ -293,6 +305,10 @@ def validate_learner(learner: object) -> None:
         learner.check_params()
     except BenchError as exc:
         raise ValueError(str(exc)) from None
+    unknown = sorted(set(learner.data_diagnostics) - set(DATA_DIAGNOSTICS))
+    if unknown:
+        raise ValueError(f"learner '{learner.name}': data_diagnostics names unknown {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(DATA_DIAGNOSTICS))}")
     if not isinstance(learner.presets, dict):
         raise ValueError(f"learner '{learner.name}': presets must be a dict of name → {{parameter: candidates}}")
     for preset, lists in learner.presets.items():

@@ -87,6 +87,11 @@ class LinearisedLearner(ReLUNetLearner):
         net = relu_net(d, out_dim(problem), int(params["width"]), self.depth, params["init"], generator)
         return Linearised(net, [name for name, _ in trained_parameters(net, "hidden", bool(params["train_bias"]))])
 
+    def hidden_weights(self, net: nn.Module) -> dict[str, torch.Tensor]:
+        """The linearised hidden weight matrices θ (their θ − θ₀ is the weights' move), biases aside."""
+        weights = [t for name, t in zip(net.names, net.theta) if name.endswith("weight")]
+        return {f"layer{i}": t for i, t in enumerate(weights, 1)}
+
 
 class ThreeLayerNTK(LinearisedLearner):
     name = "three_layer_ntk"
@@ -100,6 +105,7 @@ class TwoLayerNTK(LinearisedLearner):
     description = ("finite-width NTK: the 2-layer net linearised at its init in its hidden weights, SGD "
                    "batch 50, lr × weight decay tuned")
     depth = 2
+    data_diagnostics = ("arora_complexity",)  # Arora et al. 2019's measure for the two-layer ReLU net
 
 
 @hookimpl

@@ -143,3 +143,8 @@ class ReLUNetLearner(SGDNetLearner):
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator) -> nn.Module:
         net = relu_net(d, out_dim(problem), int(params["width"]), self.depth, params["init"], generator)
         return set_trainable(net, params["train"], bool(params["train_bias"]))
+
+    def hidden_weights(self, net: nn.Module) -> dict[str, torch.Tensor]:
+        """The hidden layers' weight matrices that are trained (none with ``train=last``)."""
+        *hidden, _ = linear_layers(net)
+        return {f"layer{i}": layer.weight for i, layer in enumerate(hidden, 1) if layer.weight.requires_grad}

@@ -93,7 +93,8 @@ from torch import nn
 
 from harness import Diverged, Problem, hookimpl, is_int, is_number
 
-from .torch_training import PREDICT_ROWS, EarlyStopping, Outcome, SGDNetLearner, TrainedNet, data_bytes, out_dim, torch_seed
+from .torch_training import (PREDICT_ROWS, EarlyStopping, Outcome, SGDNetLearner, TrainedNet, data_bytes, out_dim,
+                             snapshot, torch_seed, weight_change)
 
 
 def table1_sigmas(m: int) -> tuple[float, float]:
@@ -264,10 +265,16 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
     for epoch in range(1, epochs + 1):
         net.train()
         total = torch.zeros((), device=device)
+        fit = torch.zeros(2, device=device)  # the loss L (without R) and errors at the smoothed weights, for diagnostics
         perm = torch.randperm(n, generator=generator).to(device)  # drawn on the CPU: same order anywhere
         for i in range(0, n, batch_size):
             idx = perm[i:i + batch_size]
-            loss = loss_fn(net(Xt[idx]), yt[idx]) + net.penalty(lambda_v, lambda_w)
+            out = net(Xt[idx])
+            loss = loss_fn(out, yt[idx])
+            fit[0] += loss.detach() * len(idx)
+            if classification:
+                fit[1] += (out.detach().argmax(dim=1) != yt[idx]).sum()
+            loss = loss + net.penalty(lambda_v, lambda_w)
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():
                 for p, g in zip(params, grads):
@@ -277,6 +284,7 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
             total += loss.detach()
         if not torch.isfinite(total):
             raise Diverged(f"loss became {total.item()} in round {epoch} (lr={lr})")
+        model.record_epoch(fit, n)
         net.lam *= 1.0 - decay
         if stopper is None:
             continue
@@ -346,11 +354,19 @@ class ThreeLayerAlg1(SGDNetLearner):
     def _train(self, X, y, params, rng, problem, **val) -> Outcome:
         gen = torch_seed(rng)
         net = self.build(X.shape[1], problem, params, gen)
-        return train_alg1(net, X, y, problem, lr=float(params["lr"]), sgd_noise=float(params["sgd_noise"]),
-                          lambda_v=float(params["lambda_v"]), lambda_w=float(params["lambda_w"]),
-                          decay=float(params["decay"]), output_draws=int(params["output_draws"]),
-                          batch_size=int(params["batch_size"]), epochs=int(params["epochs"]), generator=gen,
-                          device=self.device, **val)
+        start = snapshot(self.hidden_weights(net))
+        out = train_alg1(net, X, y, problem, lr=float(params["lr"]), sgd_noise=float(params["sgd_noise"]),
+                         lambda_v=float(params["lambda_v"]), lambda_w=float(params["lambda_w"]),
+                         decay=float(params["decay"]), output_draws=int(params["output_draws"]),
+                         batch_size=int(params["batch_size"]), epochs=int(params["epochs"]), generator=gen,
+                         device=self.device, **val)
+        out.model.weight_change = weight_change(start, self.hidden_weights(net))
+        return out
+
+    def hidden_weights(self, net: Alg1Network) -> dict[str, torch.Tensor]:
+        """The trained increments W′ and V′ (from 0): as ‖ΣW′‖_F = ‖W′‖_F, their norms are how far
+        training moved W and V (the smoothing W^ρ, V^ρ is redrawn every step, no move of the weights)."""
+        return {"layer1": net.W1, "layer2": net.V1}
 
 
 @hookimpl

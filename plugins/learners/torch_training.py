@@ -9,15 +9,16 @@ seed and then moved to the learner's device, so a seed gives the same initial ne
 from __future__ import annotations
 
 import abc
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from harness import Diverged, Learner, Problem, Search, Selection, is_int, is_number
+from harness import Diverged, Learner, Problem, Search, Selection, is_int, is_number, training_curve
 
 
 # TrainedNet.predict runs the network on this many points at a time.
@@ -59,6 +60,18 @@ class TrainedNet:
     y_mean: float = 0.0
     y_std: float = 1.0
     device: str = "cpu"
+    # Per epoch, for diagnostics(): the mean mini-batch training loss as SGD saw it during the
+    # epoch (relative MSE — the MSE of standardised targets — or cross-entropy) and, for
+    # classification, the mini-batch 0-1 error; and ‖W − W0‖_F of the trained hidden weights.
+    train_loss: list[float] = field(default_factory=list)
+    train_error: list[float] = field(default_factory=list)
+    weight_change: dict[str, float] = field(default_factory=dict)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The training curve and epochs to threshold (:func:`harness.training_curve`) and
+        ``weight_change`` (total) / ``weight_change_layer<i>`` (‖W_i − W_i(0)‖_F)."""
+        curve = training_curve(self.problem.kind, self.train_loss, self.train_error) if self.train_loss else {}
+        return {**curve, **self.weight_change}
 
     @torch.no_grad()
     def outputs(self, X: np.ndarray) -> torch.Tensor:
@@ -70,6 +83,13 @@ class TrainedNet:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self._decode(self.outputs(X))
+
+    def record_epoch(self, fit: torch.Tensor, n: int) -> None:
+        """Record an epoch's training loss and 0-1 error from their sums over its ``n`` samples."""
+        loss, wrong = (fit / n).tolist()
+        self.train_loss.append(loss)
+        if self.problem.kind == "classification":
+            self.train_error.append(wrong)
 
     def _decode(self, out: torch.Tensor) -> np.ndarray:
         if self.problem.kind == "classification":
@@ -176,10 +196,15 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
     for epoch in range(1, epochs + 1):
         net.train()
         total = torch.zeros((), device=device)
+        fit = torch.zeros(2, device=device)  # Σ loss × batch size, Σ misclassified: the diagnostics' curve
         perm = torch.randperm(n, generator=generator).to(device)  # drawn on the CPU: same order anywhere
         for i in range(0, n, batch_size):
             idx = perm[i:i + batch_size]
-            loss = loss_fn(net(Xt[idx]), yt[idx])
+            out = net(Xt[idx])
+            loss = loss_fn(out, yt[idx])
+            fit[0] += loss.detach() * len(idx)
+            if classification:
+                fit[1] += (out.detach().argmax(dim=1) != yt[idx]).sum()
             if penalty is not None:
                 loss = loss + penalty()
             opt.zero_grad(set_to_none=True)
@@ -188,6 +213,7 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
             total += loss.detach()
         if not torch.isfinite(total):
             raise Diverged(f"loss became {total.item()} in epoch {epoch} (lr={lr})")
+        model.record_epoch(fit, n)
         if end_epoch is not None:
             end_epoch()
         if on_epoch is not None:
@@ -201,6 +227,21 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
     if stopper is None:
         return Outcome(model, epochs, None)
     return Outcome(model, stopper.best_epoch, stopper.best_score)
+
+
+def snapshot(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CPU copies of ``weights`` (the initialisation, for :func:`weight_change`)."""
+    return {k: w.detach().cpu().clone() for k, w in weights.items()}
+
+
+def weight_change(start: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> dict[str, float]:
+    """``weight_change_<name>`` = ‖W − W(0)‖_F per matrix and ``weight_change`` = the Frobenius
+    norm over all of them (the square root of the sum of squares); {} without weights."""
+    if not weights:
+        return {}
+    per = {k: float(torch.linalg.norm(w.detach().cpu().double() - start[k].double())) for k, w in weights.items()}
+    return {"weight_change": math.sqrt(sum(v * v for v in per.values())),
+            **{f"weight_change_{k}": v for k, v in per.items()}}
 
 
 class SGDNetLearner(Learner):
@@ -253,16 +294,24 @@ class SGDNetLearner(Learner):
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator: torch.Generator) -> nn.Module:
         """The initialised network for inputs of dimension ``d`` (on the CPU, from ``generator``)."""
 
+    def hidden_weights(self, net: nn.Module) -> dict[str, torch.Tensor]:
+        """The trained hidden weight matrices of ``net`` as ``{"layer1": W, "layer2": V, ...}``,
+        whose ‖W − W(0)‖_F the model's diagnostics report; {} (the default) reports none."""
+        return {}
+
     def train_network(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
                       problem: Problem, **val: Any) -> Outcome:
         """Build the network for ``params`` from ``rng`` and train it; ``val`` passes ``X_val``,
         ``y_val``, ``patience`` or ``on_epoch`` on to :func:`train`."""
         gen = torch_seed(rng)
         net = self.build(X.shape[1], problem, params, gen)
-        return train(net, X, y, problem, lr=float(params["lr"]), weight_decay=float(params["weight_decay"]),
-                     batch_size=int(params["batch_size"]), epochs=int(params["epochs"]), generator=gen,
-                     device=self.device, momentum=float(params.get("momentum", 0.0)),
-                     schedule=params.get("schedule", "early_stop"), **val)
+        start = snapshot(self.hidden_weights(net))
+        out = train(net, X, y, problem, lr=float(params["lr"]), weight_decay=float(params["weight_decay"]),
+                    batch_size=int(params["batch_size"]), epochs=int(params["epochs"]), generator=gen,
+                    device=self.device, momentum=float(params.get("momentum", 0.0)),
+                    schedule=params.get("schedule", "early_stop"), **val)
+        out.model.weight_change = weight_change(start, self.hidden_weights(out.model.net))
+        return out
 
     def _train(self, X, y, params, rng, problem, **val) -> Outcome:  # the name used before train_network
         return self.train_network(X, y, params, rng, problem, **val)

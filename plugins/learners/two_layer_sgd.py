@@ -22,6 +22,7 @@ class TwoLayerSGD(ReLUNetLearner):
     description = "2-layer ReLU net (width m), SGD batch 50, lr × weight decay tuned; options: train hidden/last only"
     version = "2"
     depth = 2
+    data_diagnostics = ("arora_complexity",)  # Arora et al. 2019's measure for the two-layer ReLU net
     parameters = {
         "width": [1000],
         "init": ["fan_in"],
