@@ -497,10 +497,13 @@ def show(task, learner, status, store_path, fmt, output) -> int:
         stale_reasons.update(reasons)
         table.append([r["task"], label(r["learner"], r["learner_params"]), r["n"], r["seed"],
                       r["status"] + (" (stale)" if reasons else ""), result, chosen,
-                      f"{r['seconds']:.1f}", r.get("device") or "cpu"])
-    headers = ["task", "learner", "N", "seed", "status", "test", "chosen", "s", "device"]
+                      *export.diagnostics_columns(r), f"{r['seconds']:.1f}", r.get("device") or "cpu"])
+    headers = ["task", "learner", "N", "seed", "status", "test", "chosen", *export.DIAGNOSTICS_HEADERS, "s", "device"]
     if all(row[-1] == "cpu" for row in table):  # the usual case: leave the column out
         table, headers = [row[:-1] for row in table], headers[:-1]
+    keep = [i for i, h in enumerate(headers)  # a diagnostics column no row fills is left out
+            if h not in export.DIAGNOSTICS_HEADERS or any(row[i] for row in table)]
+    table, headers = [[row[i] for i in keep] for row in table], [headers[i] for i in keep]
     text = tabulate(table, headers) + "\n"
     if stale_reasons:
         text += (f"(stale): computed by code that has changed since ({'; '.join(sorted(stale_reasons))}); "

@@ -10,8 +10,9 @@ from typing import Any
 
 from .learners import label
 
-# The columns every record has, in this order; metrics and chosen parameters follow as
-# ``metric_<name>`` and ``chosen_<name>`` columns (their names depend on the task and learner).
+# The columns every record has, in this order; metrics, diagnostics and chosen parameters follow as
+# ``metric_<name>``, ``diag_<name>`` and ``chosen_<name>`` columns (their names depend on the task
+# and learner; a diagnostic that is a list, such as the training curve, is a JSON list in CSV).
 FIXED = ("cell_id", "task", "task_params", "learner", "label", "learner_params", "n", "seed", "status",
          "stale", "metric", "test_score", "train_score", "val_score", "select_on", "label_noise",
          "input_transform", "n_test", "val_fraction", "seconds", "device", "created_at", "error", "edges")
@@ -22,7 +23,10 @@ def record(row: dict[str, Any], stale_reasons: list[str]) -> dict[str, Any]:
     out = {k: row.get(k) for k in FIXED}
     out.update(label=label(row["learner"], row["learner_params"]), stale="; ".join(stale_reasons),
                edges=", ".join(e["param"] for e in row.get("edges") or []), device=row.get("device") or "cpu")
-    out.update({f"metric_{k}": v for k, v in sorted((row.get("metrics") or {}).items())})
+    metrics = dict(row.get("metrics") or {})
+    diagnostics = metrics.pop("diagnostics", None) or {}
+    out.update({f"metric_{k}": v for k, v in sorted(metrics.items())})
+    out.update({f"diag_{k}": v for k, v in sorted(diagnostics.items())})
     out.update({f"chosen_{k}": v for k, v in sorted((row.get("chosen_params") or {}).items())})
     return out
 
@@ -39,3 +43,21 @@ def dumps(records: list[dict[str, Any]], fmt: str) -> str:
         writer.writerow({k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
                          for k, v in r.items()})
     return buffer.getvalue()
+
+
+# `bench show`'s compact view of a cell's diagnostics (the full set is in --format csv|json).
+DIAGNOSTICS_HEADERS = ("epochs→thr", "‖W−W0‖", "complexity", "edges")
+
+
+def diagnostics_columns(row: dict[str, Any]) -> list[str]:
+    """The cells of :data:`DIAGNOSTICS_HEADERS` for one store row ('' where a value is absent):
+    the epoch the training loss reached its threshold over the epochs run ('–' if never), the
+    total ‖W − W0‖_F, the Arora complexity, and the chosen values still on an edge of the grid."""
+    diag = (row.get("metrics") or {}).get("diagnostics") or {}
+    reached = ""
+    if "epochs_run" in diag:
+        first = diag.get("epochs_to_threshold")
+        reached = f"{'–' if first is None else first}/{diag['epochs_run']}"
+    number = lambda key: "" if diag.get(key) is None else f"{diag[key]:.3g}"  # noqa: E731
+    edges = ", ".join(f"{e['param']}={e['value']} ({e['side']})" for e in row.get("edges") or [])
+    return [reached, number("weight_change"), number("arora_complexity"), edges]
