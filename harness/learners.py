@@ -305,6 +305,9 @@ def validate_learner(learner: object) -> None:
         learner.check_params()
     except BenchError as exc:
         raise ValueError(str(exc)) from None
+    if isinstance(learner.data_diagnostics, str) or not isinstance(learner.data_diagnostics, (tuple, list)):
+        raise ValueError(f"learner '{learner.name}': data_diagnostics must be a tuple of names, "
+                         f"e.g. ('arora_complexity',), got {learner.data_diagnostics!r}")
     unknown = sorted(set(learner.data_diagnostics) - set(DATA_DIAGNOSTICS))
     if unknown:
         raise ValueError(f"learner '{learner.name}': data_diagnostics names unknown {', '.join(unknown)}; "

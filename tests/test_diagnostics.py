@@ -364,6 +364,9 @@ def test_unknown_data_diagnostics_are_refused_when_the_plugin_loads():
     learner.data_diagnostics = ("vc_dimension",)
     with pytest.raises(ValueError, match="data_diagnostics names unknown vc_dimension; known: arora_complexity"):
         validate_learner(learner)
+    learner.data_diagnostics = "arora_complexity"  # a string, not a tuple of names
+    with pytest.raises(ValueError, match=r"must be a tuple of names, e.g. \('arora_complexity',\)"):
+        validate_learner(learner)
 
 
 def test_the_complexity_is_computed_before_training_and_skipped_above_its_bound(reg, monkeypatch):
