@@ -23,13 +23,14 @@ from typing import Any, Callable, Iterable
 import numpy as np
 from tabulate import tabulate
 
+from . import plots
 from .errors import BenchError
 from .learners import label
+from .plots import METRIC_TITLES
 
 SELECTED_ON_TEST = ("**hyper-parameters selected on the test set** (`--select-on test`, as Allen-Zhu, Li & "
                     "Liang 2019 report their figures): every configuration trains on all N and the best test "
                     "score is shown, so these numbers are optimistic.")
-METRIC_TITLES = {"rel_mse": "relative test MSE (MSE / Var y)", "error": "test 0-1 error"}
 
 
 @dataclass
@@ -212,37 +213,6 @@ def edge_note(why: dict[str, str]) -> str:
             "; ".join(f"{k} ({w})" for k, w in sorted(why.items())) + ".")
 
 
-def plot(v: Variant, path: Path) -> None:
-    """Log-log learning curves: mean over seeds, band from min to max."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
-    for curve in sorted(v.curves.values(), key=lambda c: c.label):
-        ns = [n for n in sorted(curve.scores) if curve.scores[n] and curve.mean(n) > 0]
-        if not ns:
-            continue
-        means = [curve.mean(n) for n in ns]
-        (line,) = ax.plot(ns, means, marker="o", label=curve.label)
-        lo = [max(min(curve.scores[n]), 1e-12) for n in ns]
-        hi = [max(curve.scores[n]) for n in ns]
-        ax.fill_between(ns, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training samples N")
-    ax.set_ylabel(METRIC_TITLES.get(v.metric or "", v.metric or "test metric"))
-    params = ", ".join(f"{k}={val}" for k, val in sorted(v.params.items()))
-    ax.set_title(f"{v.task}" + (f" ({params})" if params else "") + f" — {len(v.seeds)} seed(s)")
-    ax.grid(True, which="both", alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-
-
 def _atomic(path: Path, write) -> None:
     """Write via a temporary file and rename, so a crash never leaves a half-written page."""
     # Not mkstemp: it makes the file 0600, and the rename would keep that. Opening with 0666
@@ -284,10 +254,10 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
     lines = [f"# {task}", ""]
     if description:
         lines += [description, ""]
-    plots = {}
+    pngs = {}
     for v in sorted(variants, key=lambda v: json.dumps([v.params, v.protocol], sort_keys=True, default=str)):
         png = Path(f"{task}.png" if len(variants) == 1 else f"{task}-{v.key}.png")
-        plots[png] = v
+        pngs[png] = v
         params = ", ".join(f"`{k}={val}`" for k, val in sorted(v.params.items())) or "defaults"
         options = [f"label noise {v.protocol['label_noise']:g}"] if v.protocol["label_noise"] else []
         options += [f"inputs {v.protocol['input_transform']}"] if v.protocol["input_transform"] else []
@@ -317,7 +287,7 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
             "",
             *([edge_note(chosen[1]), ""] if chosen[1] else []),
         ]
-    return "\n".join(lines), plots
+    return "\n".join(lines), pngs
 
 
 def build(rows: list[dict[str, Any]], out: Path, tasks: Iterable[str] | None = None,
@@ -336,9 +306,9 @@ def build(rows: list[dict[str, Any]], out: Path, tasks: Iterable[str] | None = N
     written = []
     try:
         for task in sorted(wanted):
-            text, plots = page(task, grouped[task], descriptions.get(task, ""))
-            for png, v in plots.items():
-                plot(v, out / png)
+            text, pngs = page(task, grouped[task], descriptions.get(task, ""))
+            for png, v in pngs.items():
+                plots.plot(v, out / png)
                 written.append(out / png)
             _write_text(out / f"{task}.md", text)
             written.append(out / f"{task}.md")
