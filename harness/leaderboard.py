@@ -10,6 +10,7 @@ beside it. ``<out>/README.md`` indexes the pages and the suites' directories (se
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
+from urllib.parse import quote
 
 import numpy as np
 from tabulate import tabulate
@@ -337,6 +339,7 @@ def write_index(out: Path, tasks: str | None = None) -> Path:
     text = INDEX_HEAD + suite_index(out)
     if tasks:
         text += f"\n## Tasks\n\n{TASKS_BEGIN}\n{tasks}\n{TASKS_END}\n"
+    text += gallery(out)
     _write_text(path, text)
     return path
 
@@ -375,6 +378,60 @@ def suite_index(out: Path) -> str:
     if not entries:
         return ""
     return "\n## Suites\n\n" + "\n".join(entries) + "\n"
+
+
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.png)\)")
+THUMB_WIDTH = 240
+
+
+def gallery(out: Path) -> str:
+    """The index's gallery: every plot that a leaderboard page under ``out`` shows — the task pages
+    in ``out``, a suite's in ``<suite>/`` and ``<suite>/<scale>/`` — as a thumbnail linking its page.
+
+    Found from the pages on disk (their image links), not from this run's rows, so a suite run
+    that rewrites the index keeps every other page's plots, and a plot no page shows is left out.
+    """
+    sections = []
+    pages = [*out.glob("*.md"), *out.glob("*/*.md"), *out.glob("*/*/*.md")]
+    for where in sorted({p.parent for p in pages}, key=lambda d: (d != out, d.relative_to(out).as_posix())):
+        thumbs = []
+        for md in sorted(p for p in pages if p.parent == where and p.name not in ("README.md", "verdict.md")):
+            try:
+                text = md.read_text(encoding="utf-8")
+            except OSError:
+                continue
+            heading = md.stem
+            for line in text.splitlines():
+                if line.startswith("#"):
+                    heading = line.lstrip("#").strip().replace("`", "")
+                for png in IMAGE.findall(line):
+                    if (where / png).is_file():
+                        thumbs.append(_thumb(md.relative_to(out).as_posix(), (where / png).relative_to(out).as_posix(),
+                                             heading))
+        if thumbs:
+            sections.append(f"### {_where(out, where)}\n\n" + "\n".join(thumbs) + "\n")
+    if not sections:
+        return ""
+    return ("\n## Plots\n\nEvery learning curve, each linking its table: mean over seeds on log-log axes, band ± std "
+            "over seeds (the tables' numbers), zeros drawn at a dashed floor.\n\n" + "\n".join(sections))
+
+
+def _thumb(page: str, png: str, caption: str) -> str:
+    attr = html.escape(caption, quote=True)
+    return (f'<a href="{quote(page)}"><img src="{quote(png)}" width="{THUMB_WIDTH}" alt="{attr}" '
+            f'title="{attr}"></a>')
+
+
+def _where(out: Path, where: Path) -> str:
+    """A gallery section's heading: the task pages, or the suite and scale of a suite directory."""
+    if where == out:
+        return "Task pages"
+    rel = where.relative_to(out).as_posix()
+    try:
+        v = json.loads((where / "verdict.json").read_text(encoding="utf-8"))
+        return f"[{v['suite']}]({quote(rel)}/verdict.md), scale `{v['scale']}`"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"`{rel}/`"
 
 
 def task_index(grouped: dict[str, list[Variant]], descriptions: dict[str, str]) -> str:

@@ -1,17 +1,19 @@
 """Plots worth reading: log-log axes ticked at the tested N, a ± std band equal to the table's numbers,
 zeros at a marked floor, the mean-predictor line, a legend outside the axes, one style per learner
-in every plot, ≥ 150 dpi."""
+in every plot, ≥ 150 dpi, and a gallery in the index linking every plot to its table."""
 
 import colorsys
 import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 
 from harness import leaderboard, plots
+from suite_plugin import install
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -204,3 +206,53 @@ def test_the_png_is_written_at_150_dpi_or_more(tmp_path):
         dpi_x, dpi_y = image.info["dpi"]  # from the PNG's pHYs chunk
         assert min(dpi_x, dpi_y) >= 149.5  # pixels per metre round 150 dpi to 149.9994
         assert image.size[0] >= 6.4 * 150  # the axes' 6.4 in at 150 dpi, plus the legend
+
+
+class Links(HTMLParser):
+    """(href of a link, src of the image inside it) pairs."""
+
+    def __init__(self):
+        super().__init__()
+        self.href, self.pairs = None, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a":
+            self.href = attrs.get("href")
+        elif tag == "img":
+            self.pairs.append((self.href, attrs.get("src"), attrs.get("width")))
+
+    def handle_endtag(self, tag):
+        if tag == "a":
+            self.href = None
+
+
+def test_the_gallery_shows_every_plot_as_a_thumbnail_linking_its_table(fake_plugin, monkeypatch, bench, tmp_path):
+    from markdown_it import MarkdownIt
+
+    install(fake_plugin, monkeypatch)
+    lb = tmp_path / "lb"
+    assert bench("run", "-t", "line", "-l", "mean", "-l", "ridge", "--ns", "20,40", "--seeds", "2", "--n-test", "50",
+                 "--jobs", "1", "--out", str(lb))[0] == 0
+    assert bench("run", "-t", "line", "-l", "mean", "-p", "noise=0.1,0.5", "--n", "20", "--seeds", "2",
+                 "--n-test", "50", "--jobs", "1", "--out", str(lb))[0] == 0  # a page with two plots
+    assert bench("run", "--suite", "toy-b", "--jobs", "1", "--out", str(lb))[0] == 0
+    assert bench("run", "--suite", "toy-a", "--scale", "paper", "--jobs", "1", "--out", str(lb))[0] == 0
+    # what the gallery must show, found independently: every PNG on disk that the page beside it links
+    expected, orphans = set(), []
+    for png in lb.rglob("*.png"):
+        pages = [md for md in png.parent.glob("*.md") if f"]({png.name})" in md.read_text()]
+        if not pages:
+            orphans.append(png.relative_to(lb).as_posix())
+        for page in pages:
+            expected.add((page.relative_to(lb).as_posix(), png.relative_to(lb).as_posix(), "240"))
+    assert orphans == ["line.png"]  # the first run's plot: the page now shows the two noise variants instead
+    assert len(expected) == 4 and {p for p, _, _ in expected} == {"line.md", "toy-b/line.md", "toy-a/paper/line.md"}
+    links = Links()
+    for token in MarkdownIt("commonmark").parse((lb / "README.md").read_text()):
+        for t in [token, *(token.children or [])]:
+            if t.type in ("html_inline", "html_block"):
+                links.feed(t.content)
+    assert set(links.pairs) == expected and len(links.pairs) == len(expected)
+    for href, src, _ in links.pairs:
+        assert (lb / href).is_file() and (lb / src).is_file()
