@@ -152,6 +152,23 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
 
 
+def legend_labels(labels: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Shorter legend entries: the ``key=value`` overrides that every label on the plot has are
+    said once (returned second, for the legend's title) and left out of each entry. Only the text
+    changes; the style stays a function of the full label."""
+    parts = {label: _parts(label) for label in labels}
+    shared = set.intersection(*(set(p) for _, p in parts.values())) if labels else set()
+    if len(labels) < 2:
+        shared = set()
+    short = {}
+    for label, (name, overrides) in parts.items():
+        rest = [p for p in overrides if p not in shared]
+        short[label] = f"{name} ({', '.join(rest)})" if rest else name
+    if len(set(short.values())) < len(short):  # never merge two curves' entries
+        return {label: label for label in labels}, []
+    return short, sorted(shared)
+
+
 def title(v: Variant) -> str:
     """The plot's title: task, parameters, protocol options, seeds."""
     params = ", ".join(f"{k}={val}" for k, val in sorted(v.params.items()))
@@ -173,10 +190,11 @@ def figure(v: Variant) -> Figure:
     floor = floor_of(v)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     handles, drawn, floored = [], [], False
+    short, shared = legend_labels(sorted(v.curves))
     for curve in sorted(v.curves.values(), key=lambda c: c.label):
         s = style(curve.label)
         ns, mean, lo, hi = curve_points(curve, floor)
-        text = _wrap(curve.label, 48)
+        text = _wrap(short[curve.label], 48)
         if not ns:  # listed, so a learner that never succeeded is not silently missing
             (line,) = ax.plot([], [], color=s.color, marker=s.marker, linestyle=s.linestyle,
                               label=text + " — no successful run")
@@ -209,8 +227,9 @@ def figure(v: Variant) -> Figure:
     ax.set_ylabel(METRIC_TITLES.get(v.metric or "", v.metric or "test metric") + " (log scale)")
     ax.set_title(title(v), fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
+    head = f"mean over seeds; {BAND}" + ("\n" + _wrap("every curve: " + ", ".join(shared), 56) if shared else "")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7.5,
-              title=f"mean over seeds; {BAND}", title_fontsize=7.5, frameon=False)
+              title=head, title_fontsize=7.5, alignment="left", frameon=False)
     return fig
 
 

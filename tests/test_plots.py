@@ -196,6 +196,21 @@ def test_a_plugin_learners_style_does_not_depend_on_pythons_per_process_hash_see
     assert len(outs) == 1 and str(plots.style("knn")) in outs.pop()
 
 
+def test_overrides_every_curve_shares_are_said_once_in_the_legend_title(figures):
+    shared = {"epochs": [60], "lr": [0.01, 0.1]}
+    rows = [row(name, 10, s, 0.5 + 0.1 * s, params={**shared, **extra})
+            for name, extra in (("two_layer_sgd", {"train": ["hidden"]}), ("two_layer_sgd", {"train": ["last"]}),
+                                ("ntk", {})) for s in range(2)]
+    fig, ax = figures(variant(rows))
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts[:3] == ["ntk", "two_layer_sgd (train=hidden)", "two_layer_sgd (train=last)"]
+    assert "every curve: epochs=60, lr=0.01/0.1" in legend.get_title().get_text().replace("\n", " ")
+    full = "two_layer_sgd (epochs=60, lr=0.01/0.1, train=hidden)"
+    color, marker, linestyle = style_of(ax, full)
+    assert (color, marker) == (plots.style(full).color, plots.style(full).marker) and linestyle != "-"  # full label
+
+
 def test_the_png_is_written_at_150_dpi_or_more(tmp_path):
     from PIL import Image
 
