@@ -1,10 +1,10 @@
-"""Markdown leaderboards and log-log learning-curve plots, rebuilt from the store.
+"""Markdown leaderboards, rebuilt from the store.
 
 ``<out>/<task>.md`` holds, for each task variant (parameters + protocol), a learners × N table of
 mean ± std of the test metric over seeds (best mean per column in bold), the fitted scaling
-exponent b of error ≈ a·N^b, the time per cell, and the chosen hyper-parameters; a PNG plot sits
-beside it. ``<out>/README.md`` indexes the pages and the suites' directories (see
-:mod:`harness.suiteboard`).
+exponent b of error ≈ a·N^b, the time per cell, and the chosen hyper-parameters; a PNG plot of the
+same numbers (drawn by :mod:`harness.plots`) sits beside it. ``<out>/README.md`` indexes the pages
+and the suites' directories (see :mod:`harness.suiteboard`) and shows every plot as a thumbnail.
 """
 
 from __future__ import annotations
