@@ -380,7 +380,8 @@ def suite_index(out: Path) -> str:
     return "\n## Suites\n\n" + "\n".join(entries) + "\n"
 
 
-IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.png)\)")
+# the image link page() writes: only our own pages' plots, whatever other Markdown lies under --out
+IMAGE = re.compile(r"!\[learning curves of [^\]]*\]\(([^)\s/]+\.png)\)")
 THUMB_WIDTH = 240
 
 

@@ -263,6 +263,10 @@ def test_the_gallery_shows_every_plot_as_a_thumbnail_linking_its_table(fake_plug
             expected.add((page.relative_to(lb).as_posix(), png.relative_to(lb).as_posix(), "240"))
     assert orphans == ["line.png"]  # the first run's plot: the page now shows the two noise variants instead
     assert len(expected) == 4 and {p for p, _, _ in expected} == {"line.md", "toy-b/line.md", "toy-a/paper/line.md"}
+    (lb / "notes").mkdir()  # other Markdown under --out is not a leaderboard page
+    (lb / "notes" / "notes.md").write_text("# notes\n\n![a sketch](sketch.png)\n")
+    (lb / "notes" / "sketch.png").write_bytes((lb / "line.png").read_bytes())
+    leaderboard.write_index(lb)  # as the next run rewrites it
     links = Links()
     for token in MarkdownIt("commonmark").parse((lb / "README.md").read_text()):
         for t in [token, *(token.children or [])]:
