@@ -68,7 +68,7 @@ PALETTE = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e
            "#b5cf6b", "#e7ba52", "#ad494a", "#17becf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 # Dashed kinds for a learner's variants; not ":" — dotted is the mean-predictor reference line.
-VARIANT_LINES = ("--", "-.", (0, (6, 1.5)), (0, (6, 2, 1, 2, 1, 2)))
+VARIANT_LINES = ("--", "-.", (0, (6, 1.5)), (0, (6, 2, 1, 2, 1, 2)), (0, (10, 3)), (0, (3, 1.5, 1, 1.5)))
 
 
 def _hash(text: str, salt: str) -> int:
