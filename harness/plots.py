@@ -223,6 +223,9 @@ def figure(v: Variant) -> Figure:
         ax.xaxis.set_minor_locator(NullLocator())  # only the tested N are ticked
     if drawn:
         ax.set_ylim(min(drawn) / 1.6, max(drawn) * 1.6)
+    else:  # every cell failed: an empty log axis needs positive limits of its own
+        ax.set_ylim(floor, 1.0)
+        ax.text(0.5, 0.5, "no successful run yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
     ax.set_xlabel("training samples N (log scale)")
     ax.set_ylabel(METRIC_TITLES.get(v.metric or "", v.metric or "test metric") + " (log scale)")
     ax.set_title(title(v), fontsize=10)

@@ -148,6 +148,14 @@ def test_no_floor_line_when_nothing_reaches_zero(figures):
     assert not [line for line in ax.get_lines() if line.get_gid() == "floor"]
 
 
+def test_a_variant_whose_cells_all_failed_still_gets_a_readable_plot(figures, tmp_path):
+    v = variant([row("slow", n, 0, None, status="timeout") for n in (20, 30)])
+    plots.plot(v, tmp_path / "toy.png")  # a log axis with no data must not raise
+    fig, ax = figures(v)
+    assert ax.get_yscale() == "log" and list(ax.get_xticks()) == [20, 30]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["slow — no successful run"]
+
+
 def style_of(ax, label):
     line = line_of(ax, label)
     return to_hex(line.get_color()), line.get_marker(), line.get_linestyle()
