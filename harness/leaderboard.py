@@ -1,15 +1,16 @@
-"""Markdown leaderboards and log-log learning-curve plots, rebuilt from the store.
+"""Markdown leaderboards, rebuilt from the store.
 
 ``<out>/<task>.md`` holds, for each task variant (parameters + protocol), a learners × N table of
 mean ± std of the test metric over seeds (best mean per column in bold), the fitted scaling
-exponent b of error ≈ a·N^b, the time per cell, and the chosen hyper-parameters; a PNG plot sits
-beside it. ``<out>/README.md`` indexes the pages and the suites' directories (see
-:mod:`harness.suiteboard`).
+exponent b of error ≈ a·N^b, the time per cell, and the chosen hyper-parameters; a PNG plot of the
+same numbers (drawn by :mod:`harness.plots`) sits beside it. ``<out>/README.md`` indexes the pages
+and the suites' directories (see :mod:`harness.suiteboard`) and shows every plot as a thumbnail.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import re
@@ -19,17 +20,19 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
+from urllib.parse import quote
 
 import numpy as np
 from tabulate import tabulate
 
+from . import plots
 from .errors import BenchError
 from .learners import label
+from .plots import METRIC_TITLES
 
 SELECTED_ON_TEST = ("**hyper-parameters selected on the test set** (`--select-on test`, as Allen-Zhu, Li & "
                     "Liang 2019 report their figures): every configuration trains on all N and the best test "
                     "score is shown, so these numbers are optimistic.")
-METRIC_TITLES = {"rel_mse": "relative test MSE (MSE / Var y)", "error": "test 0-1 error"}
 
 
 @dataclass
@@ -212,37 +215,6 @@ def edge_note(why: dict[str, str]) -> str:
             "; ".join(f"{k} ({w})" for k, w in sorted(why.items())) + ".")
 
 
-def plot(v: Variant, path: Path) -> None:
-    """Log-log learning curves: mean over seeds, band from min to max."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
-    for curve in sorted(v.curves.values(), key=lambda c: c.label):
-        ns = [n for n in sorted(curve.scores) if curve.scores[n] and curve.mean(n) > 0]
-        if not ns:
-            continue
-        means = [curve.mean(n) for n in ns]
-        (line,) = ax.plot(ns, means, marker="o", label=curve.label)
-        lo = [max(min(curve.scores[n]), 1e-12) for n in ns]
-        hi = [max(curve.scores[n]) for n in ns]
-        ax.fill_between(ns, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training samples N")
-    ax.set_ylabel(METRIC_TITLES.get(v.metric or "", v.metric or "test metric"))
-    params = ", ".join(f"{k}={val}" for k, val in sorted(v.params.items()))
-    ax.set_title(f"{v.task}" + (f" ({params})" if params else "") + f" — {len(v.seeds)} seed(s)")
-    ax.grid(True, which="both", alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-
-
 def _atomic(path: Path, write) -> None:
     """Write via a temporary file and rename, so a crash never leaves a half-written page."""
     # Not mkstemp: it makes the file 0600, and the rename would keep that. Opening with 0666
@@ -284,10 +256,10 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
     lines = [f"# {task}", ""]
     if description:
         lines += [description, ""]
-    plots = {}
+    pngs = {}
     for v in sorted(variants, key=lambda v: json.dumps([v.params, v.protocol], sort_keys=True, default=str)):
         png = Path(f"{task}.png" if len(variants) == 1 else f"{task}-{v.key}.png")
-        plots[png] = v
+        pngs[png] = v
         params = ", ".join(f"`{k}={val}`" for k, val in sorted(v.params.items())) or "defaults"
         options = [f"label noise {v.protocol['label_noise']:g}"] if v.protocol["label_noise"] else []
         options += [f"inputs {v.protocol['input_transform']}"] if v.protocol["input_transform"] else []
@@ -317,7 +289,7 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
             "",
             *([edge_note(chosen[1]), ""] if chosen[1] else []),
         ]
-    return "\n".join(lines), plots
+    return "\n".join(lines), pngs
 
 
 def build(rows: list[dict[str, Any]], out: Path, tasks: Iterable[str] | None = None,
@@ -336,9 +308,9 @@ def build(rows: list[dict[str, Any]], out: Path, tasks: Iterable[str] | None = N
     written = []
     try:
         for task in sorted(wanted):
-            text, plots = page(task, grouped[task], descriptions.get(task, ""))
-            for png, v in plots.items():
-                plot(v, out / png)
+            text, pngs = page(task, grouped[task], descriptions.get(task, ""))
+            for png, v in pngs.items():
+                plots.plot(v, out / png)
                 written.append(out / png)
             _write_text(out / f"{task}.md", text)
             written.append(out / f"{task}.md")
@@ -367,6 +339,7 @@ def write_index(out: Path, tasks: str | None = None) -> Path:
     text = INDEX_HEAD + suite_index(out)
     if tasks:
         text += f"\n## Tasks\n\n{TASKS_BEGIN}\n{tasks}\n{TASKS_END}\n"
+    text += gallery(out)
     _write_text(path, text)
     return path
 
@@ -405,6 +378,61 @@ def suite_index(out: Path) -> str:
     if not entries:
         return ""
     return "\n## Suites\n\n" + "\n".join(entries) + "\n"
+
+
+# the image link page() writes: only our own pages' plots, whatever other Markdown lies under --out
+IMAGE = re.compile(r"!\[learning curves of [^\]]*\]\(([^)\s/]+\.png)\)")
+THUMB_WIDTH = 240
+
+
+def gallery(out: Path) -> str:
+    """The index's gallery: every plot that a leaderboard page under ``out`` shows — the task pages
+    in ``out``, a suite's in ``<suite>/`` and ``<suite>/<scale>/`` — as a thumbnail linking its page.
+
+    Found from the pages on disk (their image links), not from this run's rows, so a suite run
+    that rewrites the index keeps every other page's plots, and a plot no page shows is left out.
+    """
+    sections = []
+    pages = [*out.glob("*.md"), *out.glob("*/*.md"), *out.glob("*/*/*.md")]
+    for where in sorted({p.parent for p in pages}, key=lambda d: (d != out, d.relative_to(out).as_posix())):
+        thumbs = []
+        for md in sorted(p for p in pages if p.parent == where and p.name not in ("README.md", "verdict.md")):
+            try:
+                text = md.read_text(encoding="utf-8")
+            except OSError:
+                continue
+            heading = md.stem
+            for line in text.splitlines():
+                if line.startswith("#"):
+                    heading = line.lstrip("#").strip().replace("`", "")
+                for png in IMAGE.findall(line):
+                    if (where / png).is_file():
+                        thumbs.append(_thumb(md.relative_to(out).as_posix(), (where / png).relative_to(out).as_posix(),
+                                             heading))
+        if thumbs:
+            sections.append(f"### {_where(out, where)}\n\n" + "\n".join(thumbs) + "\n")
+    if not sections:
+        return ""
+    return ("\n## Plots\n\nEvery learning curve, each linking its table: mean over seeds on log-log axes, band ± std "
+            "over seeds (the tables' numbers), zeros drawn at a dashed floor.\n\n" + "\n".join(sections))
+
+
+def _thumb(page: str, png: str, caption: str) -> str:
+    attr = html.escape(caption, quote=True)
+    return (f'<a href="{quote(page)}"><img src="{quote(png)}" width="{THUMB_WIDTH}" alt="{attr}" '
+            f'title="{attr}"></a>')
+
+
+def _where(out: Path, where: Path) -> str:
+    """A gallery section's heading: the task pages, or the suite and scale of a suite directory."""
+    if where == out:
+        return "Task pages"
+    rel = where.relative_to(out).as_posix()
+    try:
+        v = json.loads((where / "verdict.json").read_text(encoding="utf-8"))
+        return f"[{v['suite']}]({quote(rel)}/verdict.md), scale `{v['scale']}`"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"`{rel}/`"
 
 
 def task_index(grouped: dict[str, list[Variant]], descriptions: dict[str, str]) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import leaderboard
+from . import leaderboard, plots
 from .cell import CellSpec, Protocol
 from .errors import BenchError
 from .learners import Learner
@@ -207,10 +207,10 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
     grouped = leaderboard.collect(mine, stale)
     try:
         for task in sorted(grouped):
-            text, plots = leaderboard.page(task, grouped[task], reg.tasks[task].description if task in reg.tasks
+            text, pngs = leaderboard.page(task, grouped[task], reg.tasks[task].description if task in reg.tasks
                                            else "")
-            for png, v in plots.items():
-                leaderboard.plot(v, where / png)
+            for png, v in pngs.items():
+                plots.plot(v, where / png)
                 written.append(where / png)
             leaderboard._write_text(where / f"{task}.md", text)
             written.append(where / f"{task}.md")

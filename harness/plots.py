@@ -1,0 +1,248 @@
+"""Every plot of the project: log-log learning curves, one stable style per learner label.
+
+A plot shows, per learner, the mean test metric over seeds at each tested N with a band of ± one
+standard deviation over seeds — exactly the numbers of the leaderboard's table (``np.std``, as
+:func:`harness.leaderboard.table` shows them). Both axes are logarithmic, the x ticks sit at the
+tested N. A zero (a perfect score) has no place on a log axis, so it is drawn at a marked floor,
+1/n_test (lowered below the smallest positive mean if one lies under it); for relative MSE a line
+at 1 marks the mean predictor. The legend sits outside the axes, the image is saved at
+:data:`DPI` with a tight bounding box, so neither the legend nor the title is ever cut.
+
+matplotlib is imported inside the functions that draw: `bench --help` must not pay its import.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # only for annotations: leaderboard imports this module
+    from matplotlib.figure import Figure
+
+    from .leaderboard import Variant
+
+DPI = 150
+BAND = "band: ± std over seeds"
+METRIC_TITLES = {"rel_mse": "relative test MSE (MSE / Var y)", "error": "test 0-1 error"}
+MEAN_PREDICTOR = "mean predictor (relative MSE 1)"
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one learner label is drawn: the same in every plot of the project."""
+
+    color: str  # "#rrggbb"
+    marker: str
+    linestyle: Any = "-"
+
+
+# The built-in learners are the curves of the papers' figures; they get hand-picked entries so that
+# the five curves of Allen-Zhu et al.'s Fig. 1 are told apart at a glance: colour families per
+# network (3-layer blues, 2-layer oranges/reds, NTKs greens), the marker says what is trained
+# (o all, s hidden, ^ last). Keyed by (learner name, value of its `train` parameter or None).
+FIXED: dict[tuple[str, str | None], Style] = {
+    ("three_layer_sgd", "all"): Style("#1f77b4", "o"),
+    ("three_layer_sgd", "hidden"): Style("#17becf", "s"),
+    ("three_layer_sgd", "last"): Style("#6baed6", "^"),
+    ("two_layer_sgd", "all"): Style("#ff7f0e", "o"),
+    ("two_layer_sgd", "hidden"): Style("#d62728", "s"),
+    ("two_layer_sgd", "last"): Style("#e6ab02", "^"),
+    ("three_layer_ntk", None): Style("#2ca02c", "D"),
+    ("two_layer_ntk", None): Style("#006d2c", "d"),
+    ("three_layer_alg1", None): Style("#9467bd", "P"),
+    ("ntk", None): Style("#e377c2", "v"),
+    ("random_features", None): Style("#8c564b", "X"),
+    ("kernel_ridge", None): Style("#bcbd22", "*"),
+}
+TRAINED = {"three_layer_sgd", "two_layer_sgd"}  # the learners whose `train` picks a fixed entry
+# For any other learner name: one of these by a hash of the name.
+PALETTE = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+           "#756bb1", "#636363", "#9c9ede", "#cedb9c", "#e7969c", "#de9ed6", "#a55194", "#6b6ecf",
+           "#b5cf6b", "#e7ba52", "#ad494a", "#17becf")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+# Dashed kinds for a learner's variants; not ":" — dotted is the mean-predictor reference line.
+VARIANT_LINES = ("--", "-.", (0, (6, 1.5)), (0, (6, 2, 1, 2, 1, 2)), (0, (10, 3)), (0, (3, 1.5, 1, 1.5)))
+
+
+def _hash(text: str, salt: str) -> int:
+    """A hash stable across processes and machines (Python's ``hash`` of a str is salted per run)."""
+    return int.from_bytes(hashlib.sha256(f"{salt}\0{text}".encode()).digest()[:8], "big")
+
+
+def _parts(label: str) -> tuple[str, list[str]]:
+    """A label's learner name and its ``key=value`` overrides, from either form the project prints:
+    ``name (k=v, k2=v2)`` (tables, plots) or ``name[k=v]`` (claims' selectors)."""
+    m = re.fullmatch(r"\s*([^\s(\[]+)\s*(?:\((.*)\)|\[(.*)\])?\s*", label)
+    if not m:
+        return label.strip(), []
+    inner = m.group(2) if m.group(2) is not None else (m.group(3) or "")
+    # split at ", key=" so that a value such as "[1, 2]" stays whole
+    return m.group(1), [p for p in re.split(r",\s*(?=[A-Za-z_][\w.]*=)", inner) if p.strip()]
+
+
+def _shade(color: str, t: float) -> str:
+    """``color`` made darker (t < 0) or lighter (t > 0) in HLS lightness, |t| ≤ 1."""
+    r, g, b = (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    h, lightness, s = colorsys.rgb_to_hls(r, g, b)
+    lightness = lightness + 0.4 * t * ((1 - lightness) if t > 0 else lightness)
+    r, g, b = colorsys.hls_to_rgb(h, min(max(lightness, 0.0), 1.0), s)
+    return "#" + "".join(f"{round(255 * c):02x}" for c in (r, g, b))
+
+
+def style(label: str) -> Style:
+    """The style of learner ``label``, a function of the label alone — never of which other
+    learners share the plot or their order.
+
+    The learner's name (with its ``train`` value, for the built-in networks) fixes the colour and
+    marker: a hand-picked entry for the built-ins, a hash of the name for any other learner. A
+    label with further overrides (``three_layer_sgd (width=128)``) is a variant of that learner: the
+    same marker and colour family, a dashed line style chosen by a hash of the overrides, and a
+    shade set by its ``width`` when it has one number there (narrow darker, wide lighter, so a width
+    sweep reads as a gradient), else by the hash.
+    """
+    name, overrides = _parts(label)
+    train = next((p.split("=", 1)[1] for p in overrides if p.startswith("train=")), None)
+    key = (name, (train or "all") if name in TRAINED else None)
+    if key in FIXED:
+        base = FIXED[key]
+        extra = [p for p in overrides if not (name in TRAINED and p.startswith("train="))]
+    else:
+        h = _hash(name, "learner")
+        base = Style(PALETTE[h % len(PALETTE)], MARKERS[(h // len(PALETTE)) % len(MARKERS)])
+        extra = overrides
+    if not extra:
+        return base
+    text = ", ".join(sorted(extra))
+    h = _hash(text, "variant")
+    width = next((p.split("=", 1)[1] for p in extra if p.startswith("width=")), "")
+    if re.fullmatch(r"\d+(\.\d+)?", width):
+        t = float(np.clip((np.log2(float(width)) - 8.0) / 4.0, -1.0, 1.0))  # 16 → darkest, 4096 → lightest
+    else:
+        t = (h % 1001) / 500.0 - 1.0
+    return Style(_shade(base.color, t), base.marker, VARIANT_LINES[(h // 1001) % len(VARIANT_LINES)])
+
+
+def floor_of(v: Variant) -> float:
+    """Where a zero is drawn: 1/n_test — below every positive 0-1 error over the test set — or
+    half the smallest positive mean when one lies below that (a mean over seeds, or a relative MSE,
+    can), so a zero is never drawn above a positive score."""
+    floor = 1.0 / v.protocol["n_test"]
+    means = [c.mean(n) for c in v.curves.values() for n in c.scores if c.scores[n]]
+    low = min((m for m in means if m > 0), default=floor)
+    return floor if low > floor else low / 2
+
+
+def curve_points(curve: Any, floor: float) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+    """The N with ok results and, at each, the drawn mean and band (mean ∓ std, as the table
+    shows them), each raised to ``floor`` where it is ≤ 0 or below it."""
+    ns = [n for n in sorted(curve.scores) if curve.scores[n]]
+    mean = np.array([curve.mean(n) for n in ns], dtype=float)
+    std = np.array([curve.std(n) for n in ns], dtype=float)
+    return ns, np.maximum(mean, floor), np.maximum(mean - std, floor), np.maximum(mean + std, floor)
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+
+
+def legend_labels(labels: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Shorter legend entries: the ``key=value`` overrides that every label on the plot has are
+    said once (returned second, for the legend's title) and left out of each entry. Only the text
+    changes; the style stays a function of the full label."""
+    parts = {label: _parts(label) for label in labels}
+    shared = set.intersection(*(set(p) for _, p in parts.values())) if labels else set()
+    if len(labels) < 2:
+        shared = set()
+    short = {}
+    for label, (name, overrides) in parts.items():
+        rest = [p for p in overrides if p not in shared]
+        short[label] = f"{name} ({', '.join(rest)})" if rest else name
+    if len(set(short.values())) < len(short):  # never merge two curves' entries
+        return {label: label for label in labels}, []
+    return short, sorted(shared)
+
+
+def title(v: Variant) -> str:
+    """The plot's title: task, parameters, protocol options, seeds."""
+    params = ", ".join(f"{k}={val}" for k, val in sorted(v.params.items()))
+    options = [f"label noise {v.protocol['label_noise']:g}"] if v.protocol.get("label_noise") else []
+    options += [f"inputs {v.protocol['input_transform']}"] if v.protocol.get("input_transform") else []
+    options += ["selected on the TEST set"] if v.protocol.get("select_on") == "test" else []
+    text = v.task + (f" ({params})" if params else "") + (f" — {', '.join(options)}" if options else "")
+    return _wrap(f"{text} — {len(v.seeds)} seed(s), test set {v.protocol['n_test']}", 70)
+
+
+def figure(v: Variant) -> Figure:
+    """The learning-curve figure of one leaderboard variant (see the module docstring)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
+
+    floor = floor_of(v)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    handles, drawn, floored = [], [], False
+    short, shared = legend_labels(sorted(v.curves))
+    for curve in sorted(v.curves.values(), key=lambda c: c.label):
+        s = style(curve.label)
+        ns, mean, lo, hi = curve_points(curve, floor)
+        text = _wrap(short[curve.label], 48)
+        if not ns:  # listed, so a learner that never succeeded is not silently missing
+            (line,) = ax.plot([], [], color=s.color, marker=s.marker, linestyle=s.linestyle,
+                              label=text + " — no successful run")
+            handles.append(line)
+            continue
+        (line,) = ax.plot(ns, mean, color=s.color, marker=s.marker, linestyle=s.linestyle, markersize=5,
+                          linewidth=1.4, label=text, gid=f"curve:{curve.label}")
+        ax.fill_between(ns, lo, hi, color=s.color, alpha=0.18, linewidth=0, gid=f"band:{curve.label}")
+        handles.append(line)
+        drawn += [*lo, *hi]
+        floored = floored or bool(np.any(lo <= floor))
+    if v.metric == "rel_mse":
+        handles.append(ax.axhline(1.0, color="0.35", linestyle=(0, (1, 1)), linewidth=1.2,
+                                  label=MEAN_PREDICTOR, gid="mean-predictor"))
+        drawn.append(1.0)
+    if floored:
+        where = f"1/n_test = 1/{v.protocol['n_test']}" if floor == 1.0 / v.protocol["n_test"] else f"{floor:.2g}"
+        handles.append(ax.axhline(floor, color="0.55", linestyle="--", linewidth=1.0, gid="floor",
+                                  label=f"floor {where}: a zero (perfect score)\nor a band reaching 0 is drawn here"))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    tested = v.ns
+    if tested:
+        ax.set_xlim(min(tested) / 1.3, max(tested) * 1.3)
+        ax.set_xticks(tested, labels=[str(n) for n in tested], rotation=45 if len(tested) > 6 else 0)
+        ax.xaxis.set_minor_locator(NullLocator())  # only the tested N are ticked
+    if drawn:
+        ax.set_ylim(min(drawn) / 1.6, max(drawn) * 1.6)
+    else:  # every cell failed: an empty log axis needs positive limits of its own
+        ax.set_ylim(floor, 1.0)
+        ax.text(0.5, 0.5, "no successful run yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.set_xlabel("training samples N (log scale)")
+    ax.set_ylabel(METRIC_TITLES.get(v.metric or "", v.metric or "test metric") + " (log scale)")
+    ax.set_title(title(v), fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    head = f"mean over seeds; {BAND}" + ("\n" + _wrap("every curve: " + ", ".join(shared), 56) if shared else "")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7.5,
+              title=head, title_fontsize=7.5, alignment="left", frameon=False)
+    return fig
+
+
+def plot(v: Variant, path: Path) -> None:
+    """Write the learning-curve PNG of ``v`` to ``path`` (atomically) at :data:`DPI`."""
+    from .leaderboard import _atomic  # leaderboard imports this module at load time
+
+    fig = figure(v)
+    import matplotlib.pyplot as plt  # after figure(), which chose the Agg backend
+    try:
+        _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
