@@ -447,7 +447,7 @@ class RunConfig:
             for name in self.options.get(key, ()):
                 if name == "all":
                     continue
-                path = (key, name) if (kind, name) in self.params else (key,)
+                path = (key, name) if (key, name) in self.source.lines else (key,)  # [learners.NAME] or the list
                 try:
                     obj = registry.get(kind, name)
                 except BenchError as exc:

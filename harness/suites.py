@@ -214,7 +214,7 @@ def _claim(spec: Any, src: Any, path: tuple) -> Any:
         raise src.error(path + (("kind",) if "kind" in spec else ()),
                         f"{config.dotted(path)} needs kind = \"ordering\" or \"slope\", got "
                         + (config.describe(kind) if "kind" in spec else "no kind"))
-    config.check_keys(src, path, spec, dict.fromkeys(CLAIM_KEYS[kind]), f" in a {kind} claim")
+    config.check_keys(src, path, spec, dict.fromkeys(CLAIM_KEYS[kind]), f" in {'an' if kind == 'ordering' else 'a'} {kind} claim")
     for key in ("text", "source"):
         if key not in spec:
             raise src.error(path, f"{config.dotted(path)} needs {key} = \"...\" (the claim in words, and where the "
