@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sqlite3
 import textwrap
-import tomllib
+
 
 import pytest
 
 import harness
 from conftest import ROOT, one_line_error
 from harness import config, suiteboard
+from harness.config import tomllib  # tomli on Python 3.10
 from harness.cli import CONFIG_OPTIONS, run as run_command
 from harness.registry import load_registry
 from harness.runner import RunSummary
 from harness.suites import suite_from_toml, suite_to_toml
-from suite_plugin import SOURCE, install, section
+from suite_plugin import install, section
 
 BUILTIN_SUITES = ("quick", "allen-zhu-fig1", "allen-zhu-fig1a", "allen-zhu-fig1b", "allen-zhu-fig2")
 
@@ -444,13 +446,18 @@ def test_the_readme_shows_every_builtin_suite_as_bench_suite_show_prints_it(benc
         assert code == 0 and block == out, f"README's {name} block is stale: paste `bench suite show {name}`"
 
 
-def test_the_readmes_flagship_file_is_the_flagship_command(bench, planned, tmp_path):
-    block = re.search(r"```toml\n# run\.toml: .*?\n(.*?)```", readme_section(), re.S).group(1)
-    code, _, err = bench("run", "--config", write(tmp_path, block), "--no-leaderboard")
-    assert code == 0, err
-    from_file = planned()
-    code, _, err = bench("run", "--task", "sin3", "--learner", "three_layer_sgd", "--no-leaderboard")
-    assert code == 0 and from_file and ids(from_file) == ids(planned())
+def test_the_readmes_run_files_are_their_commands(bench, planned, tmp_path):
+    """Each run file in the README says the command it equals in its first comment lines."""
+    blocks = re.findall(r"```toml\n# the same cells as: ([^\n]*\n(?:#   [^\n]*\n)*)(.*?)```", readme_section(), re.S)
+    assert len(blocks) == 2 and blocks[0][0].strip() == "bench run --task sin3 --learner three_layer_sgd"
+    for command, body in blocks:
+        args = shlex.split(command.replace("#", " "))
+        assert args[:2] == ["bench", "run"]
+        code, _, err = bench("run", "--config", write(tmp_path, body), "--no-leaderboard")
+        assert code == 0, err
+        from_file = planned()
+        code, _, err = bench(*args[1:], "--no-leaderboard")
+        assert code == 0 and from_file and ids(from_file) == ids(planned()), command
 
 
 def test_the_readme_lists_every_run_file_key():
