@@ -282,6 +282,7 @@ CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "lea
 def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
          val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
          no_leaderboard, force, cfg: config.RunConfig | None = None) -> int:
+    """`bench run` with its options resolved (``cfg``: the run file they came from, if any)."""
     reg = _registry()
     if cfg is not None:  # unknown names and parameters, said with the file's line
         cfg.check(reg)

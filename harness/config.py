@@ -507,4 +507,10 @@ def load_run(path: str | Path) -> RunConfig:
                                         f"drop suite and give tasks and learners")
     elif "scale" in options:
         raise src.error(("scale",), "scale chooses a suite's scale; give suite = NAME too (see `bench suite list`)")
+    else:  # --task and --learner are refused with --config, so the file must say what to run
+        missing = [key for key in OBJECT_KEYS if key not in options]
+        if missing:
+            raise BenchError(f"{src.name} does not say what to run: it has no {' and no '.join(missing)}; write "
+                             f"tasks = [\"sin3\"] and learners = [\"kernel_ridge\"] (or [tasks.NAME] tables), "
+                             f"or suite = \"quick\"")
     return RunConfig(src, options, params)

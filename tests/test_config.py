@@ -215,6 +215,8 @@ BAD_RUN_FILES = [
                                                                "list of values"),
     ('suite = "quick"\n\nseeds = 5\n', "run.toml:3: seeds would change the grid of suite 'quick'"),
     ('scale = "paper"\n', "run.toml:1: scale chooses a suite's scale; give suite = NAME too"),
+    ('tasks = ["sin3"]\nseeds = 2\n', "run.toml does not say what to run: it has no learners; write"),
+    ('# nothing\n', "run.toml does not say what to run: it has no tasks and no learners"),
 ]
 
 
