@@ -16,6 +16,7 @@ not import from ``harness.<module>``; those are internals)::
     Search      declares how far selection may extend a numeric axis whose winner is on its edge
     Suite       a named benchmark grid, registered by register_suites
     Scale       one size of a suite (small, paper, ...): its Ns, seeds, test set and overrides
+    load_suite_toml  reads a suite file (TOML) into a Suite, for a plugin to register
     Ordering    a suite's claim "a < b < c in test error", checked per N with paired intervals
     Slope       a suite's claim on the slope of log error against log N (or log width)
     BenchError  raise it with a one-line message the user can act on
@@ -30,10 +31,11 @@ from .errors import BenchError, Diverged
 from .hookspecs import hookimpl
 from .learners import Learner, Model, Selection, is_int, is_number, score
 from .search import Search
-from .suites import Scale, Suite
+from .suites import Scale, Suite, load_suite_toml
 from .tasks import FiniteTask, Problem, Task
 from .verdict import Ordering, Slope
 
 __all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale", "Search",
            "Selection", "Slope", "Suite", "Task",
-           "arora_complexity", "arora_kernel", "hookimpl", "is_int", "is_number", "score", "training_curve"]
+           "arora_complexity", "arora_kernel", "hookimpl", "is_int", "is_number", "load_suite_toml", "score",
+           "training_curve"]

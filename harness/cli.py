@@ -14,15 +14,17 @@ from typing import Any
 
 import click
 import numpy as np
+from click.core import ParameterSource
 from tabulate import tabulate
 
-from . import devices, export, leaderboard, suiteboard
+from . import config, devices, export, leaderboard, suiteboard
 from .cell import Protocol
 from .errors import BenchError, one_line
 from .learners import label
 from .registry import Registry, load_registry
 from .runner import Progress, check_memory, execute, pending, plan, staleness
 from .store import Store
+from .suites import suite_to_toml
 from .tasks import checked_sample
 
 DEFAULT_NS = (100, 200, 400, 800)
@@ -113,15 +115,17 @@ def _unknown_target(spec: str, target: str, selected: list[str]) -> BenchError:
                       f"{', '.join(selected)})" + (f"; did you mean '{hint[0]}'?" if hint else ""))
 
 
-def _parse_params(specs: tuple[str, ...], tasks: list, learners: list) -> tuple[list, list]:
-    """Apply ``--param [name.]key=v1,v2`` to the selected tasks and learners.
+def _parse_params(specs: tuple[str, ...], tasks: list, learners: list,
+                  base: dict[tuple[str, str], dict[str, list]] | None = None) -> tuple[list, list]:
+    """Apply ``--param [name.]key=v1,v2`` to the selected tasks and learners, on top of ``base``
+    (a run file's values by (kind, name) and key, which a ``--param`` of the same key replaces).
 
     A learner gets the values as its candidate list; a task with several values for a parameter
     becomes one task variant per value (the cartesian product over its swept parameters). A
     value that is itself a list or tuple is written in brackets: ``degrees=[1,2]`` is one value,
     ``degrees=[1,2],[2,4]`` two.
     """
-    overrides: dict[tuple[str, str], dict[str, Any]] = {}
+    overrides: dict[tuple[str, str], dict[str, Any]] = {k: dict(v) for k, v in (base or {}).items()}
     given: dict[tuple[str, str, str], tuple[str, str]] = {}  # (kind, object, key) -> (key text, raw)
     selected = [o.name for o in [*tasks, *learners]]
     for spec in specs:
@@ -201,6 +205,11 @@ def cli() -> None:
 
 
 @cli.command()
+@click.option("--config", "config_path", metavar="FILE",
+              help="Read the run from a TOML file: tasks, learners (with their parameters), ns, seeds and any "
+                   "other option below by its long name (README, \"Runs as files\"). An option also given here "
+                   "overrides the file's key (--param: that parameter only); --task, --learner and --suite are "
+                   "refused with --config.")
 @click.option("--suite", "suite_name", metavar="NAME", help="Run a named suite (see `bench suite list`).")
 @click.option("--scale", metavar="SCALE",
               help="The suite's scale [default: small]; `bench suite list` shows each suite's scales.")
@@ -244,11 +253,39 @@ def cli() -> None:
 @click.option("--force", is_flag=True,
               help="Run even when the memory check estimates that the largest cells need more memory than "
                    "this machine has available.")
-def run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
-        val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
-        no_leaderboard, force) -> int:
-    """Train and evaluate every task × learner × N × seed cell not already in the store."""
+def run(config_path, **options) -> int:
+    """Train and evaluate every task × learner × N × seed cell not already in the store.
+
+    Example: bench run --config run.toml --jobs 2
+    """
+    if config_path is None:
+        return _run(**options)
+    cfg = config.load_run(config_path)
+    ctx = click.get_current_context()
+    given = {name for name in options if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+    for name, flag, key in (("suite_name", "--suite", "suite"), ("task_names", "--task", "tasks"),
+                            ("learner_names", "--learner", "learners")):
+        if name in given:  # the file's tables are keyed by these names: replacing them would drop its parameters
+            raise BenchError(f"{flag} with --config: {cfg.source.name} says what to run; edit its {key} "
+                             f"(or run without --config)")
+    for key, value in cfg.options.items():
+        name = CONFIG_OPTIONS.get(key, key)
+        if name not in given and not (name == "ns" and "ns_csv" in given):
+            options[name] = value
+    return _run(**options, cfg=cfg)
+
+
+# A run file's keys that are not the name of run()'s parameter (README, "Runs as files").
+CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "learner_names", "store": "store_path"}
+
+
+def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
+         val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
+         no_leaderboard, force, cfg: config.RunConfig | None = None) -> int:
+    """`bench run` with its options resolved (``cfg``: the run file they came from, if any)."""
     reg = _registry()
+    if cfg is not None:  # unknown names and parameters, said with the file's line
+        cfg.check(reg)
     grid = None
     if scale is not None and not suite_name:
         raise BenchError("--scale chooses a suite's scale; give it with --suite NAME (see `bench suite list`)")
@@ -280,7 +317,7 @@ def run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, s
             learners = _apply_preset(preset, learners, reg)
         defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2, label_noise=0.0, zou_gu_mu=None,
                         select_on="validation")
-    tasks, learners = _parse_params(params, tasks, learners)
+    tasks, learners = _parse_params(params, tasks, learners, cfg.params if cfg else None)
     device = devices.resolve_device(device)
     learners = [lr.on_device(device) if lr.uses_device else lr for lr in learners]
     ns_list = _parse_ns(ns, ns_csv) or defaults["ns"]
@@ -420,6 +457,19 @@ def suite_list(width) -> int:
     reg = _registry()
     click.echo(suiteboard.listing(reg, width) if reg.suites else "no suites registered")
     return 1 if reg.problems else 0
+
+
+@suite_.command(name="show")
+@click.argument("name")
+def suite_show(name) -> int:
+    """Print a suite (a built-in Python one too) as a suite file: TOML that CONCEPTBENCH_SUITES or a
+    plugin can load back as the same suite (same cells, same claims).
+
+    Example: bench suite show quick > my-quick.toml
+    """
+    reg = _registry(quiet=True)
+    click.echo(suite_to_toml(reg.get("suite", name)), nl=False)
+    return 0
 
 
 @cli.command(name="leaderboard")

@@ -12,6 +12,11 @@ plugins load, and so do the built-ins unless the list holds ``-builtin`` (or ``n
 So ``mine`` and ``builtin,mine`` both mean the built-ins plus ``mine``; ``-builtin,mine`` means
 ``mine`` alone; ``-builtin,sin3`` the built-in ``sin3`` alone. A name that is no installed plugin
 is a problem.
+
+Suites may also be TOML files (:func:`harness.load_suite_toml`): a plugin's ``register_suites`` may
+register a ``pathlib.Path`` to a suite file or a directory of them, and ``CONCEPTBENCH_SUITES``
+(a path list, ``os.pathsep``-separated) names more files or directories, loaded after the plugins.
+A file's suite whose name is taken is a clash like two plugins registering one name.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import PurePath, Path
 from typing import Any, Callable
 
 import pluggy
@@ -28,11 +34,12 @@ import pluggy
 from . import hookspecs
 from .errors import BenchError, PluginError, one_line
 from .learners import Learner, validate_learner
-from .suites import Suite, validate_suite
+from .suites import Suite, load_suite_toml, suite_files, validate_suite
 from .tasks import Task, validate_task
 
 GROUP = "conceptbench"
 ENV_FILTER = "CONCEPTBENCH_PLUGINS"
+ENV_SUITES = "CONCEPTBENCH_SUITES"
 BUILTIN_DIST = "conceptbench"  # its entry points are the built-ins
 # words in CONCEPTBENCH_PLUGINS: all built-ins; none of them but those named
 ALL_BUILTINS, NO_BUILTINS = "builtin", ("-builtin", "nobuiltin")
@@ -185,6 +192,8 @@ def load_registry() -> Registry:
             except Exception as exc:
                 reg.problems.append(f"plugin '{origin}' raised in {hook}: {one_line(exc)}")
                 continue
+            if kind == "suite":
+                collected = _suite_paths(collected, origin, reg.problems)
             for obj in collected:
                 try:
                     validate(obj)
@@ -192,7 +201,56 @@ def load_registry() -> Registry:
                     reg.problems.append(f"plugin '{origin}' registered a bad {kind}: {one_line(exc)}")
                     continue
                 _add(reg, kind, table, obj, origin)
+    _env_suites(reg)
     return reg
+
+
+def _suite_paths(collected: list[Any], origin: Origin, problems: list[str]) -> list[Any]:
+    """``collected`` with each registered path replaced by the suites of its TOML files."""
+    out: list[Any] = []
+    for obj in collected:
+        if not isinstance(obj, PurePath):
+            out.append(obj)
+            continue
+        try:
+            files = suite_files(Path(obj))
+        except BenchError as exc:
+            problems.append(f"plugin '{origin}' registered a bad suite: {exc}")
+            continue
+        for path in files:
+            try:
+                out.append(load_suite_toml(path))
+            except BenchError as exc:
+                problems.append(f"plugin '{origin}' registered a bad suite: {exc}")
+    return out
+
+
+def _env_suites(reg: Registry) -> None:
+    """Add the suite files that ``CONCEPTBENCH_SUITES`` names (files or directories)."""
+    for entry in filter(None, os.environ.get(ENV_SUITES, "").split(os.pathsep)):
+        try:
+            files = suite_files(entry)
+        except BenchError as exc:
+            reg.problems.append(f"{ENV_SUITES}: {exc}")
+            continue
+        for path in files:
+            try:
+                suite = load_suite_toml(path)
+            except BenchError as exc:
+                reg.problems.append(str(exc))
+                continue
+            name = suite.name
+            if name in reg.suites or ("suite", name) in reg.clashes:
+                first = reg.origins.get(("suite", name))
+                other = f"plugin '{first}'" if first and first.dist else str(first or "another file")
+                msg = (f"suite '{name}' in {path} has the name of a suite from {other}; rename one "
+                       f"(name = \"...\" in the file)")
+                reg.problems.append(msg)
+                reg.clashes[("suite", name)] = msg
+                reg.suites.pop(name, None)
+                continue
+            reg.suites[name] = suite
+            reg.origins[("suite", name)] = Origin(str(path))
 
 
 def _add(reg: Registry, kind: str, table: dict, obj: Any, origin: Origin) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from . import config
+from .errors import BenchError
 
 DEFAULT_SCALE = "small"
 
@@ -147,3 +151,181 @@ def validate_suite(suite: object) -> None:
             if not isinstance(claim, Claim):
                 raise ValueError(f"suite '{suite.name}': claim {claim!r} is not a harness.Ordering or harness.Slope")
             claim.check(grid)
+
+
+# --- suites as TOML files ------------------------------------------------------------------------
+
+# A suite file's keys: the Suite's fields. ``tasks``/``learners`` hold [NAME] tables (one variant)
+# or [[NAME]] arrays of tables (several); a task's table holds values, a learner's candidate lists.
+def _suite_schema() -> dict[str, Any]:
+    return {"name": config.string, "description": config.string, "tasks": None, "learners": None, "ns": config.sizes,
+            "seeds": config.positive_int, "n_test": config.positive_int, "val_fraction": config.number, "label_noise": config.number,
+            "zou_gu_mu": config.number, "select_on": config.choice("validation", "test"), "compare_selection": config.boolean,
+            "scales": None, "claims": None, "caveats": config.strings}
+
+
+SCALE_KEYS = ("ns", "seeds", "n_test", "tasks", "learners", "note")
+CLAIM_KEYS = {"ordering": ("kind", "learners", "task", "conditions", "text", "source"),
+              "slope": ("kind", "learner", "x", "at_most", "at_least", "task", "conditions", "text", "source")}
+REQUIRED = ("name", "description", "tasks", "learners", "ns")
+
+
+def _entries(value: Any, src: Any, path: tuple, kind: str) -> dict[str, Variants]:
+    """A suite's (or scale's) ``tasks`` or ``learners``: name → one table of overrides, or a list
+    of them (variants). A learner's single value is a one-candidate list, as in ``width = 128``."""
+    key = path[-1]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value) and value:
+        return {name: {} for name in value}  # names alone, no overrides
+    config.table(value, src, path, f"[{key}.NAME] with one KEY = VALUE line per parameter, or a list of names")
+    out: dict[str, Variants] = {}
+
+    def variant(spec: Any, where: tuple) -> dict[str, Any]:
+        config.table(spec, src, where, f"[{dotted_name(where)}] with one KEY = VALUE line per parameter")
+        if kind == "learner":
+            return {p: config.param_values(v, src, where + (p,)) for p, v in spec.items()}
+        for p, v in spec.items():
+            if not config.is_plain(v):
+                raise src.error(where + (p,), f"{config.dotted(where + (p,))} must be a value (string, number, boolean "
+                                              f"or list), got {config.describe(v)}")
+        return dict(spec)
+
+    for name, spec in value.items():
+        if isinstance(spec, list):
+            if not spec:
+                raise src.error(path + (name,), f"{config.dotted(path + (name,))} = [] has no variant; write "
+                                                f"[[{dotted_name(path + (name,))}]] tables, one per variant")
+            out[name] = [variant(s, path + (name, i)) for i, s in enumerate(spec)]
+        else:
+            out[name] = variant(spec, path + (name,))
+    return out
+
+
+def dotted_name(path: tuple) -> str:
+    """A table's name in a header: the path without array indexes."""
+    return config.dotted(tuple(p for p in path if not isinstance(p, int)))
+
+
+def _claim(spec: Any, src: Any, path: tuple) -> Any:
+    from .verdict import Ordering, Slope
+
+    config.table(spec, src, path, '[[claims]] with kind = "ordering" or "slope"')
+    kind = spec.get("kind")
+    if kind not in CLAIM_KEYS:
+        raise src.error(path + (("kind",) if "kind" in spec else ()),
+                        f"{config.dotted(path)} needs kind = \"ordering\" or \"slope\", got "
+                        + (config.describe(kind) if "kind" in spec else "no kind"))
+    config.check_keys(src, path, spec, dict.fromkeys(CLAIM_KEYS[kind]), f" in {'an' if kind == 'ordering' else 'a'} {kind} claim")
+    for key in ("text", "source"):
+        if key not in spec:
+            raise src.error(path, f"{config.dotted(path)} needs {key} = \"...\" (the claim in words, and where the "
+                                  f"paper makes it)")
+    args: dict[str, Any] = {k: config.string(spec[k], src, path + (k,)) for k in ("text", "source", "task", "x", "learner")
+                            if k in spec}
+    if "conditions" in spec:
+        args["conditions"] = dict(config.table(spec["conditions"], src, path + ("conditions",),
+                                          "conditions = { label_noise = 0.2 }"))
+    for k in ("at_most", "at_least"):
+        if k in spec:
+            args[k] = config.number(spec[k], src, path + (k,))
+    try:
+        if kind == "ordering":
+            if "learners" not in spec:
+                raise ValueError("an ordering claim needs learners = [\"a\", \"b\", ...]")
+            return Ordering(learners=config.strings(spec["learners"], src, path + ("learners",)), **args)
+        if "learner" not in spec:
+            raise ValueError("a slope claim needs learner = \"NAME\"")
+        return Slope(**args)
+    except ValueError as exc:
+        raise src.error(path, f"{config.dotted(path)}: {exc}") from None
+
+
+def suite_from_toml(src: Any) -> Suite:
+    """The :class:`Suite` a parsed suite file (:class:`harness.config.TomlFile`) declares."""
+    data, schema = src.data, _suite_schema()
+    config.check_keys(src, (), data, schema, " in a suite file")
+    for key in REQUIRED:
+        if key not in data:
+            raise BenchError(f"{src.name}: a suite file needs {key} = ... (it has {', '.join(data) or 'no key'})")
+    args: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("tasks", "learners"):
+            args[key] = _entries(value, src, (key,), key[:-1])
+        elif key == "scales":
+            args[key] = {}
+            for name, spec in config.table(value, src, (key,), "[scales.paper] with ns = [...], note = \"...\"").items():
+                where = (key, name)
+                config.table(spec, src, where, f"[scales.{config.toml_key(name)}] with ns = [...], note = \"...\"")
+                config.check_keys(src, where, spec, dict.fromkeys(SCALE_KEYS), f" in [scales.{name}]")
+                fields = {k: schema[k](v, src, where + (k,)) for k, v in spec.items() if k in ("ns", "seeds", "n_test")}
+                fields.update({k: _entries(v, src, where + (k,), k[:-1]) for k, v in spec.items()
+                               if k in ("tasks", "learners")})
+                if "note" in spec:
+                    fields["note"] = config.string(spec["note"], src, where + ("note",))
+                args[key][name] = Scale(**fields)
+        elif key == "claims":
+            if not isinstance(value, list):
+                raise src.error((key,), f"claims must be [[claims]] tables, got {config.describe(value)}")
+            args[key] = tuple(_claim(spec, src, (key, i)) for i, spec in enumerate(value))
+        else:
+            args[key] = schema[key](value, src, (key,))
+    suite = Suite(**args)
+    try:
+        validate_suite(suite)
+    except ValueError as exc:
+        raise BenchError(f"{src.name}: {exc}") from None
+    return suite
+
+
+def load_suite_toml(path: str | Path) -> Suite:
+    """Read a suite file (TOML; its format is in the README, "Runs as files", and
+    ``bench suite show NAME`` prints any suite in it). Every problem is one :class:`BenchError`
+    line naming the file and the line of the key."""
+    return suite_from_toml(config.TomlFile.read(path, "suite file"))
+
+
+def suite_files(path: str | Path) -> list[Path]:
+    """The suite files at ``path``: the file itself, or a directory's ``*.toml`` files by name."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.glob("*.toml") if p.is_file())
+    if path.is_file():
+        return [path]
+    raise BenchError(f"no suite file or directory at {path}; check the path")
+
+
+def _overrides(spec: Variants) -> Variants:
+    plain = lambda v: [plain(x) for x in v] if isinstance(v, (list, tuple)) else v  # noqa: E731 (tuples → lists)
+    if isinstance(spec, list):
+        return [{k: plain(v) for k, v in s.items()} for s in spec]
+    return {k: plain(v) for k, v in spec.items()}
+
+
+def suite_to_toml(suite: Suite) -> str:
+    """``suite`` as a suite file: :func:`load_suite_toml` of it gives back an equal Suite."""
+    from .verdict import Ordering, Slope
+
+    claims = []
+    for claim in suite.claims:
+        if isinstance(claim, Ordering):
+            spec: dict[str, Any] = {"kind": "ordering", "learners": list(claim.learners)}
+        elif isinstance(claim, Slope):
+            spec = {"kind": "slope", "learner": claim.learner, "x": claim.x, "at_most": claim.at_most,
+                    "at_least": claim.at_least}
+        else:
+            raise BenchError(f"suite '{suite.name}': a {type(claim).__name__} claim has no TOML form "
+                               f"(only Ordering and Slope)")
+        claims.append({**spec, "task": claim.task, "conditions": dict(claim.conditions) or None,
+                       "text": claim.text, "source": claim.source})
+    scales = {name: {"ns": None if s.ns is None else list(s.ns), "seeds": s.seeds, "n_test": s.n_test,
+                     "note": s.note or None,
+                     "tasks": {k: _overrides(v) for k, v in s.tasks.items()} or None,
+                     "learners": {k: _overrides(v) for k, v in s.learners.items()} or None}
+              for name, s in suite.scales.items()}
+    doc = {"name": suite.name, "description": suite.description, "ns": list(suite.ns), "seeds": suite.seeds,
+           "n_test": suite.n_test, "val_fraction": suite.val_fraction, "label_noise": suite.label_noise,
+           "zou_gu_mu": suite.zou_gu_mu, "select_on": suite.select_on, "compare_selection": suite.compare_selection,
+           "caveats": list(suite.caveats) or None,
+           "tasks": {k: _overrides(v) for k, v in suite.tasks.items()},
+           "learners": {k: _overrides(v) for k, v in suite.learners.items()},
+           "scales": scales or None, "claims": claims or None}
+    return config.dumps(doc)
