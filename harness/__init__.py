@@ -20,11 +20,13 @@ not import from ``harness.<module>``; those are internals)::
     Slope       a suite's claim on the slope of log error against log N (or log width)
     BenchError  raise it with a one-line message the user can act on
     Diverged    raise it when training produced NaN/inf; the configuration is skipped
+    report_epoch  call it once per epoch of a training loop: the run's progress bar shows it
 """
 
 from .errors import BenchError, Diverged
 from .hookspecs import hookimpl
 from .learners import Learner, Model, Selection, is_int, is_number, score
+from .progress import report_epoch
 from .search import Search
 from .suites import Scale, Suite
 from .tasks import FiniteTask, Problem, Task
@@ -32,4 +34,4 @@ from .verdict import Ordering, Slope
 
 __all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale", "Search",
            "Selection", "Slope", "Suite", "Task",
-           "hookimpl", "is_int", "is_number", "score"]
+           "hookimpl", "is_int", "is_number", "report_epoch", "score"]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import Diverged, Learner, Problem, Search, Selection, is_int, is_number
+from harness import Diverged, Learner, Problem, Search, Selection, is_int, is_number, report_epoch
 
 
 # TrainedNet.predict runs the network on this many points at a time.
@@ -190,6 +190,7 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
             raise Diverged(f"loss became {total.item()} in epoch {epoch} (lr={lr})")
         if end_epoch is not None:
             end_epoch()
+        report_epoch(epoch, epochs)
         if on_epoch is not None:
             on_epoch(epoch, opt, sched)
         if sched is not None:
