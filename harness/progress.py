@@ -400,8 +400,8 @@ class Progress:
 
         console = Console(file=self.stream, force_terminal=True)
         self._bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[note]}"),
-                        console=console, transient=True, refresh_per_second=4, redirect_stdout=False,
-                        redirect_stderr=False)
+                        console=console, transient=True, refresh_per_second=4, redirect_stdout=True,
+                        redirect_stderr=True)  # stray prints land above the bar
         self._rows["all"] = self._bar.add_task("cells", total=self.total, note="")
         self._bar.start()
         self._refresh()
