@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
