@@ -24,12 +24,14 @@ not import from ``harness.<module>``; those are internals)::
     training_curve    a Model's diagnostics from its per-epoch training loss: curve, epochs to threshold
     arora_kernel      H∞ of Arora et al. 2019 (the infinite-width two-layer ReLU Gram matrix)
     arora_complexity  Arora et al.'s complexity measure sqrt(2 yᵀ(H∞)⁻¹y / n)
+    report_epoch  call it once per epoch of a training loop: the run's progress bar shows it
 """
 
 from .diagnostics import arora_complexity, arora_kernel, training_curve
 from .errors import BenchError, Diverged
 from .hookspecs import hookimpl
 from .learners import Learner, Model, Selection, is_int, is_number, score
+from .progress import report_epoch
 from .search import Search
 from .suites import Scale, Suite, load_suite_toml
 from .tasks import FiniteTask, Problem, Task
@@ -37,5 +39,5 @@ from .verdict import Ordering, Slope
 
 __all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale", "Search",
            "Selection", "Slope", "Suite", "Task",
-           "arora_complexity", "arora_kernel", "hookimpl", "is_int", "is_number", "load_suite_toml", "score",
-           "training_curve"]
+           "arora_complexity", "arora_kernel", "hookimpl", "is_int", "is_number", "load_suite_toml",
+           "report_epoch", "score", "training_curve"]

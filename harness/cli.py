@@ -22,7 +22,8 @@ from .cell import Protocol
 from .errors import BenchError, one_line
 from .learners import label
 from .registry import Registry, load_registry
-from .runner import Progress, check_memory, execute, pending, plan, staleness
+from .progress import NORMAL, QUIET, VERBOSE, Progress, suite_estimate
+from .runner import check_memory, execute, pending, plan, staleness
 from .store import Store
 from .suites import suite_to_toml
 from .tasks import checked_sample
@@ -253,6 +254,9 @@ def cli() -> None:
 @click.option("--force", is_flag=True,
               help="Run even when the memory check estimates that the largest cells need more memory than "
                    "this machine has available.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print only the plan line, errors and the summary (no per-cell lines, no progress bar).")
+@click.option("--verbose", "-v", is_flag=True, help="Also print each finished cell's chosen parameters and grid edges.")
 def run(config_path, **options) -> int:
     """Train and evaluate every task × learner × N × seed cell not already in the store.
 
@@ -281,8 +285,10 @@ CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "lea
 
 def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
          val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
-         no_leaderboard, force, cfg: config.RunConfig | None = None) -> int:
+         no_leaderboard, force, quiet, verbose, cfg: config.RunConfig | None = None) -> int:
     """`bench run` with its options resolved (``cfg``: the run file they came from, if any)."""
+    if quiet and verbose:
+        raise BenchError("--quiet and --verbose contradict each other; give one of them")
     reg = _registry()
     if cfg is not None:  # unknown names and parameters, said with the file's line
         cfg.check(reg)
@@ -363,10 +369,12 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     store = Store(_store_path(store_path))
     if not force:  # an N the machine cannot hold fails here, not after a minute in a cell
         check_memory(pending(cells, store, retry_failed, reuse_stale), jobs)
-    progress = Progress(len(cells))
+    progress = Progress(len(cells), verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, jobs=jobs)
+    # Without stored timings of these cells, a suite's plan line estimates from its last recorded run.
+    estimate = None if grid is None else suite_estimate(suiteboard._runs(suiteboard.directory(out_dir, grid)), jobs)
     with progress.heartbeat():
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
-                          cell_timeout=cell_timeout, reuse_stale=reuse_stale)
+                          cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate)
     for line in summary.edge_lines():
         click.echo(f"note: {line}", err=True)
     if summary.busy:

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from .cell import CellSpec, Protocol, run_cell
 from .errors import BenchError, one_line
 from .fingerprint import code_fingerprint, harness_fingerprint
-from .periodic import every
 from .learners import Learner
+from .progress import Progress, run_reported
 from .provenance import git_revision, versions
 from .registry import Registry
 from .store import CODE_COLUMNS, FINAL, Store, new_owner
@@ -248,54 +247,6 @@ def check_memory(cells: list[CellSpec], jobs: int = 1, available: int | None = N
                          f"--force to try anyway")
 
 
-class Progress:
-    """One line per finished cell (count, what ran, its result, ETA), and a heartbeat line while
-    long cells run so the terminal is never silent for more than ``interval`` seconds."""
-
-    def __init__(self, total: int, stream: TextIO | None = None, interval: float = 60.0) -> None:
-        self.total, self.done, self.start = total, 0, time.monotonic()
-        self.stream = stream or sys.stderr
-        self.interval, self.last = interval, time.monotonic()
-
-    @contextmanager
-    def heartbeat(self) -> Iterator[None]:
-        """While the block runs, say "still training" when nothing was printed for ``interval`` s."""
-        def beat() -> None:
-            if time.monotonic() - self.last >= self.interval and self.done < self.total:
-                self.last = time.monotonic()
-                print(f"[{self.done}/{self.total}] still training… {_clock(self.last - self.start)} elapsed",
-                      file=self.stream, flush=True)
-
-        with every(self.interval / 4, beat):
-            yield
-
-    def begin(self, summary: RunSummary, todo: int, reuse_stale: bool) -> None:
-        """Say what the run will do before it trains: stale cells per learner, then the plan."""
-        self.total = todo
-        for learner, group in sorted(summary.stale.items()):
-            print(group.line(learner, reuse_stale), file=self.stream, flush=True)
-        print(f"Plan: {todo} cell(s) to train, {summary.skipped} already in the store.",
-              file=self.stream, flush=True)
-
-    def update(self, spec: CellSpec, record: dict[str, Any]) -> None:
-        self.done += 1
-        self.last = time.monotonic()
-        elapsed = self.last - self.start
-        eta = elapsed / self.done * (self.total - self.done)
-        if record["status"] == "ok":
-            result = f"{record['metric']}={record['test_score']:.4g}"
-        else:
-            result = f"{record['status'].upper()}: {record.get('error') or ''}"
-        width = len(str(self.total))
-        print(f"[{self.done:>{width}}/{self.total}] {spec.describe()} — {result} "
-              f"({record['seconds']:.1f}s) · ETA {_clock(eta)}", file=self.stream, flush=True)
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
-
-
 def cell_threads(jobs: int) -> int:
     """Torch threads per cell: the cores shared among ``jobs`` workers, and never more than the
     user's ``OMP_NUM_THREADS`` (README: a share of the cores per run) when that is set."""
@@ -304,24 +255,38 @@ def cell_threads(jobs: int) -> int:
     return min(threads, int(user)) if user.isdigit() and int(user) > 0 else threads
 
 
-def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None) -> Iterator[tuple[CellSpec, dict[str, Any]]]:
+def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None,
+             progress: Progress | None = None) -> Iterator[tuple[CellSpec, dict[str, Any]]]:
     threads = cell_threads(jobs)
     if jobs == 1:
         for spec in cells:
-            yield spec, run_cell(spec, threads, timeout)
+            if progress is None:
+                yield spec, run_cell(spec, threads, timeout)
+                continue
+            with progress.cell(spec):  # epoch reports go straight to the display
+                record = run_cell(spec, threads, timeout)
+            yield spec, record
         return
     from joblib import Parallel, delayed
 
     by_id: dict[str, CellSpec] = {}
+    with progress.workers() if progress is not None else _no_folder() as folder:
 
-    def tasks():
-        for spec in cells:
-            by_id[spec.cell_id] = spec
-            yield delayed(run_cell)(spec, threads, timeout)
+        def tasks():
+            for spec in cells:
+                by_id[spec.cell_id] = spec
+                # with a display, workers write their epoch reports to a file the display polls
+                yield (delayed(run_reported)(spec, threads, timeout, folder) if folder
+                       else delayed(run_cell)(spec, threads, timeout))
 
-    with Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered") as parallel:
-        for record in parallel(tasks()):
-            yield by_id[record["cell_id"]], record
+        with Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered") as parallel:
+            for record in parallel(tasks()):
+                yield by_id[record["cell_id"]], record
+
+
+@contextmanager
+def _no_folder() -> Iterator[None]:
+    yield None
 
 
 def _to_train(row: dict[str, Any] | None, stale: list[str], retry_failed: bool, reuse_stale: bool) -> bool:
@@ -341,7 +306,7 @@ def pending(cells: list[CellSpec], store: Store, retry_failed: bool = False,
 
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
             progress: Progress | None = None, cell_timeout: float | None = None,
-            reuse_stale: bool = False) -> RunSummary:
+            reuse_stale: bool = False, estimate: tuple[float, str] | None = None) -> RunSummary:
     """Run the cells not yet finished in ``store``; write each row the moment it completes.
 
     A stored cell whose code fingerprint differs from the code installed now is stale: it is
@@ -350,6 +315,8 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     so several processes sharing a store train every cell once.
     Ctrl-C stops the run: every finished cell is already stored; ``summary.interrupted`` is set.
     A cell running longer than ``cell_timeout`` seconds is stopped and stored as ``timeout``.
+    ``progress`` shows the plan (with ``estimate`` = (seconds per cell, where from) when no stored
+    timing gives one), the cells in flight with their epochs, and each finished cell.
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise BenchError(f"--jobs must be a positive integer, got {jobs!r}")
@@ -373,7 +340,9 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     todo.sort(key=lambda c: (-c.n, order.random()))
     summary.skipped = len(cells) - len(todo)
     if progress is not None:
-        progress.begin(summary, len(todo), reuse_stale)
+        # stored timings of these very cells (reused, stale or failed ones) seed the ETA's model
+        progress.seed((spec, stored[spec.cell_id].get("seconds")) for spec in cells if spec.cell_id in stored)
+        progress.begin(summary, todo, reuse_stale, estimate)
     owner = new_owner()
 
     def claimed() -> Iterator[CellSpec]:
@@ -390,11 +359,11 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
             else:
                 summary.busy[why] += 1
             if progress is not None:
-                progress.total -= 1
+                progress.drop(spec)
 
     with store.heartbeat(owner):
         try:
-            for spec, record in _execute(claimed(), min(jobs, max(1, len(todo))), cell_timeout):
+            for spec, record in _execute(claimed(), min(jobs, max(1, len(todo))), cell_timeout, progress):
                 store.put(record, owner)
                 summary.statuses[record["status"]] += 1
                 if record.get("edges"):

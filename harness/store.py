@@ -172,9 +172,9 @@ class Store:
 
     def existing(self, cell_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """For each of ``cell_ids`` stored, what deciding whether to run it again needs: status,
-        versions, code fingerprints and when it was written."""
+        versions, code fingerprints and when it was written; and its seconds (the run's ETA)."""
         cols = ("cell_id", "learner", "task", "status", "learner_version", "task_version", "created_at",
-                *CODE_COLUMNS)
+                "seconds", *CODE_COLUMNS)
         ids, out = list(cell_ids), {}
         for i in range(0, len(ids), 500):  # stay under SQLite's bound-variable limit
             chunk = ids[i:i + 500]

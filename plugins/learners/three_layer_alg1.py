@@ -91,7 +91,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import Diverged, Problem, hookimpl, is_int, is_number
+from harness import Diverged, Problem, hookimpl, is_int, is_number, report_epoch
 
 from .torch_training import (PREDICT_ROWS, EarlyStopping, Outcome, SGDNetLearner, TrainedNet, data_bytes, out_dim,
                              snapshot, torch_seed, weight_change)
@@ -286,6 +286,7 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
             raise Diverged(f"loss became {total.item()} in round {epoch} (lr={lr})")
         model.record_epoch(fit, n)
         net.lam *= 1.0 - decay
+        report_epoch(epoch, epochs)
         if stopper is None:
             continue
         net.select_output(Xt, yt, loss_fn, output_draws)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import Diverged, Learner, Problem, Search, Selection, is_int, is_number, training_curve
+from harness import Diverged, Learner, Problem, Search, Selection, is_int, is_number, report_epoch, training_curve
 
 
 # TrainedNet.predict runs the network on this many points at a time.
@@ -216,6 +216,7 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
         model.record_epoch(fit, n)
         if end_epoch is not None:
             end_epoch()
+        report_epoch(epoch, epochs)
         if on_epoch is not None:
             on_epoch(epoch, opt, sched)
         if sched is not None:
