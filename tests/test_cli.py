@@ -1,5 +1,6 @@
 """The `bench` command: bad input gets one line and a non-zero exit; re-runs train nothing."""
 
+import os
 import subprocess
 import sys
 
@@ -128,10 +129,12 @@ def test_show_exports_one_record_per_cell_as_csv_or_json(bench, tmp_path):
     assert code != 0 and "cannot write" in one_line_error(err)
 
 
-def test_bench_help_imports_no_heavy_library():
-    import subprocess
-    import sys
-
-    code = "import sys; from harness.cli import main; main(['--help']); print(sorted(m for m in ('sklearn', 'scipy', 'torch', 'matplotlib') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"  # benchmarks/cli_startup.md: 0.25 s instead of 1.28 s
+@pytest.mark.parametrize("args", [["--help"], ["list"]])
+def test_bench_help_and_list_import_no_heavy_library(args):
+    # `bench list` loads every built-in plugin module: one with torch or scikit-learn at its top
+    # fails here. benchmarks/cli_startup.md has the times this buys.
+    code = (f"import sys; from harness.cli import main; main({args!r}); "
+            "print(sorted(m for m in ('sklearn', 'scipy', 'torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "CONCEPTBENCH_PLUGINS": "builtin"}).stdout
+    assert out.strip().splitlines()[-1] == "[]"
