@@ -138,3 +138,117 @@ def test_bench_help_and_list_import_no_heavy_library(args):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "CONCEPTBENCH_PLUGINS": "builtin"}).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+# --- `bench list` width, --help examples, the README's commands (issue #15, items 4 and 7) ---
+
+import shlex  # noqa: E402
+
+import click  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+from harness.cli import cli  # noqa: E402
+
+
+def _commands(group: click.Group = cli, path: tuple[str, ...] = ()):
+    """(path, command) for the group itself and every command and sub-command under it."""
+    yield path, group
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, (*path, name))
+        else:
+            yield (*path, name), cmd
+
+
+@pytest.fixture
+def dry_parse(monkeypatch):
+    """``dry_parse("bench run -t sin3")`` parses a command line with the real click CLI — every
+    option, type and choice checked, the sub-command resolved — and runs nothing: each command's
+    body is replaced by a no-op. Raises click.UsageError (or BadParameter) on a bad line."""
+    for _, cmd in _commands():
+        monkeypatch.setattr(cmd, "callback", lambda **kwargs: 0)
+
+    def parse(line: str) -> None:
+        words = shlex.split(line, comments=True)
+        assert words[0] in ("bench", ".venv/bin/bench"), line
+        cli.main(args=words[1:], prog_name="bench", standalone_mode=False)
+
+    return parse
+
+
+def test_dry_parse_rejects_a_bad_line(dry_parse):
+    dry_parse("bench run -t sin3 -l ntk --ns 100,200 --seeds 2")
+    for bad in ("bench run --nss 100", "bench show --format xml", "bench run --seeds two", "bench lsit"):
+        with pytest.raises(click.UsageError):
+            dry_parse(bad)
+
+
+def test_every_command_help_ends_with_examples_that_parse(bench, dry_parse):
+    seen = 0
+    for path, _ in _commands():
+        code, out, _ = bench(*path, "--help")
+        assert code == 0, path
+        lines = out.rstrip().splitlines()
+        start = max(i for i, l in enumerate(lines) if l.strip() in ("Example:", "Examples:"))
+        examples = [l.strip() for l in lines[start + 1:]]
+        assert examples and all(e.startswith(" ".join(("bench", *path))) for e in examples), (path, examples)
+        for example in examples:
+            dry_parse(example)
+        seen += 1
+    assert seen == 7  # bench, run, list, suite, suite list, leaderboard, show
+
+
+def _readme_command_lines() -> list[tuple[str, str]]:
+    """(block text, command) for each command in the README's fenced bash blocks: one per line,
+    with backslash continuations joined and ``&&`` chains split."""
+    from markdown_it import MarkdownIt
+
+    out = []
+    for token in MarkdownIt().parse((ROOT / "README.md").read_text()):
+        if token.type == "fence" and token.info.strip() == "bash":
+            for line in token.content.replace("\\\n", " ").splitlines():
+                out += [(token.content, part.strip()) for part in line.split("&&") if part.strip()]
+    return out
+
+
+def test_readme_bench_lines_parse_and_run_as_written_after_set_up(dry_parse):
+    lines = [cmd for _, cmd in _readme_command_lines()]
+    benches = [i for i, cmd in enumerate(lines) if cmd.split()[0] in ("bench", ".venv/bin/bench")]
+    assert len(benches) >= 20, lines  # the extraction found the README's examples
+    for i in benches:
+        dry_parse(lines[i])
+    # a bare `bench` works only in the activated environment: it comes after the README says so
+    activate = lines.index("source .venv/bin/activate")
+    assert all(i > activate for i in benches if lines[i].startswith("bench "))
+
+
+def test_bench_list_fits_100_columns_and_verbose_shows_everything(bench, fake_plugin):
+    long_text = "a description long enough that no 100-column listing can hold it in one line " * 3
+    fake_plugin("cb_wordy", f"""
+        from harness import Task, hookimpl
+        class Wordy(Task):
+            name, kind, description = "wordy", "regression", {long_text!r}
+            def __init__(self, scale=1.0):
+                super().__init__(scale=scale)
+            def sample(self, n, rng):
+                X = rng.standard_normal((n, 2))
+                return X, X[:, 0]
+        @hookimpl
+        def register_tasks(register):
+            register(Wordy())
+        """, dist="wordy-dist")
+    from harness.registry import load_registry
+
+    reg = load_registry()
+    code, out, _ = bench("list")
+    assert code == 0 and max(map(len, out.splitlines())) <= 100
+    wordy = next(l for l in out.splitlines() if l.startswith("wordy "))
+    assert wordy.endswith("…") and long_text[:30] in wordy and "cb_wordy" in wordy
+    for name, task in reg.tasks.items():  # every name listed, its description cut only if too long
+        line = next(l for l in out.splitlines() if l.startswith(name + " "))
+        assert task.description[:20] in line and (task.description in line or line.endswith("…"))
+    code, out, _ = bench("list", "--verbose")
+    assert code == 0 and long_text.strip() in out and "scale=1.0" in out and "wordy-dist 0.1" in out
+    for lr in reg.learners.values():
+        assert lr.description in out
+    assert "ridge_per_n∈{1e-10, 1e-09" in out  # the grids, in full
