@@ -198,23 +198,24 @@ def test_every_command_help_ends_with_examples_that_parse(bench, dry_parse):
     assert seen == 7  # bench, run, list, suite, suite list, leaderboard, show
 
 
-def _readme_command_lines() -> list[tuple[str, str]]:
-    """(block text, command) for each command in the README's fenced bash blocks: one per line,
-    with backslash continuations joined and ``&&`` chains split."""
+def _command_lines(page: str) -> list[str]:
+    """Each command in the fenced bash blocks of ``page`` (relative to the repository), one per
+    line, with backslash continuations joined and ``&&`` chains split."""
     from markdown_it import MarkdownIt
 
     out = []
-    for token in MarkdownIt().parse((ROOT / "README.md").read_text()):
+    for token in MarkdownIt().parse((ROOT / page).read_text()):
         if token.type == "fence" and token.info.strip() == "bash":
             for line in token.content.replace("\\\n", " ").splitlines():
-                out += [(token.content, part.strip()) for part in line.split("&&") if part.strip()]
+                out += [part.strip() for part in line.split("&&") if part.strip()]
     return out
 
 
-def test_readme_bench_lines_parse_and_run_as_written_after_set_up(dry_parse):
-    lines = [cmd for _, cmd in _readme_command_lines()]
+@pytest.mark.parametrize("page, count", [("README.md", 20), ("docs/plugins.md", 6)])
+def test_documented_bench_lines_parse_and_run_as_written_after_set_up(dry_parse, page, count):
+    lines = _command_lines(page)
     benches = [i for i, cmd in enumerate(lines) if cmd.split()[0] in ("bench", ".venv/bin/bench")]
-    assert len(benches) >= 20, lines  # the extraction found the README's examples
+    assert len(benches) >= count, lines  # the extraction found the page's examples
     for i in benches:
         dry_parse(lines[i])
     # a bare `bench` works only in the activated environment: it comes after the README says so
@@ -252,3 +253,31 @@ def test_bench_list_fits_100_columns_and_verbose_shows_everything(bench, fake_pl
     for lr in reg.learners.values():
         assert lr.description in out
     assert "ridge_per_n∈{1e-10, 1e-09" in out  # the grids, in full
+
+
+def test_license_is_mit_in_the_file_and_the_package_metadata():
+    import tomllib
+
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License\n") and "conceptbench contributors" in text
+    assert "Permission is hereby granted, free of charge" in text
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] in ("MIT", {"text": "MIT"})
+
+
+def test_readme_links_stay_inside_the_repository():
+    from markdown_it import MarkdownIt
+
+    def links(page: str) -> list[str]:
+        def walk(tokens):
+            for t in tokens:
+                yield t
+                yield from walk(t.children or [])
+        return [t.attrs["href"] for t in walk(MarkdownIt().parse((ROOT / page).read_text()))
+                if t.type == "link_open" and not t.attrs["href"].startswith(("http", "#"))]
+
+    for page in ("README.md", "docs/plugins.md", "docs/DESIGN.md"):
+        found = links(page)
+        for href in found:  # a relative link names a file or folder of this checkout
+            target = ((ROOT / page).parent / href.split("#")[0]).resolve()
+            assert target.is_relative_to(ROOT) and target.exists(), (page, href)
+    assert {"docs/DESIGN.md", "docs/plugins.md", "LICENSE"} <= set(links("README.md"))
