@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import click
 import numpy as np
@@ -196,7 +196,13 @@ def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
     return [reg.get(kind, name) for name in dict.fromkeys(names)]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _examples(*commands: str) -> str:
+    """A command's --help epilog: its examples, one per line (``\\b`` stops click rewrapping them)."""
+    return "\b\n" + ("Example:" if len(commands) == 1 else "Examples:") + "".join(f"\n  {c}" for c in commands)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=_examples("bench run --suite quick", "bench list"))
 @click.version_option(package_name="conceptbench")
 def cli() -> None:
     """conceptbench: how does test error fall with the number of training samples N?
@@ -205,7 +211,10 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(epilog=_examples("bench run --suite quick",
+                             "bench run -t sin3 -l three_layer_sgd -l ntk --ns 100,400,1600 --seeds 3",
+                             "bench run -t sin3 -l three_layer_sgd -p width=256 -p lr=0.01,0.03 --jobs 2",
+                             "bench run --config run.toml --jobs 2"))
 @click.option("--config", "config_path", metavar="FILE",
               help="Read the run from a TOML file: tasks, learners (with their parameters), ns, seeds and any "
                    "other option below by its long name (README, \"Runs as files\"). An option also given here "
@@ -428,10 +437,77 @@ def _grid_text(spec: dict[str, list]) -> str:
     return "; ".join(filter(None, [" × ".join(tuned), ", ".join(fixed)]))
 
 
-@cli.command(name="list")
-def list_() -> int:
-    """List tasks, learners and suites, with the plugin each comes from."""
+LIST_WIDTH = 100  # `bench list` fits a 100-column terminal (`bench suite list` wraps at 100 too)
+
+
+def _supports_text(kinds: Iterable[str]) -> str:
+    return ", ".join({"classification": "class.", "regression": "regr."}.get(k, k) for k in sorted(kinds))
+
+
+def _shorten(text: str, room: int) -> str:
+    """``text`` cut to ``room`` characters ending in "…", at a space if one lies in the last third
+    (textwrap.shorten cuts only at spaces, so it drops a formula such as sin3's whole)."""
+    if len(text) <= room:
+        return text
+    cut = text[:room - 1]
+    if cut.rfind(" ") >= 2 * room // 3:
+        cut = cut[:cut.rfind(" ")]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def _fitted(rows: list[list[Any]], headers: list[str], width: int, wrap: bool = False) -> str:
+    """A plain table whose last column gets the columns ``width`` leaves: shortened (:func:`_shorten`)
+    or, with ``wrap``, wrapped over several lines. Every other cell is kept whole, so a table whose
+    other columns are too wide for ``width`` is wider (the last column keeps 12 columns)."""
+    room = width
+    while True:
+        if wrap:
+            text = tabulate(rows, headers, maxcolwidths=[None] * (len(headers) - 1) + [room])
+        else:
+            text = tabulate([[*r[:-1], "\n".join(_shorten(line, room) for line in str(r[-1]).splitlines())]
+                             for r in rows], headers)
+        excess = max(map(len, text.splitlines())) - width
+        if excess <= 0 or room <= 12:  # tabulate's paddings are its own: measure, then narrow
+            return text
+        room = max(room - excess, 12)
+
+
+@cli.command(name="list", epilog=_examples("bench list", "bench list --verbose"))
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also each task's parameters, each learner's grid and each plugin's distribution, with "
+                   "descriptions in full (wider than a terminal).")
+def list_(verbose) -> int:
+    """List tasks, learners, presets and suites, with the plugin each comes from (100 columns wide)."""
     reg = _registry()
+    click.echo(_full_listing(reg) if verbose else _short_listing(reg, LIST_WIDTH))
+    return 1 if reg.problems else 0
+
+
+def _short_listing(reg: Registry, width: int) -> str:
+    """`bench list`: names, kinds, plugins (entry-point names, as CONCEPTBENCH_PLUGINS takes them)
+    and descriptions shortened to fit ``width`` columns."""
+    tasks = [[t.name, t.kind, reg.origin("task", t.name).plugin, t.description] for t in reg.tasks.values()]
+    learners = [[lr.name, _supports_text(lr.supports), reg.origin("learner", lr.name).plugin, lr.description]
+                for lr in reg.learners.values()]
+    presets = [[p, lr.name, _grid_text(lr.with_preset(p).overrides)]
+               for lr in reg.learners.values() for p in lr.presets]
+    # a suite's scales stay on one line, below its description
+    suites = [[s.name, len(s.claims), reg.origin("suite", s.name).plugin,
+               f"{s.description}\n{suiteboard.scales_text(s)}"] for s in reg.suites.values()]
+    parts = ["Tasks\n" + _fitted(sorted(tasks), ["name", "kind", "plugin", "description"], width),
+             "Learners\n" + _fitted(sorted(learners), ["name", "supports", "plugin", "description"], width)]
+    if presets:
+        parts.append("Presets (bench run --preset NAME; --param values win)\n"
+                     + _fitted(sorted(presets), ["preset", "learner", "candidate lists it sets"], width, wrap=True))
+    if suites:
+        parts.append("Suites (`bench suite list` for their scales and claims)\n"
+                     + _fitted(sorted(suites), ["name", "claims", "plugin", "description; scales"], width))
+    parts.append("`bench list --verbose`: parameters, grids, plugin distributions and full descriptions.")
+    return "\n\n".join(parts)
+
+
+def _full_listing(reg: Registry) -> str:
+    """`bench list --verbose`: every column, nothing shortened."""
     tasks = [[t.name, t.kind, ", ".join(f"{k}={v}" for k, v in sorted(t.params.items())) or "—",
               str(reg.origin("task", t.name)), t.description] for t in reg.tasks.values()]
     learners = [[lr.name, ", ".join(sorted(lr.supports)), _grid_text(lr.grid_spec), str(reg.origin("learner", lr.name)),
@@ -439,24 +515,24 @@ def list_() -> int:
     presets = [[p, lr.name, _grid_text(lr.with_preset(p).overrides)]
                for lr in reg.learners.values() for p in lr.presets]
     suites = [[s.name, ", ".join(s.tasks), ", ".join(s.learners), suiteboard.scales_text(s), len(s.claims),
-               s.description] for s in reg.suites.values()]
-    click.echo("Tasks\n" + tabulate(sorted(tasks), ["name", "kind", "params", "plugin", "description"]))
-    click.echo("\nLearners\n" + tabulate(sorted(learners), ["name", "supports", "grid", "plugin", "description"]))
+               str(reg.origin("suite", s.name)), s.description] for s in reg.suites.values()]
+    parts = ["Tasks\n" + tabulate(sorted(tasks), ["name", "kind", "params", "plugin", "description"]),
+             "Learners\n" + tabulate(sorted(learners), ["name", "supports", "grid", "plugin", "description"])]
     if presets:
-        click.echo("\nPresets (bench run --preset NAME; --param values win)\n"
-                   + tabulate(sorted(presets), ["preset", "learner", "candidate lists it sets"]))
+        parts.append("Presets (bench run --preset NAME; --param values win)\n"
+                     + tabulate(sorted(presets), ["preset", "learner", "candidate lists it sets"]))
     if suites:
-        click.echo("\nSuites (`bench suite list` for their scales and claims)\n"
-                   + tabulate(sorted(suites), ["name", "tasks", "learners", "scales", "claims", "description"]))
-    return 1 if reg.problems else 0
+        parts.append("Suites (`bench suite list` for their scales and claims)\n"
+                     + tabulate(sorted(suites), ["name", "tasks", "learners", "scales", "claims", "plugin", "description"]))
+    return "\n\n".join(parts)
 
 
-@cli.group(name="suite")
+@cli.group(name="suite", epilog=_examples("bench suite list"))
 def suite_() -> None:
     """Suites: named grids at named scales, with the paper claims they test."""
 
 
-@suite_.command(name="list")
+@suite_.command(name="list", epilog=_examples("bench suite list --width 120"))
 @click.option("--width", type=int, default=100, show_default=True, help="Wrap the listing at this many columns.")
 def suite_list(width) -> int:
     """List the suites: their scales (what each runs, what it costs) and their claims."""
@@ -467,20 +543,19 @@ def suite_list(width) -> int:
     return 1 if reg.problems else 0
 
 
-@suite_.command(name="show")
+@suite_.command(name="show", epilog=_examples("bench suite show quick > my-quick.toml"))
 @click.argument("name")
 def suite_show(name) -> int:
     """Print a suite (a built-in Python one too) as a suite file: TOML that CONCEPTBENCH_SUITES or a
     plugin can load back as the same suite (same cells, same claims).
-
-    Example: bench suite show quick > my-quick.toml
     """
     reg = _registry(quiet=True)
     click.echo(suite_to_toml(reg.get("suite", name)), nl=False)
     return 0
 
 
-@cli.command(name="leaderboard")
+@cli.command(name="leaderboard", epilog=_examples(
+    "bench leaderboard", "bench leaderboard --suite allen-zhu-fig1 --store leaderboards/store.sqlite"))
 @click.option("--task", "-t", "task_names", multiple=True, metavar="T", help="Only this task's page. Repeatable.")
 @click.option("--suite", "suite_name", metavar="NAME",
               help="Rebuild this suite's directory (<out>/<suite>/: pages, plots, verdict.md) from its own cells.")
@@ -516,7 +591,7 @@ def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
     return 0
 
 
-@cli.command()
+@cli.command(epilog=_examples("bench show -t sin3", "bench show -t sin3 --format csv -o sin3.csv"))
 @click.option("--task", "-t", default=None, metavar="T", help="Only this task.")
 @click.option("--learner", "-l", default=None, metavar="L", help="Only this learner.")
 @click.option("--status", type=click.Choice(["ok", "diverged", "failed", "timeout"]), default=None,
@@ -528,10 +603,7 @@ def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None, metavar="FILE",
               help="Write to FILE instead of the terminal.")
 def show(task, learner, status, store_path, fmt, output) -> int:
-    """Print stored results, one line per cell.
-
-    Example: bench show -t sin3 --format csv -o sin3.csv
-    """
+    """Print stored results, one line per cell."""
     path = _store_path(store_path)
     if not Path(path).exists():
         raise BenchError(f"no result store at {path}; run `bench run` first or pass --store")

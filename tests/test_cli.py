@@ -1,5 +1,6 @@
 """The `bench` command: bad input gets one line and a non-zero exit; re-runs train nothing."""
 
+import os
 import subprocess
 import sys
 
@@ -128,10 +129,155 @@ def test_show_exports_one_record_per_cell_as_csv_or_json(bench, tmp_path):
     assert code != 0 and "cannot write" in one_line_error(err)
 
 
-def test_bench_help_imports_no_heavy_library():
-    import subprocess
-    import sys
+@pytest.mark.parametrize("args", [["--help"], ["list"]])
+def test_bench_help_and_list_import_no_heavy_library(args):
+    # `bench list` loads every built-in plugin module: one with torch or scikit-learn at its top
+    # fails here. benchmarks/cli_startup.md has the times this buys.
+    code = (f"import sys; from harness.cli import main; main({args!r}); "
+            "print(sorted(m for m in ('sklearn', 'scipy', 'torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "CONCEPTBENCH_PLUGINS": "builtin"}).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
-    code = "import sys; from harness.cli import main; main(['--help']); print(sorted(m for m in ('sklearn', 'scipy', 'torch', 'matplotlib') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"  # benchmarks/cli_startup.md: 0.25 s instead of 1.28 s
+
+# --- `bench list` width, --help examples, the README's commands (issue #15, items 4 and 7) ---
+
+import shlex  # noqa: E402
+
+import click  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+from harness.cli import cli  # noqa: E402
+
+
+def _commands(group: click.Group = cli, path: tuple[str, ...] = ()):
+    """(path, command) for the group itself and every command and sub-command under it."""
+    yield path, group
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, (*path, name))
+        else:
+            yield (*path, name), cmd
+
+
+@pytest.fixture
+def dry_parse(monkeypatch):
+    """``dry_parse("bench run -t sin3")`` parses a command line with the real click CLI — every
+    option, type and choice checked, the sub-command resolved — and runs nothing: each command's
+    body is replaced by a no-op. Raises click.UsageError (or BadParameter) on a bad line."""
+    for _, cmd in _commands():
+        monkeypatch.setattr(cmd, "callback", lambda **kwargs: 0)
+
+    def parse(line: str) -> None:
+        words = shlex.split(line, comments=True)
+        assert words[0] in ("bench", ".venv/bin/bench"), line
+        cli.main(args=words[1:], prog_name="bench", standalone_mode=False)
+
+    return parse
+
+
+def test_dry_parse_rejects_a_bad_line(dry_parse):
+    dry_parse("bench run -t sin3 -l ntk --ns 100,200 --seeds 2")
+    for bad in ("bench run --nss 100", "bench show --format xml", "bench run --seeds two", "bench lsit"):
+        with pytest.raises(click.UsageError):
+            dry_parse(bad)
+
+
+def test_every_command_help_ends_with_examples_that_parse(bench, dry_parse):
+    seen = 0
+    for path, _ in _commands():
+        code, out, _ = bench(*path, "--help")
+        assert code == 0, path
+        lines = out.rstrip().splitlines()
+        start = max(i for i, l in enumerate(lines) if l.strip() in ("Example:", "Examples:"))
+        examples = [l.strip() for l in lines[start + 1:]]
+        assert examples and all(e.startswith(" ".join(("bench", *path))) for e in examples), (path, examples)
+        for example in examples:
+            dry_parse(example)
+        seen += 1
+    assert seen >= 7  # bench, run, list, suite, suite list, leaderboard, show (and any added since)
+
+
+def _command_lines(page: str) -> list[str]:
+    """Each command in the fenced bash blocks of ``page`` (relative to the repository), one per
+    line, with backslash continuations joined and ``&&`` chains split."""
+    from markdown_it import MarkdownIt
+
+    out = []
+    for token in MarkdownIt().parse((ROOT / page).read_text()):
+        if token.type == "fence" and token.info.strip() == "bash":
+            for line in token.content.replace("\\\n", " ").splitlines():
+                out += [part.strip() for part in line.split("&&") if part.strip()]
+    return out
+
+
+@pytest.mark.parametrize("page, count", [("README.md", 20), ("docs/plugins.md", 6)])
+def test_documented_bench_lines_parse_and_run_as_written_after_set_up(dry_parse, page, count):
+    lines = _command_lines(page)
+    benches = [i for i, cmd in enumerate(lines) if cmd.split()[0] in ("bench", ".venv/bin/bench")]
+    assert len(benches) >= count, lines  # the extraction found the page's examples
+    for i in benches:
+        dry_parse(lines[i])
+    # a bare `bench` works only in the activated environment: it comes after the README says so
+    activate = lines.index("source .venv/bin/activate")
+    assert all(i > activate for i in benches if lines[i].startswith("bench "))
+
+
+def test_bench_list_fits_100_columns_and_verbose_shows_everything(bench, fake_plugin):
+    long_text = "a description long enough that no 100-column listing can hold it in one line " * 3
+    fake_plugin("cb_wordy", f"""
+        from harness import Task, hookimpl
+        class Wordy(Task):
+            name, kind, description = "wordy", "regression", {long_text!r}
+            def __init__(self, scale=1.0):
+                super().__init__(scale=scale)
+            def sample(self, n, rng):
+                X = rng.standard_normal((n, 2))
+                return X, X[:, 0]
+        @hookimpl
+        def register_tasks(register):
+            register(Wordy())
+        """, dist="wordy-dist")
+    from harness.registry import load_registry
+
+    reg = load_registry()
+    code, out, _ = bench("list")
+    assert code == 0 and max(map(len, out.splitlines())) <= 100
+    wordy = next(l for l in out.splitlines() if l.startswith("wordy "))
+    assert wordy.endswith("…") and long_text[:30] in wordy and "cb_wordy" in wordy
+    for name, task in reg.tasks.items():  # every name listed, its description cut only if too long
+        line = next(l for l in out.splitlines() if l.startswith(name + " "))
+        assert task.description[:20] in line and (task.description in line or line.endswith("…"))
+    code, out, _ = bench("list", "--verbose")
+    assert code == 0 and long_text.strip() in out and "scale=1.0" in out and "wordy-dist 0.1" in out
+    for lr in reg.learners.values():
+        assert lr.description in out
+    assert "ridge_per_n∈{1e-10, 1e-09" in out  # the grids, in full
+
+
+def test_license_is_mit_in_the_file_and_the_package_metadata():
+    import tomllib
+
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License\n") and "conceptbench contributors" in text
+    assert "Permission is hereby granted, free of charge" in text
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] in ("MIT", {"text": "MIT"})
+
+
+def test_readme_links_stay_inside_the_repository():
+    from markdown_it import MarkdownIt
+
+    def links(page: str) -> list[str]:
+        def walk(tokens):
+            for t in tokens:
+                yield t
+                yield from walk(t.children or [])
+        return [t.attrs["href"] for t in walk(MarkdownIt().parse((ROOT / page).read_text()))
+                if t.type == "link_open" and not t.attrs["href"].startswith(("http", "#"))]
+
+    for page in ("README.md", "docs/plugins.md", "docs/DESIGN.md"):
+        found = links(page)
+        for href in found:  # a relative link names a file or folder of this checkout
+            target = ((ROOT / page).parent / href.split("#")[0]).resolve()
+            assert target.is_relative_to(ROOT) and target.exists(), (page, href)
+    assert {"docs/DESIGN.md", "docs/plugins.md", "LICENSE"} <= set(links("README.md"))

@@ -22,48 +22,66 @@ The infinite-width NTK, by kernel regression, is the separate learner ``ntk``.
 
 from __future__ import annotations
 
+import functools
 import warnings
-from typing import Any
-
-import torch
-from torch import nn
-from torch.func import functional_call, jvp
+from typing import TYPE_CHECKING, Any
 
 from harness import Problem, hookimpl
 
 from .relu_nets import ALLEN_ZHU, ReLUNetLearner, relu_net, trained_parameters
 from .torch_training import out_dim
 
+if TYPE_CHECKING:
+    from torch import nn
 
-class Linearised(nn.Module):
-    """``net`` linearised in the parameters named ``names`` around their current values θ₀.
 
-    The trainable parameters ``theta`` start at θ₀; every parameter of ``net`` is frozen.
-    """
+@functools.cache
+def _linearised_class() -> type:
+    """:class:`Linearised`, defined on first use: an ``nn.Module`` subclass needs torch, which
+    costs `bench list` ~1 s, and listing learners only reads their names and grids."""
+    import torch
+    from torch import nn
+    from torch.func import functional_call, jvp
 
-    def __init__(self, net: nn.Module, names: list[str]) -> None:
-        super().__init__()
-        current = dict(net.named_parameters())
-        self.net, self.names = net, list(names)
-        for p in net.parameters():
-            p.requires_grad_(False)
-        for i, name in enumerate(self.names):
-            self.register_buffer(f"theta0_{i}", current[name].detach().clone())
-        self.theta = nn.ParameterList([nn.Parameter(current[name].detach().clone()) for name in self.names])
+    class Linearised(nn.Module):
+        """``net`` linearised in the parameters named ``names`` around their current values θ₀.
 
-    def theta0(self) -> tuple[torch.Tensor, ...]:
-        return tuple(getattr(self, f"theta0_{i}") for i in range(len(self.names)))
+        The trainable parameters ``theta`` start at θ₀; every parameter of ``net`` is frozen.
+        """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        theta0 = self.theta0()
+        def __init__(self, net: nn.Module, names: list[str]) -> None:
+            super().__init__()
+            current = dict(net.named_parameters())
+            self.net, self.names = net, list(names)
+            for p in net.parameters():
+                p.requires_grad_(False)
+            for i, name in enumerate(self.names):
+                self.register_buffer(f"theta0_{i}", current[name].detach().clone())
+            self.theta = nn.ParameterList([nn.Parameter(current[name].detach().clone()) for name in self.names])
 
-        def f(*params: torch.Tensor) -> torch.Tensor:
-            return functional_call(self.net, dict(zip(self.names, params)), (x,))
+        def theta0(self) -> tuple[torch.Tensor, ...]:
+            return tuple(getattr(self, f"theta0_{i}") for i in range(len(self.names)))
 
-        with warnings.catch_warnings():  # torch's first jvp scripts its decompositions with a deprecated API
-            warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=DeprecationWarning)
-            out, change = jvp(f, theta0, tuple(t - t0 for t, t0 in zip(self.theta, theta0)))
-        return out + change
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            theta0 = self.theta0()
+
+            def f(*params: torch.Tensor) -> torch.Tensor:
+                return functional_call(self.net, dict(zip(self.names, params)), (x,))
+
+            with warnings.catch_warnings():  # torch's first jvp scripts its decompositions with a deprecated API
+                warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=DeprecationWarning)
+                out, change = jvp(f, theta0, tuple(t - t0 for t, t0 in zip(self.theta, theta0)))
+            return out + change
+
+    Linearised.__qualname__ = "Linearised"  # found by name through __getattr__, e.g. by pickle
+    return Linearised
+
+
+def __getattr__(name: str) -> Any:
+    """``finite_ntk.Linearised`` (PEP 562), defined by :func:`_linearised_class` on first use."""
+    if name == "Linearised":
+        return _linearised_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class LinearisedLearner(ReLUNetLearner):
@@ -85,7 +103,7 @@ class LinearisedLearner(ReLUNetLearner):
 
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator) -> nn.Module:
         net = relu_net(d, out_dim(problem), int(params["width"]), self.depth, params["init"], generator)
-        return Linearised(net, [name for name, _ in trained_parameters(net, "hidden", bool(params["train_bias"]))])
+        return _linearised_class()(net, [name for name, _ in trained_parameters(net, "hidden", bool(params["train_bias"]))])
 
     def hidden_weights(self, net: nn.Module) -> dict[str, torch.Tensor]:
         """The linearised hidden weight matrices θ (their θ − θ₀ is the weights' move), biases aside."""

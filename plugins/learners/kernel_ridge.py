@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.kernel_ridge import KernelRidge as SKKernelRidge
-from sklearn.metrics import pairwise_distances
 
 from harness import Learner, Problem, Search, hookimpl
+
+if TYPE_CHECKING:  # scikit-learn is imported where it fits: it costs `bench list` ~0.8 s
+    from sklearn.kernel_ridge import KernelRidge as SKKernelRidge
 
 # Median-heuristic distances use at most this many training points (the first ones: deterministic).
 MEDIAN_POINTS = 500
@@ -19,6 +20,8 @@ TEST_ROWS = 5000
 
 def median_distance(X: np.ndarray, kernel: str) -> float:
     """Median pairwise distance the kernel's gamma multiplies: squared L2 (rbf) or L1 (laplacian)."""
+    from sklearn.metrics import pairwise_distances
+
     sub = X[:MEDIAN_POINTS]
     if kernel == "rbf":
         dist = pairwise_distances(sub, metric="sqeuclidean")
@@ -73,6 +76,8 @@ class KernelRidge(Learner):
 
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
             problem: Problem) -> FittedKernelRidge:
+        from sklearn.kernel_ridge import KernelRidge as SKKernelRidge
+
         kernel = params["kernel"]
         if kernel not in ("rbf", "laplacian"):
             raise ValueError(f"kernel_ridge: kernel must be 'rbf' or 'laplacian', got {kernel!r}")

@@ -26,14 +26,15 @@ the layers they train; fixed biases are the theory's setting. ``all`` trains eve
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from harness import BenchError, Problem
 
 from .torch_training import SGDNetLearner, init_fan_in, out_dim
+
+if TYPE_CHECKING:  # torch is imported where a network is built: it costs `bench list` ~1 s
+    import torch
+    from torch import nn
 
 INITS = ("fan_in", "paper")
 TRAIN = ("all", "hidden", "last")
@@ -67,6 +68,9 @@ ALLEN_ZHU = {
 
 def relu_net(d: int, k: int, width: int, depth: int, init: str, generator: torch.Generator) -> nn.Sequential:
     """The initialised network (Linear, ReLU, ..., Linear) with ``depth`` layers of weights."""
+    import torch
+    from torch import nn
+
     dims = [d] + [width] * (depth - 1)
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(dims, dims[1:]):
@@ -87,6 +91,8 @@ def relu_net(d: int, k: int, width: int, depth: int, init: str, generator: torch
 
 
 def linear_layers(net: nn.Module) -> list[nn.Linear]:
+    from torch import nn
+
     return [m for m in net.modules() if isinstance(m, nn.Linear)]
 
 

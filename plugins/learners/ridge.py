@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import scipy.linalg
 
 from harness import Diverged, Learner, Problem, Search, Selection, is_number, score
 
@@ -95,6 +94,8 @@ class RidgePath:
         self._eig: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def coef(self, ridge: float) -> np.ndarray:
+        import scipy.linalg  # here, not at the top: scipy costs `bench list` ~0.3 s
+
         A = self.gram + ridge * np.eye(len(self.gram))
         try:
             return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True), self.B)

@@ -84,17 +84,19 @@ needed in practice", and its Fig. 1 experiments do not use this algorithm.
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from harness import Diverged, Problem, hookimpl, is_int, is_number, report_epoch
 
 from .torch_training import (PREDICT_ROWS, EarlyStopping, Outcome, SGDNetLearner, TrainedNet, data_bytes, out_dim,
                              snapshot, torch_seed, weight_change)
+
+if TYPE_CHECKING:
+    import torch
 
 
 def table1_sigmas(m: int) -> tuple[float, float]:
@@ -102,136 +104,154 @@ def table1_sigmas(m: int) -> tuple[float, float]:
     return m ** -(1 - 0.01), m ** -(0.5 + 0.01)
 
 
-class _SmoothedProduct(torch.autograd.Function):
-    """Per sample b, V^ρ_b h_b for a fresh V^ρ_b ~ N(0, σ²) entrywise, without forming V^ρ_b.
+@functools.cache
+def _torch_classes() -> dict[str, type]:
+    """:class:`_SmoothedProduct` and :class:`Alg1Network`, defined on first use: torch subclasses
+    need torch, which costs `bench list` ~1 s, and listing learners only reads their names and grids."""
+    import torch
+    from torch import nn
 
-    Forward: ζ_b = V^ρ_b h_b ~ N(0, σ²‖h_b‖² I). Backward: V^ρ_bᵀ δ_b given ζ_b, which is
-    h_b ζ_bᵀδ_b / ‖h_b‖² plus σ‖δ_b‖ times a fresh N(0, I) vector projected orthogonally to h_b
-    (V^ρ_b restricted to h_b's orthogonal complement is independent of ζ_b). The pair
-    (forward value, backward map applied to δ_b) is exactly distributed as with the explicit
-    matrix, at O(m) cost per sample instead of O(m²).
-    """
+    class _SmoothedProduct(torch.autograd.Function):
+        """Per sample b, V^ρ_b h_b for a fresh V^ρ_b ~ N(0, σ²) entrywise, without forming V^ρ_b.
 
-    @staticmethod
-    def forward(ctx, h, sigma, gen):
-        norm2 = h.pow(2).sum(dim=1, keepdim=True)
-        zeta = torch.randn(h.shape, generator=gen, device=h.device, dtype=h.dtype) * sigma * norm2.sqrt()
-        ctx.save_for_backward(h, zeta, norm2)
-        ctx.sigma, ctx.gen = sigma, gen
-        return zeta
+        Forward: ζ_b = V^ρ_b h_b ~ N(0, σ²‖h_b‖² I). Backward: V^ρ_bᵀ δ_b given ζ_b, which is
+        h_b ζ_bᵀδ_b / ‖h_b‖² plus σ‖δ_b‖ times a fresh N(0, I) vector projected orthogonally to h_b
+        (V^ρ_b restricted to h_b's orthogonal complement is independent of ζ_b). The pair
+        (forward value, backward map applied to δ_b) is exactly distributed as with the explicit
+        matrix, at O(m) cost per sample instead of O(m²).
+        """
 
-    @staticmethod
-    def backward(ctx, delta):
-        h, zeta, norm2 = ctx.saved_tensors
-        safe = torch.where(norm2 > 0, norm2, torch.ones_like(norm2))
-        xi = torch.randn(h.shape, generator=ctx.gen, device=h.device, dtype=h.dtype)
-        xi = xi - h * (xi * h).sum(dim=1, keepdim=True) / safe  # orthogonal to h_b
-        fresh = ctx.sigma * delta.norm(dim=1, keepdim=True) * xi
-        return h * (zeta * delta).sum(dim=1, keepdim=True) / safe + fresh, None, None
+        @staticmethod
+        def forward(ctx, h, sigma, gen):
+            norm2 = h.pow(2).sum(dim=1, keepdim=True)
+            zeta = torch.randn(h.shape, generator=gen, device=h.device, dtype=h.dtype) * sigma * norm2.sqrt()
+            ctx.save_for_backward(h, zeta, norm2)
+            ctx.sigma, ctx.gen = sigma, gen
+            return zeta
+
+        @staticmethod
+        def backward(ctx, delta):
+            h, zeta, norm2 = ctx.saved_tensors
+            safe = torch.where(norm2 > 0, norm2, torch.ones_like(norm2))
+            xi = torch.randn(h.shape, generator=ctx.gen, device=h.device, dtype=h.dtype)
+            xi = xi - h * (xi * h).sum(dim=1, keepdim=True) / safe  # orthogonal to h_b
+            fresh = ctx.sigma * delta.norm(dim=1, keepdim=True) * xi
+            return h * (zeta * delta).sum(dim=1, keepdim=True) / safe + fresh, None, None
 
 
-class Alg1Network(nn.Module):
-    """The learner network of variant (4.2) with its frozen initialisation and the trained
-    increments W′ (``W1``) and V′ (``V1``): λ · F(x; W, V) with F(x; W, V) = A σ(V σ(W x + b1) + b2).
+    class Alg1Network(nn.Module):
+        """The learner network of variant (4.2) with its frozen initialisation and the trained
+        increments W′ (``W1``) and V′ (``V1``): λ · F(x; W, V) with F(x; W, V) = A σ(V σ(W x + b1) + b2).
 
-    In training mode ``forward`` evaluates every sample b of the mini-batch at its own fresh
-    draw, W = W(0) + W^ρ_b + Σ_b W′ and V = V(0) + V^ρ_b + V′Σ_b; in eval mode it evaluates the
-    output weights chosen by :meth:`select_output`.
-    """
+        In training mode ``forward`` evaluates every sample b of the mini-batch at its own fresh
+        draw, W = W(0) + W^ρ_b + Σ_b W′ and V = V(0) + V^ρ_b + V′Σ_b; in eval mode it evaluates the
+        output weights chosen by :meth:`select_output`.
+        """
 
-    def __init__(self, d: int, k: int, width: int, eps_a: float, smoothing_w: float, smoothing_v: float,
-                 generator: torch.Generator):
-        super().__init__()
-        m1 = m2 = width
+        def __init__(self, d: int, k: int, width: int, eps_a: float, smoothing_w: float, smoothing_v: float,
+                     generator: torch.Generator):
+            super().__init__()
+            m1 = m2 = width
 
-        def gauss(*shape: int, std: float) -> torch.Tensor:
-            return torch.randn(*shape, generator=generator) * std
+            def gauss(*shape: int, std: float) -> torch.Tensor:
+                return torch.randn(*shape, generator=generator) * std
 
-        self.register_buffer("W0", gauss(m1, d, std=m1 ** -0.5))
-        self.register_buffer("b1", gauss(m1, std=m1 ** -0.5))
-        self.register_buffer("V0", gauss(m2, m1, std=m2 ** -0.5))
-        self.register_buffer("b2", gauss(m2, std=m2 ** -0.5))
-        self.register_buffer("A", gauss(k, m2, std=eps_a))
-        self.W1 = nn.Parameter(torch.zeros(m1, d))   # W′
-        self.V1 = nn.Parameter(torch.zeros(m2, m1))  # V′
-        sigma_w, sigma_v = table1_sigmas(width)
-        self.sigma_w, self.sigma_v = smoothing_w * sigma_w, smoothing_v * sigma_v
-        self.lam = 1.0  # λ_t
-        # seeds of the per-step draws, the SGD noise and the output draws (Σ̂, W^{ρ,j}, V^{ρ,j})
-        self.seeds = [int(s) for s in torch.randint(2**62, (3,), generator=generator)]
-        self._step_gen: torch.Generator | None = None
-        self.register_buffer("W_out", torch.zeros(m1, d))
-        self.register_buffer("V_out", torch.zeros(m2, m1))
-        self.j_star: int | None = None
-        self.draw_losses: list[float] = []
+            self.register_buffer("W0", gauss(m1, d, std=m1 ** -0.5))
+            self.register_buffer("b1", gauss(m1, std=m1 ** -0.5))
+            self.register_buffer("V0", gauss(m2, m1, std=m2 ** -0.5))
+            self.register_buffer("b2", gauss(m2, std=m2 ** -0.5))
+            self.register_buffer("A", gauss(k, m2, std=eps_a))
+            self.W1 = nn.Parameter(torch.zeros(m1, d))   # W′
+            self.V1 = nn.Parameter(torch.zeros(m2, m1))  # V′
+            sigma_w, sigma_v = table1_sigmas(width)
+            self.sigma_w, self.sigma_v = smoothing_w * sigma_w, smoothing_v * sigma_v
+            self.lam = 1.0  # λ_t
+            # seeds of the per-step draws, the SGD noise and the output draws (Σ̂, W^{ρ,j}, V^{ρ,j})
+            self.seeds = [int(s) for s in torch.randint(2**62, (3,), generator=generator)]
+            self._step_gen: torch.Generator | None = None
+            self.register_buffer("W_out", torch.zeros(m1, d))
+            self.register_buffer("V_out", torch.zeros(m2, m1))
+            self.j_star: int | None = None
+            self.draw_losses: list[float] = []
 
-    def generator(self, which: int) -> torch.Generator:
-        return torch.Generator(device=self.W0.device).manual_seed(self.seeds[which])
+        def generator(self, which: int) -> torch.Generator:
+            return torch.Generator(device=self.W0.device).manual_seed(self.seeds[which])
 
-    def draw_signs(self, gen: torch.Generator, *batch: int) -> torch.Tensor:
-        """Random sign diagonals Σ (as their m₁ diagonal entries), one per leading index."""
-        return torch.randint(0, 2, (*batch, self.W0.shape[0]), generator=gen, device=self.W0.device) * 2.0 - 1.0
+        def draw_signs(self, gen: torch.Generator, *batch: int) -> torch.Tensor:
+            """Random sign diagonals Σ (as their m₁ diagonal entries), one per leading index."""
+            return torch.randint(0, 2, (*batch, self.W0.shape[0]), generator=gen, device=self.W0.device) * 2.0 - 1.0
 
-    def draw_smoothing(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """W^ρ ~ N(0, σ_w²), V^ρ ~ N(0, σ_v²) entrywise."""
-        W_rho = torch.randn(self.W0.shape, generator=gen, device=self.W0.device) * self.sigma_w
-        V_rho = torch.randn(self.V0.shape, generator=gen, device=self.W0.device) * self.sigma_v
-        return W_rho, V_rho
+        def draw_smoothing(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+            """W^ρ ~ N(0, σ_w²), V^ρ ~ N(0, σ_v²) entrywise."""
+            W_rho = torch.randn(self.W0.shape, generator=gen, device=self.W0.device) * self.sigma_w
+            V_rho = torch.randn(self.V0.shape, generator=gen, device=self.W0.device) * self.sigma_v
+            return W_rho, V_rho
 
-    def weights(self, sign: torch.Tensor, W_rho: torch.Tensor,
-                V_rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """W(0) + W^ρ + ΣW′ and V(0) + V^ρ + V′Σ."""
-        return self.W0 + W_rho + sign[:, None] * self.W1, self.V0 + V_rho + self.V1 * sign[None, :]
+        def weights(self, sign: torch.Tensor, W_rho: torch.Tensor,
+                    V_rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """W(0) + W^ρ + ΣW′ and V(0) + V^ρ + V′Σ."""
+            return self.W0 + W_rho + sign[:, None] * self.W1, self.V0 + V_rho + self.V1 * sign[None, :]
 
-    def out(self, x: torch.Tensor, W: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-        """λ · F(x; W, V)."""
-        h = torch.relu(x @ W.T + self.b1)
-        return self.lam * (torch.relu(h @ V.T + self.b2) @ self.A.T)
+        def out(self, x: torch.Tensor, W: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+            """λ · F(x; W, V)."""
+            h = torch.relu(x @ W.T + self.b1)
+            return self.lam * (torch.relu(h @ V.T + self.b2) @ self.A.T)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return self.out(x, self.W_out, self.V_out)
-        if self._step_gen is None or self._step_gen.device != self.W0.device:
-            self._step_gen = self.generator(0)
-        gen = self._step_gen
-        S = self.draw_signs(gen, len(x))  # row b: the diagonal of Σ_b
-        # W^ρ_b x_b ~ N(0, σ_w²‖x_b‖² I): nothing trained depends on W^ρ_b, so this is exact
-        x_rho = torch.randn(len(x), self.W0.shape[0], generator=gen, device=x.device) * (
-            self.sigma_w * x.norm(dim=1, keepdim=True))
-        h = torch.relu(x @ self.W0.T + x_rho + S * (x @ self.W1.T) + self.b1)
-        n = h @ self.V0.T + _SmoothedProduct.apply(h, self.sigma_v, gen) + (S * h) @ self.V1.T + self.b2
-        return self.lam * (torch.relu(n) @ self.A.T)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if not self.training:
+                return self.out(x, self.W_out, self.V_out)
+            if self._step_gen is None or self._step_gen.device != self.W0.device:
+                self._step_gen = self.generator(0)
+            gen = self._step_gen
+            S = self.draw_signs(gen, len(x))  # row b: the diagonal of Σ_b
+            # W^ρ_b x_b ~ N(0, σ_w²‖x_b‖² I): nothing trained depends on W^ρ_b, so this is exact
+            x_rho = torch.randn(len(x), self.W0.shape[0], generator=gen, device=x.device) * (
+                self.sigma_w * x.norm(dim=1, keepdim=True))
+            h = torch.relu(x @ self.W0.T + x_rho + S * (x @ self.W1.T) + self.b1)
+            n = h @ self.V0.T + _SmoothedProduct.apply(h, self.sigma_v, gen) + (S * h) @ self.V1.T + self.b2
+            return self.lam * (torch.relu(n) @ self.A.T)
 
-    def penalty(self, lambda_v: float, lambda_w: float) -> torch.Tensor:
-        """R(√λ W′, √λ V′) = λ_v ‖√λ V′‖_F² + λ_w ‖√λ W′‖⁴_{2,4}, ‖W‖⁴_{2,4} = Σ_j ‖w_j‖⁴."""
-        lam = self.lam
-        return lambda_v * lam * self.V1.pow(2).sum() + lambda_w * lam ** 2 * self.W1.pow(2).sum(dim=1).pow(2).sum()
+        def penalty(self, lambda_v: float, lambda_w: float) -> torch.Tensor:
+            """R(√λ W′, √λ V′) = λ_v ‖√λ V′‖_F² + λ_w ‖√λ W′‖⁴_{2,4}, ‖W‖⁴_{2,4} = Σ_j ‖w_j‖⁴."""
+            lam = self.lam
+            return lambda_v * lam * self.V1.pow(2).sum() + lambda_w * lam ** 2 * self.W1.pow(2).sum(dim=1).pow(2).sum()
 
-    def output_draws(self, n_draws: int):
-        """The output step's fixed Σ̂ and its ``n_draws`` smoothing pairs (W^{ρ,j}, V^{ρ,j}),
-        the same every call (regenerated from a seed rather than stored)."""
-        gen = self.generator(2)
-        sign = self.draw_signs(gen)
-        return sign, [self.draw_smoothing(gen) for _ in range(n_draws)]
+        def output_draws(self, n_draws: int):
+            """The output step's fixed Σ̂ and its ``n_draws`` smoothing pairs (W^{ρ,j}, V^{ρ,j}),
+            the same every call (regenerated from a seed rather than stored)."""
+            gen = self.generator(2)
+            sign = self.draw_signs(gen)
+            return sign, [self.draw_smoothing(gen) for _ in range(n_draws)]
 
-    @torch.no_grad()
-    def select_output(self, X: torch.Tensor, y: torch.Tensor, loss_fn, n_draws: int) -> None:
-        """The output step: j* = the draw with the lowest training loss of
-        λ F(x; W(0) + W^{ρ,j} + Σ̂W′, V(0) + V^{ρ,j} + V′Σ̂); predict with that single draw."""
-        sign, draws = self.output_draws(n_draws)
-        best = None
-        self.draw_losses = []
-        for j, (W_rho, V_rho) in enumerate(draws):
-            W, V = self.weights(sign, W_rho, V_rho)
-            loss = float(sum(loss_fn(self.out(X[i:i + 4096], W, V), y[i:i + 4096]) * len(X[i:i + 4096])
-                             for i in range(0, len(X), 4096)) / len(X))
-            self.draw_losses.append(loss)
-            if best is None or loss < best:
-                best, self.j_star = loss, j
-                self.W_out.copy_(W)
-                self.V_out.copy_(V)
-        if not math.isfinite(best):
-            raise Diverged("non-finite training loss at the output step")
+        @torch.no_grad()
+        def select_output(self, X: torch.Tensor, y: torch.Tensor, loss_fn, n_draws: int) -> None:
+            """The output step: j* = the draw with the lowest training loss of
+            λ F(x; W(0) + W^{ρ,j} + Σ̂W′, V(0) + V^{ρ,j} + V′Σ̂); predict with that single draw."""
+            sign, draws = self.output_draws(n_draws)
+            best = None
+            self.draw_losses = []
+            for j, (W_rho, V_rho) in enumerate(draws):
+                W, V = self.weights(sign, W_rho, V_rho)
+                loss = float(sum(loss_fn(self.out(X[i:i + 4096], W, V), y[i:i + 4096]) * len(X[i:i + 4096])
+                                 for i in range(0, len(X), 4096)) / len(X))
+                self.draw_losses.append(loss)
+                if best is None or loss < best:
+                    best, self.j_star = loss, j
+                    self.W_out.copy_(W)
+                    self.V_out.copy_(V)
+            if not math.isfinite(best):
+                raise Diverged("non-finite training loss at the output step")
+
+    for cls in (_SmoothedProduct, Alg1Network):
+        cls.__qualname__ = cls.__name__  # found by name through __getattr__, e.g. by pickle
+    return {"_SmoothedProduct": _SmoothedProduct, "Alg1Network": Alg1Network}
+
+
+def __getattr__(name: str) -> Any:
+    """``Alg1Network`` and ``_SmoothedProduct`` (PEP 562), defined by :func:`_torch_classes` on first use."""
+    if name in ("_SmoothedProduct", "Alg1Network"):
+        return _torch_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr: float, sgd_noise: float,
@@ -245,6 +265,9 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
     D = m₁d + m₂m₁ the number of trained entries (so E‖ξ‖² = sgd_noise²). With validation data
     the output step runs after every round and training stops early on the validation loss.
     """
+    import torch
+    from torch import nn
+
     classification = problem.kind == "classification"
     net = net.to(device)
     Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
@@ -349,7 +372,7 @@ class ThreeLayerAlg1(SGDNetLearner):
         return 4 * (20 * m * m + 4 * m * d + 3 * PREDICT_ROWS * m) + data_bytes(n, d)
 
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator) -> Alg1Network:
-        return Alg1Network(d, out_dim(problem), int(params["width"]), float(params["eps_a"]),
+        return _torch_classes()["Alg1Network"](d, out_dim(problem), int(params["width"]), float(params["eps_a"]),
                            float(params["smoothing_w"]), float(params["smoothing_v"]), generator)
 
     def _train(self, X, y, params, rng, problem, **val) -> Outcome:

@@ -12,13 +12,15 @@ import abc
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
-from torch import nn
 
 from harness import Diverged, Learner, Problem, Search, Selection, is_int, is_number, report_epoch, training_curve
+
+if TYPE_CHECKING:  # torch is imported where a network is built or run: it costs `bench list` ~1 s
+    import torch
+    from torch import nn
 
 
 # TrainedNet.predict runs the network on this many points at a time.
@@ -39,6 +41,9 @@ def out_dim(problem: Problem) -> int:
 
 def init_fan_in(net: nn.Module, generator: torch.Generator) -> nn.Module:
     """Gaussian weights with variance 1/fan-in, zero biases (drawn from ``generator`` only)."""
+    import torch
+    from torch import nn
+
     with torch.no_grad():
         for layer in net.modules():
             if isinstance(layer, nn.Linear):
@@ -48,6 +53,8 @@ def init_fan_in(net: nn.Module, generator: torch.Generator) -> nn.Module:
 
 
 def torch_seed(rng: np.random.Generator) -> torch.Generator:
+    import torch
+
     return torch.Generator().manual_seed(int(rng.integers(2**62)))
 
 
@@ -73,13 +80,15 @@ class TrainedNet:
         curve = training_curve(self.problem.kind, self.train_loss, self.train_error) if self.train_loss else {}
         return {**curve, **self.weight_change}
 
-    @torch.no_grad()
     def outputs(self, X: np.ndarray) -> torch.Tensor:
         """The network's raw outputs (logits, or standardised regression values) on the CPU."""
+        import torch
+
         self.net.eval()
         Xt = torch.as_tensor(X, dtype=torch.float32)
-        return torch.cat([self.net(Xt[i:i + PREDICT_ROWS].to(self.device)).cpu()
-                          for i in range(0, len(Xt), PREDICT_ROWS)])
+        with torch.no_grad():
+            return torch.cat([self.net(Xt[i:i + PREDICT_ROWS].to(self.device)).cpu()
+                              for i in range(0, len(Xt), PREDICT_ROWS)])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self._decode(self.outputs(X))
@@ -100,6 +109,9 @@ class TrainedNet:
         """(loss, score) on (X, y): the loss early stopping follows — cross-entropy for
         classification, whose 0-1 error moves in steps too coarse to stop on; the MSE for
         regression — and the harness's selection score (0-1 error or MSE)."""
+        import torch
+        from torch import nn
+
         out = self.outputs(X)
         pred = self._decode(out)
         if self.problem.kind == "classification":
@@ -172,6 +184,9 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
     With validation data, early stopping follows the validation *loss* (:class:`EarlyStopping`).
     Raises :class:`Diverged` when the loss or the validation predictions become non-finite.
     """
+    import torch
+    from torch import nn
+
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     classification = problem.kind == "classification"
