@@ -543,7 +543,7 @@ def suite_list(width) -> int:
     return 1 if reg.problems else 0
 
 
-@suite_.command(name="show", epilog=_examples("bench suite show quick > my-quick.toml"))
+@suite_.command(name="show", epilog=_examples("bench suite show quick", "bench suite show allen-zhu-fig1"))
 @click.argument("name")
 def suite_show(name) -> int:
     """Print a suite (a built-in Python one too) as a suite file: TOML that CONCEPTBENCH_SUITES or a

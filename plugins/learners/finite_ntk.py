@@ -32,6 +32,7 @@ from .relu_nets import ALLEN_ZHU, ReLUNetLearner, relu_net, trained_parameters
 from .torch_training import out_dim
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 

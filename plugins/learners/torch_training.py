@@ -255,6 +255,8 @@ def weight_change(start: dict[str, torch.Tensor], weights: dict[str, torch.Tenso
     norm over all of them (the square root of the sum of squares); {} without weights."""
     if not weights:
         return {}
+    import torch
+
     per = {k: float(torch.linalg.norm(w.detach().cpu().double() - start[k].double())) for k, w in weights.items()}
     return {"weight_change": math.sqrt(sum(v * v for v in per.values())),
             **{f"weight_change_{k}": v for k, v in per.items()}}
