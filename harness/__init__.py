@@ -18,6 +18,7 @@ not import from ``harness.<module>``; those are internals)::
     Scale       one size of a suite (small, paper, ...): its Ns, seeds, test set and overrides
     Ordering    a suite's claim "a < b < c in test error", checked per N with paired intervals
     Slope       a suite's claim on the slope of log error against log N (or log width)
+    WidthNeeded a suite's claim on how the width needed for a small training loss grows with N
     BenchError  raise it with a one-line message the user can act on
     Diverged    raise it when training produced NaN/inf; the configuration is skipped
     training_curve    a Model's diagnostics from its per-epoch training loss: curve, epochs to threshold
@@ -32,8 +33,8 @@ from .learners import Learner, Model, Selection, is_int, is_number, score
 from .search import Search
 from .suites import Scale, Suite
 from .tasks import FiniteTask, Problem, Task
-from .verdict import Ordering, Slope
+from .verdict import Ordering, Slope, WidthNeeded
 
 __all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale", "Search",
-           "Selection", "Slope", "Suite", "Task",
+           "Selection", "Slope", "Suite", "Task", "WidthNeeded",
            "arora_complexity", "arora_kernel", "hookimpl", "is_int", "is_number", "score", "training_curve"]

@@ -141,7 +141,8 @@ def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, d
         fixed = {k: v[0] for k, v in spec.learner.grid_spec.items() if len(v) == 1}
         out.append(Point(spec.task.name, shown.get(_key(spec.task.identity), spec.task.name), settings,
                          spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
-                         row["test_score"] if row["status"] == "ok" else None))
+                         row["test_score"] if row["status"] == "ok" else None,
+                         row.get("train_score") if row["status"] == "ok" else None))
     return out
 
 
