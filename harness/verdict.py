@@ -444,16 +444,22 @@ class WidthNeeded(Claim):
     def bound(self) -> tuple[str, float]:
         return ("≤", self.at_most) if self.at_most is not None else ("≥", self.at_least)
 
-    def what(self) -> str:
-        return (f"slope of log m* vs log N, m* = smallest {self.x} of {self.learner} with training loss "
-                f"≤ {self.threshold:g}")
-
     def statement(self) -> str:
         op, value = self.bound
-        return f"{self.what()}: {op} {value:g}" + self._where()
+        return (f"slope of log m* vs log N {op} {value:g}, m* = the smallest {self.x} of {self.learner} "
+                f"with training loss ≤ {self.threshold:g}" + self._where())
 
     def learner_refs(self) -> list[str]:
         return [self.learner]
+
+    @property
+    def method(self) -> str:
+        """How this claim's checks are computed, for the verdict page (it reads training scores)."""
+        return (f"m* (the width needed) is the smallest {self.x} of the sweep whose cell's *training* score "
+                "(relative training MSE, or training 0-1 error) is ≤ the threshold, per N and seed; \"> w\" when "
+                f"no {self.x} reaches it, \"≤ w\" when the smallest already does (then no slope is computed: NOT "
+                "SEPARABLE). Its slope is fitted per seed (least squares of log m* on log N), and the interval is "
+                "the 95% t-interval of the mean over the seeds' slopes.")
 
     def check(self, grid: "Grid") -> None:
         super().check(grid)
@@ -485,7 +491,7 @@ class WidthNeeded(Claim):
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         op, bound = self.bound
-        what = self.what()
+        what = "slope of log m* vs log N"
         checks = []
         for condition, pts in self._conditions(points).items():
             table = self.needed(pts)

@@ -252,3 +252,5 @@ def test_the_suites_verdict_reads_the_stored_training_scores(bench, tmp_path):
     assert row["estimate"] == "+1.1" and row["seeds / points"] == "3"
     assert "N=400: 128, 128, 256" in row["verdict"]
     assert "astronomically beyond any machine" in section(md, "Caveats")
+    # the page says that these checks read training scores, once for the two claims
+    assert md.count("whose cell's *training* score") == 1
