@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from conftest import one_line_error
-from harness import BenchError, Problem, WidthNeeded, suiteboard
+from harness import Problem, Task, WidthNeeded, suiteboard
+from harness.cell import CellSpec, Protocol, run_cell
 from harness.registry import load_registry
 from harness.store import Store
 from harness.tasks import zou_gu
@@ -99,6 +100,23 @@ def test_a_wide_net_interpolates_a_few_points_with_any_labels():
     model = learner.fit(X, y, learner.param_grid(None, 10)[0], np.random.default_rng(0),
                         Problem("regression", 5, None))
     assert np.mean((model.predict(X) - y) ** 2) / np.var(y) < 1e-3
+
+
+class Caps(Task):
+    """Three classes around orthogonal directions, mapped to Zou & Gu's sphere by the protocol."""
+    name, kind, n_classes, description = "caps", "classification", 3, "three separated Gaussian blobs"
+
+    def sample(self, n, rng):
+        y = rng.integers(3, size=n)
+        return 3.0 * np.eye(3)[y] + 0.5 * rng.standard_normal((n, 3)), y
+
+
+def test_a_cell_classifies_separated_classes_on_zou_gu_inputs():
+    learner = DeepSGD().with_params(width=[64], epochs=[60])
+    rec = run_cell(CellSpec(Caps(), learner, n=200, seed=0, protocol=Protocol(n_test=500, zou_gu_mu=0.5)))
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["metric"] == "error" and rec["train_score"] < 0.05 and rec["test_score"] < 0.05
+    assert rec["input_transform"] == "zou_gu(mu=0.5)" and rec["val_score"] is None
 
 
 def test_a_single_configuration_is_not_trained_on_the_validation_split():
