@@ -70,9 +70,10 @@ def zou_gu_net(d: int, k: int, width: int, depth: int, generator: torch.Generato
     """The initialised network of Zou & Gu with ``depth`` hidden layers of ``width`` units (see the
     module docstring): hidden weights N(0, 2/m), output weights N(0, 1), biases zero and frozen;
     every hidden weight trainable, the output layer frozen. Drawn from ``generator`` only."""
-    # relu_net builds the Linear/ReLU stack (depth counts layers of weights there: L + 1); its own
-    # initialisation is replaced below, in layer order, so the draws do not depend on it.
-    net = relu_net(d, k, width, depth + 1, "fan_in", generator)
+    # relu_net builds the Linear/ReLU stack (depth counts layers of weights there: L + 1). Its own
+    # initialisation, from a throwaway generator, is overwritten below: every value comes from
+    # ``generator`` in layer order, whatever relu_net's init draws.
+    net = relu_net(d, k, width, depth + 1, "fan_in", torch.Generator().manual_seed(0))
     *hidden, out = linear_layers(net)
     with torch.no_grad():
         for layer in hidden:
