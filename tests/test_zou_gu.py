@@ -244,11 +244,12 @@ def test_the_suite_plans_a_width_sweep_on_zou_gu_inputs_without_training():
     reg = load_registry()
     suite = reg.suites["zou-gu-deep"]
     small = suiteboard.cells(reg, suite.at())
-    assert len(small) == 6 * 4 * 3  # widths × N × seeds, one task
+    assert len(small) == 7 * 4 * 3  # widths × N × seeds, one task
     assert {c.protocol.zou_gu_mu for c in small} == {0.5}
-    assert sorted({c.learner.grid_spec["width"][0] for c in small}) == list(WIDTHS)
+    assert sorted({c.learner.grid_spec["width"][0] for c in small}) == [4, 8, 16, 32, 64, 128, 256]
     assert {c.learner.grid_spec["depth"][0] for c in small} == {3}
-    assert len(suiteboard.cells(reg, suite.at("paper"))) == 9 * 6 * 3
+    assert sorted({c.n for c in small}) == [50, 100, 200, 400]
+    assert len(suiteboard.cells(reg, suite.at("paper"))) == 10 * 6 * 3
 
 
 def test_the_suites_verdict_reads_the_stored_training_scores(bench, tmp_path):
