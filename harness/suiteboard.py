@@ -141,7 +141,8 @@ def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, d
         fixed = {k: v[0] for k, v in spec.learner.grid_spec.items() if len(v) == 1}
         out.append(Point(spec.task.name, shown.get(_key(spec.task.identity), spec.task.name), settings,
                          spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
-                         row["test_score"] if row["status"] == "ok" else None))
+                         row["test_score"] if row["status"] == "ok" else None,
+                         row.get("train_score") if row["status"] == "ok" else None))
     return out
 
 
@@ -296,7 +297,10 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
     lines += ["Scores are the " + what + " of each cell. A difference a − b is score(a) − score(b) paired by "
               "seed, its interval the 95% t-interval of the mean over the paired seeds (HOLDS: entirely below 0). "
               "A slope is the least-squares slope of log score against log x over every seed-level point, its "
-              "interval ± t(0.975, points − 2) × standard error.", "", *flattery_section(flatters or []),
+              "interval ± t(0.975, points − 2) × standard error.", "",
+              # a claim that reads other numbers than these (WidthNeeded: training scores) says how
+              *[line for m in dict.fromkeys(getattr(r.claim, "method", "") for r in results) if m for line in (m, "")],
+              *flattery_section(flatters or []),
               "## Caveats", ""]
     lines += [f"- {c}" for c in suite.caveats]
     lines += ["- Each interval is a 95% interval for its own check; none is adjusted for the number of checks "

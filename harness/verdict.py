@@ -53,6 +53,7 @@ class Point:
     n: int
     seed: int
     score: float | None
+    train_score: float | None = None  # the cell's training score (relative MSE or 0-1 error), for WidthNeeded
 
 
 @dataclass
@@ -399,3 +400,127 @@ def to_json(result: ClaimResult) -> dict[str, Any]:
     return {"status": result.status, "statement": result.claim.statement(), "summary": result.summary,
             "text": result.claim.text, "source": result.claim.source, "line": result.line(),
             "checks": [json.loads(json.dumps(c.__dict__)) for c in result.checks]}
+
+
+def _width(w: float) -> str:
+    return f"{w:g}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WidthNeeded(Claim):
+    """How the width a network needs to reach a small *training* loss grows with N.
+
+    For each condition, N and seed, m*(N) is the smallest value of ``x`` (a learner parameter the
+    suite varies across variants of ``learner``: the width) whose cell's training score — relative
+    training MSE for regression, training 0-1 error for classification — is ≤ ``threshold``. Per
+    seed, the least-squares slope of log m* against log N (:func:`slope`, over that seed's Ns);
+    then the mean of the seeds' slopes and its 95% t-interval over the seeds (:func:`t_interval`),
+    decided against ``at_most`` or ``at_least`` (give exactly one) as for :class:`Slope`.
+
+    Censored widths are not numbers: where no width of the sweep reaches the threshold, m* is
+    "> largest width"; where the smallest already does, it is "≤ smallest width". A seed with a
+    censored m* at any N gives no slope, and the check is then NOT SEPARABLE (no estimate), its
+    note saying where — the sweep did not bracket the width needed, so widen it rather than read a
+    number into it. The same with fewer than 2 seeds with a slope. The resolution of m* is the
+    sweep's own step (a factor of 2 between neighbours in a doubling sweep); the interval covers
+    the spread over seeds, not that rounding. A cell that did not finish ok (diverged, failed) has
+    no training score: it counts as not reaching the threshold, and the note counts such cells; a
+    cell not stored is absent from its (N, seed)'s sweep.
+    """
+
+    learner: str
+    threshold: float
+    x: str = "width"
+    at_most: float | None = None
+    at_least: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.at_most is None) == (self.at_least is None):
+            raise ValueError("a WidthNeeded needs exactly one of at_most= and at_least=")
+        if not self.threshold > 0:
+            raise ValueError(f"a WidthNeeded threshold must be a positive training loss, got {self.threshold!r}")
+
+    @property
+    def bound(self) -> tuple[str, float]:
+        return ("≤", self.at_most) if self.at_most is not None else ("≥", self.at_least)
+
+    def statement(self) -> str:
+        op, value = self.bound
+        return (f"slope of log m* vs log N {op} {value:g}, m* = the smallest {self.x} of {self.learner} "
+                f"with training loss ≤ {self.threshold:g}" + self._where())
+
+    def learner_refs(self) -> list[str]:
+        return [self.learner]
+
+    @property
+    def method(self) -> str:
+        """How this claim's checks are computed, for the verdict page (it reads training scores)."""
+        return (f"m* (the width needed) is the smallest {self.x} of the sweep whose cell's *training* score "
+                "(relative training MSE, or training 0-1 error) is ≤ the threshold, per N and seed; \"> w\" when "
+                f"no {self.x} reaches it, \"≤ w\" when the smallest already does (then no slope is computed: NOT "
+                "SEPARABLE). Its slope is fitted per seed (least squares of log m* on log N), and the interval is "
+                "the 95% t-interval of the mean over the seeds' slopes.")
+
+    def check(self, grid: "Grid") -> None:
+        super().check(grid)
+        if len(_grid_matches(self.learner, grid)) < 2:
+            raise ValueError(f"claim '{self.statement()}': suite '{grid.suite}' runs one variant of "
+                             f"'{self.learner}' at scale '{grid.scale}'; the width needed needs a sweep of {self.x}")
+        if len(grid.ns) < 2:
+            raise ValueError(f"claim '{self.statement()}': suite '{grid.suite}' has one N at scale '{grid.scale}'; "
+                             f"a trend in N needs several")
+
+    def needed(self, points: Iterable[Point]) -> dict[int, dict[int, tuple[str, float | None]]]:
+        """N → seed → (m* as shown, m* as a number or None when censored), over the sweep."""
+        runs: dict[tuple[int, int], list[Point]] = defaultdict(list)
+        for p in points:
+            if _matches(self.learner, p, False) and self.x in p.fixed:
+                runs[(p.n, p.seed)].append(p)
+        out: dict[int, dict[int, tuple[str, float | None]]] = defaultdict(dict)
+        for (n, seed), pts in sorted(runs.items()):
+            widths = sorted(float(p.fixed[self.x]) for p in pts)
+            reached = sorted(float(p.fixed[self.x]) for p in pts
+                             if p.train_score is not None and p.train_score <= self.threshold)
+            if not reached:
+                out[n][seed] = (f"> {_width(widths[-1])}", None)
+            elif reached[0] == widths[0]:
+                out[n][seed] = (f"≤ {_width(widths[0])}", None)
+            else:
+                out[n][seed] = (_width(reached[0]), reached[0])
+        return dict(out)
+
+    def evaluate(self, points: Iterable[Point]) -> ClaimResult:
+        op, bound = self.bound
+        what = "slope of log m* vs log N"
+        checks = []
+        for condition, pts in self._conditions(points).items():
+            table = self.needed(pts)
+            seeds = sorted({s for row in table.values() for s in row})
+            shown = "; ".join(f"N={n}: " + ", ".join(table[n].get(s, ("—", None))[0] for s in seeds)
+                              for n in sorted(table))
+            missing = sum(1 for p in pts if _matches(self.learner, p, False) and p.train_score is None)
+            notes = [f"m* per N (seeds {', '.join(map(str, seeds))}): {shown}"]
+            if missing:
+                notes.append(f"{missing} cell(s) without a training score (not ok) count as not reaching it")
+            censored = sorted({(n, s) for n, row in table.items() for s, (_, m) in row.items() if m is None})
+            if censored:
+                where = ", ".join(f"N={n} seed {s}" for n, s in censored)
+                notes.insert(0, f"m* lies outside the {self.x}s swept at {where}: widen the sweep")
+                checks.append(Check(condition, None, what, len(seeds), len(censored), None, None, None,
+                                    NOT_SEPARABLE, "; ".join(notes), "seed(s)"))
+                continue
+            slopes = []
+            for s in seeds:
+                fit = slope(condition, None, what, [(n, table[n][s][1]) for n in table if s in table[n]], op, bound)
+                if fit.estimate is not None:
+                    slopes.append(fit.estimate)
+            if len(slopes) < 2:
+                notes.insert(0, "fewer than 2 seeds with m* at 3 or more N")
+                checks.append(Check(condition, None, what, len(slopes), len(seeds) - len(slopes),
+                                    slopes[0] if slopes else None, None, None, NOT_SEPARABLE, "; ".join(notes),
+                                    "seed(s)"))
+                continue
+            mean, lo, hi = t_interval(slopes)
+            checks.append(Check(condition, None, what, len(slopes), len(seeds) - len(slopes), mean, lo, hi,
+                                decide(lo, hi, op, bound), "; ".join(notes), "seed(s)"))
+        return _result(self, checks, by_n=False)
