@@ -3,7 +3,10 @@ at one or more named scales, with the paper claims it tests (see :mod:`harness.v
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,8 +168,6 @@ def _suite_schema() -> dict[str, Any]:
 
 
 SCALE_KEYS = ("ns", "seeds", "n_test", "tasks", "learners", "note")
-CLAIM_KEYS = {"ordering": ("kind", "learners", "task", "conditions", "text", "source"),
-              "slope": ("kind", "learner", "x", "at_most", "at_least", "task", "conditions", "text", "source")}
 REQUIRED = ("name", "description", "tasks", "learners", "ns")
 
 
@@ -205,36 +206,68 @@ def dotted_name(path: tuple) -> str:
     return config.dotted(tuple(p for p in path if not isinstance(p, int)))
 
 
-def _claim(spec: Any, src: Any, path: tuple) -> Any:
-    from .verdict import Ordering, Slope
+def claim_kinds() -> dict[str, type]:
+    """Every claim class by its suite-file ``kind``: the class name in snake case (``Ordering`` →
+    ``ordering``, ``WidthNeeded`` → ``width_needed``), for harness.Claim's subclasses defined so far
+    (a plugin's own claim types too, once imported)."""
+    from .verdict import Claim
 
-    config.table(spec, src, path, '[[claims]] with kind = "ordering" or "slope"')
+    kinds: dict[str, type] = {}
+    todo = list(Claim.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if not getattr(cls, "__abstractmethods__", None):
+            kinds[re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()] = cls
+    return kinds
+
+
+def _claim_fields(cls: type) -> dict[str, Any]:
+    """A claim class's keys in a suite file and the checker of each, read off its dataclass
+    fields: the claims declare their own arguments, so a new claim type needs no code here."""
+    hints = typing.get_type_hints(cls)
+    checks: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        hint = str(hints[f.name])
+        if f.name == "conditions":
+            checks[f.name] = lambda v, src, path: dict(config.table(v, src, path, "conditions = { label_noise = 0.2 }"))
+        elif "tuple" in hint:
+            checks[f.name] = config.strings
+        elif "float" in hint or "int" in hint:
+            checks[f.name] = config.number
+        elif "bool" in hint:
+            checks[f.name] = config.boolean
+        else:
+            checks[f.name] = config.string
+    return checks
+
+
+def _claim(spec: Any, src: Any, path: tuple) -> Any:
+    kinds = claim_kinds()
+    names = " or ".join(f'"{k}"' for k in sorted(kinds))
+    config.table(spec, src, path, f"[[claims]] with kind = {names}")
     kind = spec.get("kind")
-    if kind not in CLAIM_KEYS:
+    if kind not in kinds:
         raise src.error(path + (("kind",) if "kind" in spec else ()),
-                        f"{config.dotted(path)} needs kind = \"ordering\" or \"slope\", got "
+                        f"{config.dotted(path)} needs kind = {names}, got "
                         + (config.describe(kind) if "kind" in spec else "no kind"))
-    config.check_keys(src, path, spec, dict.fromkeys(CLAIM_KEYS[kind]), f" in {'an' if kind == 'ordering' else 'a'} {kind} claim")
+    cls = kinds[kind]
+    checks = _claim_fields(cls)
+    config.check_keys(src, path, spec, dict.fromkeys(("kind", *checks)), f" in {'an' if kind[0] in 'aeiou' else 'a'} {kind} claim")
     for key in ("text", "source"):
         if key not in spec:
             raise src.error(path, f"{config.dotted(path)} needs {key} = \"...\" (the claim in words, and where the "
                                   f"paper makes it)")
-    args: dict[str, Any] = {k: config.string(spec[k], src, path + (k,)) for k in ("text", "source", "task", "x", "learner")
-                            if k in spec}
-    if "conditions" in spec:
-        args["conditions"] = dict(config.table(spec["conditions"], src, path + ("conditions",),
-                                          "conditions = { label_noise = 0.2 }"))
-    for k in ("at_most", "at_least"):
-        if k in spec:
-            args[k] = config.number(spec[k], src, path + (k,))
+    args = {k: checks[k](v, src, path + (k,)) for k, v in spec.items() if k != "kind"}
     try:
-        if kind == "ordering":
-            if "learners" not in spec:
-                raise ValueError("an ordering claim needs learners = [\"a\", \"b\", ...]")
-            return Ordering(learners=config.strings(spec["learners"], src, path + ("learners",)), **args)
-        if "learner" not in spec:
-            raise ValueError("a slope claim needs learner = \"NAME\"")
-        return Slope(**args)
+        return cls(**args)
+    except TypeError as exc:  # a required argument missing: name it as the file would
+        missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in args
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        raise src.error(path, f"{config.dotted(path)}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} claim needs "
+                              + ", ".join(f"{k} = ..." for k in missing) if missing else str(exc)) from None
     except ValueError as exc:
         raise src.error(path, f"{config.dotted(path)}: {exc}") from None
 
@@ -302,20 +335,19 @@ def _overrides(spec: Variants) -> Variants:
 
 def suite_to_toml(suite: Suite) -> str:
     """``suite`` as a suite file: :func:`load_suite_toml` of it gives back an equal Suite."""
-    from .verdict import Ordering, Slope
-
+    kinds = {cls: kind for kind, cls in claim_kinds().items()}
     claims = []
     for claim in suite.claims:
-        if isinstance(claim, Ordering):
-            spec: dict[str, Any] = {"kind": "ordering", "learners": list(claim.learners)}
-        elif isinstance(claim, Slope):
-            spec = {"kind": "slope", "learner": claim.learner, "x": claim.x, "at_most": claim.at_most,
-                    "at_least": claim.at_least}
-        else:
+        if type(claim) not in kinds:
             raise BenchError(f"suite '{suite.name}': a {type(claim).__name__} claim has no TOML form "
-                               f"(only Ordering and Slope)")
-        claims.append({**spec, "task": claim.task, "conditions": dict(claim.conditions) or None,
-                       "text": claim.text, "source": claim.source})
+                             f"(it is not a dataclass subclass of harness's Claim)")
+        spec: dict[str, Any] = {"kind": kinds[type(claim)]}
+        for f in dataclasses.fields(claim):
+            if f.init:
+                value = getattr(claim, f.name)
+                spec[f.name] = (dict(value) or None) if f.name == "conditions" else \
+                    list(value) if isinstance(value, tuple) else value
+        claims.append(spec)
     scales = {name: {"ns": None if s.ns is None else list(s.ns), "seeds": s.seeds, "n_test": s.n_test,
                      "note": s.note or None,
                      "tasks": {k: _overrides(v) for k, v in s.tasks.items()} or None,

@@ -51,16 +51,18 @@ training loss the ``zou-gu-deep`` suite reads.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from harness import BenchError, Diverged, Problem, Selection, hookimpl, is_int, is_number
 
 from .relu_nets import linear_layers, relu_net
 from .torch_training import SCHEDULES, Outcome, SGDNetLearner, out_dim
+
+if TYPE_CHECKING:  # torch is imported where a network is built: it costs `bench list` ~1 s
+    import torch
+    from torch import nn
 
 FIXED = "fixed"
 DEEP_SCHEDULES = (FIXED, *SCHEDULES)
@@ -70,6 +72,8 @@ def zou_gu_net(d: int, k: int, width: int, depth: int, generator: torch.Generato
     """The initialised network of Zou & Gu with ``depth`` hidden layers of ``width`` units (see the
     module docstring): hidden weights N(0, 2/m), output weights N(0, 1), biases zero and frozen;
     every hidden weight trainable, the output layer frozen. Drawn from ``generator`` only."""
+    import torch
+
     # relu_net builds the Linear/ReLU stack (depth counts layers of weights there: L + 1). Its own
     # initialisation, from a throwaway generator, is overwritten below: every value comes from
     # ``generator`` in layer order, whatever relu_net's init draws.
