@@ -168,3 +168,19 @@ def test_early_stopping_follows_the_validation_loss_and_reports_the_score_there(
     stop = EarlyStopping(Scripted(), None, None, patience=3, epochs=10)
     stopped = [e for e in range(1, 7) if stop.update(e)]
     assert stop.best_epoch == 3 and stop.best_score == 0.5 and stopped == [6]
+
+
+def test_param_grid_is_scikit_learns_parametergrid_in_its_order():
+    """The grid is written with itertools (importing scikit-learn slowed the plan line); its
+    configurations and their order are ParameterGrid's."""
+    from sklearn.model_selection import ParameterGrid
+
+    from harness.registry import load_registry
+
+    reg = load_registry()
+    task = reg.get("task", "sin3")
+    for name in ("kernel_ridge", "three_layer_sgd", "ntk", "random_features"):
+        learner = reg.get("learner", name)
+        assert learner.param_grid(task, 100) == list(ParameterGrid(learner.grid_spec)), name
+    wide = reg.get("learner", "two_layer_sgd").with_params(width=[8, 4], lr=[0.3, 0.1, 0.2])
+    assert wide.param_grid(task, 100) == list(ParameterGrid(wide.grid_spec))
