@@ -6,6 +6,7 @@ store (:func:`harness.runner.execute`), whichever backend trained it."""
 from __future__ import annotations
 
 import ctypes
+import itertools
 import threading
 import time
 from collections import Counter
@@ -17,6 +18,13 @@ from .errors import BenchError, one_line
 BACKENDS = ("local", "dask")
 EXTRA = "pip install -e '.[dask]' (or pip install 'dask[distributed]')"
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler, and for its first worker to be there
+
+
+# A worker with several threads runs cells side by side in one process, and the first cell of a
+# learner computes its code fingerprint by ast.parse: on CPython 3.11 two threads parsing at once
+# failed with "SystemError: AST constructor recursion depth mismatch". Fingerprints are cached
+# per class, so the lock is taken for real once per learner and worker.
+_FINGERPRINTING = threading.Lock()
 
 
 def _host_of(address: str) -> str:
@@ -53,6 +61,8 @@ def run_on_worker(spec: CellSpec, host_threads: dict[str, int], timeout: float |
 
     worker = get_worker()
     threads = cell_threads(host_threads.get(_host_of(worker.address), worker.state.nthreads))
+    with _FINGERPRINTING:
+        spec.code  # noqa: B018 — computed (and cached) here, one thread at a time: see _FINGERPRINTING
     if not timeout:
         return run_cell(spec, threads, None)
     expired = _expiring(timeout)
@@ -86,9 +96,9 @@ def run_on_worker(spec: CellSpec, host_threads: dict[str, int], timeout: float |
 class DaskBackend:
     """Cells on a dask.distributed cluster: the one at ``scheduler`` (an address such as
     ``tcp://10.0.0.5:8786``) or, without one, a ``LocalCluster`` of ``workers`` processes with one
-    thread each. Use as a context manager: entering connects (a one-line :class:`BenchError` when
-    dask.distributed is missing or the scheduler cannot be reached), leaving closes the client and
-    any cluster it started.
+    thread each, started when the first cell comes. Use as a context manager: entering connects
+    (a one-line :class:`BenchError` when dask.distributed is missing or the scheduler cannot be
+    reached), leaving closes the client and any cluster it started.
     """
 
     def __init__(self, scheduler: str | None = None, workers: int = 1, connect_timeout: float | None = None) -> None:
@@ -99,7 +109,7 @@ class DaskBackend:
 
     def __enter__(self) -> "DaskBackend":
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise BenchError(f"--backend dask needs dask.distributed, which is not installed; install "
                              f"conceptbench's dask extra: {EXTRA}") from None
@@ -118,14 +128,19 @@ class DaskBackend:
                 raise BenchError(f"--scheduler {self.scheduler}: the scheduler has no workers (none joined "
                                  f"within {self.connect_timeout:g}s: {one_line(exc)}); start them with "
                                  f"`dask worker {self.scheduler}`") from None
-        else:
-            # One thread per worker process: a cell holds the GIL for its Python parts, and its
-            # BLAS/torch threads are capped per host instead (run_on_worker). No dashboard: it
-            # would take a port on every run.
-            self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None)
-            self.client = Client(self.cluster, set_as_default=False)
         return self
+
+    def _start_local(self) -> None:
+        """The local cluster, started when a first cell needs it (a run with nothing to train
+        starts none: its worker processes take seconds to start)."""
+        from distributed import Client, LocalCluster
+
+        # One thread per worker process: a cell holds the GIL for its Python parts, and its
+        # BLAS/torch threads are capped per host instead (run_on_worker). No dashboard: it
+        # would take a port on every run.
+        self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
+                                    dashboard_address=None)
+        self.client = Client(self.cluster, set_as_default=False)
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -161,6 +176,12 @@ class DaskBackend:
         from distributed import as_completed
 
         todo = iter(cells)
+        first = next(todo, None)
+        if first is None:
+            return
+        if self.client is None:
+            self._start_local()
+        todo = itertools.chain([first], todo)
         running: dict[str, CellSpec] = {}
         done = as_completed(loop=self.client.loop)
 
