@@ -48,7 +48,10 @@ def _expiring(timeout: float) -> type[CellTimeout]:
 def run_on_worker(spec: CellSpec, host_threads: dict[str, int], timeout: float | None) -> dict[str, Any]:
     """Run one cell in a dask worker thread, its BLAS/torch threads capped so that the cells the
     workers of this host run side by side share its cores (``host_threads``: worker threads per
-    host), and stopped after ``timeout`` seconds.
+    host), and stopped after ``timeout`` seconds. (OpenBLAS ignores a thread count set from a
+    thread other than the main one once the main thread has set one; a dask worker process's main
+    thread runs its event loop and sets none, so the cap holds there. Workers that are threads of
+    a process that trains cells itself, LocalCluster(processes=False), keep that process's count.)
 
     run_cell's own timeout relies on SIGALRM, which Python delivers only to the main thread, and
     dask runs tasks in worker threads; so a timer raises :class:`CellTimeout` in this thread
