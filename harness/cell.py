@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import socket
 import sys
@@ -125,8 +126,22 @@ def test_metrics(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> tu
 
 
 def _set_threads(threads: int | None) -> None:
-    # Workers × threads must not exceed the cores; only touch torch if a learner loaded it.
-    if threads and "torch" in sys.modules:
+    # Workers × threads must not exceed the cores, for torch's intra-op pool and for every BLAS
+    # and OpenMP pool alike (numpy's and scipy's OpenBLAS, torch's and scikit-learn's libgomp).
+    # threadpoolctl (a scikit-learn dependency) caps the pools loaded now, numpy's and scipy's
+    # loaded first; the variables cap the ones a learner loads later (each reads them when it is
+    # loaded). Torch only if a learner loaded it: runs without torch learners stay torch-free.
+    # The caps hold for the rest of the process: a worker's cells.
+    if not threads:
+        return
+    import numpy  # noqa: F401
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    threadpool_limits(limits=threads)
+    if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 
 
@@ -154,15 +169,11 @@ def _deadline(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None = None) -> dict[str, Any]:
-    """Run one cell and return its store record; never raises for a learner or task failure.
-
-    ``timeout`` (seconds) stops the cell and records it as ``timeout``; it relies on SIGALRM,
-    so it applies where cells run in a process's main thread (in-process and joblib workers).
-    """
-    _set_threads(threads)
+def cell_record(spec: CellSpec) -> dict[str, Any]:
+    """The store record of ``spec`` before it runs: its identity and provenance, status
+    ``failed`` with no scores (what a cell whose worker died is stored as)."""
     task, learner, n, seed = spec.task, spec.learner, spec.n, spec.seed
-    record: dict[str, Any] = {
+    return {
         "cell_id": spec.cell_id, "task": task.name, "task_params": task.params, "task_version": task.version,
         "learner": learner.name, "learner_params": learner.overrides, "learner_version": learner.version,
         "learner_grid": learner.grid_spec, **spec.code,
@@ -173,6 +184,16 @@ def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None =
         "metrics": {}, "chosen_params": None, "selection": [], "error": None,
         "host": socket.gethostname(), **dict(spec.provenance),
     }
+
+
+def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """Run one cell and return its store record; never raises for a learner or task failure.
+
+    ``timeout`` (seconds) stops the cell and records it as ``timeout``; it relies on SIGALRM,
+    so it applies where cells run in a process's main thread (in-process and joblib workers).
+    """
+    _set_threads(threads)
+    record = cell_record(spec)
     start = time.perf_counter()
     try:
         with _deadline(timeout):

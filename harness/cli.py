@@ -4,6 +4,7 @@ non-zero exit status, never a traceback (set CONCEPTBENCH_DEBUG=1 to see one for
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import itertools
 import json
@@ -17,7 +18,7 @@ import numpy as np
 from click.core import ParameterSource
 from tabulate import tabulate
 
-from . import config, devices, export, leaderboard, suiteboard
+from . import backends, config, devices, export, leaderboard, suiteboard
 from .cell import Protocol
 from .errors import BenchError, one_line
 from .learners import label
@@ -259,6 +260,12 @@ def cli() -> None:
 @click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
               help=f"Torch device for the torch learners: {devices.HELP}. Recorded with each row; "
                    f"not part of a cell's identity.")
+@click.option("--backend", "backend_name", type=click.Choice(backends.BACKENDS), default="local", show_default=True,
+              help="Where cells train: local (this machine, --jobs worker processes) or dask (a dask.distributed "
+                   "cluster: the one at --scheduler, else a local cluster of --jobs workers × 1 thread; needs "
+                   "the dask extra). Results come back to this process, which writes the store.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="With --backend dask: the scheduler of the cluster to train on, e.g. tcp://10.0.0.5:8786.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
 @click.option("--force", is_flag=True,
               help="Run even when the memory check estimates that the largest cells need more memory than "
@@ -294,7 +301,7 @@ CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "lea
 
 def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
          val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
-         no_leaderboard, force, quiet, verbose, cfg: config.RunConfig | None = None) -> int:
+         backend_name, scheduler, no_leaderboard, force, quiet, verbose, cfg: config.RunConfig | None = None) -> int:
     """`bench run` with its options resolved (``cfg``: the run file they came from, if any)."""
     if quiet and verbose:
         raise BenchError("--quiet and --verbose contradict each other; give one of them")
@@ -339,6 +346,12 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     seeds = defaults["seeds"] if seeds is None else seeds
     if seeds <= 0:
         raise BenchError(f"--seeds must be a positive integer, got {seeds}")
+    if scheduler is not None and backend_name != "dask":
+        raise BenchError("--scheduler is the address of a dask scheduler; add --backend dask to train there "
+                         "(or drop --scheduler)")
+    if scheduler is not None and jobs is not None:
+        raise BenchError("--jobs sets how many local workers train cells; a --scheduler cluster trains as many "
+                         "at once as its workers have threads; drop --jobs")
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if jobs <= 0:
         raise BenchError(f"--jobs must be a positive integer, got {jobs}")
@@ -377,13 +390,17 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         raise BenchError("nothing to run: no selected learner supports the selected tasks")
     store = Store(_store_path(store_path))
     if not force:  # an N the machine cannot hold fails here, not after a minute in a cell
-        check_memory(pending(cells, store, retry_failed, reuse_stale), jobs)
+        # A remote cluster's cells run side by side on its own machines: only each cell must fit.
+        check_memory(pending(cells, store, retry_failed, reuse_stale), 1 if scheduler else jobs)
     progress = Progress(len(cells), verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, jobs=jobs)
     # Without stored timings of these cells, a suite's plan line estimates from its last recorded run.
     estimate = None if grid is None else suite_estimate(suiteboard._runs(suiteboard.directory(out_dir, grid)), jobs)
-    with progress.heartbeat():
+    cluster = backends.DaskBackend(scheduler, jobs) if backend_name == "dask" else None
+    with cluster or contextlib.nullcontext(), progress.heartbeat():
+        if scheduler:
+            jobs = cluster.slots  # what runs.json records as the run's parallelism
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
-                          cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate)
+                          cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate, backend=cluster)
     for line in summary.edge_lines():
         click.echo(f"note: {line}", err=True)
     if summary.busy:

@@ -422,7 +422,7 @@ RUN_KEYS: dict[str, Check] = {
     "n_test": positive_int, "val_fraction": number, "label_noise": number, "zou_gu_mu": number,
     "select_on": choice("validation", "test"), "retry_failed": boolean, "reuse_stale": boolean,
     "cell_timeout": number, "device": string, "no_leaderboard": boolean, "force": boolean,
-    "quiet": boolean, "verbose": boolean,
+    "quiet": boolean, "verbose": boolean, "backend": choice("local", "dask"), "scheduler": string,
 }
 OBJECT_KEYS = ("tasks", "learners")
 # What a suite fixes: with ``suite = ...`` these keys would change its grid (the CLI refuses the

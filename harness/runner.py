@@ -255,6 +255,11 @@ def cell_threads(jobs: int) -> int:
     return min(threads, int(user)) if user.isdigit() and int(user) > 0 else threads
 
 
+# A backend other than the local one: trains the cells it is handed (taking each from the
+# iterator only when it can start it) and yields (spec, record) as each finishes.
+Backend = Callable[[Iterable[CellSpec], "float | None"], Iterator[tuple[CellSpec, dict[str, Any]]]]
+
+
 def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None,
              progress: Progress | None = None) -> Iterator[tuple[CellSpec, dict[str, Any]]]:
     threads = cell_threads(jobs)
@@ -306,7 +311,8 @@ def pending(cells: list[CellSpec], store: Store, retry_failed: bool = False,
 
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
             progress: Progress | None = None, cell_timeout: float | None = None,
-            reuse_stale: bool = False, estimate: tuple[float, str] | None = None) -> RunSummary:
+            reuse_stale: bool = False, estimate: tuple[float, str] | None = None,
+            backend: Backend | None = None) -> RunSummary:
     """Run the cells not yet finished in ``store``; write each row the moment it completes.
 
     A stored cell whose code fingerprint differs from the code installed now is stale: it is
@@ -317,6 +323,9 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     A cell running longer than ``cell_timeout`` seconds is stopped and stored as ``timeout``.
     ``progress`` shows the plan (with ``estimate`` = (seconds per cell, where from) when no stored
     timing gives one), the cells in flight with their epochs, and each finished cell.
+    ``backend`` trains the cells elsewhere (``backend(cells, cell_timeout)`` yields (spec,
+    record) pairs, e.g. :class:`harness.backends.DaskBackend`); default: this process, or
+    ``jobs`` joblib worker processes. This process claims and stores every cell either way.
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise BenchError(f"--jobs must be a positive integer, got {jobs!r}")
@@ -363,7 +372,9 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
 
     with store.heartbeat(owner):
         try:
-            for spec, record in _execute(claimed(), min(jobs, max(1, len(todo))), cell_timeout, progress):
+            results = (_execute(claimed(), min(jobs, max(1, len(todo))), cell_timeout, progress) if backend is None
+                       else backend(claimed(), cell_timeout))
+            for spec, record in results:
                 store.put(record, owner)
                 summary.statuses[record["status"]] += 1
                 if record.get("edges"):

@@ -108,3 +108,55 @@ def test_cells_never_take_more_torch_threads_than_omp_num_threads_allows(monkeyp
     assert (cell_threads(1), cell_threads(2), cell_threads(16)) == (8, 4, 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the README's way to give a run a share of the cores
     assert (cell_threads(1), cell_threads(8)) == (2, 1)
+
+
+from plugins.learners.two_layer_sgd import TwoLayerSGD  # noqa: E402
+
+
+class ThreadProbe(TwoLayerSGD):
+    """``two_layer_sgd`` (on --device cpu) that writes, from inside each fit, the thread counts
+    and CUDA state of the process it trained in (a JSON file per fit in ``probe_dir``)."""
+
+    name = "thread_probe"
+    parameters = {**TwoLayerSGD.parameters, "probe_dir": [""]}
+
+    def fit(self, X, y, params, rng, problem):
+        import json
+
+        import torch
+        from threadpoolctl import threadpool_info
+
+        params = dict(params)
+        out = params.pop("probe_dir")
+        model = super().fit(X, y, params, rng, problem)
+        seen = {"pid": os.getpid(), "torch": torch.get_num_threads(), "cuda": torch.cuda.is_initialized(),
+                "pools": {i["filepath"]: i["num_threads"] for i in threadpool_info()}}
+        with open(os.path.join(out, f"{os.getpid()}-{time.time_ns()}.json"), "w") as fh:
+            json.dump(seen, fh)
+        return model
+
+
+def test_each_loky_worker_caps_blas_and_torch_threads_and_opens_no_cuda_context(tmp_path, monkeypatch):
+    import json
+
+    from harness import runner
+    from harness.cell import Protocol
+    from harness.registry import load_registry
+
+    # A cap the workers would not have by themselves: they inherit OMP_NUM_THREADS=1 (conftest),
+    # which gives numpy's and scipy's OpenBLAS, torch's libgomp and torch 1 thread each.
+    monkeypatch.setattr(runner, "cell_threads", lambda jobs: 3)
+    probe = ThreadProbe().with_params(width=[8], lr=[0.1], weight_decay=[0.0], epochs=[2],
+                                      probe_dir=[str(tmp_path)])
+    cells = runner.plan([load_registry().tasks["sin3"]], [probe], [40], range(2), Protocol(n_test=50))
+    records = [record for _, record in runner._execute(iter(cells), 2, None)]
+    assert [r["status"] for r in records] == ["ok", "ok"], [r["error"] for r in records]
+    seen = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert seen and all(s["pid"] != os.getpid() for s in seen)  # trained in worker processes
+    for s in seen:
+        assert s["torch"] == 3
+        assert len(s["pools"]) >= 2 and set(s["pools"].values()) == {3}, s["pools"]  # numpy's, scipy's BLAS
+        # --device cpu: no CUDA context in the worker. On a CPU-only torch build any CUDA
+        # initialisation raises, which would have failed the cell above; on a GPU machine the
+        # context would show here.
+        assert s["cuda"] is False
