@@ -125,12 +125,13 @@ def test_metrics(problem: Problem, y_true: np.ndarray, y_pred: np.ndarray) -> tu
     return "rel_mse", {"mse": mse, "rel_mse": mse / var if var > 0 else float("nan")}
 
 
-def _set_threads(threads: int | None) -> None:
+def _set_threads(threads: int | None, torch_learner: bool = False) -> None:
     # Workers × threads must not exceed the cores, for torch's intra-op pool and for every BLAS
     # and OpenMP pool alike (numpy's and scipy's OpenBLAS, torch's and scikit-learn's libgomp).
     # threadpoolctl (a scikit-learn dependency) caps the pools loaded now, numpy's and scipy's
     # loaded first; the variables cap the ones a learner loads later (each reads them when it is
-    # loaded). Torch only if a learner loaded it: runs without torch learners stay torch-free.
+    # loaded). Torch when a learner loaded it or is a torch learner (``uses_device``), which
+    # imports torch only inside fit: runs without torch learners stay torch-free.
     # The caps hold for the rest of the process: a worker's cells.
     if not threads:
         return
@@ -141,6 +142,8 @@ def _set_threads(threads: int | None) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     threadpool_limits(limits=threads)
+    if torch_learner and "torch" not in sys.modules:
+        import torch  # noqa: F401
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 
@@ -192,7 +195,7 @@ def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None =
     ``timeout`` (seconds) stops the cell and records it as ``timeout``; it relies on SIGALRM,
     so it applies where cells run in a process's main thread (in-process and joblib workers).
     """
-    _set_threads(threads)
+    _set_threads(threads, spec.learner.uses_device)
     record = cell_record(spec)
     start = time.perf_counter()
     try:

@@ -296,7 +296,8 @@ def run(config_path, **options) -> int:
 
 
 # A run file's keys that are not the name of run()'s parameter (README, "Runs as files").
-CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "learner_names", "store": "store_path"}
+CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "learner_names", "store": "store_path",
+                  "backend": "backend_name"}
 
 
 def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
