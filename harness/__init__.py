@@ -18,6 +18,8 @@ not import from ``harness.<module>``; those are internals)::
     Scale       one size of a suite (small, paper, ...): its Ns, seeds, test set and overrides
     Ordering    a suite's claim "a < b < c in test error", checked per N with paired intervals
     Slope       a suite's claim on the slope of log error against log N (or log width)
+    Beats       a suite's claim "a < each of b, c, ..." in test error, per N
+    Threshold   a suite's claim "mean error at the largest N < level", with its interval
     BenchError  raise it with a one-line message the user can act on
     Diverged    raise it when training produced NaN/inf; the configuration is skipped
 """
@@ -28,8 +30,7 @@ from .learners import Learner, Model, Selection, is_int, is_number, score
 from .search import Search
 from .suites import Scale, Suite
 from .tasks import FiniteTask, Problem, Task
-from .verdict import Ordering, Slope
+from .verdict import Beats, Ordering, Slope, Threshold
 
-__all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale", "Search",
-           "Selection", "Slope", "Suite", "Task",
-           "hookimpl", "is_int", "is_number", "score"]
+__all__ = ["Beats", "BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale",
+           "Search", "Selection", "Slope", "Suite", "Task", "Threshold", "hookimpl", "is_int", "is_number", "score"]

@@ -3,11 +3,16 @@ at one or more named scales, with the paper claims it tests (see :mod:`harness.v
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_SCALE = "small"
+# The protocol options a suite may vary as conditions (axes of its grid), each value a separate
+# set of cells: label noise (a fraction of random labels), additive Gaussian label noise (σ as a
+# multiple of std y) and Zou & Gu's input map.
+CONDITION_KEYS = ("label_noise", "label_sigma", "zou_gu_mu")
 
 # A task's (or learner's) entry in a suite: one dict of overrides, or a list of them for several
 # variants of the same task (a parameter sweep) or learner (e.g. a width sweep).
@@ -30,6 +35,7 @@ class Scale:
     tasks: dict[str, Variants] = field(default_factory=dict)
     learners: dict[str, Variants] = field(default_factory=dict)
     note: str = ""
+    conditions: dict[str, tuple[Any, ...]] | None = None  # None: the suite's own
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,16 @@ class Grid:
     zou_gu_mu: float | None
     select_on: str
     compare_selection: bool = False
+    label_sigma: float = 0.0
+    # one dict of protocol options per condition (the cartesian product of the suite's
+    # ``conditions``); ({},) when the suite varies none
+    conditions: tuple[dict[str, Any], ...] = ({},)
+
+    def protocol_options(self) -> list[dict[str, Any]]:
+        """The protocol options of each condition: the grid's own, with the condition's on top."""
+        base = {"n_test": self.n_test, "val_fraction": self.val_fraction, "label_noise": self.label_noise,
+                "label_sigma": self.label_sigma, "zou_gu_mu": self.zou_gu_mu, "select_on": self.select_on}
+        return [{**base, **c} for c in self.conditions]
 
 
 @dataclass(frozen=True)
@@ -58,8 +74,12 @@ class Suite:
     or to a list of them for several variants; learner overrides are candidate lists, as in
     :meth:`harness.Learner.with_params`. The fields themselves are the ``small`` scale unless
     ``scales`` names one; every other scale (e.g. ``paper``) overrides some of them (:class:`Scale`).
-    ``claims`` are the paper's claims this grid tests (:class:`harness.Ordering`,
-    :class:`harness.Slope`); ``caveats`` are printed under the verdicts, one sentence each.
+    ``conditions`` makes protocol options axes of the grid: ``{"label_sigma": (0.0, 0.1, 0.5)}``
+    plans every cell once per value (several keys: their cartesian product; keys from
+    :data:`CONDITION_KEYS`), pages show a section per condition and each claim is checked, and
+    its verdict stated, per condition. ``claims`` are the paper's claims this grid tests
+    (:class:`harness.Ordering`, :class:`harness.Slope`, :class:`harness.Beats`,
+    :class:`harness.Threshold`); ``caveats`` are printed under the verdicts, one sentence each.
     """
 
     name: str
@@ -71,8 +91,10 @@ class Suite:
     n_test: int = 5000
     val_fraction: float = 0.2
     label_noise: float = 0.0
+    label_sigma: float = 0.0  # Gaussian label noise, a multiple of std y (regression tasks only)
     zou_gu_mu: float | None = None
     select_on: str = "validation"
+    conditions: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # protocol option → its values
     # also run every cell with selection on the test set (as Allen-Zhu et al. report) and show, per
     # curve, how much that flatters it; claims are checked on the suite's own selection only
     compare_selection: bool = False
@@ -96,7 +118,14 @@ class Suite:
             ns=tuple(self.ns if s.ns is None else s.ns), seeds=self.seeds if s.seeds is None else s.seeds,
             n_test=self.n_test if s.n_test is None else s.n_test, val_fraction=self.val_fraction,
             label_noise=self.label_noise, zou_gu_mu=self.zou_gu_mu, select_on=self.select_on,
-            compare_selection=self.compare_selection)
+            compare_selection=self.compare_selection, label_sigma=self.label_sigma,
+            conditions=_conditions(self.conditions if s.conditions is None else s.conditions))
+
+
+def _conditions(spec: dict[str, tuple[Any, ...]]) -> tuple[dict[str, Any], ...]:
+    """One dict per combination of the condition values, in declared order."""
+    keys = list(spec)
+    return tuple(dict(zip(keys, combo)) for combo in itertools.product(*(tuple(spec[k]) for k in keys)))
 
 
 def _variants(spec: Variants) -> list[dict[str, Any]]:
@@ -136,6 +165,9 @@ def validate_suite(suite: object) -> None:
             if unknown:
                 raise ValueError(f"suite '{suite.name}': scale '{scale}' overrides {kind}(s) "
                                  f"{', '.join(unknown)}, which the suite does not run")
+    for where, spec in [("", suite.conditions), *((f" at scale '{k}'", v.conditions) for k, v in suite.scales.items()
+                                                  if v.conditions is not None)]:
+        _check_conditions(suite, where, spec)
     for scale in suite.scale_names:
         grid = suite.at(scale)
         if not grid.ns:
@@ -145,5 +177,33 @@ def validate_suite(suite: object) -> None:
                              f"at scale '{scale}'")
         for claim in suite.claims:
             if not isinstance(claim, Claim):
-                raise ValueError(f"suite '{suite.name}': claim {claim!r} is not a harness.Ordering or harness.Slope")
+                raise ValueError(f"suite '{suite.name}': claim {claim!r} is not a harness claim (Ordering, Beats, Slope, "
+                                 f"Threshold)")
             claim.check(grid)
+
+
+def _check_conditions(suite: Suite, where: str, spec: object) -> None:
+    """Raise ``ValueError`` for conditions that are not protocol options with a non-empty list of
+    valid values, or that a suite also fixes as a plain field."""
+    from .cell import Protocol
+    from .errors import BenchError
+
+    if not isinstance(spec, dict):
+        raise ValueError(f"suite '{suite.name}': conditions{where} must be a dict of option → values, "
+                         f"e.g. {{'label_sigma': (0.0, 0.1)}}")
+    for key, values in spec.items():
+        if key not in CONDITION_KEYS:
+            raise ValueError(f"suite '{suite.name}': condition {key!r}{where} is not a protocol option a suite can "
+                             f"vary; use one of {', '.join(CONDITION_KEYS)} (a task parameter is a task variant, "
+                             f"a learner's width or epochs a learner variant)")
+        if not isinstance(values, (tuple, list)) or not values or len(set(map(repr, values))) != len(values):
+            raise ValueError(f"suite '{suite.name}': condition {key!r}{where} needs a tuple of distinct values, "
+                             f"got {values!r}")
+        if getattr(suite, key) not in (0.0, None):
+            raise ValueError(f"suite '{suite.name}' sets {key} both as a field and as a condition; give its "
+                             f"values in conditions only")
+        for value in values:
+            try:
+                Protocol(**{key: value}).check()
+            except BenchError as exc:
+                raise ValueError(f"suite '{suite.name}': condition {key}={value!r}{where}: {exc}") from None

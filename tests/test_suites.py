@@ -182,3 +182,27 @@ def test_a_suite_compares_validation_and_test_selection_side_by_side(toy, bench,
         shown = [float(x) for x in re.findall(r"[-+][\d.e+-]+", r["difference [95%]"])]
         assert r["seeds"] == "3" and shown == pytest.approx([np.mean(diffs), lo, hi], rel=6e-3, abs=1e-12)
         assert float(r["selected on validation"]) == pytest.approx(np.mean([v for v, _ in pairs]), rel=6e-3)
+
+
+def test_a_suite_with_conditions_runs_each_and_lists_them(fake_plugin, monkeypatch, bench, tmp_path):
+    from suite_plugin import install_conditions
+
+    install_conditions(fake_plugin, monkeypatch)
+    code, out, _ = bench("suite", "list")
+    assert code == 0 and "conditions label_sigma ∈ {0.0, 0.1, 0.5}; tasks line" in " ".join(out.split())
+    assert "conditions label_noise ∈ {0.0, 0.5}" in " ".join(out.split())  # the paper scale's own
+    code, out, _ = bench("list")
+    assert "small: N 100–200 × 4 seeds × 3 label_sigma; paper: N 100–100 × 4 seeds × 2 label_noise" in out
+    code, out, err = bench("run", "--suite", "cond", "--jobs", "1", "--out", str(tmp_path / "lb"))
+    assert code == 0 and "Ran 144 of 144 cells" in out, err
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    assert con.execute("SELECT label_sigma, COUNT(*) FROM cells GROUP BY label_sigma").fetchall() == [
+        (0.0, 48), (0.1, 48), (0.5, 48)]
+    # the noise reaches the training labels: the same ridge fits them worse as σ grows
+    train = dict(con.execute("SELECT label_sigma, AVG(train_score) FROM cells WHERE learner = 'a' "
+                             "GROUP BY label_sigma").fetchall())
+    assert train[0.0] < train[0.1] < train[0.5]
+    md = (tmp_path / "lb" / "cond" / "verdict.md").read_text()
+    assert "- Cells: 144 of 144 planned cells stored, 144 ok." in md
+    assert bench("run", "--suite", "cond", "--jobs", "1", "--out", str(tmp_path / "lb"))[1].startswith(
+        "Nothing to train: all 144 cells")
