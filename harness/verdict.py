@@ -338,12 +338,14 @@ class Slope(Claim):
     """The slope of log test score against log ``x`` lies at most ``at_most`` (or at least
     ``at_least``); give exactly one. ``x="n"`` fits the learner's learning curve over N (one
     slope per variant of the learner); any other ``x`` is a learner parameter that the suite
-    varies across variants of ``learner`` (a width sweep), fitted at each N."""
+    varies across variants of ``learner`` (a width sweep), fitted at each N. ``log_score=False``
+    fits the score itself against log ``x`` (a 0-1 error that reaches 0 cannot be logged)."""
 
     learner: str
     x: str = "n"
     at_most: float | None = None
     at_least: float | None = None
+    log_score: bool = True
 
     def __post_init__(self) -> None:
         if (self.at_most is None) == (self.at_least is None):
@@ -356,7 +358,8 @@ class Slope(Claim):
     def statement(self) -> str:
         op, value = self.threshold
         x = "N" if self.x == "n" else self.x
-        return f"slope of log {self.learner} error vs log {x} {op} {value:g}" + self._where()
+        log = "log " if self.log_score else ""
+        return f"slope of {log}{self.learner} error vs log {x} {op} {value:g}" + self._where()
 
     def learner_refs(self) -> list[str]:
         return [self.learner]
@@ -371,6 +374,7 @@ class Slope(Claim):
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         op, threshold = self.threshold
+        log = "log " if self.log_score else ""
         checks = []
         for condition, pts in self._conditions(points).items():
             if self.x == "n":
@@ -378,13 +382,14 @@ class Slope(Claim):
                 mine = [p for p in pts if _matches(self.learner, p, by_label)]
                 for lab in sorted({p.label for p in mine}):
                     xy = [(p.n, p.score) for p in mine if p.label == lab and p.score is not None]
-                    checks.append(slope(condition, None, f"slope of log {lab} vs log N", xy, op, threshold))
+                    checks.append(slope(condition, None, f"slope of {log}{lab} vs log N", xy, op, threshold,
+                                        self.log_score))
             else:
                 mine = [p for p in pts if _matches(self.learner, p, False) and self.x in p.fixed]
                 for n in sorted({p.n for p in mine}):
                     xy = [(p.fixed[self.x], p.score) for p in mine if p.n == n and p.score is not None]
-                    checks.append(slope(condition, n, f"slope of log {self.learner} vs log {self.x}", xy, op,
-                                        threshold))
+                    checks.append(slope(condition, n, f"slope of {log}{self.learner} vs log {self.x}", xy, op,
+                                        threshold, self.log_score))
         return _result(self, checks, by_n=self.x != "n")
 
 
@@ -422,9 +427,10 @@ def level(condition: str, n: int, what: str, scores: dict[int, float], at_most: 
 
 
 def slope(condition: str, n: int | None, what: str, xy: list[tuple[float, float]], op: str,
-          threshold: float) -> Check:
-    """The check of a log-log slope against ``threshold`` (``op``: "≤" or "≥")."""
-    ok = [(x, y) for x, y in xy if x > 0 and y > 0]
+          threshold: float, log_y: bool = True) -> Check:
+    """The check of a log-log slope (``log_y=False``: y against log x) against ``threshold``
+    (``op``: "≤" or "≥")."""
+    ok = [(x, y) for x, y in xy if x > 0 and (y > 0 or not log_y)]
     dropped = len(xy) - len(ok)
     note = f"{dropped} point(s) ≤ 0 cannot be logged, left out" if dropped else ""
     if len(ok) < 3 or len({x for x, _ in ok}) < 2:
@@ -432,7 +438,11 @@ def slope(condition: str, n: int | None, what: str, xy: list[tuple[float, float]
                      "; ".join(filter(None, [note, "fewer than 3 points at 2 distinct x"])), "point(s)")
     from scipy import stats  # lazily
 
-    fit = stats.linregress(np.log([x for x, _ in ok]), np.log([y for _, y in ok]))
+    ys = np.array([y for _, y in ok], dtype=float)
+    if np.ptp(ys) == 0:  # every score equal (e.g. no error anywhere): flat, exactly (scipy gives NaN)
+        return Check(condition, n, what, len(ok), dropped, 0.0, 0.0, 0.0, decide(0.0, 0.0, op, threshold),
+                     "; ".join(filter(None, [note, "every score equal"])), "point(s)")
+    fit = stats.linregress(np.log([x for x, _ in ok]), np.log(ys) if log_y else ys)
     half = float(stats.t.ppf(0.5 + LEVEL / 2, len(ok) - 2) * fit.stderr)
     lo, hi = float(fit.slope) - half, float(fit.slope) + half
     return Check(condition, n, what, len(ok), dropped, float(fit.slope), lo, hi, decide(lo, hi, op, threshold), note,

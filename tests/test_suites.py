@@ -206,3 +206,34 @@ def test_a_suite_with_conditions_runs_each_and_lists_them(fake_plugin, monkeypat
     assert "- Cells: 144 of 144 planned cells stored, 144 ok." in md
     assert bench("run", "--suite", "cond", "--jobs", "1", "--out", str(tmp_path / "lb"))[1].startswith(
         "Nothing to train: all 144 cells")
+
+
+def test_the_condition_and_paper_suites_plan_their_cells_without_training(bench):
+    reg = load_registry()
+    fig1 = suiteboard.cells(reg, reg.suites["allen-zhu-fig1"].at())
+    # 7 learner variants × 3 N × 3 seeds, once per σ ∈ {0, 0.1, 0.5}; the paper scale likewise
+    assert len(fig1) == 7 * 3 * 3 * 3
+    assert sorted({c.protocol.label_sigma for c in fig1}) == [0.0, 0.1, 0.5]
+    assert len(suiteboard.cells(reg, reg.suites["allen-zhu-fig1"].at("paper"))) == 7 * 4 * 3 * 3
+    teacher = suiteboard.cells(reg, reg.suites["teacher-nets"].at())
+    assert len(teacher) == 2 * 7 * 3 * 3 and {c.task.name for c in teacher} == {"teacher2", "teacher3"}
+    ll = suiteboard.cells(reg, reg.suites["li-liang-mixtures"].at())
+    assert len(ll) == 4 * 6 * 3 * 3  # 3 mixtures + digits × (3 widths + 3 kernels) × N × seeds
+    widths = sorted({c.learner.grid_spec["width"][0] for c in ll if c.learner.name == "two_layer_sgd"})
+    assert widths == [64, 256, 1024]
+    mixtures = {(c.task.params["k"], c.task.params["l"], c.task.params["delta"]) for c in ll if c.task.name == "mixtures"}
+    assert mixtures == {(2, 2, 1.0), (5, 4, 0.5), (10, 8, 0.25)}
+    paper = suiteboard.cells(reg, reg.suites["li-liang-mixtures"].at("paper"))
+    assert sorted({c.learner.grid_spec["width"][0] for c in paper if c.learner.name == "two_layer_sgd"}) == [
+        500, 2000, 8000, 32000]
+    code, out, _ = bench("suite", "list")
+    text = " ".join(out.split())
+    assert code == 0 and max(map(len, out.splitlines())) <= 100
+    for words in ("teacher-nets — ", "li-liang-mixtures — ",
+                  "scale small (default): N = 250, 500, 1000; 3 seeds; test set 2000; conditions label_sigma ∈ "
+                  "{0.0, 0.1, 0.5}; tasks sin3",
+                  "claim 1: three_layer_sgd[train=hidden] < each of three_layer_ntk, ntk, kernel_ridge, "
+                  "three_layer_sgd[train=last], two_layer_sgd[train=last] on teacher3",
+                  "claim 3: slope of two_layer_sgd[train=hidden] error vs log width ≤ 0",
+                  "claim 1: mean two_layer_sgd[train=hidden] error at the largest N < 0.05 on mixtures"):
+        assert words in text, words

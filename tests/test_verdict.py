@@ -413,3 +413,26 @@ def test_a_condition_also_fixed_as_a_field_is_refused():
     with pytest.raises(ValueError, match="sets label_sigma both as a field and as a condition"):
         validate_suite(Suite(name="x", description="", tasks={"sin3": {}}, learners={"ntk": {}}, ns=(10,),
                              label_sigma=0.1, conditions={"label_sigma": (0.0, 0.5)}))
+
+
+def test_a_slope_of_the_error_itself_against_log_width_keeps_zero_errors():
+    from harness.verdict import Point
+
+    def pts(err):
+        return [Point("t", "t", {}, "net", f"net (width={m})", {"width": m}, 100, seed, err(m, seed))
+                for m in (64, 256, 1024) for seed in range(3)]
+
+    # a 0-1 error that reaches 0 at the largest width: log error could not use those points
+    falling = pts(lambda m, seed: max(0.0, 0.3 - 0.05 * np.log(m) + 0.01 * (seed - 1) * (m < 1024)))
+    claim = Slope(learner="net", x="width", at_most=0.0, log_score=False, text="x", source="y")
+    (check,) = claim.evaluate(falling).checks
+    fit = stats.linregress(np.log([p.fixed["width"] for p in falling]), [p.score for p in falling])
+    half = stats.t.ppf(0.975, len(falling) - 2) * fit.stderr
+    assert check.count == 9 and check.estimate == pytest.approx(fit.slope)
+    assert (check.lo, check.hi) == pytest.approx((fit.slope - half, fit.slope + half))
+    assert check.status == "HOLDS" and claim.statement() == "slope of net error vs log width ≤ 0"
+    flat = Slope(learner="net", x="width", at_most=0.0, log_score=False, text="x", source="y").evaluate(
+        pts(lambda m, seed: 0.0))
+    (check,) = flat.checks
+    assert (check.estimate, check.lo, check.hi, check.status) == (0.0, 0.0, 0.0, "NOT SEPARABLE")
+    assert check.note == "every score equal"
