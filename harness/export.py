@@ -14,7 +14,8 @@ from .learners import label
 # ``metric_<name>`` and ``chosen_<name>`` columns (their names depend on the task and learner).
 FIXED = ("cell_id", "task", "task_params", "learner", "label", "learner_params", "n", "seed", "status",
          "stale", "metric", "test_score", "train_score", "val_score", "select_on", "label_noise",
-         "label_sigma", "input_transform", "n_test", "val_fraction", "seconds", "device", "created_at", "error", "edges")
+         "label_sigma", "input_transform", "n_test", "val_fraction", "seconds", "device", "created_at", "error",
+         "edges")
 
 
 def record(row: dict[str, Any], stale_reasons: list[str]) -> dict[str, Any]:

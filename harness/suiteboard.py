@@ -124,8 +124,9 @@ def flattery(grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]
         val, test = np.mean([a for a, _ in ab]), np.mean([b for _, b in ab])
         diff = [b - a for a, b in ab]
         mean, lo, hi = t_interval(diff) if len(diff) >= 2 else (float(np.mean(diff)), None, None)
-        out.append({"learner": label + (f" ({condition})" if condition else ""), "n": n, "seeds": len(ab), "validation": float(val), "test": float(test),
-                    "difference": mean, "lo": lo, "hi": hi, "relative": float(test / val - 1) if val > 0 else None})
+        out.append({"learner": label + (f" ({condition})" if condition else ""), "n": n, "seeds": len(ab),
+                    "validation": float(val), "test": float(test), "difference": mean, "lo": lo, "hi": hi,
+                    "relative": float(test / val - 1) if val > 0 else None})
     return out
 
 

@@ -177,8 +177,8 @@ def validate_suite(suite: object) -> None:
                              f"at scale '{scale}'")
         for claim in suite.claims:
             if not isinstance(claim, Claim):
-                raise ValueError(f"suite '{suite.name}': claim {claim!r} is not a harness claim (Ordering, Beats, Slope, "
-                                 f"Threshold)")
+                raise ValueError(f"suite '{suite.name}': claim {claim!r} is not a harness claim "
+                                 f"(Ordering, Beats, Slope, Threshold)")
             claim.check(grid)
 
 

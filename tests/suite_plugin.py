@@ -106,7 +106,7 @@ def register_suites(register):
 # Suites whose protocol conditions are axes (issue #13), beside the toy suites: a learner without a
 # width ("kern", like a kernel beside a width sweep) and claims checked per condition and width.
 CONDITIONS_SOURCE = '''
-from harness import Beats, Learner, Ordering, Scale, Suite, Threshold, hookimpl
+from harness import Beats, Ordering, Scale, Suite, Threshold, hookimpl
 from toysuites import Ridge
 
 
@@ -160,7 +160,8 @@ def record(spec: CellSpec, score: float | None, seconds: float = 1.5) -> dict:
             "learner_params": spec.learner.overrides, "learner_version": spec.learner.version,
             "learner_grid": spec.learner.grid_spec, **spec.code, "n": spec.n, "seed": spec.seed,
             "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
-            "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma, "input_transform": None, "select_on": "validation", "status": "ok" if ok else "failed",
+            "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma,
+            "input_transform": None, "select_on": "validation", "status": "ok" if ok else "failed",
             "metric": "rel_mse" if ok else None, "test_score": score, "chosen_params": {"alpha": 1.0} if ok else None,
             "error": None if ok else "RuntimeError: boom", "seconds": seconds}
 

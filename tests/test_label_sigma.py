@@ -98,7 +98,8 @@ def test_sigma_is_part_of_the_cells_identity_and_zero_keeps_old_ids(sin3):
     reg = load_registry()
     grid = reg.suites["allen-zhu-fig1"].at()
     zero = [c.cell_id for c in suiteboard.cells(reg, grid) if c.protocol.label_sigma == 0.0]
-    stored = {r[0] for r in sqlite3.connect(ROOT / "leaderboards" / "store.sqlite").execute("SELECT cell_id FROM cells")}
+    con = sqlite3.connect(ROOT / "leaderboards" / "store.sqlite")
+    stored = {r[0] for r in con.execute("SELECT cell_id FROM cells")}
     assert len(zero) == 63 and set(zero) <= stored
 
 

@@ -221,7 +221,8 @@ def test_the_condition_and_paper_suites_plan_their_cells_without_training(bench)
     assert len(ll) == 4 * 6 * 3 * 3  # 3 mixtures + digits × (3 widths + 3 kernels) × N × seeds
     widths = sorted({c.learner.grid_spec["width"][0] for c in ll if c.learner.name == "two_layer_sgd"})
     assert widths == [64, 256, 1024]
-    mixtures = {(c.task.params["k"], c.task.params["l"], c.task.params["delta"]) for c in ll if c.task.name == "mixtures"}
+    mixtures = {(c.task.params["k"], c.task.params["l"], c.task.params["delta"]) for c in ll
+                if c.task.name == "mixtures"}
     assert mixtures == {(2, 2, 1.0), (5, 4, 0.5), (10, 8, 0.25)}
     paper = suiteboard.cells(reg, reg.suites["li-liang-mixtures"].at("paper"))
     assert sorted({c.learner.grid_spec["width"][0] for c in paper if c.learner.name == "two_layer_sgd"}) == [
