@@ -226,7 +226,8 @@ class _Pairwise(Claim):
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         refs = self.learner_refs()
         checks = []
-        for condition, pts in self._conditions(points).items():
+        groups = self._conditions(points)
+        for condition, pts in groups.items():
             ref_label = {ref: _by_label(ref, pts) for ref in refs}
             mine = {ref: [p for p in pts if _matches(ref, p, ref_label[ref]) and p.score is not None] for ref in refs}
             values = [None]
@@ -243,7 +244,7 @@ class _Pairwise(Claim):
                 for n in sorted({p.n for p in pts}):
                     for a, b in self.pairs():
                         checks.append(paired(where, n, a, b, scores[(a, n)], scores[(b, n)]))
-        return _result(self, checks, by_n=True)
+        return _result(self, checks, by_n=True, named=_named(groups))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,7 +322,8 @@ class Threshold(Claim):
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         checks = []
-        for condition, pts in self._conditions(points).items():
+        groups = self._conditions(points)
+        for condition, pts in groups.items():
             by_label = _by_label(self.learner, pts)
             mine = [p for p in pts if _matches(self.learner, p, by_label)]
             if not mine:
@@ -330,7 +332,7 @@ class Threshold(Claim):
             for lab in sorted({p.label for p in mine}):
                 scores = {p.seed: p.score for p in mine if p.label == lab and p.n == n and p.score is not None}
                 checks.append(level(condition, n, f"mean {lab}", scores, self.at_most))
-        return _result(self, checks, by_n=True)
+        return _result(self, checks, by_n=True, named=_named(groups))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -376,7 +378,8 @@ class Slope(Claim):
         op, threshold = self.threshold
         log = "log " if self.log_score else ""
         checks = []
-        for condition, pts in self._conditions(points).items():
+        groups = self._conditions(points)
+        for condition, pts in groups.items():
             if self.x == "n":
                 by_label = _by_label(self.learner, pts)
                 mine = [p for p in pts if _matches(self.learner, p, by_label)]
@@ -390,7 +393,7 @@ class Slope(Claim):
                     xy = [(p.fixed[self.x], p.score) for p in mine if p.n == n and p.score is not None]
                     checks.append(slope(condition, n, f"slope of {log}{self.learner} vs log {self.x}", xy, op,
                                         threshold, self.log_score))
-        return _result(self, checks, by_n=self.x != "n")
+        return _result(self, checks, by_n=self.x != "n", named=_named(groups))
 
 
 def t_interval(values: list[float], level: float = LEVEL) -> tuple[float, float, float]:
@@ -495,9 +498,15 @@ def _summary(checks: list[Check], by_n: bool) -> str:
     return "; ".join(parts)
 
 
-def _result(claim: Claim, checks: list[Check], by_n: bool) -> ClaimResult:
+def _named(groups: dict[str, list[Point]]) -> bool:
+    """Whether a verdict line must name its condition(s): a condition is more than the task's name
+    (a protocol condition such as σ), even when the store holds only one of them so far."""
+    return any(condition != pts[0].task for condition, pts in groups.items() if pts)
+
+
+def _result(claim: Claim, checks: list[Check], by_n: bool, named: bool = False) -> ClaimResult:
     conditions = list(dict.fromkeys(c.condition for c in checks))
-    if len(conditions) > 1:
+    if len(conditions) > 1 or (named and conditions):
         summary = "; ".join(f"{cond}: {_summary([c for c in checks if c.condition == cond], by_n)}"
                             for cond in conditions)
     else:

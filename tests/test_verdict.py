@@ -309,9 +309,15 @@ def test_each_claim_is_checked_and_stated_per_condition(cond):
     # a claim limited to one condition is checked there only
     rows = claim_rows(md, 5)
     assert {r["condition"] for r in rows} == {"line, σ = 0.5·std y"} and {r["verdict"] for r in rows} == {"HOLDS"}
-    assert verdict_line(md, 5).startswith("5. **HOLDS** — b < a (label_sigma=0.5): HOLDS at every N.")
+    assert verdict_line(md, 5).startswith("5. **HOLDS** — b < a (label_sigma=0.5): line, σ = 0.5·std y: HOLDS at every N.")
     grid_line = next(line for line in md.splitlines() if line.startswith("- Grid:"))
     assert "conditions: σ = 0·std y; σ = 0.1·std y; σ = 0.5·std y" in grid_line
+
+
+def test_a_verdict_names_its_condition_while_only_one_is_stored(cond):
+    md = cond(lambda s: by_condition(s) if s.protocol.label_sigma == 0.0 else "skip")
+    assert verdict_line(md, 1).startswith("1. **HOLDS** — a < b < c on line: line, σ = 0·std y: HOLDS at every N.")
+    assert "- Cells: 48 of 144 planned cells stored, 48 ok." in md
 
 
 def test_an_ordering_per_width_names_the_width_and_keeps_a_widthless_learner_in_each(cond):
