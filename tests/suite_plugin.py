@@ -128,6 +128,12 @@ COND = Suite(name="cond", description="scores written by the tests, per label-no
                               source="test")))
 
 
+COND_C = Suite(name="cond-c", description="ridge vs mean per σ, also selected on the test set", tasks={"line": {}},
+               learners={"ridge": {}, "mean": {}}, ns=(20,), seeds=3, n_test=100, compare_selection=True,
+               conditions={"label_sigma": (0.0, 0.5)},
+               claims=(Ordering(learners=("ridge", "mean"), text="least squares beats the mean", source="test"),))
+
+
 @hookimpl
 def register_learners(register):
     register(Kern())
@@ -136,6 +142,7 @@ def register_learners(register):
 @hookimpl
 def register_suites(register):
     register(COND)
+    register(COND_C)
 '''
 
 

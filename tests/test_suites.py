@@ -238,3 +238,24 @@ def test_the_condition_and_paper_suites_plan_their_cells_without_training(bench)
                   "claim 3: slope of two_layer_sgd[train=hidden] error vs log width ≤ 0",
                   "claim 1: mean two_layer_sgd[train=hidden] error at the largest N < 0.05 on mixtures"):
         assert words in text, words
+
+
+def test_selection_on_the_test_set_is_paired_within_each_condition(fake_plugin, monkeypatch, bench, tmp_path):
+    from suite_plugin import install_conditions
+
+    install_conditions(fake_plugin, monkeypatch)
+    code, out, err = bench("run", "--suite", "cond-c", "--jobs", "1", "--out", str(tmp_path / "lb"))
+    assert code == 0 and "Ran 24 of 24 cells" in out, err  # 2 learners × 3 seeds × 2 σ × 2 selections
+    md = (tmp_path / "lb" / "cond-c" / "verdict.md").read_text()
+    rows = table(section(md, "Selection on the test set"))
+    assert {r["learner"] for r in rows} == {f"{lr} (σ = {s}·std y)" for lr in ("ridge", "mean") for s in ("0", "0.5")}
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    for r in rows:
+        learner, sigma = r["learner"].split(" (σ = ")[0], float(r["learner"].split("= ")[1].split("·")[0])
+        pairs = con.execute(
+            "SELECT v.test_score, t.test_score FROM cells v JOIN cells t ON v.learner = t.learner AND v.n = t.n "
+            "AND v.seed = t.seed AND v.label_sigma = t.label_sigma WHERE v.select_on = 'validation' AND "
+            "t.select_on = 'test' AND v.learner = ? AND v.label_sigma = ?", (learner, sigma)).fetchall()
+        assert len(pairs) == 3 and r["seeds"] == "3"
+        assert float(r["selected on validation"]) == pytest.approx(np.mean([v for v, _ in pairs]), rel=6e-3)
+        assert float(r["selected on test"]) == pytest.approx(np.mean([t for _, t in pairs]), rel=6e-3)
