@@ -19,6 +19,8 @@ not import from ``harness.<module>``; those are internals)::
     load_suite_toml  reads a suite file (TOML) into a Suite, for a plugin to register
     Ordering    a suite's claim "a < b < c in test error", checked per N with paired intervals
     Slope       a suite's claim on the slope of log error against log N (or log width)
+    Beats       a suite's claim "a < each of b, c, ..." in test error, per N
+    Threshold   a suite's claim "mean error at the largest N < level", with its interval
     WidthNeeded a suite's claim on how the width needed for a small training loss grows with N
     BenchError  raise it with a one-line message the user can act on
     Diverged    raise it when training produced NaN/inf; the configuration is skipped
@@ -36,9 +38,9 @@ from .progress import report_epoch
 from .search import Search
 from .suites import Scale, Suite, load_suite_toml
 from .tasks import FiniteTask, Problem, Task
-from .verdict import Ordering, Slope, WidthNeeded
+from .verdict import Beats, Ordering, Slope, Threshold, WidthNeeded
 
-__all__ = ["BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale", "Search",
-           "Selection", "Slope", "Suite", "Task", "WidthNeeded",
+__all__ = ["Beats", "BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale",
+           "Search", "Selection", "Slope", "Suite", "Task", "Threshold", "WidthNeeded",
            "arora_complexity", "arora_kernel", "hookimpl", "is_int", "is_number", "load_suite_toml",
            "report_epoch", "score", "training_curve"]

@@ -26,8 +26,8 @@ from .errors import BenchError, Diverged, one_line
 from .fingerprint import code_fingerprint, harness_fingerprint
 from .learners import Learner, score
 from .search import refine
-from .tasks import (Problem, Task, corrupt_labels, fixed_test_set, stable_int, task_rng, training_set,
-                    zou_gu)
+from .tasks import (Problem, Task, corrupt_labels, fixed_test_set, gaussian_label_noise, stable_int, task_rng,
+                    training_set, zou_gu)
 
 STATUSES = ("ok", "diverged", "failed", "timeout")
 SELECT_ON = ("validation", "test")
@@ -40,6 +40,9 @@ class Protocol:
     n_test: int = 5000
     val_fraction: float = 0.2
     label_noise: float = 0.0  # fraction of training labels replaced (see tasks.corrupt_labels)
+    # additive Gaussian noise on regression training labels, std label_sigma · std y
+    # (see tasks.gaussian_label_noise; std y from tasks.label_scale); the test set stays clean
+    label_sigma: float = 0.0
     zou_gu_mu: float | None = None  # map inputs to ||x|| = 1 with x_d = mu (see tasks.zou_gu)
     # "validation" (ours) or "test": train every configuration on all N and report the best test
     # score, as Allen-Zhu, Li & Liang (2019, §7) report their figures — optimistic, and labelled so.
@@ -52,6 +55,9 @@ class Protocol:
             raise BenchError(f"--val-fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
         if not 0.0 <= self.label_noise <= 1.0:
             raise BenchError(f"--label-noise must lie in [0, 1], got {self.label_noise!r}")
+        if not (isinstance(self.label_sigma, (int, float)) and 0.0 <= self.label_sigma < float("inf")):
+            raise BenchError(f"--label-sigma must be a finite number ≥ 0 (a multiple of std y, e.g. 0.1), "
+                             f"got {self.label_sigma!r}")
         if self.zou_gu_mu is not None and not 0.0 < self.zou_gu_mu < 1.0:
             raise BenchError(f"--zou-gu-mu must lie strictly between 0 and 1, got {self.zou_gu_mu!r}")
         if self.select_on not in SELECT_ON:
@@ -60,6 +66,12 @@ class Protocol:
     @property
     def input_transform(self) -> str | None:
         return None if self.zou_gu_mu is None else f"zou_gu(mu={self.zou_gu_mu:g})"
+
+    def check_task(self, task: Task) -> None:
+        """Raise :class:`BenchError` when this protocol cannot run on ``task`` (before any training)."""
+        if self.label_sigma and task.kind != "regression":
+            raise BenchError(f"--label-sigma adds Gaussian noise to regression labels; task '{task.name}' is "
+                             f"{task.kind} — use --label-noise P (a fraction of random labels) instead")
 
     def min_n(self) -> int:
         """Smallest N that leaves at least one training and one validation point."""
@@ -94,6 +106,7 @@ class CellSpec:
             "seed": self.seed,
             "protocol": {"n_test": self.protocol.n_test, "val_fraction": self.protocol.val_fraction,
                          **({"label_noise": self.protocol.label_noise} if self.protocol.label_noise else {}),
+                         **({"label_sigma": self.protocol.label_sigma} if self.protocol.label_sigma else {}),
                          **({"input_transform": self.protocol.input_transform}
                             if self.protocol.input_transform else {}),
                          **({"select_on": self.protocol.select_on} if self.protocol.select_on != "validation" else {})},
@@ -181,7 +194,8 @@ def cell_record(spec: CellSpec) -> dict[str, Any]:
         "learner": learner.name, "learner_params": learner.overrides, "learner_version": learner.version,
         "learner_grid": learner.grid_spec, **spec.code,
         "n": n, "seed": seed, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
-        "label_noise": spec.protocol.label_noise, "input_transform": spec.protocol.input_transform,
+        "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma,
+        "input_transform": spec.protocol.input_transform,
         "select_on": spec.protocol.select_on,
         "status": "failed", "metric": None, "test_score": None, "train_score": None, "val_score": None,
         "metrics": {}, "chosen_params": None, "selection": [], "error": None,
@@ -218,6 +232,7 @@ def _run(spec: CellSpec, record: dict[str, Any]) -> None:
     X_test, y_test = fixed_test_set(task, seed, spec.protocol.n_test)
     record["n_test"] = len(y_test)  # a finite dataset has its own test-set size
     y = corrupt_labels(task, seed, y, spec.protocol.label_noise)  # training labels only
+    y = gaussian_label_noise(task, seed, y, spec.protocol.label_sigma)  # likewise
     if spec.protocol.zou_gu_mu is not None:
         X, X_test = zou_gu(X, spec.protocol.zou_gu_mu), zou_gu(X_test, spec.protocol.zou_gu_mu)
     problem = Problem(task.kind, X.shape[1], task.n_classes)

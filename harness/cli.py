@@ -247,6 +247,9 @@ def cli() -> None:
               help="Share of the N samples held out for selection [default: 0.2].")
 @click.option("--label-noise", type=float, default=None, metavar="P",
               help="Replace this fraction of training labels by random ones [default: 0].")
+@click.option("--label-sigma", type=float, default=None, metavar="S",
+              help="Add Gaussian noise of std S·std y to regression training labels (the test set stays "
+                   "clean) [default: 0].")
 @click.option("--zou-gu-mu", type=float, default=None, metavar="MU",
               help="Map inputs to ||x|| = 1 with last coordinate MU (Zou & Gu's data), 0 < MU < 1.")
 @click.option("--select-on", type=click.Choice(["validation", "test"]), default=None,
@@ -301,7 +304,7 @@ CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "lea
 
 
 def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
-         val_fraction, label_noise, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
+         val_fraction, label_noise, label_sigma, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
          backend_name, scheduler, no_leaderboard, force, quiet, verbose, cfg: config.RunConfig | None = None) -> int:
     """`bench run` with its options resolved (``cfg``: the run file they came from, if any)."""
     if quiet and verbose:
@@ -321,7 +324,8 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         # train cells its pages never show. Other grids are what --task/--learner are for.
         given = (("--n/--ns", ns or ns_csv is not None), ("--seeds", seeds is not None), ("--param", params),
                  ("--n-test", n_test is not None), ("--val-fraction", val_fraction is not None),
-                 ("--label-noise", label_noise is not None), ("--zou-gu-mu", zou_gu_mu is not None),
+                 ("--label-noise", label_noise is not None), ("--label-sigma", label_sigma is not None),
+                 ("--zou-gu-mu", zou_gu_mu is not None),
                  ("--select-on", select_on is not None), ("--preset", preset))
         changed = [opt for opt, value in given if value]
         if changed:
@@ -331,15 +335,16 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         variants, learners = suiteboard.objects(reg, grid)
         tasks = [t for t, _ in variants]
         defaults = dict(ns=list(grid.ns), seeds=grid.seeds, n_test=grid.n_test, val_fraction=grid.val_fraction,
-                        label_noise=grid.label_noise, zou_gu_mu=grid.zou_gu_mu, select_on=grid.select_on)
+                        label_noise=grid.label_noise, label_sigma=0.0, zou_gu_mu=grid.zou_gu_mu,
+                        select_on=grid.select_on)
     else:
         if not task_names or not learner_names:
             raise BenchError("say what to run: --suite quick, or --task T and --learner L (see `bench list`)")
         tasks, learners = _select(reg, "task", task_names), _select(reg, "learner", learner_names)
         if preset:
             learners = _apply_preset(preset, learners, reg)
-        defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2, label_noise=0.0, zou_gu_mu=None,
-                        select_on="validation")
+        defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2, label_noise=0.0,
+                        label_sigma=0.0, zou_gu_mu=None, select_on="validation")
     tasks, learners = _parse_params(params, tasks, learners, cfg.params if cfg else None)
     device = devices.resolve_device(device)
     learners = [lr.on_device(device) if lr.uses_device else lr for lr in learners]
@@ -374,6 +379,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     protocol = Protocol(n_test=defaults["n_test"] if n_test is None else n_test,
                         val_fraction=defaults["val_fraction"] if val_fraction is None else val_fraction,
                         label_noise=defaults["label_noise"] if label_noise is None else label_noise,
+                        label_sigma=defaults["label_sigma"] if label_sigma is None else label_sigma,
                         zou_gu_mu=defaults["zou_gu_mu"] if zou_gu_mu is None else zou_gu_mu,
                         select_on=defaults["select_on"] if select_on is None else select_on)
     out_dir = Path(out)

@@ -419,7 +419,7 @@ def dumps(doc: dict[str, Any]) -> str:
 RUN_KEYS: dict[str, Check] = {
     "suite": string, "scale": string,
     "ns": sizes, "seeds": positive_int, "jobs": positive_int, "store": string, "out": string, "preset": string,
-    "n_test": positive_int, "val_fraction": number, "label_noise": number, "zou_gu_mu": number,
+    "n_test": positive_int, "val_fraction": number, "label_noise": number, "label_sigma": number, "zou_gu_mu": number,
     "select_on": choice("validation", "test"), "retry_failed": boolean, "reuse_stale": boolean,
     "cell_timeout": number, "device": string, "no_leaderboard": boolean, "force": boolean,
     "quiet": boolean, "verbose": boolean, "backend": choice("local", "dask"), "scheduler": string,
@@ -427,8 +427,8 @@ RUN_KEYS: dict[str, Check] = {
 OBJECT_KEYS = ("tasks", "learners")
 # What a suite fixes: with ``suite = ...`` these keys would change its grid (the CLI refuses the
 # matching options with --suite for the same reason).
-GRID_KEYS = ("tasks", "learners", "ns", "seeds", "n_test", "val_fraction", "label_noise", "zou_gu_mu",
-             "select_on", "preset")
+GRID_KEYS = ("tasks", "learners", "ns", "seeds", "n_test", "val_fraction", "label_noise", "label_sigma",
+             "zou_gu_mu", "select_on", "preset")
 
 
 @dataclass

@@ -87,8 +87,8 @@ def harness_fingerprint() -> str:
                 learners.Learner.fit_select, learners.Learner.param_grid, learners.Learner.grid_spec.fget,
                 learners.canonical, learners.Selection, learners._refit, learners.score, search.edges,
                 search._next, search.refine, tasks.training_set, tasks.fixed_test_set, tasks._finite_split,
-                tasks.corrupt_labels, tasks.zou_gu, tasks.task_rng, tasks.stable_int, tasks.checked_sample,
-                tasks.checked_sample_arrays, tasks.FiniteTask.sample]
+                tasks.corrupt_labels, tasks.gaussian_label_noise, tasks.label_scale, tasks.zou_gu, tasks.task_rng,
+                tasks.stable_int, tasks.checked_sample, tasks.checked_sample_arrays, tasks.FiniteTask.sample]
     digest = hashlib.sha256()
     for fn in protocol:
         digest.update(_normalised(inspect.getsource(fn)))

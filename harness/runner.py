@@ -113,6 +113,7 @@ def plan(tasks: Iterable[Task], learners: Iterable[Learner], ns: Iterable[int], 
     cells = []
     for task in tasks:
         check_finite_size(task, ns)
+        protocol.check_task(task)  # e.g. --label-sigma on a classification task: before any training
         for learner in learners:
             if task.kind not in learner.supports:
                 if unsupported is not None:

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 from .errors import StoreError
 from .periodic import every
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 JSON_COLUMNS = ("task_params", "learner_params", "learner_grid", "metrics", "chosen_params", "selection",
                 "refit_failures", "edges", "versions")
 COLUMNS = (
@@ -31,6 +31,7 @@ COLUMNS = (
     "metrics", "chosen_params", "selection", "seconds", "error", "versions", "git_rev",
     "task_plugin", "learner_plugin", "host", "device", "created_at",
     "learner_grid", "learner_code", "task_code", "harness_code", "refit_failures", "select_on", "edges",
+    "label_sigma",
 )
 CODE_COLUMNS = ("learner_code", "task_code", "harness_code")  # fingerprints: see harness.fingerprint
 SCHEMA = f"""
@@ -46,7 +47,7 @@ CREATE TABLE cells (
     versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT, host TEXT, device TEXT,
     created_at TEXT NOT NULL,
     learner_grid TEXT, learner_code TEXT, task_code TEXT, harness_code TEXT, refit_failures TEXT,
-    select_on TEXT NOT NULL DEFAULT 'validation', edges TEXT
+    select_on TEXT NOT NULL DEFAULT 'validation', edges TEXT, label_sigma REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX cells_task ON cells (task, learner, n);
 {{claims_and_history}}
@@ -76,6 +77,9 @@ MIGRATIONS = {
        "ALTER TABLE cells ADD COLUMN refit_failures TEXT; "
        "ALTER TABLE cells ADD COLUMN select_on TEXT NOT NULL DEFAULT 'validation'; "
        "ALTER TABLE cells ADD COLUMN edges TEXT;" + CLAIMS_AND_HISTORY,
+    # v6: additive Gaussian label noise (--label-sigma), part of a cell's identity; history too
+    5: "ALTER TABLE cells ADD COLUMN label_sigma REAL NOT NULL DEFAULT 0; "
+       "ALTER TABLE history ADD COLUMN label_sigma REAL NOT NULL DEFAULT 0;",
 }
 CLAIM_TTL = 60.0  # seconds a claim lives without a heartbeat
 FINAL = ("ok", "diverged")  # statuses never re-run; failed/timeout are re-run by --retry-failed
@@ -193,8 +197,10 @@ class Store:
         try:
             with self.lock, self.db:  # one transaction: COMMIT at the end, or ROLLBACK on error
                 self.db.execute("BEGIN IMMEDIATE")
-                self.db.execute("INSERT INTO history SELECT *, ? FROM cells WHERE cell_id = ?",
-                                (now, row["cell_id"]))
+                # by column name: a migrated store's history has its columns in another order
+                # (superseded_at before the columns later schemas added)
+                self.db.execute(f"INSERT INTO history ({','.join(COLUMNS)}, superseded_at) "
+                                f"SELECT {','.join(COLUMNS)}, ? FROM cells WHERE cell_id = ?", (now, row["cell_id"]))
                 self.db.execute(f"INSERT OR REPLACE INTO cells ({','.join(COLUMNS)}) "
                                 f"VALUES ({','.join('?' * len(COLUMNS))})", values)
                 self.db.execute("DELETE FROM claims WHERE cell_id = ? AND owner = ?", (row["cell_id"], owner))

@@ -51,9 +51,22 @@ def grid_of(suite: Suite, scale: str | None) -> Grid:
                          f"{', '.join(suite.scale_names)}") from None
 
 
-def protocol(grid: Grid) -> Protocol:
-    return Protocol(n_test=grid.n_test, val_fraction=grid.val_fraction, label_noise=grid.label_noise,
-                    zou_gu_mu=grid.zou_gu_mu, select_on=grid.select_on)
+def protocols(grid: Grid) -> list[Protocol]:
+    """The protocol of each of the grid's conditions (one when the suite varies none)."""
+    return [Protocol(**options) for options in grid.protocol_options()]
+
+
+def condition_text(options: dict[str, Any]) -> str:
+    """A condition as pages name it: ``σ = 0.1·std y``, ``label noise 0.25``, ``μ = 0.5``."""
+    words = {"label_sigma": lambda v: f"σ = {v:g}·std y", "label_noise": lambda v: f"label noise {v:g}",
+             "zou_gu_mu": lambda v: "no Zou–Gu map" if v is None else f"μ = {v:g}"}
+    return ", ".join(words[k](v) if k in words else f"{k}={v}" for k, v in options.items())
+
+
+def _condition_of(grid: Grid, protocol: Protocol) -> str:
+    """The name of ``protocol``'s condition among the grid's ("" when the grid varies none)."""
+    keys = [k for c in grid.conditions for k in c]
+    return condition_text({k: getattr(protocol, k) for k in dict.fromkeys(keys)})
 
 
 def objects(reg: Registry, grid: Grid) -> tuple[list[tuple[Task, str]], list[Learner]]:
@@ -78,35 +91,42 @@ def cells(reg: Registry, grid: Grid, learners: list[Learner] | None = None,
     """Every cell the suite plans at ``grid.scale`` (``learners``: the grid's learner objects, e.g.
     moved to a device; their identity, hence the cell ids, does not depend on it)."""
     tasks, default = objects(reg, grid)
-    own = plan([t for t, _ in tasks], learners or default, grid.ns, range(grid.seeds), protocol(grid), reg,
-               unsupported)
+    out: list[CellSpec] = []
+    for i, proto in enumerate(protocols(grid)):  # one set of cells per condition
+        out += plan([t for t, _ in tasks], learners or default, grid.ns, range(grid.seeds), proto, reg,
+                    unsupported if i == 0 else None)
     if not grid.compare_selection or grid.select_on == "test":
-        return own
-    on_test = replace(protocol(grid), select_on="test")
-    return own + plan([t for t, _ in tasks], learners or default, grid.ns, range(grid.seeds), on_test, reg)
+        return out
+    for proto in protocols(grid):
+        out += plan([t for t, _ in tasks], learners or default, grid.ns, range(grid.seeds),
+                    replace(proto, select_on="test"), reg)
+    return out
 
 
 def flattery(grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Per learner variant and N, how much choosing hyper-parameters on the test set (the paper's
     way) flatters the curve: the test score of the cell selected on the test set minus that of
     the cell selected on validation, paired by seed, with its 95% t-interval."""
-    key = lambda c: (_key(c.task.identity), _key(c.learner.identity), c.n, c.seed)
+    key = lambda c: (_key(c.task.identity), _key(c.learner.identity), c.n, c.seed,
+                     _key(replace(c.protocol, select_on="").__dict__))
     own = {key(c): c for c in planned if c.protocol.select_on == grid.select_on}
-    pairs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    pairs: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
     for c in planned:
         twin = own.get(key(c))
         if c.protocol.select_on != "test" or twin is None or twin is c:
             continue
         a, b = rows.get(twin.cell_id), rows.get(c.cell_id)
         if a and b and a["status"] == b["status"] == "ok":
-            pairs.setdefault((c.learner.label, c.n), []).append((a["test_score"], b["test_score"]))
+            pairs.setdefault((_condition_of(grid, c.protocol), c.learner.label, c.n), []).append(
+                (a["test_score"], b["test_score"]))
     out = []
-    for (label, n), ab in sorted(pairs.items()):
+    for (condition, label, n), ab in sorted(pairs.items()):
         val, test = np.mean([a for a, _ in ab]), np.mean([b for _, b in ab])
         diff = [b - a for a, b in ab]
         mean, lo, hi = t_interval(diff) if len(diff) >= 2 else (float(np.mean(diff)), None, None)
-        out.append({"learner": label, "n": n, "seeds": len(ab), "validation": float(val), "test": float(test),
-                    "difference": mean, "lo": lo, "hi": hi, "relative": float(test / val - 1) if val > 0 else None})
+        out.append({"learner": label + (f" ({condition})" if condition else ""), "n": n, "seeds": len(ab),
+                    "validation": float(val), "test": float(test), "difference": mean, "lo": lo, "hi": hi,
+                    "relative": float(test / val - 1) if val > 0 else None})
     return out
 
 
@@ -136,10 +156,13 @@ def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, d
         if row is None:
             continue
         settings = {**spec.task.params, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
-                    "label_noise": spec.protocol.label_noise, "zou_gu_mu": spec.protocol.zou_gu_mu,
-                    "select_on": spec.protocol.select_on}
+                    "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma,
+                    "zou_gu_mu": spec.protocol.zou_gu_mu, "select_on": spec.protocol.select_on}
         fixed = {k: v[0] for k, v in spec.learner.grid_spec.items() if len(v) == 1}
-        out.append(Point(spec.task.name, shown.get(_key(spec.task.identity), spec.task.name), settings,
+        condition = shown.get(_key(spec.task.identity), spec.task.name)
+        if _condition_of(grid, spec.protocol):
+            condition += ", " + _condition_of(grid, spec.protocol)
+        out.append(Point(spec.task.name, condition, settings,
                          spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
                          row["test_score"] if row["status"] == "ok" else None,
                          row.get("train_score") if row["status"] == "ok" else None))
@@ -284,6 +307,9 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               f"{'; '.join(_variant(n, p) for n, p in grid.learners)}; N = {', '.join(map(str, grid.ns))}; "
               f"seeds 0–{grid.seeds - 1}; test set {grid.n_test} points; {protocol_text}"
               + (f"; label noise {grid.label_noise:g}" if grid.label_noise else "")
+              + (f"; label σ = {grid.label_sigma:g}·std y" if grid.label_sigma else "")
+              + (f"; conditions: {'; '.join(condition_text(c) for c in grid.conditions)}"
+                 if grid.conditions != ({},) else "")
               + (f"; Zou–Gu inputs μ = {grid.zou_gu_mu:g}" if grid.zou_gu_mu is not None else "") + ".",
               f"- Cells: {cells['stored']} of {cells['planned']} planned cells stored, {cells['ok']} ok"
               + (f", **{cells['stale']} stale** (computed by code that has changed since: "
@@ -314,7 +340,8 @@ def _numbers_at_largest_n(r: ClaimResult) -> str:
     if not at:
         return "."
     top = max(c.n for c in at)
-    parts = [f"{c.what} = {fmt(c.estimate)} "
+    several = len({c.condition for c in at}) > 1  # then each number names its condition
+    parts = [(f"{c.condition}: " if several else "") + f"{c.what} = {fmt(c.estimate)} "
              + (f"[{fmt(c.lo)}, {fmt(c.hi)}]" if c.lo is not None else "(no interval)")
              + f", {c.count} {c.unit}" for c in at if c.n == top]
     return f". At N = {top}: " + "; ".join(parts) + "."
@@ -328,6 +355,17 @@ def _variant(name: str, overrides: dict[str, Any]) -> str:
     return f"`{name}` ({shown})"
 
 
+def _condition_values(grid: Grid) -> dict[str, list[Any]]:
+    """Each condition key of the grid with its values, in declared order."""
+    out: dict[str, list[Any]] = {}
+    for c in grid.conditions:
+        for k, v in c.items():
+            out.setdefault(k, [])
+            if v not in out[k]:
+                out[k].append(v)
+    return out
+
+
 def _ns_text(ns: tuple[int, ...]) -> str:
     return ", ".join(map(str, sorted(ns)))
 
@@ -337,7 +375,8 @@ def scales_text(suite: Suite) -> str:
     parts = []
     for name in suite.scale_names:
         g = suite.at(name)
-        parts.append(f"{name}: N {min(g.ns)}–{max(g.ns)} × {g.seeds} seeds")
+        conds = "".join(f" × {len(vs)} {k}" for k, vs in _condition_values(g).items())
+        parts.append(f"{name}: N {min(g.ns)}–{max(g.ns)} × {g.seeds} seeds{conds}")
     return "; ".join(parts)
 
 
@@ -356,7 +395,9 @@ def listing(reg: Registry, width: int = 100) -> str:
             g = suite.at(name)
             note = suite.scales.get(name).note if name in suite.scales else ""
             learners = ", ".join(sorted({n for n, _ in g.learners}))
-            text = (f"N = {_ns_text(g.ns)}; {g.seeds} seeds; test set {g.n_test}; tasks "
+            conds = "; ".join(f"{k} ∈ {{{', '.join(map(str, vs))}}}" for k, vs in _condition_values(g).items())
+            text = (f"N = {_ns_text(g.ns)}; {g.seeds} seeds; test set {g.n_test}; "
+                    + (f"conditions {conds}; " if conds else "") + "tasks "
                     f"{', '.join(dict.fromkeys(t for t, _ in g.tasks))}; learners {learners}"
                     + (f"; {note}" if note else "") + f"; pages: leaderboards/{directory(Path(''), g).as_posix()}/; "
                     f"run: {command(g)}")

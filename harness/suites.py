@@ -4,6 +4,7 @@ at one or more named scales, with the paper claims it tests (see :mod:`harness.v
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 import typing
@@ -15,6 +16,10 @@ from . import config
 from .errors import BenchError
 
 DEFAULT_SCALE = "small"
+# The protocol options a suite may vary as conditions (axes of its grid), each value a separate
+# set of cells: label noise (a fraction of random labels), additive Gaussian label noise (σ as a
+# multiple of std y) and Zou & Gu's input map.
+CONDITION_KEYS = ("label_noise", "label_sigma", "zou_gu_mu")
 
 # A task's (or learner's) entry in a suite: one dict of overrides, or a list of them for several
 # variants of the same task (a parameter sweep) or learner (e.g. a width sweep).
@@ -37,6 +42,7 @@ class Scale:
     tasks: dict[str, Variants] = field(default_factory=dict)
     learners: dict[str, Variants] = field(default_factory=dict)
     note: str = ""
+    conditions: dict[str, tuple[Any, ...]] | None = None  # None: the suite's own
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,16 @@ class Grid:
     zou_gu_mu: float | None
     select_on: str
     compare_selection: bool = False
+    label_sigma: float = 0.0
+    # one dict of protocol options per condition (the cartesian product of the suite's
+    # ``conditions``); ({},) when the suite varies none
+    conditions: tuple[dict[str, Any], ...] = ({},)
+
+    def protocol_options(self) -> list[dict[str, Any]]:
+        """The protocol options of each condition: the grid's own, with the condition's on top."""
+        base = {"n_test": self.n_test, "val_fraction": self.val_fraction, "label_noise": self.label_noise,
+                "label_sigma": self.label_sigma, "zou_gu_mu": self.zou_gu_mu, "select_on": self.select_on}
+        return [{**base, **c} for c in self.conditions]
 
 
 @dataclass(frozen=True)
@@ -65,8 +81,12 @@ class Suite:
     or to a list of them for several variants; learner overrides are candidate lists, as in
     :meth:`harness.Learner.with_params`. The fields themselves are the ``small`` scale unless
     ``scales`` names one; every other scale (e.g. ``paper``) overrides some of them (:class:`Scale`).
-    ``claims`` are the paper's claims this grid tests (:class:`harness.Ordering`,
-    :class:`harness.Slope`); ``caveats`` are printed under the verdicts, one sentence each.
+    ``conditions`` makes protocol options axes of the grid: ``{"label_sigma": (0.0, 0.1, 0.5)}``
+    plans every cell once per value (several keys: their cartesian product; keys from
+    :data:`CONDITION_KEYS`), pages show a section per condition and each claim is checked, and
+    its verdict stated, per condition. ``claims`` are the paper's claims this grid tests
+    (:class:`harness.Ordering`, :class:`harness.Slope`, :class:`harness.Beats`,
+    :class:`harness.Threshold`); ``caveats`` are printed under the verdicts, one sentence each.
     """
 
     name: str
@@ -78,8 +98,10 @@ class Suite:
     n_test: int = 5000
     val_fraction: float = 0.2
     label_noise: float = 0.0
+    label_sigma: float = 0.0  # Gaussian label noise, a multiple of std y (regression tasks only)
     zou_gu_mu: float | None = None
     select_on: str = "validation"
+    conditions: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # protocol option → its values
     # also run every cell with selection on the test set (as Allen-Zhu et al. report) and show, per
     # curve, how much that flatters it; claims are checked on the suite's own selection only
     compare_selection: bool = False
@@ -103,7 +125,14 @@ class Suite:
             ns=tuple(self.ns if s.ns is None else s.ns), seeds=self.seeds if s.seeds is None else s.seeds,
             n_test=self.n_test if s.n_test is None else s.n_test, val_fraction=self.val_fraction,
             label_noise=self.label_noise, zou_gu_mu=self.zou_gu_mu, select_on=self.select_on,
-            compare_selection=self.compare_selection)
+            compare_selection=self.compare_selection, label_sigma=self.label_sigma,
+            conditions=_conditions(self.conditions if s.conditions is None else s.conditions))
+
+
+def _conditions(spec: dict[str, tuple[Any, ...]]) -> tuple[dict[str, Any], ...]:
+    """One dict per combination of the condition values, in declared order."""
+    keys = list(spec)
+    return tuple(dict(zip(keys, combo)) for combo in itertools.product(*(tuple(spec[k]) for k in keys)))
 
 
 def _variants(spec: Variants) -> list[dict[str, Any]]:
@@ -143,6 +172,9 @@ def validate_suite(suite: object) -> None:
             if unknown:
                 raise ValueError(f"suite '{suite.name}': scale '{scale}' overrides {kind}(s) "
                                  f"{', '.join(unknown)}, which the suite does not run")
+    for where, spec in [("", suite.conditions), *((f" at scale '{k}'", v.conditions) for k, v in suite.scales.items()
+                                                  if v.conditions is not None)]:
+        _check_conditions(suite, where, spec)
     for scale in suite.scale_names:
         grid = suite.at(scale)
         if not grid.ns:
@@ -152,7 +184,8 @@ def validate_suite(suite: object) -> None:
                              f"at scale '{scale}'")
         for claim in suite.claims:
             if not isinstance(claim, Claim):
-                raise ValueError(f"suite '{suite.name}': claim {claim!r} is not a harness.Ordering or harness.Slope")
+                raise ValueError(f"suite '{suite.name}': claim {claim!r} is not a harness claim "
+                                 f"(Ordering, Beats, Slope, Threshold)")
             claim.check(grid)
 
 
@@ -164,10 +197,18 @@ def _suite_schema() -> dict[str, Any]:
     return {"name": config.string, "description": config.string, "tasks": None, "learners": None, "ns": config.sizes,
             "seeds": config.positive_int, "n_test": config.positive_int, "val_fraction": config.number, "label_noise": config.number,
             "zou_gu_mu": config.number, "select_on": config.choice("validation", "test"), "compare_selection": config.boolean,
+            "label_sigma": config.number, "conditions": _conditions_table,
             "scales": None, "claims": None, "caveats": config.strings}
 
 
-SCALE_KEYS = ("ns", "seeds", "n_test", "tasks", "learners", "note")
+def _conditions_table(value: Any, src: Any, path: tuple) -> dict[str, tuple[Any, ...]]:
+    """``[conditions]`` with ``OPTION = [values]``: the protocol options a suite varies (checked,
+    values and all, by validate_suite once the Suite is built)."""
+    config.table(value, src, path, "[conditions] with label_sigma = [0.0, 0.1]")
+    return {k: tuple(config.param_values(v, src, path + (k,))) for k, v in value.items()}
+
+
+SCALE_KEYS = ("ns", "seeds", "n_test", "tasks", "learners", "note", "conditions")
 REQUIRED = ("name", "description", "tasks", "learners", "ns")
 
 
@@ -294,6 +335,8 @@ def suite_from_toml(src: Any) -> Suite:
                                if k in ("tasks", "learners")})
                 if "note" in spec:
                     fields["note"] = config.string(spec["note"], src, where + ("note",))
+                if "conditions" in spec:
+                    fields["conditions"] = _conditions_table(spec["conditions"], src, where + ("conditions",))
                 args[key][name] = Scale(**fields)
         elif key == "claims":
             if not isinstance(value, list):
@@ -350,14 +393,43 @@ def suite_to_toml(suite: Suite) -> str:
         claims.append(spec)
     scales = {name: {"ns": None if s.ns is None else list(s.ns), "seeds": s.seeds, "n_test": s.n_test,
                      "note": s.note or None,
+                     "conditions": None if s.conditions is None else {k: list(v) for k, v in s.conditions.items()},
                      "tasks": {k: _overrides(v) for k, v in s.tasks.items()} or None,
                      "learners": {k: _overrides(v) for k, v in s.learners.items()} or None}
               for name, s in suite.scales.items()}
     doc = {"name": suite.name, "description": suite.description, "ns": list(suite.ns), "seeds": suite.seeds,
            "n_test": suite.n_test, "val_fraction": suite.val_fraction, "label_noise": suite.label_noise,
            "zou_gu_mu": suite.zou_gu_mu, "select_on": suite.select_on, "compare_selection": suite.compare_selection,
+           "label_sigma": suite.label_sigma, "conditions": {k: list(v) for k, v in suite.conditions.items()} or None,
            "caveats": list(suite.caveats) or None,
            "tasks": {k: _overrides(v) for k, v in suite.tasks.items()},
            "learners": {k: _overrides(v) for k, v in suite.learners.items()},
            "scales": scales or None, "claims": claims or None}
     return config.dumps(doc)
+
+
+def _check_conditions(suite: Suite, where: str, spec: object) -> None:
+    """Raise ``ValueError`` for conditions that are not protocol options with a non-empty list of
+    valid values, or that a suite also fixes as a plain field."""
+    from .cell import Protocol
+    from .errors import BenchError
+
+    if not isinstance(spec, dict):
+        raise ValueError(f"suite '{suite.name}': conditions{where} must be a dict of option → values, "
+                         f"e.g. {{'label_sigma': (0.0, 0.1)}}")
+    for key, values in spec.items():
+        if key not in CONDITION_KEYS:
+            raise ValueError(f"suite '{suite.name}': condition {key!r}{where} is not a protocol option a suite can "
+                             f"vary; use one of {', '.join(CONDITION_KEYS)} (a task parameter is a task variant, "
+                             f"a learner's width or epochs a learner variant)")
+        if not isinstance(values, (tuple, list)) or not values or len(set(map(repr, values))) != len(values):
+            raise ValueError(f"suite '{suite.name}': condition {key!r}{where} needs a tuple of distinct values, "
+                             f"got {values!r}")
+        if getattr(suite, key) not in (0.0, None):
+            raise ValueError(f"suite '{suite.name}' sets {key} both as a field and as a condition; give its "
+                             f"values in conditions only")
+        for value in values:
+            try:
+                Protocol(**{key: value}).check()
+            except BenchError as exc:
+                raise ValueError(f"suite '{suite.name}': condition {key}={value!r}{where}: {exc}") from None

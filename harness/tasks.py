@@ -204,6 +204,49 @@ def corrupt_labels(task: Task, seed: int, y: np.ndarray, fraction: float) -> np.
     return np.where(u < fraction, new, y)
 
 
+# std y for --label-sigma is estimated once per task identity on this many points of a stream of
+# its own (not a seed's test set), so σ is the same absolute noise level in every cell of a
+# condition, whatever the seed or --n-test; its relative sampling error is ≈ 1/√(2·20000) ≈ 0.5%.
+LABEL_SCALE_POINTS = 20_000
+
+
+def label_scale(task: Task) -> float:
+    """std y of a regression task: over a finite task's whole pool, else over
+    :data:`LABEL_SCALE_POINTS` draws from a ``"label-scale"`` stream of the task's identity alone
+    (no seed: independent of every seed's training and test streams, and the same for all)."""
+    key = json.dumps(task.identity, sort_keys=True, default=str)
+    if key not in _LABEL_SCALES:
+        if isinstance(task, FiniteTask):
+            y = checked_sample_arrays(task, *task.load(), len(task.load()[0]))[1]
+        else:
+            streams = (np.random.default_rng([stable_int(task.identity), stable_int("label-scale"), c])
+                       for c in range(-(-LABEL_SCALE_POINTS // CHUNK)))
+            y = np.concatenate([checked_sample(task, CHUNK, rng)[1] for rng in streams])[:LABEL_SCALE_POINTS]
+        _LABEL_SCALES[key] = float(np.std(y))
+    return _LABEL_SCALES[key]
+
+
+_LABEL_SCALES: dict[str, float] = {}  # by task identity: a cell's task is rebuilt in each worker
+
+
+def gaussian_label_noise(task: Task, seed: int, y: np.ndarray, sigma: float) -> np.ndarray:
+    """Training labels plus N(0, (σ·std y)²) noise, σ = ``sigma`` a multiple of :func:`label_scale`.
+
+    Regression only (a :class:`BenchError` for classification). Point i's noise is the i-th
+    standard normal of the seed's ``"label-sigma"`` stream (drawn in chunks, like the training
+    stream), so the noise of a smaller N is exactly the start of a larger one's: nested across N.
+    """
+    if sigma <= 0:
+        return y
+    if task.kind != "regression":
+        raise BenchError(f"--label-sigma adds Gaussian noise to regression labels; task '{task.name}' is "
+                         f"{task.kind} — use --label-noise P (a fraction of random labels) instead")
+    n = len(y)
+    z = np.concatenate([task_rng(task, seed, "label-sigma", c).standard_normal(CHUNK)
+                        for c in range(-(-n // CHUNK))])[:n]
+    return y + sigma * label_scale(task) * z
+
+
 def zou_gu(X: np.ndarray, mu: float) -> np.ndarray:
     """Zou & Gu's data normalisation: x ↦ [√(1−μ²)·x/‖x‖, μ], so ‖x‖ = 1 and x_d = μ."""
     norms = np.linalg.norm(X, axis=1, keepdims=True)

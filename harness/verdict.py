@@ -15,6 +15,14 @@ cells alone, one seed-level test score per (condition, learner, N, seed):
   degrees of freedom. HOLDS when the interval lies on the claimed side of the threshold, FAILS
   when it lies on the other side, NOT SEPARABLE otherwise.
 
+- ``Beats(learner=a, others=[b, c])`` — "a < b and a < c": the same paired check for each pair.
+- ``Threshold(learner, at_most=0.05)`` — the mean score at the largest N (or ``n=``) over the seeds,
+  with its 95% t-interval: HOLDS when the interval lies below ``at_most``, FAILS above it.
+
+Checks run per condition: a task variant, with the suite's protocol conditions (e.g. "sin3,
+σ = 0.1·std y"), and, for ``Ordering``/``Beats`` with ``per="width"``, per value of a learner
+parameter ("sin3, width=256"); a verdict line with several conditions states each one.
+
 A claim's overall status is FAILS if any of its checks fails, HOLDS if every check holds, else
 NOT SEPARABLE; its summary line says where each status was found ("HOLDS at N ≥ 500; NOT
 SEPARABLE at N = 250"). Intervals are per check, not adjusted for the number of checks.
@@ -134,7 +142,7 @@ class Claim(abc.ABC):
             if any(p.settings.get(k) != v for k, v in self.conditions.items()):
                 continue
             out[p.condition].append(p)
-        return dict(sorted(out.items()))
+        return dict(out)  # in the order the suite plans them (its conditions, then its tasks)
 
     def _where(self) -> str:
         where = f" on {self.task}" if self.task else ""
@@ -178,13 +186,76 @@ def _by_label(ref: str, points: list[Point]) -> bool:
     return any(p.label == ref for p in points)
 
 
+def _grid_variants(ref: str, grid: "Grid") -> list[tuple[str, dict[str, Any]]]:
+    """(label, single-valued parameters) of the grid's learner variants that ``ref`` names."""
+    labels = set(_grid_matches(ref, grid))
+    return [(learner_label(n, ov), {k: v[0] for k, v in ov.items() if len(v) == 1})
+            for n, ov in grid.learners if learner_label(n, ov) in labels]
+
+
 @dataclass(frozen=True, kw_only=True)
-class Ordering(Claim):
+class _Pairwise(Claim):
+    """A claim made of pairs "a < b in test error", each checked per condition and N by the
+    differences paired by seed. ``per`` (a learner parameter, e.g. ``"width"`` or ``"epochs"``)
+    checks the pairs once per value of it: a reference then names one variant per value (a
+    learner without that parameter, e.g. a kernel beside a width sweep, is in every group), and
+    the condition names the value (``sin3, width=256``)."""
+
+    per: str | None = None
+
+    @abc.abstractmethod
+    def pairs(self) -> list[tuple[str, str]]:
+        """The (a, b) pairs, each claimed as a < b."""
+
+    def _where(self) -> str:
+        return super()._where() + (f", per {self.per}" if self.per else "")
+
+    def check(self, grid: "Grid") -> None:
+        super().check(grid)
+        for ref in self.learner_refs():
+            variants = _grid_variants(ref, grid)
+            groups: dict[str, list[str]] = defaultdict(list)
+            for lab, single in variants:
+                groups[str(single.get(self.per, "")) if self.per else ""].append(lab)
+            crowded = next((labs for labs in groups.values() if len(labs) > 1), None)
+            if crowded:
+                per = f" per {self.per}" if self.per else ""
+                raise ValueError(f"claim '{self.statement()}': suite '{grid.suite}' runs {len(crowded)} "
+                                 f"variants of '{ref}'{per}; name one by its label ({', '.join(crowded)}) "
+                                 f"or by NAME[key=value]" + ("" if self.per else ", or check one per value with per="))
+
+    def evaluate(self, points: Iterable[Point]) -> ClaimResult:
+        refs = self.learner_refs()
+        checks = []
+        groups = self._conditions(points)
+        for condition, pts in groups.items():
+            ref_label = {ref: _by_label(ref, pts) for ref in refs}
+            mine = {ref: [p for p in pts if _matches(ref, p, ref_label[ref]) and p.score is not None] for ref in refs}
+            values = [None]
+            if self.per:
+                values = sorted({p.fixed[self.per] for ps in mine.values() for p in ps if self.per in p.fixed},
+                                key=lambda v: (str(type(v)), v)) or [None]
+            for value in values:
+                scores: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)  # (ref, N) → seed → score
+                for ref, ps in mine.items():
+                    for p in ps:
+                        if value is None or self.per not in p.fixed or p.fixed[self.per] == value:
+                            scores[(ref, p.n)][p.seed] = p.score
+                where = condition if value is None else f"{condition}, {self.per}={value}"
+                for n in sorted({p.n for p in pts}):
+                    for a, b in self.pairs():
+                        checks.append(paired(where, n, a, b, scores[(a, n)], scores[(b, n)]))
+        return _result(self, checks, by_n=True, named=_named(groups))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ordering(_Pairwise):
     """``learners[0] < learners[1] < ...`` in test error, at every N (see the module docstring).
 
     Name each learner by its name, or, when the suite runs several variants of it, by its
     variant's label (``two_layer_sgd (width=100)``) or a selector of its fixed parameters
-    (``three_layer_sgd[train=hidden]``).
+    (``three_layer_sgd[train=hidden]``, ``three_layer_sgd[train=hidden,width=256]``); or give
+    ``per="width"`` to check the chain once per width.
     """
 
     learners: tuple[str, ...]
@@ -200,28 +271,69 @@ class Ordering(Claim):
     def learner_refs(self) -> list[str]:
         return list(self.learners)
 
+    def pairs(self) -> list[tuple[str, str]]:
+        return list(zip(self.learners, self.learners[1:]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Beats(_Pairwise):
+    """``learner`` < each of ``others`` in test error, at every N: one paired check per other
+    learner (e.g. a network against every kernel); it HOLDS at an N when every pair holds."""
+
+    learner: str
+    others: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "others", tuple(self.others))
+        if not self.others or self.learner in self.others:
+            raise ValueError("Beats needs at least one other learner, and not the learner itself")
+
+    def statement(self) -> str:
+        return f"{self.learner} < each of {', '.join(self.others)}" + self._where()
+
+    def learner_refs(self) -> list[str]:
+        return [self.learner, *self.others]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(self.learner, o) for o in self.others]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Threshold(Claim):
+    """The mean test score of ``learner`` at N = ``n`` (default: the suite's largest N) lies below
+    ``at_most``: per condition and learner variant, the mean over seeds and its 95% t-interval;
+    HOLDS when the interval lies below ``at_most``, FAILS above, else NOT SEPARABLE."""
+
+    learner: str
+    at_most: float
+    n: int | None = None
+
+    def statement(self) -> str:
+        at = "the largest N" if self.n is None else f"N = {self.n}"
+        return f"mean {self.learner} error at {at} < {self.at_most:g}" + self._where()
+
+    def learner_refs(self) -> list[str]:
+        return [self.learner]
+
     def check(self, grid: "Grid") -> None:
         super().check(grid)
-        for ref in self.learners:
-            variants = _grid_matches(ref, grid)
-            if len(variants) > 1:
-                raise ValueError(f"claim '{self.statement()}': suite '{grid.suite}' runs {len(variants)} "
-                                 f"variants of '{ref}'; name one by its label ({', '.join(variants)}) "
-                                 f"or by NAME[key=value]")
+        if self.n is not None and self.n not in grid.ns:
+            raise ValueError(f"claim '{self.statement()}': suite '{grid.suite}' does not run N = {self.n} at "
+                             f"scale '{grid.scale}' (its N: {', '.join(map(str, grid.ns))})")
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         checks = []
-        for condition, pts in self._conditions(points).items():
-            ref_label = {ref: _by_label(ref, pts) for ref in self.learners}
-            scores: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)  # (learner, N) → seed → score
-            for p in pts:
-                for ref in self.learners:
-                    if _matches(ref, p, ref_label[ref]) and p.score is not None:
-                        scores[(ref, p.n)][p.seed] = p.score
-            for n in sorted({p.n for p in pts}):
-                for a, b in zip(self.learners, self.learners[1:]):
-                    checks.append(paired(condition, n, a, b, scores[(a, n)], scores[(b, n)]))
-        return _result(self, checks, by_n=True)
+        groups = self._conditions(points)
+        for condition, pts in groups.items():
+            by_label = _by_label(self.learner, pts)
+            mine = [p for p in pts if _matches(self.learner, p, by_label)]
+            if not mine:
+                continue
+            n = max(p.n for p in pts) if self.n is None else self.n
+            for lab in sorted({p.label for p in mine}):
+                scores = {p.seed: p.score for p in mine if p.label == lab and p.n == n and p.score is not None}
+                checks.append(level(condition, n, f"mean {lab}", scores, self.at_most))
+        return _result(self, checks, by_n=True, named=_named(groups))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,12 +341,14 @@ class Slope(Claim):
     """The slope of log test score against log ``x`` lies at most ``at_most`` (or at least
     ``at_least``); give exactly one. ``x="n"`` fits the learner's learning curve over N (one
     slope per variant of the learner); any other ``x`` is a learner parameter that the suite
-    varies across variants of ``learner`` (a width sweep), fitted at each N."""
+    varies across variants of ``learner`` (a width sweep), fitted at each N. ``log_score=False``
+    fits the score itself against log ``x`` (a 0-1 error that reaches 0 cannot be logged)."""
 
     learner: str
     x: str = "n"
     at_most: float | None = None
     at_least: float | None = None
+    log_score: bool = True
 
     def __post_init__(self) -> None:
         if (self.at_most is None) == (self.at_least is None):
@@ -247,7 +361,8 @@ class Slope(Claim):
     def statement(self) -> str:
         op, value = self.threshold
         x = "N" if self.x == "n" else self.x
-        return f"slope of log {self.learner} error vs log {x} {op} {value:g}" + self._where()
+        log = "log " if self.log_score else ""
+        return f"slope of {log}{self.learner} error vs log {x} {op} {value:g}" + self._where()
 
     def learner_refs(self) -> list[str]:
         return [self.learner]
@@ -262,21 +377,24 @@ class Slope(Claim):
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         op, threshold = self.threshold
+        log = "log " if self.log_score else ""
         checks = []
-        for condition, pts in self._conditions(points).items():
+        groups = self._conditions(points)
+        for condition, pts in groups.items():
             if self.x == "n":
                 by_label = _by_label(self.learner, pts)
                 mine = [p for p in pts if _matches(self.learner, p, by_label)]
                 for lab in sorted({p.label for p in mine}):
                     xy = [(p.n, p.score) for p in mine if p.label == lab and p.score is not None]
-                    checks.append(slope(condition, None, f"slope of log {lab} vs log N", xy, op, threshold))
+                    checks.append(slope(condition, None, f"slope of {log}{lab} vs log N", xy, op, threshold,
+                                        self.log_score))
             else:
                 mine = [p for p in pts if _matches(self.learner, p, False) and self.x in p.fixed]
                 for n in sorted({p.n for p in mine}):
                     xy = [(p.fixed[self.x], p.score) for p in mine if p.n == n and p.score is not None]
-                    checks.append(slope(condition, n, f"slope of log {self.learner} vs log {self.x}", xy, op,
-                                        threshold))
-        return _result(self, checks, by_n=self.x != "n")
+                    checks.append(slope(condition, n, f"slope of {log}{self.learner} vs log {self.x}", xy, op,
+                                        threshold, self.log_score))
+        return _result(self, checks, by_n=self.x != "n", named=_named(groups))
 
 
 def t_interval(values: list[float], level: float = LEVEL) -> tuple[float, float, float]:
@@ -303,10 +421,20 @@ def paired(condition: str, n: int, a: str, b: str, scores_a: dict[int, float], s
     return Check(condition, n, what, len(seeds), dropped, mean, lo, hi, decide(lo, hi, "≤", 0.0), note)
 
 
+def level(condition: str, n: int, what: str, scores: dict[int, float], at_most: float) -> Check:
+    """The check of "the mean score lies below ``at_most``": mean over seeds and its t-interval."""
+    if len(scores) < 2:
+        mean = float(np.mean(list(scores.values()))) if scores else None
+        return Check(condition, n, what, len(scores), 0, mean, None, None, NOT_SEPARABLE, "fewer than 2 seeds")
+    mean, lo, hi = t_interval(list(scores.values()))  # equal scores (e.g. no error at all): [mean, mean]
+    return Check(condition, n, what, len(scores), 0, mean, lo, hi, decide(lo, hi, "≤", at_most))
+
+
 def slope(condition: str, n: int | None, what: str, xy: list[tuple[float, float]], op: str,
-          threshold: float) -> Check:
-    """The check of a log-log slope against ``threshold`` (``op``: "≤" or "≥")."""
-    ok = [(x, y) for x, y in xy if x > 0 and y > 0]
+          threshold: float, log_y: bool = True) -> Check:
+    """The check of a log-log slope (``log_y=False``: y against log x) against ``threshold``
+    (``op``: "≤" or "≥")."""
+    ok = [(x, y) for x, y in xy if x > 0 and (y > 0 or not log_y)]
     dropped = len(xy) - len(ok)
     note = f"{dropped} point(s) ≤ 0 cannot be logged, left out" if dropped else ""
     if len(ok) < 3 or len({x for x, _ in ok}) < 2:
@@ -314,7 +442,11 @@ def slope(condition: str, n: int | None, what: str, xy: list[tuple[float, float]
                      "; ".join(filter(None, [note, "fewer than 3 points at 2 distinct x"])), "point(s)")
     from scipy import stats  # lazily
 
-    fit = stats.linregress(np.log([x for x, _ in ok]), np.log([y for _, y in ok]))
+    ys = np.array([y for _, y in ok], dtype=float)
+    if np.ptp(ys) == 0:  # every score equal (e.g. no error anywhere): flat, exactly (scipy gives NaN)
+        return Check(condition, n, what, len(ok), dropped, 0.0, 0.0, 0.0, decide(0.0, 0.0, op, threshold),
+                     "; ".join(filter(None, [note, "every score equal"])), "point(s)")
+    fit = stats.linregress(np.log([x for x, _ in ok]), np.log(ys) if log_y else ys)
     half = float(stats.t.ppf(0.5 + LEVEL / 2, len(ok) - 2) * fit.stderr)
     lo, hi = float(fit.slope) - half, float(fit.slope) + half
     return Check(condition, n, what, len(ok), dropped, float(fit.slope), lo, hi, decide(lo, hi, op, threshold), note,
@@ -367,9 +499,15 @@ def _summary(checks: list[Check], by_n: bool) -> str:
     return "; ".join(parts)
 
 
-def _result(claim: Claim, checks: list[Check], by_n: bool) -> ClaimResult:
+def _named(groups: dict[str, list[Point]]) -> bool:
+    """Whether a verdict line must name its condition(s): a condition is more than the task's name
+    (a protocol condition such as σ), even when the store holds only one of them so far."""
+    return any(condition != pts[0].task for condition, pts in groups.items() if pts)
+
+
+def _result(claim: Claim, checks: list[Check], by_n: bool, named: bool = False) -> ClaimResult:
     conditions = list(dict.fromkeys(c.condition for c in checks))
-    if len(conditions) > 1:
+    if len(conditions) > 1 or (named and conditions):
         summary = "; ".join(f"{cond}: {_summary([c for c in checks if c.condition == cond], by_n)}"
                             for cond in conditions)
     else:

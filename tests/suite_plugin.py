@@ -103,6 +103,56 @@ def register_suites(register):
 '''
 
 
+# Suites whose protocol conditions are axes (issue #13), beside the toy suites: a learner without a
+# width ("kern", like a kernel beside a width sweep) and claims checked per condition and width.
+CONDITIONS_SOURCE = '''
+from harness import Beats, Ordering, Scale, Suite, Threshold, hookimpl
+from toysuites import Ridge
+
+
+class Kern(Ridge):
+    name = "kern"
+    parameters = {"alpha": [1.0]}
+
+
+COND = Suite(name="cond", description="scores written by the tests, per label-noise condition",
+             tasks={"line": {}}, learners={"a": {}, "b": {}, "c": {}, "ridge": [{"width": [1]}, {"width": [2]}],
+                                           "kern": {}},
+             ns=(100, 200), seeds=4, n_test=50, conditions={"label_sigma": (0.0, 0.1, 0.5)},
+             scales={"paper": Scale(ns=(100,), conditions={"label_noise": (0.0, 0.5)})},
+             claims=(Ordering(learners=("a", "b", "c"), task="line", text="a < b < c", source="test"),
+                     Ordering(learners=("ridge", "kern"), per="width", text="ridge < kern per width", source="test"),
+                     Beats(learner="a", others=("b", "c", "kern"), text="a beats the rest", source="test"),
+                     Threshold(learner="ridge", at_most=0.15, text="ridge is good at the largest N", source="test"),
+                     Ordering(learners=("b", "a"), conditions={"label_sigma": 0.5}, text="b < a when noisy",
+                              source="test")))
+
+
+COND_C = Suite(name="cond-c", description="ridge vs mean per σ, also selected on the test set", tasks={"line": {}},
+               learners={"ridge": {}, "mean": {}}, ns=(20,), seeds=3, n_test=100, compare_selection=True,
+               conditions={"label_sigma": (0.0, 0.5)},
+               claims=(Ordering(learners=("ridge", "mean"), text="least squares beats the mean", source="test"),))
+
+
+@hookimpl
+def register_learners(register):
+    register(Kern())
+
+
+@hookimpl
+def register_suites(register):
+    register(COND)
+    register(COND_C)
+'''
+
+
+def install_conditions(fake_plugin, monkeypatch) -> None:
+    """Install the toy plugin and ``condsuites`` beside it (the suite ``cond``)."""
+    fake_plugin("toysuites", SOURCE)
+    fake_plugin("condsuites", CONDITIONS_SOURCE)
+    monkeypatch.setenv("CONCEPTBENCH_PLUGINS", "-builtin,toysuites,condsuites")
+
+
 def install(fake_plugin, monkeypatch) -> None:
     """Install the plugin as ``toysuites``, alone (no built-ins: faster, and nothing else to plan)."""
     fake_plugin("toysuites", SOURCE)
@@ -116,7 +166,8 @@ def record(spec: CellSpec, score: float | None, seconds: float = 1.5) -> dict:
             "task_version": spec.task.version, "learner": spec.learner.name,
             "learner_params": spec.learner.overrides, "learner_version": spec.learner.version,
             "learner_grid": spec.learner.grid_spec, **spec.code, "n": spec.n, "seed": spec.seed,
-            "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction, "label_noise": 0.0,
+            "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
+            "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma,
             "input_transform": None, "select_on": "validation", "status": "ok" if ok else "failed",
             "metric": "rel_mse" if ok else None, "test_score": score, "chosen_params": {"alpha": 1.0} if ok else None,
             "error": None if ok else "RuntimeError: boom", "seconds": seconds}

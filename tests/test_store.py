@@ -87,3 +87,61 @@ def test_two_worker_processes_give_the_same_results_as_one(tmp_path, small_cells
     a, b = sorted(one.rows(), key=key), sorted(two.rows(), key=key)
     assert [r["test_score"] for r in a] == [r["test_score"] for r in b]
     assert all(r["versions"]["numpy"] and r["learner_plugin"].startswith("kernel_ridge") for r in a)
+
+
+# A schema-5 store as conceptbench wrote it before --label-sigma (its DDL, verbatim), with one row
+# in cells and one in history.
+V5_SCHEMA = """
+CREATE TABLE cells (
+    cell_id TEXT PRIMARY KEY,
+    task TEXT NOT NULL, task_params TEXT NOT NULL, task_version TEXT NOT NULL,
+    learner TEXT NOT NULL, learner_params TEXT NOT NULL, learner_version TEXT NOT NULL,
+    n INTEGER NOT NULL, seed INTEGER NOT NULL, n_test INTEGER NOT NULL, val_fraction REAL NOT NULL,
+    label_noise REAL NOT NULL DEFAULT 0, input_transform TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed', 'timeout')),
+    metric TEXT, test_score REAL, train_score REAL, val_score REAL,
+    metrics TEXT, chosen_params TEXT, selection TEXT, seconds REAL, error TEXT,
+    versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT, host TEXT, device TEXT,
+    created_at TEXT NOT NULL,
+    learner_grid TEXT, learner_code TEXT, task_code TEXT, harness_code TEXT, refit_failures TEXT,
+    select_on TEXT NOT NULL DEFAULT 'validation', edges TEXT
+);
+CREATE INDEX cells_task ON cells (task, learner, n);
+CREATE TABLE claims (cell_id TEXT PRIMARY KEY, owner TEXT NOT NULL, heartbeat REAL NOT NULL,
+                     expires REAL NOT NULL);
+CREATE TABLE history AS SELECT * FROM cells WHERE 0;
+ALTER TABLE history ADD COLUMN superseded_at TEXT;
+INSERT INTO cells (cell_id, task, task_params, task_version, learner, learner_params, learner_version, n, seed,
+                   n_test, val_fraction, status, metric, test_score, created_at)
+    VALUES ('c1', 'sin3', '{}', '1', 'kr', '{}', '1', 100, 0, 50, 0.2, 'ok', 'rel_mse', 0.25, '2026-01-01');
+INSERT INTO history (cell_id, task, task_params, task_version, learner, learner_params, learner_version, n, seed,
+                     n_test, val_fraction, status, created_at, superseded_at)
+    VALUES ('c1', 'sin3', '{}', '1', 'kr', '{}', '1', 100, 0, 50, 0.2, 'failed', '2025-12-31', '2026-01-01');
+PRAGMA user_version = 5;
+"""
+
+
+def test_a_version_5_store_gains_label_sigma_in_cells_and_history(tmp_path, capsys):
+    path = tmp_path / "v5.sqlite"
+    sqlite3.connect(path).executescript(V5_SCHEMA)
+    store = Store(path)
+    assert "migrated store" in capsys.readouterr().err and SCHEMA_VERSION == 6
+    assert sqlite3.connect(tmp_path / "v5.sqlite.v5.bak").execute("PRAGMA user_version").fetchone()[0] == 5
+    (row,) = store.rows()
+    assert (row["cell_id"], row["test_score"], row["label_sigma"]) == ("c1", 0.25, 0.0)  # old rows: no noise
+    # a re-run replaces the row: the old one moves to history column by column, although a migrated
+    # history has superseded_at before label_sigma
+    store.put(record("c1", test_score=0.5, label_sigma=0.1))
+    (row,) = store.rows()
+    assert (row["test_score"], row["label_sigma"]) == (0.5, 0.1)
+    con = sqlite3.connect(path)
+    hist = con.execute("SELECT status, test_score, label_sigma, superseded_at FROM history ORDER BY created_at")
+    old, moved = hist.fetchall()
+    assert old == ("failed", None, 0.0, "2026-01-01")
+    assert moved[:3] == ("ok", 0.25, 0.0) and moved[3].startswith("20") and "T" in moved[3]
+    # a fresh store's history takes the same rows
+    fresh = Store(tmp_path / "new.sqlite")
+    fresh.put(record("c2", label_sigma=0.5))
+    fresh.put(record("c2", test_score=0.7))
+    assert sqlite3.connect(tmp_path / "new.sqlite").execute(
+        "SELECT label_sigma, test_score FROM history").fetchall() == [(0.5, 0.5)]

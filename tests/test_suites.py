@@ -182,3 +182,80 @@ def test_a_suite_compares_validation_and_test_selection_side_by_side(toy, bench,
         shown = [float(x) for x in re.findall(r"[-+][\d.e+-]+", r["difference [95%]"])]
         assert r["seeds"] == "3" and shown == pytest.approx([np.mean(diffs), lo, hi], rel=6e-3, abs=1e-12)
         assert float(r["selected on validation"]) == pytest.approx(np.mean([v for v, _ in pairs]), rel=6e-3)
+
+
+def test_a_suite_with_conditions_runs_each_and_lists_them(fake_plugin, monkeypatch, bench, tmp_path):
+    from suite_plugin import install_conditions
+
+    install_conditions(fake_plugin, monkeypatch)
+    code, out, _ = bench("suite", "list")
+    assert code == 0 and "conditions label_sigma ∈ {0.0, 0.1, 0.5}; tasks line" in " ".join(out.split())
+    assert "conditions label_noise ∈ {0.0, 0.5}" in " ".join(out.split())  # the paper scale's own
+    code, out, _ = bench("list")
+    assert "small: N 100–200 × 4 seeds × 3 label_sigma; paper: N 100–100 × 4 seeds × 2 label_noise" in out
+    code, out, err = bench("run", "--suite", "cond", "--jobs", "1", "--out", str(tmp_path / "lb"))
+    assert code == 0 and "Ran 144 of 144 cells" in out, err
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    assert con.execute("SELECT label_sigma, COUNT(*) FROM cells GROUP BY label_sigma").fetchall() == [
+        (0.0, 48), (0.1, 48), (0.5, 48)]
+    # the noise reaches the training labels: the same ridge fits them worse as σ grows
+    train = dict(con.execute("SELECT label_sigma, AVG(train_score) FROM cells WHERE learner = 'a' "
+                             "GROUP BY label_sigma").fetchall())
+    assert train[0.0] < train[0.1] < train[0.5]
+    md = (tmp_path / "lb" / "cond" / "verdict.md").read_text()
+    assert "- Cells: 144 of 144 planned cells stored, 144 ok." in md
+    assert bench("run", "--suite", "cond", "--jobs", "1", "--out", str(tmp_path / "lb"))[1].startswith(
+        "Nothing to train: all 144 cells")
+
+
+def test_the_condition_and_paper_suites_plan_their_cells_without_training(bench):
+    reg = load_registry()
+    fig1 = suiteboard.cells(reg, reg.suites["allen-zhu-fig1"].at())
+    # 7 learner variants × 3 N × 3 seeds, once per σ ∈ {0, 0.1, 0.5}; the paper scale likewise
+    assert len(fig1) == 7 * 3 * 3 * 3
+    assert sorted({c.protocol.label_sigma for c in fig1}) == [0.0, 0.1, 0.5]
+    assert len(suiteboard.cells(reg, reg.suites["allen-zhu-fig1"].at("paper"))) == 7 * 4 * 3 * 3
+    teacher = suiteboard.cells(reg, reg.suites["teacher-nets"].at())
+    assert len(teacher) == 2 * 7 * 3 * 3 and {c.task.name for c in teacher} == {"teacher2", "teacher3"}
+    ll = suiteboard.cells(reg, reg.suites["li-liang-mixtures"].at())
+    assert len(ll) == 4 * 6 * 3 * 3  # 3 mixtures + digits × (3 widths + 3 kernels) × N × seeds
+    widths = sorted({c.learner.grid_spec["width"][0] for c in ll if c.learner.name == "two_layer_sgd"})
+    assert widths == [64, 256, 1024]
+    mixtures = {(c.task.params["k"], c.task.params["l"], c.task.params["delta"]) for c in ll
+                if c.task.name == "mixtures"}
+    assert mixtures == {(2, 2, 1.0), (5, 4, 0.5), (10, 8, 0.25)}
+    paper = suiteboard.cells(reg, reg.suites["li-liang-mixtures"].at("paper"))
+    assert sorted({c.learner.grid_spec["width"][0] for c in paper if c.learner.name == "two_layer_sgd"}) == [
+        500, 2000, 8000, 32000]
+    code, out, _ = bench("suite", "list")
+    text = " ".join(out.split())
+    assert code == 0 and max(map(len, out.splitlines())) <= 100
+    for words in ("teacher-nets — ", "li-liang-mixtures — ",
+                  "scale small (default): N = 250, 500, 1000; 3 seeds; test set 2000; conditions label_sigma ∈ "
+                  "{0.0, 0.1, 0.5}; tasks sin3",
+                  "claim 1: three_layer_sgd[train=hidden] < each of three_layer_ntk, ntk, kernel_ridge, "
+                  "three_layer_sgd[train=last], two_layer_sgd[train=last] on teacher3",
+                  "claim 3: slope of two_layer_sgd[train=hidden] error vs log width ≤ 0",
+                  "claim 1: mean two_layer_sgd[train=hidden] error at the largest N < 0.05 on mixtures"):
+        assert words in text, words
+
+
+def test_selection_on_the_test_set_is_paired_within_each_condition(fake_plugin, monkeypatch, bench, tmp_path):
+    from suite_plugin import install_conditions
+
+    install_conditions(fake_plugin, monkeypatch)
+    code, out, err = bench("run", "--suite", "cond-c", "--jobs", "1", "--out", str(tmp_path / "lb"))
+    assert code == 0 and "Ran 24 of 24 cells" in out, err  # 2 learners × 3 seeds × 2 σ × 2 selections
+    md = (tmp_path / "lb" / "cond-c" / "verdict.md").read_text()
+    rows = table(section(md, "Selection on the test set"))
+    assert {r["learner"] for r in rows} == {f"{lr} (σ = {s}·std y)" for lr in ("ridge", "mean") for s in ("0", "0.5")}
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    for r in rows:
+        learner, sigma = r["learner"].split(" (σ = ")[0], float(r["learner"].split("= ")[1].split("·")[0])
+        pairs = con.execute(
+            "SELECT v.test_score, t.test_score FROM cells v JOIN cells t ON v.learner = t.learner AND v.n = t.n "
+            "AND v.seed = t.seed AND v.label_sigma = t.label_sigma WHERE v.select_on = 'validation' AND "
+            "t.select_on = 'test' AND v.learner = ? AND v.label_sigma = ?", (learner, sigma)).fetchall()
+        assert len(pairs) == 3 and r["seeds"] == "3"
+        assert float(r["selected on validation"]) == pytest.approx(np.mean([v for v, _ in pairs]), rel=6e-3)
+        assert float(r["selected on test"]) == pytest.approx(np.mean([t for _, t in pairs]), rel=6e-3)

@@ -230,3 +230,215 @@ def test_a_selector_names_one_variant_of_a_learner_run_twice():
     assert result.status == "HOLDS" and all(c.estimate == pytest.approx(-0.4) and c.count == 3 for c in result.checks)
     reverse = Ordering(learners=("net[train=last]", "net[train=hidden]"), task="t", text="x", source="y")
     assert reverse.evaluate(pts).status == "FAILS"
+
+
+# -- conditions as suite axes (issue #13) ---------------------------------------------------------
+
+SIGMA = {0.0: "σ = 0·std y", 0.1: "σ = 0.1·std y", 0.5: "σ = 0.5·std y"}
+
+
+@pytest.fixture
+def cond(fake_plugin, monkeypatch, tmp_path, bench):
+    """``verdict(score)``: suite ``cond`` (label_sigma ∈ {0, 0.1, 0.5}) filled with ``score(spec)``."""
+    from suite_plugin import install_conditions
+
+    install_conditions(fake_plugin, monkeypatch)
+    reg = load_registry()
+    assert not reg.problems, reg.problems
+    cells = suiteboard.cells(reg, reg.suites["cond"].at())
+    store = Store(tmp_path / "store.sqlite")
+
+    def verdict(score):
+        fill(store, cells, score)
+        code, out, err = bench("leaderboard", "--suite", "cond", "--out", str(tmp_path / "lb"))
+        assert code == 0, err
+        return (tmp_path / "lb" / "cond" / "verdict.md").read_text()
+
+    verdict.cells, verdict.db, verdict.lb = cells, tmp_path / "store.sqlite", tmp_path / "lb"
+    return verdict
+
+
+# Known per condition: a < b < c without noise and at σ = 0.1, b < a at σ = 0.5; ridge beats kern at
+# width 1 and loses at width 2; ridge (width=1) is below 0.15, ridge (width=2) above.
+def by_condition(s):
+    sigma = s.protocol.label_sigma
+    base = {"a": 0.1, "b": 0.2, "c": 0.4, "kern": 0.35}
+    if s.learner.name == "a" and sigma == 0.5:
+        return 0.3 * wobble(s)
+    if s.learner.name == "ridge":
+        return (0.1 if s.learner.grid_spec["width"] == [1] else 0.5) * wobble(s)
+    return base[s.learner.name] * wobble(s)
+
+
+def cond_scores(db, learner, n, sigma, width=None):
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT seed, test_score, learner_params FROM cells WHERE learner=? AND n=? AND "
+                       "label_sigma=? AND status='ok'", (learner, n, sigma)).fetchall()
+    return {seed: sc for seed, sc, params in rows if width is None or f'"width": [{width}]' in params}
+
+
+def test_a_suite_plans_its_cells_once_per_condition(cond):
+    reg = load_registry()
+    suite = reg.suites["cond"]
+    sigmas = [c.protocol.label_sigma for c in cond.cells]
+    assert len(cond.cells) == 3 * 6 * 2 * 4  # conditions × learner variants × N × seeds
+    assert {s: sigmas.count(s) for s in set(sigmas)} == {0.0: 48, 0.1: 48, 0.5: 48}
+    assert len({c.cell_id for c in cond.cells}) == len(cond.cells)
+    paper = suiteboard.cells(reg, suite.at("paper"))  # the paper scale's own conditions
+    assert len(paper) == 2 * 6 * 1 * 4
+    assert sorted({(c.protocol.label_noise, c.protocol.label_sigma) for c in paper}) == [(0.0, 0.0), (0.5, 0.0)]
+
+
+def test_each_claim_is_checked_and_stated_per_condition(cond):
+    md = cond(by_condition)
+    rows = claim_rows(md, 1)
+    assert [r["condition"] for r in rows] == [f"line, {SIGMA[s]}" for s in (0.0, 0.1, 0.5) for _ in range(4)]
+    for row in rows:  # every interval against scipy on the store's rows of that condition
+        sigma = {v: k for k, v in SIGMA.items()}[row["condition"].split(", ")[1]]
+        a, b = row["check"].split(" − ")
+        sa, sb = (cond_scores(cond.db, x, int(row["N"]), sigma) for x in (a, b))
+        d = np.array([sa[s] - sb[s] for s in sorted(sa)])
+        lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+        assert close(number(row["estimate"]), d.mean()) and row["seeds / points"] == "4"
+        assert all(map(close, interval(row["95% interval"]), (lo, hi)))
+        expected = "FAILS" if (sigma == 0.5 and row["check"] == "a − b") else "HOLDS"
+        assert row["verdict"] == expected
+    assert verdict_line(md, 1).startswith(
+        "1. **FAILS** — a < b < c on line: line, σ = 0·std y: HOLDS at every N; line, σ = 0.1·std y: HOLDS at "
+        "every N; line, σ = 0.5·std y: FAILS at every N. At N = 200: line, σ = 0·std y: a − b = ")
+    # a claim limited to one condition is checked there only
+    rows = claim_rows(md, 5)
+    assert {r["condition"] for r in rows} == {"line, σ = 0.5·std y"} and {r["verdict"] for r in rows} == {"HOLDS"}
+    assert verdict_line(md, 5).startswith("5. **HOLDS** — b < a (label_sigma=0.5): line, σ = 0.5·std y: HOLDS at every N.")
+    grid_line = next(line for line in md.splitlines() if line.startswith("- Grid:"))
+    assert "conditions: σ = 0·std y; σ = 0.1·std y; σ = 0.5·std y" in grid_line
+
+
+def test_a_verdict_names_its_condition_while_only_one_is_stored(cond):
+    md = cond(lambda s: by_condition(s) if s.protocol.label_sigma == 0.0 else "skip")
+    assert verdict_line(md, 1).startswith("1. **HOLDS** — a < b < c on line: line, σ = 0·std y: HOLDS at every N.")
+    assert "- Cells: 48 of 144 planned cells stored, 48 ok." in md
+
+
+def test_an_ordering_per_width_names_the_width_and_keeps_a_widthless_learner_in_each(cond):
+    md = cond(by_condition)
+    rows = claim_rows(md, 2)
+    assert {r["condition"] for r in rows} == {f"line, {SIGMA[s]}, width={w}" for s in SIGMA for w in (1, 2)}
+    for row in rows:
+        sigma = {v: k for k, v in SIGMA.items()}[row["condition"].split(", ")[1]]
+        width = int(row["condition"].rsplit("=", 1)[1])
+        sa = cond_scores(cond.db, "ridge", int(row["N"]), sigma, width)
+        sk = cond_scores(cond.db, "kern", int(row["N"]), sigma)
+        assert close(number(row["estimate"]), np.mean([sa[s] - sk[s] for s in sa]))
+        assert row["verdict"] == ("HOLDS" if width == 1 else "FAILS")
+    line = verdict_line(md, 2)
+    assert line.startswith("2. **FAILS** — ridge < kern, per width: line, σ = 0·std y, width=1: HOLDS at "
+                           "every N; line, σ = 0·std y, width=2: FAILS at every N;")
+
+
+def test_beats_and_threshold_per_condition_against_scipy(cond):
+    md = cond(by_condition)
+    beats = claim_rows(md, 3)
+    assert len(beats) == 3 * 2 * 3  # conditions × N × others
+    for row in beats:  # at σ = 0.5, a scores 0.3: above b (0.2), below kern (0.35) and c (0.4)
+        noisy = row["condition"].endswith(SIGMA[0.5])
+        sa, so = (cond_scores(cond.db, x, int(row["N"]), 0.5 if noisy else 0.1 if "0.1" in row["condition"]
+                              else 0.0) for x in row["check"].split(" − "))
+        d = np.array([sa[s] - so[s] for s in sorted(sa)])
+        assert close(number(row["estimate"]), d.mean())
+        lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+        assert row["verdict"] == ("HOLDS" if hi < 0 else "FAILS" if lo > 0 else "NOT SEPARABLE")
+        if not noisy or row["check"] == "a − c":
+            assert row["verdict"] == "HOLDS"
+    noisy = [r["verdict"] for r in beats if r["condition"].endswith(SIGMA[0.5]) and r["check"] == "a − b"]
+    assert noisy == ["FAILS", "FAILS"]
+    assert verdict_line(md, 3).startswith("3. **FAILS** — a < each of b, c, kern: line, σ = 0·std y: HOLDS "
+                                          "at every N; line, σ = 0.1·std y: HOLDS at every N; line, σ = 0.5·std y: "
+                                          "FAILS at every N.")
+    rows = claim_rows(md, 4)
+    assert [(r["condition"], r["N"], r["check"]) for r in rows] == [
+        (f"line, {SIGMA[s]}", "200", f"mean ridge (width={w})") for s in (0.0, 0.1, 0.5) for w in (1, 2)]
+    for row in rows:
+        sigma = {v: k for k, v in SIGMA.items()}[row["condition"].split(", ")[1]]
+        width = int(row["check"][-2])
+        v = np.array(list(cond_scores(cond.db, "ridge", 200, sigma, width).values()))
+        lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+        assert row["seeds / points"] == "4" and close(number(row["estimate"]), v.mean())
+        assert all(map(close, interval(row["95% interval"]), (lo, hi)))
+        assert row["verdict"] == ("HOLDS" if width == 1 else "FAILS")  # 0.1 ± 2% and 0.5 ± 2% against 0.15
+
+
+def test_the_task_page_has_a_section_per_condition(cond):
+    cond(by_condition)
+    page = (cond.lb / "cond" / "line.md").read_text()
+    headings = [line for line in page.splitlines() if line.startswith("## line")]
+    assert len(headings) == 3
+    assert sum("label σ = 0.1·std y" in h for h in headings) == 1 and sum("label σ = 0.5·std y" in h
+                                                                           for h in headings) == 1
+
+
+def test_a_threshold_with_no_spread_is_a_point_interval():
+    from harness import Threshold
+    from harness.verdict import Point
+
+    pts = [Point("t", "t", {}, "net", "net", {}, 10, seed, 0.0) for seed in range(3)]
+    result = Threshold(learner="net", at_most=0.05, text="x", source="y").evaluate(pts)
+    (check,) = result.checks
+    assert (check.estimate, check.lo, check.hi, result.status) == (0.0, 0.0, 0.0, "HOLDS")
+    one = Threshold(learner="net", at_most=0.05, text="x", source="y").evaluate(pts[:1])
+    assert one.status == "NOT SEPARABLE" and "fewer than 2 seeds" in one.checks[0].note
+
+
+@pytest.mark.parametrize("conditions, words", [
+    ("{'width': (1, 2)}", "condition 'width' is not a protocol option a suite can vary; use one of label_noise, "
+                          "label_sigma, zou_gu_mu"),
+    ("{'label_sigma': ()}", "condition 'label_sigma' needs a tuple of distinct values"),
+    ("{'label_sigma': (0.1, 0.1)}", "needs a tuple of distinct values"),
+    ("{'label_sigma': (0.0, -1.0)}", "condition label_sigma=-1.0: --label-sigma must be a finite number ≥ 0"),
+    ("{'label_noise': (0.0, 2.0)}", "condition label_noise=2.0: --label-noise must lie in [0, 1]"),
+])
+def test_malformed_conditions_are_a_plugin_problem(fake_plugin, monkeypatch, conditions, words):
+    fake_plugin("badcond", f"""
+        from harness import Suite, hookimpl
+
+        @hookimpl
+        def register_suites(register):
+            register(Suite(name="bad", description="", tasks={{"sin3": {{}}}}, learners={{"ntk": {{}}}}, ns=(10,),
+                           conditions={conditions}))
+    """)
+    monkeypatch.setenv("CONCEPTBENCH_PLUGINS", "-builtin,badcond,sin3,ntk")
+    reg = load_registry()
+    assert "bad" not in reg.suites
+    assert any(words in p for p in reg.problems), reg.problems
+
+
+def test_a_condition_also_fixed_as_a_field_is_refused():
+    from harness import Suite
+    from harness.suites import validate_suite
+
+    with pytest.raises(ValueError, match="sets label_sigma both as a field and as a condition"):
+        validate_suite(Suite(name="x", description="", tasks={"sin3": {}}, learners={"ntk": {}}, ns=(10,),
+                             label_sigma=0.1, conditions={"label_sigma": (0.0, 0.5)}))
+
+
+def test_a_slope_of_the_error_itself_against_log_width_keeps_zero_errors():
+    from harness.verdict import Point
+
+    def pts(err):
+        return [Point("t", "t", {}, "net", f"net (width={m})", {"width": m}, 100, seed, err(m, seed))
+                for m in (64, 256, 1024) for seed in range(3)]
+
+    # a 0-1 error that reaches 0 at the largest width: log error could not use those points
+    falling = pts(lambda m, seed: max(0.0, 0.3 - 0.05 * np.log(m) + 0.01 * (seed - 1) * (m < 1024)))
+    claim = Slope(learner="net", x="width", at_most=0.0, log_score=False, text="x", source="y")
+    (check,) = claim.evaluate(falling).checks
+    fit = stats.linregress(np.log([p.fixed["width"] for p in falling]), [p.score for p in falling])
+    half = stats.t.ppf(0.975, len(falling) - 2) * fit.stderr
+    assert check.count == 9 and check.estimate == pytest.approx(fit.slope)
+    assert (check.lo, check.hi) == pytest.approx((fit.slope - half, fit.slope + half))
+    assert check.status == "HOLDS" and claim.statement() == "slope of net error vs log width ≤ 0"
+    flat = Slope(learner="net", x="width", at_most=0.0, log_score=False, text="x", source="y").evaluate(
+        pts(lambda m, seed: 0.0))
+    (check,) = flat.checks
+    assert (check.estimate, check.lo, check.hi, check.status) == (0.0, 0.0, 0.0, "NOT SEPARABLE")
+    assert check.note == "every score equal"
