@@ -251,6 +251,8 @@ ZOU_GU_DEEP = Suite(
         "at 0.05–0.09 relative training MSE at N = 50 and 0.09–0.82 at N = 200 (widths 16–256), far above "
         "the threshold — constant-step SGD would need more epochs or a decaying step.",
         "Test error is recorded (the learning-curve page) but is not the question here.",
+    ),
+)
 
 
 # issue #13 "teacher-nets": the paper's own concept classes as targets — teacher2, the two-layer
@@ -374,7 +376,5 @@ def register_suites(register):
     register(ALLEN_ZHU_FIG1B)
     register(ALLEN_ZHU_FIG2)
     register(ZOU_GU_DEEP)
-
-
     register(TEACHER_NETS)
     register(LI_LIANG_MIXTURES)

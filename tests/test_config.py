@@ -23,7 +23,7 @@ from harness.runner import RunSummary
 from harness.suites import suite_from_toml, suite_to_toml
 from suite_plugin import install, section
 
-BUILTIN_SUITES = ("quick", "allen-zhu-fig1", "allen-zhu-fig1a", "allen-zhu-fig1b", "allen-zhu-fig2", "zou-gu-deep")
+BUILTIN_SUITES = ("quick", "allen-zhu-fig1", "allen-zhu-fig1a", "allen-zhu-fig1b", "allen-zhu-fig2", "zou-gu-deep", "teacher-nets", "li-liang-mixtures")
 
 
 @pytest.fixture
@@ -408,7 +408,7 @@ BAD_SUITE_FILES = [
     ('name = "x"\ndescription = "d"\nns = [10]\n[tasks.line]\n[learners.ridge]\nalpha = []\n',
      "suite.toml:6: learners.ridge.alpha = [] gives no value"),
     ('name = "x"\ndescription = "d"\nns = [10]\n[tasks.line]\n[learners.ridge]\n[[claims]]\nlearners = ["ridge"]\n',
-     'suite.toml:6: claims[1] needs kind = "ordering" or "slope" or "width_needed", got no kind'),
+     'suite.toml:6: claims[1] needs kind = "beats" or "ordering"'),
     ('name = "x"\ndescription = "d"\nns = [10]\n[tasks.line]\n[learners.ridge]\n[[claims]]\nkind = "slope"\n'
      'learner = "ridge"\nat_most = 0\nat_least = 1\ntext = "t"\nsource = "s"\n',
      "suite.toml:6: claims[1]: a Slope needs exactly one of at_most= and at_least="),
