@@ -173,6 +173,7 @@ def title(v: Variant) -> str:
     """The plot's title: task, parameters, protocol options, seeds."""
     params = ", ".join(f"{k}={val}" for k, val in sorted(v.params.items()))
     options = [f"label noise {v.protocol['label_noise']:g}"] if v.protocol.get("label_noise") else []
+    options += [f"label σ {v.protocol['label_sigma']:g}·std y"] if v.protocol.get("label_sigma") else []
     options += [f"inputs {v.protocol['input_transform']}"] if v.protocol.get("input_transform") else []
     options += ["selected on the TEST set"] if v.protocol.get("select_on") == "test" else []
     text = v.task + (f" ({params})" if params else "") + (f" — {', '.join(options)}" if options else "")
@@ -246,3 +247,80 @@ def plot(v: Variant, path: Path) -> None:
         _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
     finally:
         plt.close(fig)
+
+
+def sweep_figure(points: list[Any], x: str, metric: str | None, heading: str) -> Figure | None:
+    """Test metric against a learner parameter ``x`` (a width sweep: Allen-Zhu et al.'s Fig. 1(a),
+    Li & Liang's error vs m), one curve per learner variant apart from ``x`` and per N, mean over
+    seeds with a ± std band, as the learning curves are drawn. ``points`` are the suite's
+    :class:`harness.verdict.Point` of one condition; None when no variant varies ``x``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
+
+    from .learners import label as learner_label
+
+    curves: dict[tuple[str, int], dict[float, list[float]]] = {}
+    for p in points:
+        if x not in p.fixed or p.score is None or not isinstance(p.fixed[x], (int, float)):
+            continue
+        rest = {k: [v] for k, v in p.fixed.items() if k != x}
+        key = (learner_label(p.learner, rest), p.n)
+        curves.setdefault(key, {}).setdefault(float(p.fixed[x]), []).append(float(p.score))
+    curves = {k: v for k, v in curves.items() if len(v) >= 2}  # a sweep needs two values of x
+    if not curves:
+        return None
+    ns = sorted({n for _, n in curves})
+    floor = min((s for c in curves.values() for ss in c.values() for s in ss if s > 0), default=1e-3) / 2
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    short, shared = legend_labels(sorted({lab for lab, _ in curves}))
+    xs_all: set[float] = set()
+    drawn: list[float] = []
+    for (lab, n), by_x in sorted(curves.items()):
+        s = style(lab)
+        xs = sorted(by_x)
+        mean = np.array([np.mean(by_x[v]) for v in xs])
+        std = np.array([np.std(by_x[v]) for v in xs])
+        lo, hi = np.maximum(mean - std, floor), np.maximum(mean + std, floor)
+        text = _wrap(short[lab] + (f", N = {n}" if len(ns) > 1 else ""), 48)
+        ax.plot(xs, np.maximum(mean, floor), color=s.color, marker=s.marker, linestyle=s.linestyle, markersize=5,
+                linewidth=1.4, label=text, gid=f"sweep:{lab}:{n}")
+        ax.fill_between(xs, lo, hi, color=s.color, alpha=0.18, linewidth=0)
+        xs_all.update(xs)
+        drawn += [*lo, *hi]
+    if metric == "rel_mse":
+        ax.axhline(1.0, color="0.35", linestyle=(0, (1, 1)), linewidth=1.2, label=MEAN_PREDICTOR)
+        drawn.append(1.0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ticks = sorted(xs_all)
+    ax.set_xlim(ticks[0] / 1.3, ticks[-1] * 1.3)
+    ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks], rotation=45 if len(ticks) > 6 else 0)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(min(drawn) / 1.6, max(drawn) * 1.6)
+    ax.set_xlabel(f"{x} (log scale)")
+    ax.set_ylabel(METRIC_TITLES.get(metric or "", metric or "test metric") + " (log scale)")
+    ax.set_title(_wrap(heading + (f" — N = {ns[0]}" if len(ns) == 1 else ""), 70), fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    head = f"mean over seeds; {BAND}" + ("\n" + _wrap("every curve: " + ", ".join(shared), 56) if shared else "")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7.5, title=head,
+              title_fontsize=7.5, alignment="left", frameon=False)
+    return fig
+
+
+def sweep_plot(points: list[Any], x: str, metric: str | None, heading: str, path: Path) -> bool:
+    """Write :func:`sweep_figure` to ``path`` (atomically); False (nothing written) when no
+    learner variant varies ``x``."""
+    from .leaderboard import _atomic
+
+    fig = sweep_figure(points, x, metric, heading)
+    if fig is None:
+        return False
+    import matplotlib.pyplot as plt
+    try:
+        _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+    return True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shlex
 import textwrap
 from dataclasses import replace
@@ -246,8 +247,10 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         if facts["runs"] or (where / "runs.json").exists():  # forget runs whose cells are all gone
             kept = [{k: v for k, v in run.items() if k != "credited"} for run in facts["runs"]]
             leaderboard._write_text(where / "runs.json", json.dumps({"runs": kept}, indent=1) + "\n")
+        sweeps = sweep_plots(suite, own, metric, where)
+        written += [where / png for _, png in sweeps]
         leaderboard._write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric,
-                                                           flatters))
+                                                           flatters) + sweep_section(sweeps))
         leaderboard._write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
              "compute_seconds": facts["compute"], "runs": facts["runs"], "caveats": list(suite.caveats),
@@ -257,6 +260,28 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
     except OSError as exc:
         raise BenchError(f"cannot write leaderboards to {where}: {exc.strerror or exc}") from None
     return written
+
+
+def sweep_plots(suite: Suite, own: list[Point], metric: str | None, where: Path) -> list[tuple[str, str]]:
+    """For each learner parameter a claim sweeps (``Slope(x="width")``), the metric against it per
+    condition (task variant and protocol condition) as ``<condition>-vs-<x>.png``: (caption, file)."""
+    out = []
+    for x in dict.fromkeys(getattr(c, "x", "n") for c in suite.claims):
+        if x == "n":
+            continue
+        for condition in sorted({p.condition for p in own}):
+            png = re.sub(r"[^A-Za-z0-9._=-]+", "-", condition).strip("-") + f"-vs-{x}.png"
+            if plots.sweep_plot([p for p in own if p.condition == condition], x, metric, condition, where / png):
+                out.append((f"{condition}: test metric against {x}", png))
+    return out
+
+
+def sweep_section(sweeps: list[tuple[str, str]]) -> str:
+    """verdict.md's plots against the swept parameter."""
+    if not sweeps:
+        return ""
+    return "\n".join(["", "## Against the swept parameter", "",
+                      *[f"![{caption}]({png})\n" for caption, png in sweeps]])
 
 
 def _facts(planned: list[CellSpec], mine: list[dict[str, Any]], stale: list[list[str]], where: Path) -> dict[str, Any]:

@@ -283,3 +283,43 @@ def test_the_gallery_shows_every_plot_as_a_thumbnail_linking_its_table(fake_plug
     assert set(links.pairs) == expected and len(links.pairs) == len(expected)
     for href, src, _ in links.pairs:
         assert (lb / href).is_file() and (lb / src).is_file()
+
+
+def _sweep_points(scores):
+    from harness.verdict import Point
+
+    return [Point(task="mixtures", condition="mixtures (k=2)", settings={}, learner="two_layer_sgd",
+                  label=f"two_layer_sgd (train=hidden, width={m})", fixed={"train": "hidden", "width": m}, n=400,
+                  seed=seed, score=score)
+            for (m, seed), score in scores.items()]
+
+
+def test_a_width_sweep_is_drawn_against_width_with_the_tables_band():
+    """Fig. 1(a) / Li & Liang's error vs m: log axes ticked at the swept widths, mean ± std over
+    seeds (numpy's), the legend outside the axes; no plot when nothing is swept."""
+    import matplotlib.pyplot as plt
+
+    from harness import plots
+
+    rng = np.random.default_rng(0)
+    scores = {(m, seed): float(rng.uniform(0.01, 0.2)) for m in (64, 256, 1024) for seed in range(3)}
+    fig = plots.sweep_figure(_sweep_points(scores), "width", "error", "mixtures (k=2)")
+    try:
+        ax = fig.axes[0]
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+        assert "width" in ax.get_xlabel() and "0-1 error" in ax.get_ylabel()
+        assert list(ax.get_xticks()) == [64, 256, 1024]
+        line = next(ln for ln in ax.get_lines() if (ln.get_gid() or "").startswith("sweep:"))
+        means = [np.mean([scores[(m, s)] for s in range(3)]) for m in (64, 256, 1024)]
+        assert np.allclose(line.get_ydata(), means)
+        band = ax.collections[0].get_paths()[0].vertices[:, 1]
+        stds = [np.std([scores[(m, s)] for s in range(3)]) for m in (64, 256, 1024)]
+        for mean, std in zip(means, stds):
+            assert np.isclose(band, mean - std).any() and np.isclose(band, mean + std).any()
+        fig.canvas.draw()
+        legend = ax.get_legend().get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1  # outside the data
+    finally:
+        plt.close(fig)
+    one = {(256, seed): 0.1 for seed in range(3)}
+    assert plots.sweep_figure(_sweep_points(one), "width", "error", "x") is None
