@@ -157,7 +157,8 @@ def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, d
             continue
         settings = {**spec.task.params, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
                     "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma,
-                    "zou_gu_mu": spec.protocol.zou_gu_mu, "select_on": spec.protocol.select_on}
+                    "zou_gu_mu": spec.protocol.zou_gu_mu, "select_on": spec.protocol.select_on,
+                    "corrupt_test": spec.protocol.corrupt_test}
         fixed = {k: v[0] for k, v in spec.learner.grid_spec.items() if len(v) == 1}
         condition = shown.get(_key(spec.task.identity), spec.task.name)
         if _condition_of(grid, spec.protocol):
@@ -308,6 +309,7 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               f"seeds 0–{grid.seeds - 1}; test set {grid.n_test} points; {protocol_text}"
               + (f"; label noise {grid.label_noise:g}" if grid.label_noise else "")
               + (f"; label σ = {grid.label_sigma:g}·std y" if grid.label_sigma else "")
+              + ("; label noise corrupts the test labels too (Arora et al.'s protocol)" if grid.corrupt_test else "")
               + (f"; conditions: {'; '.join(condition_text(c) for c in grid.conditions)}"
                  if grid.conditions != ({},) else "")
               + (f"; Zou–Gu inputs μ = {grid.zou_gu_mu:g}" if grid.zou_gu_mu is not None else "") + ".",
