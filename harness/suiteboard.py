@@ -32,7 +32,7 @@ from .registry import Registry
 from .runner import plan
 from .suites import DEFAULT_SCALE, Grid, Suite
 from .tasks import Task
-from .verdict import CHECK_HEADERS, ClaimResult, Point, checks_table, fmt, t_interval, to_json
+from .verdict import CHECK_HEADERS, ClaimResult, Point, Tracks, Trend, checks_table, fmt, t_interval, to_json
 
 
 def directory(out: Path, grid: Grid) -> Path:
@@ -166,7 +166,8 @@ def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, d
         out.append(Point(spec.task.name, condition, settings,
                          spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
                          row["test_score"] if row["status"] == "ok" else None,
-                         row.get("train_score") if row["status"] == "ok" else None))
+                         row.get("train_score") if row["status"] == "ok" else None,
+                         ((row.get("metrics") or {}).get("diagnostics") or {}) if row["status"] == "ok" else {}))
     return out
 
 
@@ -241,6 +242,10 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
             written.append(where / f"{task}.md")
         own = [p for p in points(reg, grid, planned, rows) if p.settings["select_on"] == grid.select_on]
         results = [claim.evaluate(own) for claim in suite.claims]
+        # claims across a condition (Arora et al.'s random labels) come with their figures
+        axis = next((c.axis for c in suite.claims if isinstance(c, (Trend, Tracks))), None)
+        figures = plots.condition_figures(own, axis, where) if axis else []
+        written += [where / name for name, _ in figures]
         flatters = flattery(grid, planned, rows)
         metric = next((r["metric"] for r in mine if r.get("metric")), None)
         facts = _facts(planned, mine, [stale(r) for r in mine] if stale is not None else [], where)
@@ -248,7 +253,7 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
             kept = [{k: v for k, v in run.items() if k != "credited"} for run in facts["runs"]]
             leaderboard._write_text(where / "runs.json", json.dumps({"runs": kept}, indent=1) + "\n")
         leaderboard._write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric,
-                                                           flatters))
+                                                           flatters, figures))
         leaderboard._write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
              "compute_seconds": facts["compute"], "runs": facts["runs"], "caveats": list(suite.caveats),
@@ -274,8 +279,9 @@ METRIC_WORDS = {"rel_mse": "relative test MSE", "error": "test 0-1 error"}
 
 
 def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, Any], tasks: list[str],
-         metric: str | None, flatters: list[dict[str, Any]] | None = None) -> str:
-    """The Markdown of verdict.md."""
+         metric: str | None, flatters: list[dict[str, Any]] | None = None,
+         figures: list[tuple[str, str]] | None = None) -> str:
+    """The Markdown of verdict.md (``figures``: (file, caption) of plots in the suite's directory)."""
     cells, runs = facts["cells"], facts["runs"]
     lines = [f"# {suite.name}: verdict at scale `{grid.scale}`", "", suite.description, "",
              "Generated from the result store by `bench run --suite` / `bench leaderboard --suite`; do not edit "
@@ -285,6 +291,8 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
     for i, r in enumerate(results, 1):
         lines += [f"{i}. {r.line()}{_numbers_at_largest_n(r)}", f"   - The paper's claim ({r.claim.source}): "
                   f"{r.claim.text.rstrip('.')}.", ""]
+    if figures:
+        lines += ["## Figures", ""] + [f"![{caption}]({name})" + "\n" for name, caption in figures]
     compute = (f"Compute: {facts['compute']:.0f} s, the sum of the cells' own timings (the store's `seconds`).")
     if runs:
         wall = sum(run["wall_seconds"] for run in runs)
