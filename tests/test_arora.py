@@ -280,7 +280,7 @@ def test_a_reduced_copy_of_the_suite_runs_end_to_end_and_writes_verdict_and_figu
     assert len(pngs) == 2 * 3 and all(f"]({name})" in md for name in pngs)
     assert all((where / name) in written for name in pngs)
     assert "## Figures" in md and "test labels too" in md
-    assert "train_loss@1000 of arora_gd is increasing in label_noise" in md
+    assert "train_loss@100 of arora_gd is increasing in label_noise" in md
     from PIL import Image
 
     assert Image.open(where / pngs[0]).info["dpi"][0] == pytest.approx(150, abs=1)
