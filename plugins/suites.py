@@ -390,7 +390,8 @@ ARORA_RANDOM_LABELS = Suite(
             "paper": Scale(ns=(250,), learners={"arora_gd": {"width": [10000], "epochs": [10000]}}, n_test=2000,
                            note="App. A's m = 10,000, κ = 0.01, lr 10 = η·n with 10,000 steps; N = 250, all that "
                                 "two classes of the bundled digits allow (paper: 10,000 MNIST images); "
-                                "≈ 40 cells of minutes each on a CPU — a GPU (--device cuda) is advised")},
+                                "≈ 7 min a cell on one CPU core (200 steps timed at 8–9 s under load 5, ×50), ≈ 4.5 h of "
+                                "one core for the 40 cells — a GPU (--device cuda) is advised")},
     claims=(
         # step 100: early in training, before any label kind is fitted; by step 1000 a reduced run
         # (m = 300, N = 100) had brought every p's loss to 0.015–0.03 on halfspace, too close to tell apart
@@ -420,6 +421,8 @@ ARORA_RANDOM_LABELS = Suite(
         "for every p (the paper: until the loss converges), so 'slower' is read as a higher loss at step 100.",
         "Our learning rate is on the mean loss (lr = η·n = 10, the paper's 10⁻³ at n = 10,000), so it does not "
         "change with N; the paper's summed loss with η = 10⁻³ at N = 200 would train 50 times slower.",
+        "arora_gd has one configuration, so nothing is selected: the validation split is not used and every "
+        "network trains on all N points.",
         "The paper's test loss and its worst-case labels (H∞'s smallest eigenvector) are not reproduced; "
         "the test error is.",
     ),
