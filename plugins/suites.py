@@ -371,7 +371,7 @@ LI_LIANG_MIXTURES = Suite(
 ARORA = "Arora, Du, Hu, Li, Wang 2019 (ICML, arXiv 1901.08584 v2)"
 RANDOM_LABELS = (0.0, 0.25, 0.5, 1.0)  # issue #13: p ∈ {0, 0.25, 0.5, 1}
 # The small scale: m = 1000 (paper 10,000) and 2000 full-batch steps; one cell (N = 200, digits2
-# or halfspace with 1000 test points) took 3–5 s on one core, so 40 cells ≈ 2 min with --jobs 2.
+# or linear_sign with 1000 test points) took 3–5 s on one core, so 40 cells ≈ 2 min with --jobs 2.
 ARORA_SMALL = {"width": [1000], "epochs": [2000]}
 ARORA_RANDOM_LABELS = Suite(
     name="arora-random-labels",
@@ -379,7 +379,7 @@ ARORA_RANDOM_LABELS = Suite(
                  "from unif{±1}) for the two-layer ReLU net trained by full-batch GD with the output layer "
                  "fixed — training speed, the complexity measure sqrt(2 yᵀ(H∞)⁻¹y / n) against the test "
                  "error, and the distance from initialisation ‖W − W(0)‖_F, each vs p"),
-    tasks={"digits2": {}, "halfspace": {}},
+    tasks={"digits2": {}, "linear_sign": {}},
     learners={"arora_gd": ARORA_SMALL},
     ns=(200,),
     seeds=5,
@@ -394,7 +394,7 @@ ARORA_RANDOM_LABELS = Suite(
                                 "one core for the 40 cells — a GPU (--device cuda) is advised")},
     claims=(
         # step 100: early in training, before any label kind is fitted; by step 1000 a reduced run
-        # (m = 300, N = 100) had brought every p's loss to 0.015–0.03 on halfspace, too close to tell apart
+        # (m = 300, N = 100) had brought every p's loss to 0.015–0.03 on linear_sign, too close to tell apart
         Trend(learner="arora_gd", metric="train_loss@100", op="increasing",
               text="random labels train slower: the training loss after a fixed number of GD steps (100) "
                    "grows with the fraction p of random labels",
@@ -415,7 +415,7 @@ ARORA_RANDOM_LABELS = Suite(
         "`--label-noise` alone keep the test set clean. At p = 1 the test error is then 0.5 whatever the network "
         "learnt, so 'tracks the test error' is partly mechanical, as it is in the paper's Fig. 2.",
         "Data: two classes (0 vs 1) of scikit-learn's 8×8 digits scaled to ‖x‖ = 1 (the paper: MNIST's first two "
-        "classes, 10,000 images), and halfspace, y = sign(βᵀx) on S⁹ (ours: ±1 labels from a linear function, "
+        "classes, 10,000 images), and linear_sign, y = sign(βᵀx) on S⁹ (ours: ±1 labels from a linear function, "
         "the first member of §6's learnable class thresholded); N = 200 (small) and 250 (paper), not 10,000.",
         "Small scale: width m = 1000 (paper 10,000) and 2000 GD steps; both scales run a fixed number of steps "
         "for every p (the paper: until the loss converges), so 'slower' is read as a higher loss at step 100.",

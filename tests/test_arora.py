@@ -19,7 +19,7 @@ from harness.tasks import corrupt_labels
 from harness.verdict import FAILS, HOLDS, NOT_SEPARABLE, Point, point_value
 from plugins.learners.arora_gd import AroraGD
 from plugins.tasks.digits import DigitsTwoClass
-from plugins.tasks.halfspace import Halfspace
+from plugins.tasks.linear_sign import LinearSign
 
 # t(0.975, 2) from a printed table of Student's t quantiles: the 95% interval over 3 seeds.
 T_975_2 = 4.302653
@@ -85,7 +85,7 @@ def test_a_wide_net_follows_the_kernel_dynamics_and_moves_as_far_as_the_lemma_sa
 
 
 def test_random_labels_train_slower_and_move_further_than_true_labels():
-    task = Halfspace(d=5)
+    task = LinearSign(d=5)
     X, labels = task.sample(60, np.random.default_rng(0))
     noisy = np.random.default_rng(1).integers(2, size=60)
     kw = dict(params={"width": 2000, "kappa": 0.01, "lr": 10.0, "epochs": 200}, rng=None)
@@ -99,7 +99,7 @@ def test_the_learner_refuses_more_than_two_classes_and_bad_parameters(bench):
     with pytest.raises(BenchError, match="two classes"):
         AroraGD().fit(sphere(10, 3), np.arange(10) % 3, {"width": 4, "kappa": 0.01, "lr": 1.0, "epochs": 1},
                       np.random.default_rng(0), Problem("classification", 3, 3))
-    code, _, err = bench("run", "-t", "halfspace", "-l", "arora_gd", "-p", "kappa=-1", "--n", "20", "--seeds", "1")
+    code, _, err = bench("run", "-t", "linear_sign", "-l", "arora_gd", "-p", "kappa=-1", "--n", "20", "--seeds", "1")
     assert code != 0 and "kappa" in one_line_error(err)
 
 
@@ -116,10 +116,10 @@ def test_digits2_is_two_digit_classes_on_the_unit_sphere():
         DigitsTwoClass(classes=(1, 1)).check_params()
 
 
-def test_halfspace_labels_are_a_balanced_linearly_separable_split():
+def test_linear_sign_labels_are_a_balanced_linearly_separable_split():
     from sklearn.svm import LinearSVC
 
-    X, y = Halfspace(d=10).sample(2000, np.random.default_rng(0))
+    X, y = LinearSign(d=10).sample(2000, np.random.default_rng(0))
     assert np.allclose(np.linalg.norm(X, axis=1), 1.0)
     assert abs(y.mean() - 0.5) < 0.04
     assert LinearSVC(C=1e4, fit_intercept=False, max_iter=20000).fit(X, y).score(X, y) >= 0.995
@@ -128,7 +128,7 @@ def test_halfspace_labels_are_a_balanced_linearly_separable_split():
 # --- corrupting the test labels too -----------------------------------------------------------
 
 def test_test_labels_get_their_own_random_labels_at_the_same_rate():
-    task = Halfspace()
+    task = LinearSign()
     y = np.zeros(20000, dtype=np.int64)
     train, test = corrupt_labels(task, 0, y, 0.5), corrupt_labels(task, 0, y, 0.5, stream="test-noise")
     # a fraction p replaced by a uniform class: P(label changes) = p/2
@@ -139,10 +139,10 @@ def test_test_labels_get_their_own_random_labels_at_the_same_rate():
 
 def test_a_cell_with_corrupt_test_scores_against_corrupted_labels_and_is_another_cell():
     learner = AroraGD().with_params(width=[200], epochs=[100])
-    clean = CellSpec(Halfspace(d=5), learner, 40, 0, Protocol(n_test=2000, label_noise=1.0))
+    clean = CellSpec(LinearSign(d=5), learner, 40, 0, Protocol(n_test=2000, label_noise=1.0))
     dirty = dataclasses.replace(clean, protocol=Protocol(n_test=2000, label_noise=1.0, corrupt_test=True))
     assert clean.cell_id != dirty.cell_id and dirty.key["protocol"]["corrupt_test"] is True
-    assert "corrupt_test" not in CellSpec(Halfspace(), learner, 40, 0, Protocol()).key["protocol"]  # old ids kept
+    assert "corrupt_test" not in CellSpec(LinearSign(), learner, 40, 0, Protocol()).key["protocol"]  # old ids kept
     a, b = run_cell(clean), run_cell(dirty)
     assert a["status"] == b["status"] == "ok" and (a["corrupt_test"], b["corrupt_test"]) == (0, 1)
     # trained on random labels: chance against any labels; but the two test sets differ, so do the scores

@@ -16,11 +16,11 @@ from harness import Task, hookimpl
 from .sphere import check_int, teacher_rng, unit_sphere
 
 
-class Halfspace(Task):
+class LinearSign(Task):
     """x uniform on S^{d-1}; class 1 (y = +1) where βᵀx ≥ 0, else class 0 (y = −1); unit β from
     ``teacher_seed``."""
 
-    name = "halfspace"
+    name = "linear_sign"
     kind = "classification"
     n_classes = 2
     description = "y = sign(βᵀx), x on S^{d-1}, unit β — ±1 labels from a linear function (Arora et al.'s setting)"
@@ -41,4 +41,4 @@ class Halfspace(Task):
 
 @hookimpl
 def register_tasks(register):
-    register(Halfspace())
+    register(LinearSign())
