@@ -284,3 +284,16 @@ def test_a_reduced_copy_of_the_suite_runs_end_to_end_and_writes_verdict_and_figu
     from PIL import Image
 
     assert Image.open(where / pngs[0]).info["dpi"][0] == pytest.approx(150, abs=1)
+
+
+def test_a_run_file_and_the_command_line_both_set_corrupt_test(bench, tmp_path):
+    run = tmp_path / "run.toml"
+    run.write_text('tasks = ["linear_sign"]\nlearners = ["arora_gd"]\nns = [20]\nseeds = 1\nn_test = 50\n'
+                   'label_noise = 0.5\ncorrupt_test = true\nno_leaderboard = true\n')
+    code, _, err = bench("run", "--config", str(run), "-p", "width=8", "-p", "epochs=2")
+    assert code == 0, err
+    code, _, err = bench("run", "-t", "linear_sign", "-l", "arora_gd", "--n", "20", "--seeds", "1", "--n-test", "50",
+                         "--label-noise", "0.5", "-p", "width=8", "-p", "epochs=2", "--no-leaderboard")
+    assert code == 0, err
+    rows = Store(tmp_path / "store.sqlite").rows()
+    assert sorted(r["corrupt_test"] for r in rows) == [0, 1]  # two cells: the flag is part of the identity
