@@ -88,8 +88,8 @@ def test_random_labels_train_slower_and_move_further_than_true_labels():
     task = LinearSign(d=5)
     X, labels = task.sample(60, np.random.default_rng(0))
     noisy = np.random.default_rng(1).integers(2, size=60)
-    kw = dict(params={"width": 2000, "kappa": 0.01, "lr": 10.0, "epochs": 200}, rng=None)
-    fits = [AroraGD().fit(X, lab, kw["params"], np.random.default_rng(0), Problem("classification", 5, 2))
+    params = {"width": 2000, "kappa": 0.01, "lr": 10.0, "epochs": 200}
+    fits = [AroraGD().fit(X, lab, params, np.random.default_rng(0), Problem("classification", 5, 2))
             for lab in (labels, noisy)]
     assert fits[0].train_loss[-1] < 0.5 * fits[1].train_loss[-1]
     assert fits[0].moved < fits[1].moved
