@@ -22,6 +22,8 @@ not import from ``harness.<module>``; those are internals)::
     Beats       a suite's claim "a < each of b, c, ..." in test error, per N
     Threshold   a suite's claim "mean error at the largest N < level", with its interval
     WidthNeeded a suite's claim on how the width needed for a small training loss grows with N
+    Trend       a suite's claim "a quantity grows (or shrinks) with a condition such as label noise p"
+    Tracks      a suite's claim "quantity A tracks quantity B across a condition's values" (correlation)
     BenchError  raise it with a one-line message the user can act on
     Diverged    raise it when training produced NaN/inf; the configuration is skipped
     training_curve    a Model's diagnostics from its per-epoch training loss: curve, epochs to threshold
@@ -38,9 +40,9 @@ from .progress import report_epoch
 from .search import Search
 from .suites import Scale, Suite, load_suite_toml
 from .tasks import FiniteTask, Problem, Task
-from .verdict import Beats, Ordering, Slope, Threshold, WidthNeeded
+from .verdict import Beats, Ordering, Slope, Threshold, Tracks, Trend, WidthNeeded
 
 __all__ = ["Beats", "BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale",
-           "Search", "Selection", "Slope", "Suite", "Task", "Threshold", "WidthNeeded",
+           "Search", "Selection", "Slope", "Suite", "Task", "Threshold", "Tracks", "Trend", "WidthNeeded",
            "arora_complexity", "arora_kernel", "hookimpl", "is_int", "is_number", "load_suite_toml",
            "report_epoch", "score", "training_curve"]

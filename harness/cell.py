@@ -44,6 +44,9 @@ class Protocol:
     # (see tasks.gaussian_label_noise; std y from tasks.label_scale); the test set stays clean
     label_sigma: float = 0.0
     zou_gu_mu: float | None = None  # map inputs to ||x|| = 1 with x_d = mu (see tasks.zou_gu)
+    # corrupt the test labels too, the same fraction label_noise (Arora et al. 2019, App. A: "train
+    # and test alike"); our default keeps the test set clean (see tasks.corrupt_labels)
+    corrupt_test: bool = False
     # "validation" (ours) or "test": train every configuration on all N and report the best test
     # score, as Allen-Zhu, Li & Liang (2019, §7) report their figures — optimistic, and labelled so.
     select_on: str = "validation"
@@ -58,6 +61,8 @@ class Protocol:
         if not (isinstance(self.label_sigma, (int, float)) and 0.0 <= self.label_sigma < float("inf")):
             raise BenchError(f"--label-sigma must be a finite number ≥ 0 (a multiple of std y, e.g. 0.1), "
                              f"got {self.label_sigma!r}")
+        if not isinstance(self.corrupt_test, bool):
+            raise BenchError(f"--corrupt-test is a switch (true or false), got {self.corrupt_test!r}")
         if self.zou_gu_mu is not None and not 0.0 < self.zou_gu_mu < 1.0:
             raise BenchError(f"--zou-gu-mu must lie strictly between 0 and 1, got {self.zou_gu_mu!r}")
         if self.select_on not in SELECT_ON:
@@ -107,6 +112,7 @@ class CellSpec:
             "protocol": {"n_test": self.protocol.n_test, "val_fraction": self.protocol.val_fraction,
                          **({"label_noise": self.protocol.label_noise} if self.protocol.label_noise else {}),
                          **({"label_sigma": self.protocol.label_sigma} if self.protocol.label_sigma else {}),
+                         **({"corrupt_test": True} if self.protocol.corrupt_test else {}),
                          **({"input_transform": self.protocol.input_transform}
                             if self.protocol.input_transform else {}),
                          **({"select_on": self.protocol.select_on} if self.protocol.select_on != "validation" else {})},
@@ -195,6 +201,7 @@ def cell_record(spec: CellSpec) -> dict[str, Any]:
         "learner_grid": learner.grid_spec, **spec.code,
         "n": n, "seed": seed, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
         "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma,
+        "corrupt_test": int(spec.protocol.corrupt_test),
         "input_transform": spec.protocol.input_transform,
         "select_on": spec.protocol.select_on,
         "status": "failed", "metric": None, "test_score": None, "train_score": None, "val_score": None,
@@ -231,7 +238,9 @@ def _run(spec: CellSpec, record: dict[str, Any]) -> None:
     X, y = training_set(task, seed, n)
     X_test, y_test = fixed_test_set(task, seed, spec.protocol.n_test)
     record["n_test"] = len(y_test)  # a finite dataset has its own test-set size
-    y = corrupt_labels(task, seed, y, spec.protocol.label_noise)  # training labels only
+    y = corrupt_labels(task, seed, y, spec.protocol.label_noise)  # training labels ...
+    if spec.protocol.corrupt_test:  # ... and, as Arora et al. do, the test labels (streams of their own)
+        y_test = corrupt_labels(task, seed, y_test, spec.protocol.label_noise, stream="test-noise")
     y = gaussian_label_noise(task, seed, y, spec.protocol.label_sigma)  # likewise
     if spec.protocol.zou_gu_mu is not None:
         X, X_test = zou_gu(X, spec.protocol.zou_gu_mu), zou_gu(X_test, spec.protocol.zou_gu_mu)

@@ -250,6 +250,9 @@ def cli() -> None:
 @click.option("--label-sigma", type=float, default=None, metavar="S",
               help="Add Gaussian noise of std S·std y to regression training labels (the test set stays "
                    "clean) [default: 0].")
+@click.option("--corrupt-test", is_flag=True, default=None,
+              help="With --label-noise P, corrupt the same fraction of the TEST labels too, as Arora et al. "
+                   "(2019) do (default: the test set stays clean).")
 @click.option("--zou-gu-mu", type=float, default=None, metavar="MU",
               help="Map inputs to ||x|| = 1 with last coordinate MU (Zou & Gu's data), 0 < MU < 1.")
 @click.option("--select-on", type=click.Choice(["validation", "test"]), default=None,
@@ -304,7 +307,7 @@ CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "lea
 
 
 def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
-         val_fraction, label_noise, label_sigma, zou_gu_mu, select_on, retry_failed, reuse_stale, cell_timeout, device,
+         val_fraction, label_noise, label_sigma, zou_gu_mu, select_on, corrupt_test, retry_failed, reuse_stale, cell_timeout, device,
          backend_name, scheduler, no_leaderboard, force, quiet, verbose, cfg: config.RunConfig | None = None) -> int:
     """`bench run` with its options resolved (``cfg``: the run file they came from, if any)."""
     if quiet and verbose:
@@ -325,7 +328,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         given = (("--n/--ns", ns or ns_csv is not None), ("--seeds", seeds is not None), ("--param", params),
                  ("--n-test", n_test is not None), ("--val-fraction", val_fraction is not None),
                  ("--label-noise", label_noise is not None), ("--label-sigma", label_sigma is not None),
-                 ("--zou-gu-mu", zou_gu_mu is not None),
+                 ("--zou-gu-mu", zou_gu_mu is not None), ("--corrupt-test", corrupt_test is not None),
                  ("--select-on", select_on is not None), ("--preset", preset))
         changed = [opt for opt, value in given if value]
         if changed:
@@ -336,6 +339,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         tasks = [t for t, _ in variants]
         defaults = dict(ns=list(grid.ns), seeds=grid.seeds, n_test=grid.n_test, val_fraction=grid.val_fraction,
                         label_noise=grid.label_noise, label_sigma=0.0, zou_gu_mu=grid.zou_gu_mu,
+                        corrupt_test=grid.corrupt_test,
                         select_on=grid.select_on)
     else:
         if not task_names or not learner_names:
@@ -344,7 +348,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         if preset:
             learners = _apply_preset(preset, learners, reg)
         defaults = dict(ns=list(DEFAULT_NS), seeds=3, n_test=5000, val_fraction=0.2, label_noise=0.0,
-                        label_sigma=0.0, zou_gu_mu=None, select_on="validation")
+                        label_sigma=0.0, zou_gu_mu=None, select_on="validation", corrupt_test=False)
     tasks, learners = _parse_params(params, tasks, learners, cfg.params if cfg else None)
     device = devices.resolve_device(device)
     learners = [lr.on_device(device) if lr.uses_device else lr for lr in learners]
@@ -381,7 +385,8 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
                         label_noise=defaults["label_noise"] if label_noise is None else label_noise,
                         label_sigma=defaults["label_sigma"] if label_sigma is None else label_sigma,
                         zou_gu_mu=defaults["zou_gu_mu"] if zou_gu_mu is None else zou_gu_mu,
-                        select_on=defaults["select_on"] if select_on is None else select_on)
+                        select_on=defaults["select_on"] if select_on is None else select_on,
+                        corrupt_test=defaults["corrupt_test"] if corrupt_test is None else corrupt_test)
     out_dir = Path(out)
     if not no_leaderboard:
         # fail before hours of training, not after

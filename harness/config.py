@@ -420,7 +420,7 @@ RUN_KEYS: dict[str, Check] = {
     "suite": string, "scale": string,
     "ns": sizes, "seeds": positive_int, "jobs": positive_int, "store": string, "out": string, "preset": string,
     "n_test": positive_int, "val_fraction": number, "label_noise": number, "label_sigma": number, "zou_gu_mu": number,
-    "select_on": choice("validation", "test"), "retry_failed": boolean, "reuse_stale": boolean,
+    "corrupt_test": boolean, "select_on": choice("validation", "test"), "retry_failed": boolean, "reuse_stale": boolean,
     "cell_timeout": number, "device": string, "no_leaderboard": boolean, "force": boolean,
     "quiet": boolean, "verbose": boolean, "backend": choice("local", "dask"), "scheduler": string,
 }
@@ -428,7 +428,7 @@ OBJECT_KEYS = ("tasks", "learners")
 # What a suite fixes: with ``suite = ...`` these keys would change its grid (the CLI refuses the
 # matching options with --suite for the same reason).
 GRID_KEYS = ("tasks", "learners", "ns", "seeds", "n_test", "val_fraction", "label_noise", "label_sigma",
-             "zou_gu_mu", "select_on", "preset")
+             "zou_gu_mu", "corrupt_test", "select_on", "preset")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from .learners import label
 # and learner; a diagnostic that is a list, such as the training curve, is a JSON list in CSV).
 FIXED = ("cell_id", "task", "task_params", "learner", "label", "learner_params", "n", "seed", "status",
          "stale", "metric", "test_score", "train_score", "val_score", "select_on", "label_noise",
-         "label_sigma", "input_transform", "n_test", "val_fraction", "seconds", "device", "created_at", "error",
+         "label_sigma", "corrupt_test", "input_transform", "n_test", "val_fraction", "seconds", "device", "created_at", "error",
          "edges")
 
 

@@ -99,7 +99,8 @@ def collect(rows: Iterable[dict[str, Any]],
         protocol = {"n_test": r["n_test"], "val_fraction": r["val_fraction"], "task_version": r["task_version"],
                     "label_noise": r.get("label_noise") or 0.0, "input_transform": r.get("input_transform"),
                     "select_on": r.get("select_on") or "validation",
-                    **({"label_sigma": r["label_sigma"]} if r.get("label_sigma") else {})}  # absent: old keys
+                    **({"label_sigma": r["label_sigma"]} if r.get("label_sigma") else {}),  # absent: old keys
+                    **({"corrupt_test": True} if r.get("corrupt_test") else {})}
         slot = (r["task"], json.dumps(r["task_params"], sort_keys=True, default=str),
                 json.dumps(protocol, sort_keys=True), label(r["learner"], r["learner_params"]), r["n"], r["seed"])
         if slot not in newest or r["created_at"] >= newest[slot]["created_at"]:
@@ -264,6 +265,7 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
         params = ", ".join(f"`{k}={val}`" for k, val in sorted(v.params.items())) or "defaults"
         options = [f"label noise {v.protocol['label_noise']:g}"] if v.protocol["label_noise"] else []
         options += [f"label σ = {v.protocol['label_sigma']:g}·std y"] if v.protocol.get("label_sigma") else []
+        options += ["test labels corrupted too"] if v.protocol.get("corrupt_test") else []
         options += [f"inputs {v.protocol['input_transform']}"] if v.protocol["input_transform"] else []
         on_test = v.protocol["select_on"] == "test"
         options += ["selected on the TEST set"] if on_test else []

@@ -239,14 +239,7 @@ def figure(v: Variant) -> Figure:
 
 def plot(v: Variant, path: Path) -> None:
     """Write the learning-curve PNG of ``v`` to ``path`` (atomically) at :data:`DPI`."""
-    from .leaderboard import _atomic  # leaderboard imports this module at load time
-
-    fig = figure(v)
-    import matplotlib.pyplot as plt  # after figure(), which chose the Agg backend
-    try:
-        _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
-    finally:
-        plt.close(fig)
+    _save(figure(v), path)
 
 
 def sweep_figure(points: list[Any], x: str, metric: str | None, heading: str) -> Figure | None:
@@ -313,14 +306,115 @@ def sweep_figure(points: list[Any], x: str, metric: str | None, heading: str) ->
 def sweep_plot(points: list[Any], x: str, metric: str | None, heading: str, path: Path) -> bool:
     """Write :func:`sweep_figure` to ``path`` (atomically); False (nothing written) when no
     learner variant varies ``x``."""
-    from .leaderboard import _atomic
-
     fig = sweep_figure(points, x, metric, heading)
     if fig is None:
         return False
+    _save(fig, path)
+    return True
+
+
+# --- across a protocol condition: Arora et al. (2019) Figs. 1 and 2 ------------------------------
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "plot"
+
+
+def _save(fig: Figure, path: Path) -> None:
+    """Write ``fig`` to ``path`` atomically at :data:`DPI` with a tight bounding box, and close it."""
+    from .leaderboard import _atomic  # leaderboard imports this module at load time
     import matplotlib.pyplot as plt
+
     try:
         _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
     finally:
         plt.close(fig)
-    return True
+
+
+def condition_figures(points: list[Any], axis: str, where: Path) -> list[tuple[str, str]]:
+    """Arora et al.'s figures from a suite's stored cells (``points``: :class:`harness.verdict.Point`
+    with their diagnostics), one set per task, learner variant and N, written into ``where``:
+
+    - ``<task>-<learner>-N<n>-train-loss.png`` (their Fig. 1): the training loss against the epoch,
+      one curve per value of ``axis`` (e.g. the label-noise fraction p), the mean over seeds at the
+      stored curve's epochs, log y;
+    - ``...-complexity.png`` (their Fig. 2): the complexity measure sqrt(2 yᵀ(H∞)⁻¹y / n) against
+      ``axis`` beside the test error against ``axis``;
+    - ``...-weight-change.png``: ‖W − W(0)‖_F against ``axis``.
+
+    Points without the diagnostic a figure needs leave it out. Returns (file name, caption) pairs.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple[str, str, int], list[Any]] = {}
+    for p in points:
+        if p.score is not None and isinstance(p.settings.get(axis), (int, float)):
+            groups.setdefault((p.task, p.label, p.n), []).append(p)
+    out: list[tuple[str, str]] = []
+    for (task, label, n), ps in sorted(groups.items()):
+        stem = f"{_slug(task)}-{_slug(label)}-N{n}"
+        values = sorted({float(p.settings[axis]) for p in ps})
+        at = {v: [p for p in ps if float(p.settings[axis]) == v] for v in values}
+        seeds = len({p.seed for p in ps})
+        head = f"{task}, {label}, N = {n}, {seeds} seed(s)"
+        # Fig. 1: the training-loss curves
+        curves = {v: [(p.diagnostics["curve_epoch"], p.diagnostics["curve_train_loss"]) for p in at[v]
+                      if p.diagnostics.get("curve_epoch")] for v in values}
+        if any(curves.values()):
+            fig, ax = plt.subplots(figsize=(6.4, 4.4))
+            cmap = plt.get_cmap("viridis")
+            for i, v in enumerate(values):
+                if not curves[v]:
+                    continue
+                common = sorted(set.intersection(*(set(e) for e, _ in curves[v])))
+                mean = [np.mean([dict(zip(e, loss))[k] for e, loss in curves[v]]) for k in common]
+                ax.plot(common, np.maximum(mean, 1e-12), color=cmap(i / max(len(values) - 1, 1)), linewidth=1.6,
+                        label=f"{axis} = {v:g}", gid=f"loss:{v:g}")
+            ax.set_yscale("log")
+            ax.set_xlabel("epoch (full-batch GD: one step per epoch)")
+            ax.set_ylabel("training loss (log scale)")
+            ax.set_title(_wrap(f"Training loss per {axis} — {head} (mean over seeds)", 70), fontsize=10)
+            ax.grid(True, alpha=0.3)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=8)
+            _save(fig, where / f"{stem}-train-loss.png")
+            out.append((f"{stem}-train-loss.png", f"Training loss vs epoch, one curve per {axis} ({head})"))
+        s = style(label)
+
+        def panel(ax, metric: str, ylabel: str) -> bool:
+            xs, means, stds = [], [], []
+            for v in values:
+                got = [p.score if metric == "test_score" else p.diagnostics.get(metric) for p in at[v]]
+                got = [float(g) for g in got if isinstance(g, (int, float))]
+                if got:
+                    xs.append(v)
+                    means.append(np.mean(got))
+                    stds.append(np.std(got))
+            if not xs:
+                return False
+            means, stds = np.array(means), np.array(stds)
+            ax.plot(xs, means, color=s.color, marker=s.marker, linewidth=1.4, label=label, gid=f"mean:{metric}")
+            ax.fill_between(xs, means - stds, means + stds, color=s.color, alpha=0.18, linewidth=0)
+            ax.set_xlabel(f"{axis} (fraction of random labels)" if axis == "label_noise" else axis)
+            ax.set_ylabel(ylabel)
+            ax.grid(True, alpha=0.3)
+            return True
+
+        # Fig. 2: the complexity measure beside the test error
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        if panel(left, "arora_complexity", "complexity sqrt(2 yᵀ(H∞)⁻¹y / n)"):
+            panel(right, "test_score", "test error")
+            fig.suptitle(_wrap(f"Complexity measure and test error vs {axis} — {head}; {BAND}", 100), fontsize=10)
+            _save(fig, where / f"{stem}-complexity.png")
+            out.append((f"{stem}-complexity.png", f"Complexity measure and test error vs {axis} ({head})"))
+        else:
+            plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        if panel(ax, "weight_change", "‖W − W(0)‖_F"):
+            ax.set_title(_wrap(f"Distance from initialisation vs {axis} — {head}; {BAND}", 70), fontsize=10)
+            _save(fig, where / f"{stem}-weight-change.png")
+            out.append((f"{stem}-weight-change.png", f"‖W − W(0)‖_F vs {axis} ({head})"))
+        else:
+            plt.close(fig)
+    return out

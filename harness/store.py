@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 from .errors import StoreError
 from .periodic import every
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 JSON_COLUMNS = ("task_params", "learner_params", "learner_grid", "metrics", "chosen_params", "selection",
                 "refit_failures", "edges", "versions")
 COLUMNS = (
@@ -31,7 +31,7 @@ COLUMNS = (
     "metrics", "chosen_params", "selection", "seconds", "error", "versions", "git_rev",
     "task_plugin", "learner_plugin", "host", "device", "created_at",
     "learner_grid", "learner_code", "task_code", "harness_code", "refit_failures", "select_on", "edges",
-    "label_sigma",
+    "label_sigma", "corrupt_test",
 )
 CODE_COLUMNS = ("learner_code", "task_code", "harness_code")  # fingerprints: see harness.fingerprint
 SCHEMA = f"""
@@ -47,7 +47,8 @@ CREATE TABLE cells (
     versions TEXT, git_rev TEXT, task_plugin TEXT, learner_plugin TEXT, host TEXT, device TEXT,
     created_at TEXT NOT NULL,
     learner_grid TEXT, learner_code TEXT, task_code TEXT, harness_code TEXT, refit_failures TEXT,
-    select_on TEXT NOT NULL DEFAULT 'validation', edges TEXT, label_sigma REAL NOT NULL DEFAULT 0
+    select_on TEXT NOT NULL DEFAULT 'validation', edges TEXT, label_sigma REAL NOT NULL DEFAULT 0,
+    corrupt_test INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX cells_task ON cells (task, learner, n);
 {{claims_and_history}}
@@ -80,6 +81,9 @@ MIGRATIONS = {
     # v6: additive Gaussian label noise (--label-sigma), part of a cell's identity; history too
     5: "ALTER TABLE cells ADD COLUMN label_sigma REAL NOT NULL DEFAULT 0; "
        "ALTER TABLE history ADD COLUMN label_sigma REAL NOT NULL DEFAULT 0;",
+    # v7: test labels corrupted too (--corrupt-test, Arora et al.'s protocol), part of a cell's identity
+    6: "ALTER TABLE cells ADD COLUMN corrupt_test INTEGER NOT NULL DEFAULT 0; "
+       "ALTER TABLE history ADD COLUMN corrupt_test INTEGER NOT NULL DEFAULT 0;",
 }
 CLAIM_TTL = 60.0  # seconds a claim lives without a heartbeat
 FINAL = ("ok", "diverged")  # statuses never re-run; failed/timeout are re-run by --retry-failed

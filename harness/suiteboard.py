@@ -33,7 +33,7 @@ from .registry import Registry
 from .runner import plan
 from .suites import DEFAULT_SCALE, Grid, Suite
 from .tasks import Task
-from .verdict import CHECK_HEADERS, ClaimResult, Point, checks_table, fmt, t_interval, to_json
+from .verdict import CHECK_HEADERS, ClaimResult, Point, Tracks, Trend, checks_table, fmt, t_interval, to_json
 
 
 def directory(out: Path, grid: Grid) -> Path:
@@ -158,7 +158,8 @@ def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, d
             continue
         settings = {**spec.task.params, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
                     "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma,
-                    "zou_gu_mu": spec.protocol.zou_gu_mu, "select_on": spec.protocol.select_on}
+                    "zou_gu_mu": spec.protocol.zou_gu_mu, "select_on": spec.protocol.select_on,
+                    "corrupt_test": spec.protocol.corrupt_test}
         fixed = {k: v[0] for k, v in spec.learner.grid_spec.items() if len(v) == 1}
         condition = shown.get(_key(spec.task.identity), spec.task.name)
         if _condition_of(grid, spec.protocol):
@@ -166,7 +167,8 @@ def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, d
         out.append(Point(spec.task.name, condition, settings,
                          spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
                          row["test_score"] if row["status"] == "ok" else None,
-                         row.get("train_score") if row["status"] == "ok" else None))
+                         row.get("train_score") if row["status"] == "ok" else None,
+                         ((row.get("metrics") or {}).get("diagnostics") or {}) if row["status"] == "ok" else {}))
     return out
 
 
@@ -241,6 +243,10 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
             written.append(where / f"{task}.md")
         own = [p for p in points(reg, grid, planned, rows) if p.settings["select_on"] == grid.select_on]
         results = [claim.evaluate(own) for claim in suite.claims]
+        # claims across a condition (Arora et al.'s random labels) come with their figures
+        axis = next((c.axis for c in suite.claims if isinstance(c, (Trend, Tracks))), None)
+        figures = plots.condition_figures(own, axis, where) if axis else []
+        written += [where / name for name, _ in figures]
         flatters = flattery(grid, planned, rows)
         metric = next((r["metric"] for r in mine if r.get("metric")), None)
         facts = _facts(planned, mine, [stale(r) for r in mine] if stale is not None else [], where)
@@ -250,7 +256,7 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         sweeps = sweep_plots(suite, own, metric, where)
         written += [where / png for _, png in sweeps]
         leaderboard._write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric,
-                                                           flatters) + sweep_section(sweeps))
+                                                           flatters, figures) + sweep_section(sweeps))
         leaderboard._write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
              "compute_seconds": facts["compute"], "runs": facts["runs"], "caveats": list(suite.caveats),
@@ -298,8 +304,9 @@ METRIC_WORDS = {"rel_mse": "relative test MSE", "error": "test 0-1 error"}
 
 
 def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, Any], tasks: list[str],
-         metric: str | None, flatters: list[dict[str, Any]] | None = None) -> str:
-    """The Markdown of verdict.md."""
+         metric: str | None, flatters: list[dict[str, Any]] | None = None,
+         figures: list[tuple[str, str]] | None = None) -> str:
+    """The Markdown of verdict.md (``figures``: (file, caption) of plots in the suite's directory)."""
     cells, runs = facts["cells"], facts["runs"]
     lines = [f"# {suite.name}: verdict at scale `{grid.scale}`", "", suite.description, "",
              "Generated from the result store by `bench run --suite` / `bench leaderboard --suite`; do not edit "
@@ -309,6 +316,8 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
     for i, r in enumerate(results, 1):
         lines += [f"{i}. {r.line()}{_numbers_at_largest_n(r)}", f"   - The paper's claim ({r.claim.source}): "
                   f"{r.claim.text.rstrip('.')}.", ""]
+    if figures:
+        lines += ["## Figures", ""] + [f"![{caption}]({name})" + "\n" for name, caption in figures]
     compute = (f"Compute: {facts['compute']:.0f} s, the sum of the cells' own timings (the store's `seconds`).")
     if runs:
         wall = sum(run["wall_seconds"] for run in runs)
@@ -333,6 +342,7 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               f"seeds 0–{grid.seeds - 1}; test set {grid.n_test} points; {protocol_text}"
               + (f"; label noise {grid.label_noise:g}" if grid.label_noise else "")
               + (f"; label σ = {grid.label_sigma:g}·std y" if grid.label_sigma else "")
+              + ("; label noise corrupts the test labels too (Arora et al.'s protocol)" if grid.corrupt_test else "")
               + (f"; conditions: {'; '.join(condition_text(c) for c in grid.conditions)}"
                  if grid.conditions != ({},) else "")
               + (f"; Zou–Gu inputs μ = {grid.zou_gu_mu:g}" if grid.zou_gu_mu is not None else "") + ".",

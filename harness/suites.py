@@ -62,6 +62,7 @@ class Grid:
     select_on: str
     compare_selection: bool = False
     label_sigma: float = 0.0
+    corrupt_test: bool = False
     # one dict of protocol options per condition (the cartesian product of the suite's
     # ``conditions``); ({},) when the suite varies none
     conditions: tuple[dict[str, Any], ...] = ({},)
@@ -69,7 +70,8 @@ class Grid:
     def protocol_options(self) -> list[dict[str, Any]]:
         """The protocol options of each condition: the grid's own, with the condition's on top."""
         base = {"n_test": self.n_test, "val_fraction": self.val_fraction, "label_noise": self.label_noise,
-                "label_sigma": self.label_sigma, "zou_gu_mu": self.zou_gu_mu, "select_on": self.select_on}
+                "label_sigma": self.label_sigma, "zou_gu_mu": self.zou_gu_mu, "select_on": self.select_on,
+                **({"corrupt_test": True} if self.corrupt_test else {})}
         return [{**base, **c} for c in self.conditions]
 
 
@@ -101,6 +103,7 @@ class Suite:
     label_sigma: float = 0.0  # Gaussian label noise, a multiple of std y (regression tasks only)
     zou_gu_mu: float | None = None
     select_on: str = "validation"
+    corrupt_test: bool = False  # label_noise corrupts the test labels too (Arora et al.'s protocol)
     conditions: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # protocol option → its values
     # also run every cell with selection on the test set (as Allen-Zhu et al. report) and show, per
     # curve, how much that flatters it; claims are checked on the suite's own selection only
@@ -126,7 +129,7 @@ class Suite:
             n_test=self.n_test if s.n_test is None else s.n_test, val_fraction=self.val_fraction,
             label_noise=self.label_noise, zou_gu_mu=self.zou_gu_mu, select_on=self.select_on,
             compare_selection=self.compare_selection, label_sigma=self.label_sigma,
-            conditions=_conditions(self.conditions if s.conditions is None else s.conditions))
+            corrupt_test=self.corrupt_test, conditions=_conditions(self.conditions if s.conditions is None else s.conditions))
 
 
 def _conditions(spec: dict[str, tuple[Any, ...]]) -> tuple[dict[str, Any], ...]:
@@ -197,7 +200,7 @@ def _suite_schema() -> dict[str, Any]:
     return {"name": config.string, "description": config.string, "tasks": None, "learners": None, "ns": config.sizes,
             "seeds": config.positive_int, "n_test": config.positive_int, "val_fraction": config.number, "label_noise": config.number,
             "zou_gu_mu": config.number, "select_on": config.choice("validation", "test"), "compare_selection": config.boolean,
-            "label_sigma": config.number, "conditions": _conditions_table,
+            "label_sigma": config.number, "corrupt_test": config.boolean, "conditions": _conditions_table,
             "scales": None, "claims": None, "caveats": config.strings}
 
 
@@ -400,7 +403,7 @@ def suite_to_toml(suite: Suite) -> str:
     doc = {"name": suite.name, "description": suite.description, "ns": list(suite.ns), "seeds": suite.seeds,
            "n_test": suite.n_test, "val_fraction": suite.val_fraction, "label_noise": suite.label_noise,
            "zou_gu_mu": suite.zou_gu_mu, "select_on": suite.select_on, "compare_selection": suite.compare_selection,
-           "label_sigma": suite.label_sigma, "conditions": {k: list(v) for k, v in suite.conditions.items()} or None,
+           "label_sigma": suite.label_sigma, "corrupt_test": suite.corrupt_test or None, "conditions": {k: list(v) for k, v in suite.conditions.items()} or None,
            "caveats": list(suite.caveats) or None,
            "tasks": {k: _overrides(v) for k, v in suite.tasks.items()},
            "learners": {k: _overrides(v) for k, v in suite.learners.items()},

@@ -179,8 +179,11 @@ def fixed_test_set(task: Task, seed: int, n_test: int) -> tuple[np.ndarray, np.n
     return checked_sample(task, n_test, task_rng(task, seed, "test"))
 
 
-def corrupt_labels(task: Task, seed: int, y: np.ndarray, fraction: float) -> np.ndarray:
+def corrupt_labels(task: Task, seed: int, y: np.ndarray, fraction: float, stream: str = "noise") -> np.ndarray:
     """Replace a ``fraction`` of training labels by labels independent of x (nested across N).
+
+    ``stream`` names the seed's random streams (``"noise"`` for training labels; the test set's,
+    with ``--corrupt-test``, use ``"test-noise"``, independent of them).
 
     Point i is corrupted when its own uniform draw is below ``fraction``, so the corrupted points
     of a smaller N are exactly those of a larger one. Classification: a uniformly random class
@@ -191,15 +194,15 @@ def corrupt_labels(task: Task, seed: int, y: np.ndarray, fraction: float) -> np.
         return y
     n = len(y)
     chunks = range(-(-n // CHUNK))
-    u = np.concatenate([task_rng(task, seed, "noise", c).random(CHUNK) for c in chunks])[:n]
+    u = np.concatenate([task_rng(task, seed, stream, c).random(CHUNK) for c in chunks])[:n]
     if task.kind == "classification":
-        new = np.concatenate([task_rng(task, seed, "noise-class", c).integers(task.n_classes, size=CHUNK)
+        new = np.concatenate([task_rng(task, seed, f"{stream}-class", c).integers(task.n_classes, size=CHUNK)
                               for c in chunks])[:n].astype(y.dtype)
     elif isinstance(task, FiniteTask):
         pool = task.load()[1]
-        new = pool[task_rng(task, seed, "noise-label").integers(len(pool), size=n)]
+        new = pool[task_rng(task, seed, f"{stream}-label").integers(len(pool), size=n)]
     else:
-        new = np.concatenate([checked_sample(task, CHUNK, task_rng(task, seed, "noise-label", c))[1]
+        new = np.concatenate([checked_sample(task, CHUNK, task_rng(task, seed, f"{stream}-label", c))[1]
                               for c in chunks])[:n]
     return np.where(u < fraction, new, y)
 

@@ -62,6 +62,7 @@ class Point:
     seed: int
     score: float | None
     train_score: float | None = None  # the cell's training score (relative MSE or 0-1 error), for WidthNeeded
+    diagnostics: dict[str, Any] = field(default_factory=dict)  # the cell's diagnostics, for Trend and Tracks
 
 
 @dataclass
@@ -662,3 +663,200 @@ class WidthNeeded(Claim):
             checks.append(Check(condition, None, what, len(slopes), len(seeds) - len(slopes), mean, lo, hi,
                                 decide(lo, hi, op, bound), "; ".join(notes), "seed(s)"))
         return _result(self, checks, by_n=False)
+
+
+# --- claims across a protocol condition (Arora et al. 2019: random labels) ----------------------
+
+def point_value(p: Point, metric: str) -> float | None:
+    """The number ``metric`` names for one cell: ``test_score`` or ``train_score``; ``train_loss@E``,
+    the stored training-loss curve at epoch E (its last stored epoch ≤ E; None when the run stopped
+    earlier or has no curve); else the diagnostic of that name (``weight_change``,
+    ``arora_complexity``, ``epochs_to_threshold``, ...). None when the cell has no such number."""
+    if metric == "test_score":
+        return p.score
+    if metric == "train_score":
+        return p.train_score
+    if p.score is None:  # a cell that did not finish ok has no diagnostics worth reading
+        return None
+    if metric.startswith("train_loss@"):
+        epoch = int(metric.split("@", 1)[1])
+        epochs, losses = p.diagnostics.get("curve_epoch") or [], p.diagnostics.get("curve_train_loss") or []
+        if not epochs or p.diagnostics.get("epochs_run", epochs[-1]) < epoch:
+            return None
+        kept = [loss for e, loss in zip(epochs, losses) if e <= epoch]
+        return float(kept[-1]) if kept else None
+    value = p.diagnostics.get(metric)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _check_metric(claim: Claim, metric: str) -> None:
+    if metric.startswith("train_loss@"):
+        epoch = metric.split("@", 1)[1]
+        if not epoch.isdigit() or int(epoch) < 1:
+            raise ValueError(f"claim '{claim.statement()}': write train_loss@E with E a positive epoch, e.g. "
+                             f"train_loss@100; got {metric!r}")
+
+
+def _check_axis(claim: Claim, grid: "Grid", axis: str, at_least: int) -> None:
+    values = {c.get(axis) for c in grid.conditions if axis in c}
+    if len(values) < at_least:
+        raise ValueError(f"claim '{claim.statement()}': suite '{grid.suite}' varies {axis} over "
+                         f"{len(values)} value(s) at scale '{grid.scale}'; the claim needs at least {at_least} "
+                         f"(conditions={{'{axis}': (...)}})")
+
+
+def _across(claim: Claim, points: Iterable[Point], learner: str, axis: str) -> dict[tuple[str, str, int], list[Point]]:
+    """The points of ``learner`` grouped by (task variant, learner variant, N), across every value
+    of ``axis``: the claim's unit of check. A variant is named by its task, numbered when the
+    suite runs several variants of one task."""
+    groups: dict[tuple, list[Point]] = defaultdict(list)
+    pts = [p for p in points if (claim.task is None or p.task == claim.task)
+           and all(p.settings.get(k) == v for k, v in claim.conditions.items())]
+    by_label = _by_label(learner, pts)
+    for p in pts:
+        if _matches(learner, p, by_label) and axis in p.settings:
+            rest = json.dumps({k: v for k, v in p.settings.items() if k != axis}, sort_keys=True, default=str)
+            groups[(p.task, rest, p.label, p.n)].append(p)
+    variants: dict[str, list[str]] = defaultdict(list)
+    for task, rest, _, _ in groups:
+        if rest not in variants[task]:
+            variants[task].append(rest)
+    out: dict[tuple[str, str, int], list[Point]] = {}
+    for (task, rest, label, n), ps in groups.items():
+        name = task if len(variants[task]) == 1 else f"{task} (variant {variants[task].index(rest) + 1})"
+        out[(name, label, n)] = ps
+    return out
+
+
+def _per_seed(ps: list[Point], axis: str, metric: str) -> dict[int, list[tuple[float, float]]]:
+    """seed → [(value of ``axis``, value of ``metric``)] over the cells that have both."""
+    out: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for p in ps:
+        v = point_value(p, metric)
+        if v is not None and isinstance(p.settings.get(axis), (int, float)):
+            out[p.seed].append((float(p.settings[axis]), v))
+    return dict(out)
+
+
+def _over_seeds(where: str, n: int, what: str, per_seed: dict[int, float | None], op: str, note: str) -> Check:
+    """Mean of per-seed estimates and its 95% t-interval over the seeds, decided against 0."""
+    got = {s: v for s, v in per_seed.items() if v is not None}
+    dropped = len(per_seed) - len(got)
+    notes = [note] + ([f"{dropped} seed(s) without an estimate"] if dropped else [])
+    if len(got) < 2:
+        mean = float(np.mean(list(got.values()))) if got else None
+        return Check(where, n, what, len(got), dropped, mean, None, None, NOT_SEPARABLE,
+                     "; ".join(filter(None, ["fewer than 2 seeds with an estimate", *notes])))
+    mean, lo, hi = t_interval(list(got.values()))
+    return Check(where, n, what, len(got), dropped, mean, lo, hi, decide(lo, hi, op, 0.0), "; ".join(filter(None, notes)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trend(Claim):
+    """``metric`` of ``learner`` grows (``op="increasing"``) or shrinks (``"decreasing"``) as the
+    protocol condition ``axis`` (default ``label_noise``, the fraction p of random labels) grows.
+
+    ``metric``: ``test_score``, ``train_score``, ``train_loss@E`` (the training loss at epoch E,
+    from the stored curve) or a diagnostic (``weight_change``, ``arora_complexity``,
+    ``epochs_to_threshold``; see :func:`point_value`). Per task variant, learner variant and N: per
+    seed, the least-squares slope of the metric against the axis value over that seed's cells;
+    then the mean of the seeds' slopes and its 95% t-interval over the seeds. HOLDS when the
+    interval lies on the claimed side of 0, FAILS on the other, else NOT SEPARABLE (also with
+    fewer than 2 seeds that have a slope, i.e. cells at 2 or more values of the axis).
+    """
+
+    learner: str
+    metric: str
+    axis: str = "label_noise"
+    op: str = "increasing"
+
+    def __post_init__(self) -> None:
+        if self.op not in ("increasing", "decreasing"):
+            raise ValueError(f"a Trend's op must be 'increasing' or 'decreasing', got {self.op!r}")
+
+    def statement(self) -> str:
+        return f"{self.metric} of {self.learner} is {self.op} in {self.axis}" + self._where()
+
+    def learner_refs(self) -> list[str]:
+        return [self.learner]
+
+    def check(self, grid: "Grid") -> None:
+        super().check(grid)
+        _check_metric(self, self.metric)
+        _check_axis(self, grid, self.axis, 2)
+
+    @property
+    def method(self) -> str:
+        """How this claim's checks are computed, for the verdict page."""
+        return (f"A trend in {self.axis} is the least-squares slope of the quantity against {self.axis}, fitted "
+                "per seed over that seed's cells; the interval is the 95% t-interval of the mean over the seeds' "
+                "slopes (HOLDS: entirely on the claimed side of 0).")
+
+    def evaluate(self, points: Iterable[Point]) -> ClaimResult:
+        op = "≥" if self.op == "increasing" else "≤"
+        checks = []
+        for (name, label, n), ps in _across(self, points, self.learner, self.axis).items():
+            per_seed = _per_seed(ps, self.axis, self.metric)
+            slopes: dict[int, float | None] = {}
+            for seed, xy in sorted(per_seed.items()):
+                xs, ys = np.array([x for x, _ in xy]), np.array([y for _, y in xy])
+                slopes[seed] = float(np.polyfit(xs, ys, 1)[0]) if len(set(xs)) >= 2 else None
+            shown = [f"{x:g}: {np.mean([y for xy in per_seed.values() for xx, y in xy if xx == x]):.3g}"
+                     for x in sorted({x for xy in per_seed.values() for x, _ in xy})]
+            note = f"mean {self.metric} per {self.axis}: " + ", ".join(shown) if shown else ""
+            where = name if label == self.learner else f"{name}, {label}"
+            checks.append(_over_seeds(where, n, f"slope of {self.metric} vs {self.axis}", slopes, op, note))
+        return _result(self, checks, by_n=True, named=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tracks(Claim):
+    """``metric`` of ``learner`` tracks ``target`` across the values of the condition ``axis``:
+    Arora et al.'s "the complexity measure tracks the test error" as labels are randomised.
+
+    Per task variant, learner variant and N: per seed, the Pearson correlation of ``metric`` and
+    ``target`` over that seed's cells (one per value of ``axis``; at least 3 distinct values and
+    neither constant, else that seed has no correlation); then the mean correlation over the seeds
+    and its 95% t-interval. HOLDS when the interval lies above 0, FAILS below, else NOT SEPARABLE.
+    Metric names as for :class:`Trend`.
+    """
+
+    learner: str
+    metric: str = "arora_complexity"
+    target: str = "test_score"
+    axis: str = "label_noise"
+
+    def statement(self) -> str:
+        return f"{self.metric} of {self.learner} tracks its {self.target} across {self.axis}" + self._where()
+
+    def learner_refs(self) -> list[str]:
+        return [self.learner]
+
+    def check(self, grid: "Grid") -> None:
+        super().check(grid)
+        _check_metric(self, self.metric)
+        _check_metric(self, self.target)
+        _check_axis(self, grid, self.axis, 3)
+
+    @property
+    def method(self) -> str:
+        """How this claim's checks are computed, for the verdict page."""
+        return (f"Tracking is the Pearson correlation of the two quantities across the values of {self.axis}, per "
+                "seed (at least 3 values); the interval is the 95% t-interval of the mean over the seeds' "
+                "correlations (HOLDS: entirely above 0).")
+
+    def evaluate(self, points: Iterable[Point]) -> ClaimResult:
+        checks = []
+        for (name, label, n), ps in _across(self, points, self.learner, self.axis).items():
+            xs, ys = _per_seed(ps, self.axis, self.metric), _per_seed(ps, self.axis, self.target)
+            corr: dict[int, float | None] = {}
+            for seed in sorted(set(xs) | set(ys)):
+                a, b = dict(xs.get(seed, [])), dict(ys.get(seed, []))
+                keys = sorted(set(a) & set(b))
+                u, v = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
+                ok = len(keys) >= 3 and np.ptp(u) > 0 and np.ptp(v) > 0
+                corr[seed] = float(np.corrcoef(u, v)[0, 1]) if ok else None
+            where = name if label == self.learner else f"{name}, {label}"
+            checks.append(_over_seeds(where, n, f"correlation of {self.metric} and {self.target} across {self.axis}",
+                                      corr, "≥", ""))
+        return _result(self, checks, by_n=True, named=True)

@@ -23,7 +23,7 @@ from harness.runner import RunSummary
 from harness.suites import suite_from_toml, suite_to_toml
 from suite_plugin import install, section
 
-BUILTIN_SUITES = ("quick", "allen-zhu-fig1", "allen-zhu-fig1a", "allen-zhu-fig1b", "allen-zhu-fig2", "zou-gu-deep", "teacher-nets", "li-liang-mixtures")
+BUILTIN_SUITES = ("quick", "allen-zhu-fig1", "allen-zhu-fig1a", "allen-zhu-fig1b", "allen-zhu-fig2", "zou-gu-deep", "teacher-nets", "li-liang-mixtures", "arora-random-labels")
 
 
 @pytest.fixture

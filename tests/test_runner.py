@@ -31,7 +31,7 @@ def test_all_selects_every_learner_that_supports_the_task(bench, tmp_path):
                            "-p", "width=8", "-p", "epochs=2", "-p", "lr=0.01", "-p", "weight_decay=0.0",
                            "-p", "ridge_per_n=1e-6", "-p", "ntk.depth=2", "--out", str(tmp_path / "lb"))
     assert code == 0, err
-    names = ("deep_sgd", "kernel_ridge", "ntk", "random_features", "three_layer_alg1", "three_layer_ntk",
+    names = ("arora_gd", "deep_sgd", "kernel_ridge", "ntk", "random_features", "three_layer_alg1", "three_layer_ntk",
              "three_layer_sgd", "two_layer_ntk", "two_layer_sgd")
     assert all(name in err for name in names) and f"Ran {len(names)} of {len(names)} cells" in out
 

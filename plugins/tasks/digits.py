@@ -37,6 +37,35 @@ class Digits(FiniteTask):
         return _digits()
 
 
+class DigitsTwoClass(FiniteTask):
+    """Two classes of the bundled digits in Arora et al.'s (2019, App. A) form: each image scaled
+    to ‖x‖ = 1, label 1 for ``classes[1]`` (y = +1) and 0 for ``classes[0]`` (y = −1). They use
+    the first two classes of MNIST; the default here is the same two digits, 0 and 1 (360 images:
+    100 test points, N ≤ 260)."""
+
+    name = "digits2"
+    kind = "classification"
+    n_classes = 2
+    test_size = 100
+    description = "two classes of the bundled digits (default 0 vs 1), ‖x‖ = 1 — Arora et al.'s setting; N ≤ 260"
+
+    def __init__(self, classes: tuple = (0, 1)):
+        super().__init__(classes=tuple(classes) if isinstance(classes, (list, tuple)) else classes)
+
+    def check_params(self) -> None:
+        c = self.params["classes"]
+        if (not isinstance(c, tuple) or len(c) != 2 or c[0] == c[1]
+                or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 9 for v in c)):
+            raise BenchError(f"digits2: classes must be two different digits 0–9, e.g. (0, 1); got {c!r}")
+
+    def load(self):
+        X, y = _digits()
+        first, second = self.params["classes"]
+        keep = (y == first) | (y == second)
+        X = X[keep]
+        return X / np.linalg.norm(X, axis=1, keepdims=True), (y[keep] == second).astype(np.int64)
+
+
 def data_home() -> Path:
     """Where OpenML downloads are cached: $CONCEPTBENCH_DATA or ~/.cache/conceptbench."""
     return Path(os.environ.get("CONCEPTBENCH_DATA") or Path.home() / ".cache" / "conceptbench")
@@ -112,4 +141,5 @@ class MNIST(FiniteTask):
 @hookimpl
 def register_tasks(register):
     register(Digits())
+    register(DigitsTwoClass())
     register(MNIST())
