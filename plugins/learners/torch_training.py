@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from harness import Diverged, Learner, Problem, Search, Selection, is_int, is_number, report_epoch, training_curve
+from harness import (BenchError, Diverged, Learner, Problem, Search, Selection, is_int, is_number, report_epoch,
+                     training_curve)
 
 if TYPE_CHECKING:  # torch is imported where a network is built or run: it costs `bench list` ~1 s
     import torch
@@ -289,6 +290,26 @@ class SGDNetLearner(Learner):
         self.require("weight_decay", is_number(0.0), "a number ≥ 0")
         self.require("momentum", is_number(0.0, 1.0), "a number in [0, 1)")
         self.require("schedule", lambda v: v in SCHEDULES, " or ".join(SCHEDULES))
+        self.require("halving", lambda v: isinstance(v, bool), "true or false")
+        if len(self.grid_spec.get("halving", [])) > 1:
+            raise BenchError(f"learner '{self.name}': halving takes one value per run (it decides how the "
+                             f"grid is searched, it is not a hyper-parameter); run once per value")
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """As :attr:`Learner.identity`, without ``halving`` when it is off (the default), so a cell
+        is the same cell it was before the option existed (same id, same seeds)."""
+        ident = super().identity
+        if ident["grid"].get("halving") == [False]:
+            ident = {**ident, "grid": {k: v for k, v in ident["grid"].items() if k != "halving"}}
+        return ident
+
+    @property
+    def batchable(self) -> bool:
+        """Whether :meth:`fit_select` may train the grid as batched programs: yes unless a subclass
+        trains its own way (its own ``_train``/``train_network``, as Algorithm 1 does)."""
+        return (type(self)._train is SGDNetLearner._train
+                and type(self).train_network is SGDNetLearner.train_network)
 
     def weight_count(self, d: int, params: dict[str, Any]) -> int:
         """Entries of the network's weights and biases for inputs of dimension ``d`` and one
@@ -339,6 +360,10 @@ class SGDNetLearner(Learner):
         return self._train(X, y, params, rng, problem).model
 
     def fit_select(self, X_train, y_train, X_val, y_val, grid, rng, problem) -> Selection:
+        if self.batchable:  # the grid as one program per architecture; same results (plugins/learners/batched.py)
+            from .batched import fit_select_batched
+
+            return fit_select_batched(self, X_train, y_train, X_val, y_val, grid, rng, problem)
         best = Selection(None, None)
         for params in grid:
             start = time.perf_counter()
