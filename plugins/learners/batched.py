@@ -243,6 +243,11 @@ def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
         C = len(active)
         index = torch.tensor(active)
         lr = lr_all[index] * factors[epoch - 1]  # float64, as torch computes a scheduled lr
+        # Per-row hyper-parameters shaped for each stacked tensor; weight decay and momentum only
+        # where some configuration has them (as torch skips them at 0: with μ = 0 the buffer is g).
+        rate = {k: shaped(-lr, params_t[k]) for k in trained}
+        decay = {k: shaped(wd_all[index], params_t[k]) for k in trained} if bool(wd_all[index].any()) else {}
+        momentum = {k: shaped(mom_all[index], params_t[k]) for k in trained} if bool(mom_all[index].any()) else {}
         perms = torch.stack([torch.randperm(n, generator=members[i].generator) for i in active]).to(device)
         fit = torch.zeros(C, 2, device=device)
         total = torch.zeros(C, device=device)
@@ -263,17 +268,20 @@ def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
                 # torch.optim.SGD (torch/optim/sgd.py, _single_tensor_sgd: dampening 0, no
                 # Nesterov) takes one lr, weight decay and momentum per parameter group; here each
                 # row of a stacked tensor is a configuration with its own, so the same update is
-                # written out with per-row values: g += wd·p; buf = g, then buf = μ·buf + g; p -= lr·buf.
-                for name, grad in zip(trained, grads):
+                # written out with per-row values: g += wd·p; buf = g, then buf = μ·buf + g; p -= lr·buf
+                # (in place, one pass each: the update is memory-bound next to the matmuls).
+                for name, g in zip(trained, grads):
                     p = params_t[name]
-                    g = grad + shaped(wd_all[index], p) * p
-                    buf = momentum_buf[name]
-                    if buf is None:
-                        buf = g.clone()
-                    else:
-                        buf.mul_(shaped(mom_all[index], p)).add_(g)
-                    momentum_buf[name] = buf
-                    p.sub_(shaped(lr, p) * buf)
+                    if decay:
+                        g.addcmul_(decay[name], p)
+                    if momentum:
+                        buf = momentum_buf[name]
+                        if buf is None:
+                            momentum_buf[name] = buf = g.clone()
+                        else:
+                            buf.mul_(momentum[name]).add_(g)
+                        g = buf
+                    p.addcmul_(g, rate[name])
             total += losses.detach()
 
         leaving: list[int] = []
