@@ -112,13 +112,16 @@ def test_models_and_diagnostics_match_train(registry, name, kind, schedule):
             np.testing.assert_allclose(got.model.predict(X_test), alone.model.predict(X_test), rtol=RTOL_PRED)
 
 
-@pytest.mark.parametrize("kind,schedule", [("regression", "early_stop"), ("classification", "step")])
-def test_row_by_row_update_matches_loop(registry, monkeypatch, kind, schedule):
-    """Large stacked weights are updated one row (configuration) at a time; force that path on
-    every parameter here (the tiny nets above take the broadcast one)."""
+@pytest.mark.parametrize("kind,schedule,momentum", [("regression", "early_stop", [0.0]),
+                                                    ("classification", "step", [0.0, 0.9]),
+                                                    ("regression", "step", [0.9])])
+def test_row_by_row_update_matches_loop(registry, monkeypatch, kind, schedule, momentum):
+    """Large stacked weights are updated one row (configuration) at a time, a ReLU net's weight by
+    one addmm_ of δᵀh into it or its momentum buffer; force that path on every parameter here
+    (the tiny nets above take the broadcast one)."""
     monkeypatch.setattr(batched, "ROW_UPDATE", 1)
     X, y, Xv, yv, problem = data(kind)
-    lrn = learner(registry, "three_layer_sgd", schedule=[schedule], momentum=[0.0, 0.9])
+    lrn = learner(registry, "three_layer_sgd", schedule=[schedule], momentum=momentum)
     grid = lrn.param_grid(None, len(X))
     fast = lrn.fit_select(X, y, Xv, yv, grid, np.random.default_rng(7), problem)
     assert_same_selection(fast, loop_fit_select(lrn, X, y, Xv, yv, grid, np.random.default_rng(7), problem))

@@ -199,14 +199,21 @@ def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
     def forward(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return functional_call(base, (p, b), (x,))
 
-    def batched_forward(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """[C, b, k] outputs for inputs [C, b, d], or [b, d] shared by every configuration."""
+    def batched_forward(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor,
+                        saved: list | None = None) -> torch.Tensor:
+        """[C, b, k] outputs for inputs [C, b, d], or [b, d] shared by every configuration; a ReLU
+        net appends (layer, input, output) of each linear layer to ``saved``."""
         if plan is None:
             return vmap(forward, in_dims=(0, 0, 0 if x.dim() == 3 else None))(p, b, x)
         h = x if x.dim() == 3 else x.expand(len(active), *x.shape)
         for layer in plan:
-            h = torch.relu(h) if layer is None else torch.baddbmm(p[layer + ".bias"][:, None, :], h,
-                                                                  p[layer + ".weight"].transpose(1, 2))
+            if layer is None:
+                h = torch.relu(h)
+                continue
+            z = torch.baddbmm(p[layer + ".bias"][:, None, :], h, p[layer + ".weight"].transpose(1, 2))
+            if saved is not None:
+                saved.append((layer, h, z))
+            h = z
         return h
 
     plan = _sequential_plan(base)
@@ -266,7 +273,8 @@ def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
         total = torch.zeros(C, device=device)
         for i in range(0, n, batch_size):
             idx = perms[:, i:i + batch_size]
-            out = batched_forward(params_t, buffers_t, Xt[idx])  # [C, b, k]
+            saved: list[tuple[str, torch.Tensor, torch.Tensor]] = []  # (layer, its input, its output z)
+            out = batched_forward(params_t, buffers_t, Xt[idx], saved)  # [C, b, k]
             target = yt[idx]
             if classification:
                 k = out.shape[-1]
@@ -276,14 +284,30 @@ def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
             else:
                 losses = ((out - target) ** 2).mean(dim=(1, 2))
             fit[:, 0] += losses.detach() * idx.shape[1]
-            grads = torch.autograd.grad(losses.sum(), [params_t[k] for k in trained])
-            with torch.no_grad():
-                # torch.optim.SGD (torch/optim/sgd.py, _single_tensor_sgd: dampening 0, no
-                # Nesterov) takes one lr, weight decay and momentum per parameter group; here each
-                # row of a stacked tensor is a configuration with its own, so the same update is
-                # written out per row: g += wd·p; buf = g, then buf = μ·buf + g; p -= lr·buf.
-                for name, g in zip(trained, grads):
-                    _sgd_step(params_t[name], g, momentum_buf, name, hyper, decay, momentum)
+            # torch.optim.SGD (torch/optim/sgd.py, _single_tensor_sgd: dampening 0, no Nesterov)
+            # takes one lr, weight decay and momentum per parameter group; here each row of a
+            # stacked tensor is a configuration with its own, so the same update is written out
+            # per row: g += wd·p; buf = g, then buf = μ·buf + g; p -= lr·buf.
+            if plan is None:
+                grads = torch.autograd.grad(losses.sum(), [params_t[k] for k in trained])
+                with torch.no_grad():
+                    for name, g in zip(trained, grads):
+                        _sgd_step(params_t[name], g, momentum_buf, name, hyper, decay, momentum)
+            else:
+                # A ReLU net: autograd gives each trained layer's output gradient δ = ∂L/∂z, and
+                # the weight gradient δᵀh is formed here, so a large weight is updated by one
+                # addmm_ per configuration into the weight (or momentum buffer) itself, while
+                # it is in cache, instead of a [C, out, in] gradient written and read back.
+                layers = [entry for entry in saved if entry[0] + ".weight" in trained or entry[0] + ".bias" in trained]
+                deltas = torch.autograd.grad(losses.sum(), [z for _, _, z in layers])
+                with torch.no_grad():
+                    for (layer, h, _), delta in zip(layers, deltas):
+                        if layer + ".weight" in trained:
+                            _weight_step(params_t[layer + ".weight"], delta, h.detach(), momentum_buf,
+                                         layer + ".weight", hyper, decay, momentum)
+                        if layer + ".bias" in trained:
+                            _sgd_step(params_t[layer + ".bias"], delta.sum(dim=1), momentum_buf, layer + ".bias",
+                                      hyper, decay, momentum)
             total += losses.detach()
 
         leaving: list[int] = []
@@ -363,6 +387,34 @@ def _sgd_step(p: torch.Tensor, g: torch.Tensor, buffers: dict[str, torch.Tensor 
             buf.mul_(hyper.mom_t.view(-1, *([1] * (p.dim() - 1)))).add_(g)
         g = buf
     _rows(p, g, hyper.neg_lr, hyper.neg_lr_t)  # p -= lr·g
+
+
+def _weight_step(W: torch.Tensor, delta: torch.Tensor, h: torch.Tensor, buffers: dict[str, torch.Tensor | None],
+                 name: str, hyper: _Hyper, decay: bool, momentum: bool) -> None:
+    """The SGD step of a stacked weight W [C, out, in] whose gradient is δᵀh (δ [C, b, out],
+    h [C, b, in]): per configuration, W −= lr·wd·W, then one ``addmm_`` W −= lr·δᵀh into W — the
+    same step as torch's g = δᵀh + wd·W, W −= lr·g — or, with momentum, into the buffer. Small
+    weights go through :func:`_sgd_step` with the gradient formed at once."""
+    if W[0].numel() < ROW_UPDATE:
+        _sgd_step(W, torch.bmm(delta.transpose(1, 2), h), buffers, name, hyper, decay, momentum)
+        return
+    if not momentum:
+        for row, (neg_lr, wd) in enumerate(zip(hyper.neg_lr, hyper.wd)):
+            if decay:  # not addmm_'s beta = 1 − lr·wd: in float32 it would round lr·wd ≈ 1e-6 by ~2 %
+                W[row].add_(W[row], alpha=neg_lr * wd)
+            W[row].addmm_(delta[row].T, h[row], alpha=neg_lr)
+        return
+    buf = buffers[name]
+    if buf is None:  # torch: the first step's buffer is the gradient itself
+        buffers[name] = buf = torch.bmm(delta.transpose(1, 2), h)
+        if decay:
+            _rows(buf, W, hyper.wd, hyper.wd_t)
+    else:
+        for row, mu in enumerate(hyper.mom):
+            buf[row].addmm_(delta[row].T, h[row], beta=mu)
+            if decay:
+                buf[row].add_(W[row], alpha=hyper.wd[row])
+    _rows(W, buf, hyper.neg_lr, hyper.neg_lr_t)
 
 
 def _rows(out: torch.Tensor, other: torch.Tensor, alpha: list[float], alpha_t: torch.Tensor) -> None:
