@@ -113,27 +113,17 @@ class _Member:
     note: str = ""
 
 
-class _Scored:
-    """What :class:`EarlyStopping` calls ``validate`` on: the member's model, scoring the
-    outputs the batched pass computed instead of running its own network."""
+class _Scored(TrainedNet):
+    """The member's model as :class:`EarlyStopping` sees it: ``validate`` (TrainedNet's own)
+    scores the outputs the batched pass computed for this member instead of running a network."""
 
     def __init__(self, member: _Member) -> None:
+        model = member.model
+        super().__init__(model.net, model.problem, model.y_mean, model.y_std, model.device)
         self.member = member
 
-    def validate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        model, out = self.member.model, self.member.val_out
-        return TrainedNet.validate(_Fixed(model, out), X, y)
-
-
-class _Fixed(TrainedNet):
-    """A :class:`TrainedNet` whose outputs are given (the batched pass's slice for this member)."""
-
-    def __init__(self, model: TrainedNet, out: torch.Tensor) -> None:
-        super().__init__(model.net, model.problem, model.y_mean, model.y_std, model.device)
-        self._out = out
-
     def outputs(self, X: np.ndarray) -> torch.Tensor:
-        return self._out
+        return self.member.val_out
 
 
 def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
@@ -173,11 +163,10 @@ def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
             raise TypeError(f"{type(net).__name__} has penalty()/end_epoch(): train it with train()")
         model = TrainedNet(net.to(device), problem, y_mean, y_std, device)
         member = _Member(params, net, gen, model, None, snapshot(learner.hidden_weights(net)))  # type: ignore[arg-type]
-        member.stopper = EarlyStopping(_Scored(member), X_val, y_val, patience, epochs)  # type: ignore[arg-type]
+        member.stopper = EarlyStopping(_Scored(member), X_val, y_val, patience, epochs)
         members.append(member)
 
     base = members[0].net
-    names = [name for name, _ in base.named_parameters()]
     trained = [name for name, p in base.named_parameters() if p.requires_grad]
     buffer_names = [name for name, _ in base.named_buffers()]
 
