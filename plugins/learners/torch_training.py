@@ -327,6 +327,11 @@ class SGDNetLearner(Learner):
         two_layer_sgd width 1000 measured 37 and 44 MiB, this gives 31 MiB.
         """
         floats = 3 * self.weight_count(d, params) + 2 * PREDICT_ROWS * int(params["width"])
+        if self.batchable:  # the batched fit_select holds all C configurations of an architecture at
+            # once, each with ~4 copies of its weights: stacked, its own net, W(0), momentum (measured:
+            # the allen-zhu grid, 18 configs at width 2000, took 1.48 GB over the loop's 0.36 GB)
+            configs = math.prod(len(self.grid_spec.get(k, [0])) for k in ("lr", "weight_decay", "momentum"))
+            floats = max(floats, 4 * configs * self.weight_count(d, params) + 2 * PREDICT_ROWS * int(params["width"]))
         return 4 * floats + data_bytes(n, d)
 
     @abc.abstractmethod
