@@ -45,7 +45,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from harness import Diverged, Problem, Selection
+from harness import Diverged, Problem, Selection, report_epoch
 
 from .torch_training import (PREDICT_ROWS, SCHEDULES, EarlyStopping, Outcome, TrainedNet, snapshot, torch_seed,
                              weight_change)
@@ -309,6 +309,7 @@ def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
                 leaving.append(row)
             else:
                 member.model.record_epoch(fit[row].cpu(), n)
+        report_epoch(epoch, epochs)  # the progress display: one program is one fit
         alive = [row for row in range(C) if row not in leaving]
         scored = (not step) or epoch == epochs or epoch in rungs
         if scored and alive:
