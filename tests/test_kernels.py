@@ -205,6 +205,20 @@ def test_blocked_arc_cosine_recursion_equals_the_whole_matrix_formula(depth, bia
         np.testing.assert_allclose(arccos.arccos1(X, Y, bias), lam, rtol=1e-12, atol=1e-12 * np.abs(lam).max())
 
 
+@pytest.mark.parametrize("bias", [0.0, 0.5])
+def test_the_diagonal_of_the_gram_is_exact(bias, monkeypatch):
+    # A point with itself: θ = 0 at every layer, so Λ = s/2 and D = 1/2 exactly. With s the
+    # first layer's variance w‖x‖² + b: depth 2 gives Θ = s; depth 3 gives Σ² = w s + b,
+    # Θ² = Σ² + w s, Θ = (Σ² + Θ²)/2.
+    monkeypatch.setattr(arccos, "BLOCK_ELEMENTS", 1000)
+    X = 1.7 * unit_rows(np.random.default_rng(8), 200, 4)
+    w = 1 - bias
+    s = w * np.sum(X * X, 1) + bias
+    np.testing.assert_allclose(np.diag(arccos.ntk(X, X, 2, bias)), s, rtol=1e-14)
+    s2 = w * s + bias
+    np.testing.assert_allclose(np.diag(arccos.ntk(X, X, 3, bias)), (s2 + s2 + w * s) / 2, rtol=1e-14)
+
+
 def test_arc_cosine_recursion_holds_at_most_two_and_a_half_matrices():
     import tracemalloc
     X = unit_rows(np.random.default_rng(6), 1500, 4)

@@ -38,14 +38,19 @@ def _check(depth: int, bias: float) -> None:
 
 
 def _relu_moments(c: np.ndarray, s: np.ndarray, t: np.ndarray, lam: np.ndarray,
-                  dot: np.ndarray | None) -> None:
+                  dot: np.ndarray | None, same: tuple[np.ndarray, np.ndarray] | None) -> None:
     """Write E relu(u) relu(v) into ``lam`` and (if given) E relu′(u) relu′(v) into ``dot``, for
-    covariances ``c`` (overwritten) and variances s (rows), t (cols)."""
+    covariances ``c`` (overwritten) and variances s (rows), t (cols); the entries ``same``
+    pair a point with itself, whose angle is exactly 0."""
     norm = np.sqrt(np.outer(s, t))
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(c, np.where(norm > 0, norm, 1.0), out=c)
     c[norm <= 0] = 0.0
     np.clip(c, -1.0, 1.0, out=c)          # cos θ
+    if same is not None:
+        # Round-off leaves cos θ = 1 ± 1e-16 on the diagonal, and arccos turns that into θ ~ 1e-8
+        # (a 1e-8 relative error of the diagonal in float64, 1e-4 in float32): set it exactly.
+        c[same] = 1.0
     # sin θ = √((1 − cos θ)(1 + cos θ)) and cos θ itself instead of sin(θ), cos(θ): two
     # transcendental functions fewer (each ~8 ns per entry), as accurate (the product form keeps
     # 1 − cos θ exact near θ = 0, where arccos is as ill-conditioned as the square root).
@@ -62,9 +67,10 @@ def _relu_moments(c: np.ndarray, s: np.ndarray, t: np.ndarray, lam: np.ndarray,
         dot /= 2 * np.pi
 
 
-def _block(X: np.ndarray, Y: np.ndarray, depth: int, bias: float, ntk: bool, out: np.ndarray) -> None:
+def _block(X: np.ndarray, Y: np.ndarray, depth: int, bias: float, ntk: bool, out: np.ndarray,
+           same: tuple[np.ndarray, np.ndarray] | None) -> None:
     """Recurse up to the last hidden layer L = depth − 1 on rows X against Y and write the NTK
-    (``ntk``) or the last layer's Λᴸ into ``out``."""
+    (``ntk``) or the last layer's Λᴸ into ``out``; ``same`` indexes the (x, x) entries."""
     w, b = 1.0 - bias, bias
     cov = X @ Y.T
     cov *= w
@@ -75,7 +81,7 @@ def _block(X: np.ndarray, Y: np.ndarray, depth: int, bias: float, ntk: bool, out
     lam = np.empty_like(cov)
     dot = np.empty_like(cov) if ntk else None
     for _ in range(depth - 2):                   # hidden layers 2 … L
-        _relu_moments(cov, sx, sy, lam, dot)
+        _relu_moments(cov, sx, sy, lam, dot, same)
         lam *= w * 2.0
         lam += b                                 # Σˡ⁺¹
         if ntk:
@@ -85,7 +91,7 @@ def _block(X: np.ndarray, Y: np.ndarray, depth: int, bias: float, ntk: bool, out
         # The diagonal maps through the same formula with θ = 0: Λ = s/2.
         cov, lam = lam, cov
         sx, sy = w * sx + b, w * sy + b
-    _relu_moments(cov, sx, sy, out if not ntk else lam, dot)
+    _relu_moments(cov, sx, sy, out if not ntk else lam, dot, same)
     if ntk:
         np.multiply(theta, dot, out=out)
         out += lam                               # Θ = Λᴸ + Θᴸ · Dᴸ
@@ -93,11 +99,13 @@ def _block(X: np.ndarray, Y: np.ndarray, depth: int, bias: float, ntk: bool, out
 
 def _kernel(X: np.ndarray, Y: np.ndarray, depth: int, bias: float, ntk: bool) -> np.ndarray:
     _check(depth, bias)
+    square = X is Y
     X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
     out = np.empty((len(X), len(Y)))
     rows = max(1, BLOCK_ELEMENTS // max(1, len(Y)))
     for i in range(0, len(X), rows):
-        _block(X[i:i + rows], Y, depth, bias, ntk, out[i:i + rows])
+        k = np.arange(min(rows, len(X) - i))
+        _block(X[i:i + rows], Y, depth, bias, ntk, out[i:i + rows], (k, i + k) if square else None)
     return out
 
 
