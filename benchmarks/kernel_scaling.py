@@ -57,10 +57,12 @@ print(json.dumps({"seconds": seconds, "rel_mse": float(np.mean((pred - y_test) *
 
 
 def one_fit(name: str, params: dict, n: int, exact: bool) -> dict:
-    """One fit and test prediction in a fresh interpreter (its own peak RSS), two BLAS threads."""
+    """One fit and test prediction in a fresh interpreter (its own peak RSS): two BLAS threads,
+    one for the exact solve (OpenBLAS's threaded Cholesky, as bundled with numpy 2.4 / scipy
+    1.17, dies with SIGSEGV on a 20000 × 20000 matrix; one thread factors it)."""
     out = subprocess.run([sys.executable, "-c", CHILD, name, json.dumps(params), str(n), "exact" if exact else "nystrom"],
                          cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+                         env={**os.environ, "OMP_NUM_THREADS": "1" if exact else "2"})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -184,6 +186,10 @@ Largest difference between the two, relative to the largest entry: {gap:.1e}.
 ## ntk on sin3 (depth 2, β² = 1/2, ridge 1e-8·N): one fit + 5,000 test predictions
 
 {tabulate(ny, ["N", "solver", "time (s)", "peak RSS (GiB)", "test rel. MSE"], tablefmt="github")}
+
+The exact solve runs on one BLAS thread, the Nyström fits on two: OpenBLAS's threaded Cholesky
+(bundled with numpy {metadata.version("numpy")} / scipy {metadata.version("scipy")}) dies with
+SIGSEGV on a 20000 × 20000 matrix (numpy.linalg.cholesky and scipy's dpotrf alike, even on 2·I).
 """
 
 

@@ -15,7 +15,7 @@ from sklearn.metrics.pairwise import euclidean_distances, manhattan_distances, p
 from harness import BenchError, Diverged, Learner, Problem, Search, Selection, hookimpl, score
 
 from . import nystrom
-from .ridge import PREDICT_ROWS, RidgePath
+from .ridge import PREDICT_ROWS, RidgePath, safe_blas
 
 # Median-heuristic distances use at most this many training points (the first ones: deterministic).
 MEDIAN_POINTS = 500
@@ -60,7 +60,8 @@ def solve_dual(K: np.ndarray, alpha: float, Y: np.ndarray) -> np.ndarray:
     passes a fresh kernel matrix, so no N × N copy is made."""
     K.flat[::len(K) + 1] += alpha
     try:
-        return scipy.linalg.solve(K, Y, assume_a="pos", overwrite_a=True)
+        with safe_blas(len(K)):
+            return scipy.linalg.solve(K, Y, assume_a="pos", overwrite_a=True)
     except np.linalg.LinAlgError:
         raise _Singular from None
 
@@ -75,7 +76,8 @@ def dual_coef(make_kernel: Callable[[], np.ndarray], alpha: float, Y: np.ndarray
     except _Singular:  # scikit-learn's fallback; the failed solve overwrote the matrix
         K = make_kernel()
         K.flat[::len(K) + 1] += alpha
-        return scipy.linalg.lstsq(K, Y)[0]
+        with safe_blas(len(K)):
+            return scipy.linalg.lstsq(K, Y)[0]
 
 
 @dataclass

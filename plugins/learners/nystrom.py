@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import scipy.linalg
 
-from .ridge import Design
+from .ridge import Design, safe_blas
 
 # Cells with more points than this (training and validation together) use the Nyström path;
 # at or below it, the exact N × N solve.
@@ -70,7 +70,8 @@ def jittered_cholesky(K: np.ndarray) -> np.ndarray:
         A = K.copy()
         A.flat[::len(A) + 1] += eps
         try:
-            return scipy.linalg.cholesky(A, lower=True, overwrite_a=True)
+            with safe_blas(len(A)):
+                return scipy.linalg.cholesky(A, lower=True, overwrite_a=True)
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
             eps *= 10.0
     raise np.linalg.LinAlgError("the centres' kernel matrix is not positive semi-definite")

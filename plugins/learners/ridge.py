@@ -10,12 +10,14 @@ per setting of the other parameters, with the validation embedding, and every ri
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from harness import Diverged, Learner, Problem, Search, Selection, is_number, score
 
@@ -25,6 +27,17 @@ RIDGE = "ridge_per_n"
 RIDGES = [10.0 ** k for k in range(-10, 1)]
 # FittedRidge.predict embeds this many new points at a time: a kernel's embedding is rows × N.
 PREDICT_ROWS = 4096
+
+
+# OpenBLAS's multi-threaded Cholesky, as numpy 2.4 / scipy 1.17 bundle it, dies with SIGSEGV on
+# large matrices (measured with two threads: 10,000 rows fine; 16,000 and 20,000 crash, even on
+# 2·I, through numpy.linalg.cholesky and scipy alike); past this size it runs on one thread.
+SERIAL_CHOLESKY = 12_000
+
+
+def safe_blas(p: int) -> contextlib.AbstractContextManager:
+    """The BLAS thread limit for factoring (or solving with) a p × p matrix."""
+    return threadpool_limits(limits=1, user_api="blas") if p > SERIAL_CHOLESKY else contextlib.nullcontext()
 
 
 def ridge_bytes(p: int) -> int:
@@ -100,10 +113,12 @@ class RidgePath:
         self._eig: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def coef(self, ridge: float) -> np.ndarray:
-        A = self.gram.copy()
+        # A Fortran-ordered copy that LAPACK factors in place: the Gram and one p × p array at a time.
+        A = self.gram.copy(order="F")
         A.flat[::len(A) + 1] += ridge
-        try:  # factored in place: the Gram and one p × p array at a time
-            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, overwrite_a=True), self.B)
+        try:
+            with safe_blas(len(A)):
+                return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, overwrite_a=True), self.B)
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
             if self._eig is None:
                 s, U = scipy.linalg.eigh(self.gram, driver="evd")
