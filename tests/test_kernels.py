@@ -165,3 +165,127 @@ def test_ridge_path_falls_back_to_clipped_eigenvalues_when_cholesky_fails():
     np.testing.assert_allclose(RidgePath(gram, B).coef(1e-12), expected, rtol=1e-6)
     direct = np.linalg.solve(gram + 0.5 * np.eye(8), B)  # a well-posed ridge takes the Cholesky route
     np.testing.assert_allclose(RidgePath(gram, B).coef(0.5), direct, rtol=1e-10)
+
+
+# --- No waste: kernel_ridge solves every candidate from one distance matrix per kernel, and the
+# --- arc-cosine recursion runs in blocks.
+
+def whole_matrix_ntk(X, Y, depth, bias):
+    """The recursion as the whole-matrix formula computed it before it was blocked: the
+    reference the blocked, in-place version must reproduce."""
+    w, b = 1.0 - bias, bias
+
+    def moments(c, s, t):
+        norm = np.sqrt(np.outer(s, t))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cos = np.where(norm > 0, c / np.where(norm > 0, norm, 1.0), 0.0)
+        theta = np.arccos(np.clip(cos, -1.0, 1.0))
+        return norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi), (np.pi - theta) / (2 * np.pi)
+
+    cov, sx, sy = w * (X @ Y.T) + b, w * np.sum(X * X, 1) + b, w * np.sum(Y * Y, 1) + b
+    theta = cov.copy()
+    for _ in range(depth - 2):
+        lam, dot = moments(cov, sx, sy)
+        new_cov = w * 2.0 * lam + b
+        theta = new_cov + theta * (w * 2.0 * dot)
+        cov, sx, sy = new_cov, w * sx + b, w * sy + b
+    lam, dot = moments(cov, sx, sy)
+    return lam + theta * dot, lam
+
+
+@pytest.mark.parametrize("depth, bias", [(2, 0.5), (3, 0.5), (4, 0.2), (3, 0.0)])
+def test_blocked_arc_cosine_recursion_equals_the_whole_matrix_formula(depth, bias, monkeypatch):
+    rng = np.random.default_rng(5)
+    X, Y = 1.5 * rng.standard_normal((150, 5)), rng.standard_normal((170, 5))
+    X[7] = 0.0  # a zero row: Σ¹ = β² only, and with β = 0 the 0/0 angle
+    monkeypatch.setattr(arccos, "BLOCK_ELEMENTS", 1000)  # several blocks, a ragged last one
+    theta, lam = whole_matrix_ntk(X, Y, depth, bias)
+    np.testing.assert_allclose(arccos.ntk(X, Y, depth, bias), theta, rtol=1e-12, atol=1e-12 * np.abs(theta).max())
+    if depth == 2:
+        np.testing.assert_allclose(arccos.arccos1(X, Y, bias), lam, rtol=1e-12, atol=1e-12 * np.abs(lam).max())
+
+
+@pytest.mark.parametrize("bias", [0.0, 0.5])
+def test_the_diagonal_of_the_gram_is_exact(bias, monkeypatch):
+    # A point with itself: θ = 0 at every layer, so Λ = s/2 and D = 1/2 exactly. With s the
+    # first layer's variance w‖x‖² + b: depth 2 gives Θ = s; depth 3 gives Σ² = w s + b,
+    # Θ² = Σ² + w s, Θ = (Σ² + Θ²)/2.
+    monkeypatch.setattr(arccos, "BLOCK_ELEMENTS", 1000)
+    X = 1.7 * unit_rows(np.random.default_rng(8), 200, 4)
+    w = 1 - bias
+    s = w * np.sum(X * X, 1) + bias
+    np.testing.assert_allclose(np.diag(arccos.ntk(X, X, 2, bias)), s, rtol=1e-14)
+    s2 = w * s + bias
+    np.testing.assert_allclose(np.diag(arccos.ntk(X, X, 3, bias)), (s2 + s2 + w * s) / 2, rtol=1e-14)
+
+
+def test_arc_cosine_recursion_holds_at_most_two_and_a_half_matrices():
+    import tracemalloc
+    X = unit_rows(np.random.default_rng(6), 1500, 4)
+    matrix = 8 * len(X) ** 2
+    peaks = []
+    for kernel in (lambda: arccos.ntk(X, X, 3, 0.5), lambda: whole_matrix_ntk(X, X, 3, 0.5)):
+        tracemalloc.start()
+        kernel()
+        peaks.append(tracemalloc.get_traced_memory()[1] / matrix)
+        tracemalloc.stop()
+    assert peaks[0] <= 2.5
+    assert peaks[1] >= 8  # the whole-matrix formula this replaces: the check can tell them apart
+
+
+def kernel_ridge_problem(kind):
+    rng = np.random.default_rng(7)
+    X, X_val = rng.standard_normal((150, 3)), rng.standard_normal((50, 3))
+    f = lambda Z: np.sin(2 * Z[:, 0]) + Z[:, 1] * Z[:, 2]  # noqa: E731
+    if kind == "classification":
+        g = lambda Z: (f(Z) > 0).astype(int) + (Z[:, 2] > 1)  # noqa: E731
+        return X, g(X), X_val, g(X_val), Problem("classification", 3, 3)
+    return X, f(X), X_val, f(X_val), Problem("regression", 3)
+
+
+@pytest.mark.parametrize("kind", ["regression", "classification"])
+def test_kernel_ridge_selection_scores_equal_scikit_learn_for_every_candidate(reg, kind):
+    from plugins.learners.kernel_ridge import median_distance
+    X, y, X_val, y_val, problem = kernel_ridge_problem(kind)
+    learner = reg.learners["kernel_ridge"].with_params(gamma_scale=[0.3, 3.0], alpha_per_n=[1e-8, 1e-4, 1.0])
+    sel = learner.fit_select(X, y, X_val, y_val, learner.param_grid(None, 200), np.random.default_rng(0), problem)
+    assert len(sel.trials) == 12
+    target = np.eye(3)[y] if kind == "classification" else y
+    for trial in sel.trials:
+        p = trial["params"]
+        sk = KernelRidge(alpha=p["alpha_per_n"] * len(X), kernel=p["kernel"],
+                         gamma=p["gamma_scale"] / median_distance(X, p["kernel"])).fit(X, target)
+        out = sk.predict(X_val)
+        expected = (np.mean(np.argmax(out, 1) != y_val) if kind == "classification"
+                    else np.mean((out - y_val) ** 2))
+        assert trial["val_score"] == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "laplacian"])
+def test_kernel_ridge_fit_predicts_as_scikit_learn(reg, kernel):
+    from plugins.learners.kernel_ridge import median_distance
+    X, y, X_val, _, problem = kernel_ridge_problem("regression")
+    params = {"kernel": kernel, "gamma_scale": 1.0, "alpha_per_n": 1e-6}
+    model = reg.learners["kernel_ridge"].fit(X, y, params, np.random.default_rng(0), problem)
+    sk = KernelRidge(alpha=1e-6 * len(X), kernel=kernel, gamma=1.0 / median_distance(X, kernel)).fit(X, y)
+    np.testing.assert_allclose(model.predict(X_val), sk.predict(X_val), rtol=1e-9, atol=1e-12)
+
+
+def test_kernel_ridge_selection_computes_each_kernels_distances_once(reg, monkeypatch):
+    from plugins.learners import kernel_ridge
+    calls = []
+    real = kernel_ridge.distances
+    monkeypatch.setattr(kernel_ridge, "distances", lambda A, B, k: calls.append((len(A), k)) or real(A, B, k))
+    X, y, X_val, y_val, problem = kernel_ridge_problem("regression")
+    learner = reg.learners["kernel_ridge"]
+    grid = learner.param_grid(None, 200)
+    assert len(grid) == 48
+    learner.fit_select(X, y, X_val, y_val, grid, np.random.default_rng(0), problem)
+    # one training and one validation distance matrix per kernel, for all 4 gammas × 6 alphas
+    assert sorted(calls) == [(50, "laplacian"), (50, "rbf"), (150, "laplacian"), (150, "rbf")]
+
+
+def test_kernel_ridge_rejects_an_unknown_kernel_before_training(reg):
+    from harness import BenchError
+    with pytest.raises(BenchError, match="kernel must be 'rbf' or 'laplacian', got 'poly'"):
+        reg.learners["kernel_ridge"].with_params(kernel=["rbf", "poly"])

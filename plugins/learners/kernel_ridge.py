@@ -1,21 +1,26 @@
-"""Kernel ridge regression with scikit-learn's KernelRidge (RBF and Laplacian kernels)."""
+"""Kernel ridge regression as scikit-learn's KernelRidge computes it (RBF and Laplacian kernels),
+with each kernel's distances computed once per selection and every (gamma, alpha) solved from them,
+and a Nyström path past the exact-solve size (:mod:`.nystrom`)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from harness import Learner, Problem, Search, hookimpl
+from harness import BenchError, Diverged, Learner, Problem, Search, Selection, hookimpl, score
+
+from . import nystrom
+from .ridge import PREDICT_ROWS, RidgePath, safe_blas
 
 if TYPE_CHECKING:  # scikit-learn is imported where it fits: it costs `bench list` ~0.8 s
     from sklearn.kernel_ridge import KernelRidge as SKKernelRidge
 
 # Median-heuristic distances use at most this many training points (the first ones: deterministic).
 MEDIAN_POINTS = 500
-# The harness's default test-set size: KernelRidge.predict builds its whole rows × N kernel at once.
-TEST_ROWS = 5000
+KERNELS = ("rbf", "laplacian")
 
 
 def median_distance(X: np.ndarray, kernel: str) -> float:
@@ -32,25 +37,97 @@ def median_distance(X: np.ndarray, kernel: str) -> float:
     return med if med > 0 else 1.0
 
 
+def distances(A: np.ndarray, B: np.ndarray | None, kernel: str) -> np.ndarray:
+    """The distances the kernel exponentiates, as scikit-learn's ``rbf_kernel`` (squared L2 by
+    ``euclidean_distances``, whose diagonal is exactly 0 when B is None) and ``laplacian_kernel``
+    (L1) compute them."""
+    if kernel == "rbf":
+        from sklearn.metrics.pairwise import euclidean_distances
+
+        return euclidean_distances(A, B, squared=True)
+    from sklearn.metrics.pairwise import manhattan_distances
+
+    return manhattan_distances(A, A if B is None else B)
+
+
+def exp_kernel(D: np.ndarray, gamma: float) -> np.ndarray:
+    """exp(−gamma · D) in a new array, as scikit-learn's kernels do in place."""
+    K = D * -gamma
+    return np.exp(K, out=K)
+
+
+def kernel_function(kernel: str, gamma: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """k(A, B) for the Nyström path and blocked prediction."""
+    return lambda A, B: exp_kernel(distances(A, B, kernel), gamma)
+
+
+def solve_dual(K: np.ndarray, alpha: float, Y: np.ndarray) -> np.ndarray:
+    """(K + alpha·I)⁻¹ Y as scikit-learn's KernelRidge solves it (``_solve_cholesky_kernel``: a
+    Cholesky solve, least squares if K + alpha·I is singular), but on K in place: the caller
+    passes a fresh kernel matrix, so no N × N copy is made."""
+    import scipy.linalg  # here, not at the top: scipy costs `bench list` ~0.3 s
+
+    K.flat[::len(K) + 1] += alpha
+    try:
+        with safe_blas(len(K)):
+            return scipy.linalg.solve(K, Y, assume_a="pos", overwrite_a=True)
+    except np.linalg.LinAlgError:
+        raise _Singular from None
+
+
+class _Singular(Exception):
+    """K + alpha·I was singular to working precision: the caller rebuilds it for least squares."""
+
+
+def dual_coef(make_kernel: Callable[[], np.ndarray], alpha: float, Y: np.ndarray) -> np.ndarray:
+    """:func:`solve_dual` on a fresh kernel, with scikit-learn's least-squares fallback."""
+    import scipy.linalg  # here, not at the top: scipy costs `bench list` ~0.3 s
+
+    try:
+        return solve_dual(make_kernel(), alpha, Y)
+    except _Singular:  # scikit-learn's fallback; the failed solve overwrote the matrix
+        K = make_kernel()
+        K.flat[::len(K) + 1] += alpha
+        with safe_blas(len(K)):
+            return scipy.linalg.lstsq(K, Y)[0]
+
+
 @dataclass
 class FittedKernelRidge:
-    estimator: SKKernelRidge
+    """Predicts k(X, centres) @ coef in blocks of PREDICT_ROWS rows (the centres are all the
+    training points on the exact path)."""
+
+    kernel: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    centres: np.ndarray
+    coef: np.ndarray
     problem: Problem
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        out = self.estimator.predict(X)
-        if self.problem.kind == "classification":
-            return np.argmax(out, axis=1)
-        return out
+        out = np.concatenate([self.kernel(X[i:i + PREDICT_ROWS], self.centres) @ self.coef
+                              for i in range(0, len(X), PREDICT_ROWS)])
+        return decode(out, self.problem)
+
+
+def encode(y: np.ndarray, problem: Problem) -> np.ndarray:
+    """KernelRidge's targets: one-hot rows for classification, y as a column otherwise (no intercept)."""
+    return np.eye(problem.n_classes)[y] if problem.kind == "classification" else np.asarray(y, float)[:, None]
+
+
+def decode(out: np.ndarray, problem: Problem) -> np.ndarray:
+    return np.argmax(out, axis=1) if problem.kind == "classification" else out[:, 0]
 
 
 class KernelRidge(Learner):
-    """``sklearn.kernel_ridge.KernelRidge`` with alpha = alpha_per_n · n and
-    gamma = gamma_scale / median pairwise distance (the median heuristic), both tuned.
+    """Kernel ridge regression as ``sklearn.kernel_ridge.KernelRidge`` (no intercept) with
+    alpha = alpha_per_n · n and gamma = gamma_scale / median pairwise distance (the median
+    heuristic), both tuned.
 
     The ridge grid spans 1e-10 … 1e0 per sample: on noise-free targets the smallest ridges win,
     and a narrow grid makes kernels look worse than they are. Classification regresses one-hot
-    targets and predicts the argmax.
+    targets and predicts the argmax. Selection computes each kernel's distances once, and each
+    (gamma, alpha) solves on exp(−gamma·D) without recomputing them (scikit-learn's own fit
+    would rebuild the N × N kernel for each of the 48 candidates). Cells of more than
+    ``nystrom.EXACT_MAX`` points solve the Nyström approximation on ``nystrom.CENTRES`` centres.
     """
 
     name = "kernel_ridge"
@@ -64,27 +141,85 @@ class KernelRidge(Learner):
     }
 
     def memory_estimate(self, n: int, d: int, params: dict[str, Any]) -> int:
-        """float64 bytes at the peak: fitting holds the N×N kernel matrix and the copies scipy's
-        Cholesky solve makes (peak RSS of a bare fit at N = 4000: 3.1 N², rbf and laplacian);
-        predicting builds the whole rows × N kernel, for the N training points and the test set.
+        """float64 bytes at the peak. Exact path: in selection the training distances, one
+        kernel matrix solved in place, and the validation part's distances and kernel (n/4 × n
+        each); in the refit the kernel matrix and the copy scipy's solve may take, beside the
+        distances it is computed from; prediction PREDICT_ROWS × n blocks (distances and
+        kernel). Nyström path: :func:`nystrom.nystrom_bytes`.
 
-        Checked against the peak RSS of real sin3 cells (default grid, 5000 test points, one
-        thread): N = 2000 measured 120 MiB, this gives 92 MiB; N = 4000 measured 399 MiB, this
-        gives 366 MiB.
+        Checked against the peak RSS above the interpreter's of selection, refit and prediction
+        (default grid, sin3, 5000 test points, one thread): N = 2000 measured 138 MiB, this gives
+        217 MiB; N = 4000 measured 396 MiB, this gives 616 MiB.
         """
-        return 8 * max(3 * n * n, n * max(n, TEST_ROWS)) + 8 * n * d
+        if nystrom.use_nystrom(n):
+            return nystrom.nystrom_bytes(n, nystrom.CENTRES, n // 4) + 8 * n * d
+        return 8 * (3 * n * n + 2 * PREDICT_ROWS * n) + 8 * n * d
+
+    def check_params(self) -> None:
+        bad = [k for k in self.grid_spec.get("kernel", []) if k not in KERNELS]
+        if bad:
+            raise BenchError(f"learner 'kernel_ridge': kernel must be 'rbf' or 'laplacian', got {', '.join(map(repr, bad))}")
 
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
             problem: Problem) -> FittedKernelRidge:
         from sklearn.kernel_ridge import KernelRidge as SKKernelRidge
 
         kernel = params["kernel"]
-        if kernel not in ("rbf", "laplacian"):
+        if kernel not in KERNELS:
             raise ValueError(f"kernel_ridge: kernel must be 'rbf' or 'laplacian', got {kernel!r}")
         gamma = float(params["gamma_scale"]) / median_distance(X, kernel)
-        target = np.eye(problem.n_classes)[y] if problem.kind == "classification" else y
-        est = SKKernelRidge(alpha=float(params["alpha_per_n"]) * len(X), kernel=kernel, gamma=gamma)
-        return FittedKernelRidge(est.fit(X, target), problem)
+        alpha = float(params["alpha_per_n"]) * len(X)
+        Y, k = encode(y, problem), kernel_function(kernel, gamma)
+        if nystrom.use_nystrom(len(X)):
+            C = X[nystrom.centres(len(X), rng)]
+            design = nystrom.nystrom_design(k, X, Y, C)
+            return FittedKernelRidge(k, C, design.lift(RidgePath(design.gram, design.B).coef(alpha)), problem)
+        return FittedKernelRidge(k, X, dual_coef(lambda: k(X, None), alpha, Y), problem)
+
+    def fit_select(self, X_train, y_train, X_val, y_val, grid, rng, problem) -> Selection:
+        """Distances once per kernel, the validation kernel once per (kernel, gamma), one solve
+        per alpha; past the exact-solve size one Nyström design per (kernel, gamma)."""
+        best = Selection(None, None)
+        Y = encode(y_train, problem)
+        big = nystrom.use_nystrom(len(X_train) + len(X_val))
+        by_kernel: dict[str, dict[float, list[dict[str, Any]]]] = {}
+        for params in grid:
+            by_kernel.setdefault(params["kernel"], {}).setdefault(float(params["gamma_scale"]), []).append(params)
+        for kernel, by_gamma in by_kernel.items():
+            if kernel not in KERNELS:
+                raise ValueError(f"kernel_ridge: kernel must be 'rbf' or 'laplacian', got {kernel!r}")
+            start = time.perf_counter()
+            med = median_distance(X_train, kernel)
+            D = D_val = None
+            if not big:
+                D, D_val = distances(X_train, None, kernel), distances(X_val, X_train, kernel)
+            share = (time.perf_counter() - start) / sum(map(len, by_gamma.values()))
+            for gamma_scale, members in by_gamma.items():
+                start = time.perf_counter()
+                gamma = gamma_scale / med
+                if big:
+                    k = kernel_function(kernel, gamma)
+                    C = X_train[nystrom.centres(len(X_train), rng)]
+                    design = nystrom.nystrom_design(k, X_train, Y, C)
+                    path = RidgePath(design.gram, design.B)
+                    K_val = np.concatenate([k(X_val[i:i + PREDICT_ROWS], C)
+                                            for i in range(0, len(X_val), PREDICT_ROWS)])
+                    solve = lambda alpha: design.lift(path.coef(alpha))  # noqa: E731
+                else:
+                    K_val = exp_kernel(D_val, gamma)
+                    solve = lambda alpha: dual_coef(lambda: exp_kernel(D, gamma), alpha, Y)  # noqa: E731
+                gamma_share = share + (time.perf_counter() - start) / len(members)
+                for params in members:
+                    start = time.perf_counter()
+                    trial: dict[str, Any] = {"params": params}
+                    try:
+                        coef = solve(float(params["alpha_per_n"]) * len(X_train))
+                        trial.update(status="ok", val_score=score(problem, y_val, decode(K_val @ coef, problem)))
+                    except Diverged as exc:
+                        trial.update(status="diverged", val_score=None, error=str(exc))
+                    trial["seconds"] = gamma_share + time.perf_counter() - start
+                    best.add(trial)
+        return best
 
 
 @hookimpl

@@ -10,7 +10,7 @@ import numpy as np
 
 from harness import hookimpl, is_int
 
-from . import arccos
+from . import arccos, nystrom
 from .ridge import PREDICT_ROWS, RIDGE, RIDGES, Design, RidgeLearner, ridge_bytes
 
 
@@ -38,24 +38,30 @@ class NTK(RidgeLearner):
         self.require("depth", is_int(2), "an integer ≥ 2 (layers of weights)")
 
     def memory_estimate(self, n: int, d: int, params: dict[str, Any]) -> int:
-        """Bytes at the peak, counted in N×N float64 arrays: the arc-cosine recursion of
-        :func:`arccos.ntk` holds 8 of them at once for depth 2 and 10 for depth ≥ 3 (tracemalloc,
-        N = 1500 and 3000), more than the ridge solve after it (≤ 6, :func:`ridge_bytes`).
-        Prediction runs the same recursion on PREDICT_ROWS × N blocks while the fitted model keeps
-        its Gram; the test set (5000 points by default) fills a whole block.
+        """Bytes at the peak. Exact path (n ≤ nystrom.EXACT_MAX): the Gram, the validation
+        kernel (n/4 × n) and the ridge solve (:func:`ridge_bytes`, Gram included); the
+        arc-cosine recursion runs in blocks of arccos.BLOCK_ELEMENTS entries, so it adds only
+        the Gram itself. Prediction keeps no Gram: PREDICT_ROWS × n kernel rows at a time.
+        Nyström path: :func:`nystrom.nystrom_bytes`, independent of n but for the validation
+        part's n/4 × M kernel.
 
-        Checked against the peak RSS of real sin3 cells (default grid, 5000 test points, one
-        thread): N = 2000 measured 570 MiB, this gives 655 MiB; N = 4000 measured 1166 MiB, this
-        gives 1372 MiB. At N = 100000 it is ~745 GiB (the first array alone, the 80000-point
-        selection Gram, is the 48 GiB request that fails).
+        Checked against the peak RSS above the interpreter's of selection, refit and prediction
+        (default grid, sin3, 5000 test points, one thread): N = 2000 measured 128 MiB, this gives
+        191 MiB; N = 4000 measured 395 MiB, this gives 763 MiB (the eigendecomposition fallback
+        it allows for was not needed there). Nyström at N = 100,000: benchmarks/kernel_scaling.md.
         """
-        arrays = 8 if int(params["depth"]) <= 2 else 10
-        fit = max(arrays * 8 * n * n, ridge_bytes(n))
-        predict = 8 * n * n + arrays * 8 * PREDICT_ROWS * n
+        if nystrom.use_nystrom(n):
+            return nystrom.nystrom_bytes(n, nystrom.CENTRES, n // 4) + 8 * n * d
+        fit = ridge_bytes(n) + 8 * n * (n // 4)
+        predict = 2 * 8 * PREDICT_ROWS * n
         return max(fit, predict) + 8 * n * d
 
-    def design(self, X: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> Design:
-        return Design.from_kernel(partial(arccos.ntk, depth=int(params["depth"]), bias=float(params["bias"])), X)
+    def design(self, X: np.ndarray, T: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
+               n_total: int) -> Design:
+        kernel = partial(arccos.ntk, depth=int(params["depth"]), bias=float(params["bias"]))
+        if nystrom.use_nystrom(n_total):
+            return nystrom.nystrom_design(kernel, X, T, X[nystrom.centres(len(X), rng)])
+        return Design.from_kernel(kernel, X, T)
 
 
 @hookimpl

@@ -10,6 +10,7 @@ per setting of the other parameters, with the validation embedding, and every ri
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -26,9 +27,24 @@ RIDGES = [10.0 ** k for k in range(-10, 1)]
 PREDICT_ROWS = 4096
 
 
+# OpenBLAS's multi-threaded Cholesky, as numpy 2.4 / scipy 1.17 bundle it, dies with SIGSEGV on
+# large matrices (measured with two threads: 10,000 rows fine; 16,000 and 20,000 crash, even on
+# 2·I, through numpy.linalg.cholesky and scipy alike); past this size it runs on one thread.
+SERIAL_CHOLESKY = 12_000
+
+
+def safe_blas(p: int) -> contextlib.AbstractContextManager:
+    """The BLAS thread limit for factoring (or solving with) a p × p matrix."""
+    if p <= SERIAL_CHOLESKY:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def ridge_bytes(p: int) -> int:
-    """Peak bytes of :class:`RidgePath` on a p × p Gram, Gram included: the Gram, gram + λI and
-    its Cholesky factor (3 p² float64), or in the eigendecomposition fallback (a tiny ridge on a
+    """Peak bytes of :class:`RidgePath` on a p × p Gram, Gram included: the Gram and gram + λI,
+    factored in place (2 p² float64), or in the eigendecomposition fallback (a tiny ridge on a
     rank-deficient Gram) the Gram, gram + λI, the copy LAPACK works on, the eigenvectors and
     the 2 p² of the divide-and-conquer workspace: 6 p² (tracemalloc measured 6.0 at p = 2000)."""
     return 8 * 6 * p * p
@@ -55,29 +71,34 @@ class Targets:
 
 @dataclass
 class Design:
-    """A representation of the training inputs for ridge regression.
+    """A representation of the training inputs for ridge regression, with the targets applied.
 
-    ``gram`` is the p × p PSD matrix the ridge is added to, ``rhs(T)`` maps targets to the
-    right-hand side, and ``embed(Z)`` maps new inputs to the n_Z × p matrix that multiplies the
-    solved coefficients. A kernel is the dual form (p = n); explicit features may use the primal
-    form (p = number of features).
+    ``gram`` is the p × p PSD matrix the ridge is added to and ``B`` the p × k right-hand side;
+    a solved coefficient c predicts ``embed(Z) @ lift(c)`` for new inputs Z. A kernel is the dual
+    form (p = n); explicit features may use the primal form (p = number of features); a Nyström
+    approximation (:mod:`.nystrom`) is a primal form on M centres whose ``lift`` maps its
+    coefficients back onto the kernel columns.
     """
 
     gram: np.ndarray
-    rhs: Callable[[np.ndarray], np.ndarray]
+    B: np.ndarray
     embed: Callable[[np.ndarray], np.ndarray]
+    lift: Callable[[np.ndarray], np.ndarray] = lambda coef: coef  # noqa: E731
 
     @classmethod
-    def from_kernel(cls, kernel: Callable[[np.ndarray, np.ndarray], np.ndarray], X: np.ndarray) -> "Design":
-        return cls(kernel(X, X), lambda T: T, lambda Z: kernel(Z, X))
+    def from_kernel(cls, kernel: Callable[[np.ndarray, np.ndarray], np.ndarray], X: np.ndarray,
+                    T: np.ndarray) -> "Design":
+        return cls(kernel(X, X), T, lambda Z: kernel(Z, X))
 
     @classmethod
-    def from_features(cls, features: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> "Design":
-        """The cheaper of the primal (features ≤ n) and dual forms; both give the same predictor."""
+    def from_features(cls, features: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
+                      T: np.ndarray) -> "Design":
+        """The cheaper of the primal (features ≤ n) and dual forms; both give the same predictor.
+        The primal form keeps no n × m array once built (prediction recomputes features)."""
         Phi = features(X)
         if Phi.shape[1] <= Phi.shape[0]:
-            return cls(Phi.T @ Phi, lambda T: Phi.T @ T, features)
-        return cls(Phi @ Phi.T, lambda T: T, lambda Z: features(Z) @ Phi.T)
+            return cls(Phi.T @ Phi, Phi.T @ T, features)
+        return cls(Phi @ Phi.T, T, lambda Z: features(Z) @ Phi.T)
 
 
 class RidgePath:
@@ -96,9 +117,12 @@ class RidgePath:
     def coef(self, ridge: float) -> np.ndarray:
         import scipy.linalg  # here, not at the top: scipy costs `bench list` ~0.3 s
 
-        A = self.gram + ridge * np.eye(len(self.gram))
+        # A Fortran-ordered copy that LAPACK factors in place: the Gram and one p × p array at a time.
+        A = self.gram.copy(order="F")
+        A.flat[::len(A) + 1] += ridge
         try:
-            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True), self.B)
+            with safe_blas(len(A)):
+                return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True, overwrite_a=True), self.B)
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
             if self._eig is None:
                 s, U = scipy.linalg.eigh(self.gram, driver="evd")
@@ -109,13 +133,13 @@ class RidgePath:
 
 @dataclass
 class FittedRidge:
-    design: Design
+    embed: Callable[[np.ndarray], np.ndarray]
     coef: np.ndarray
     targets: Targets
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         # In chunks: a kernel's embedding of a large test set is test size × N.
-        out = np.concatenate([self.design.embed(X[i:i + PREDICT_ROWS]) @ self.coef
+        out = np.concatenate([self.embed(X[i:i + PREDICT_ROWS]) @ self.coef
                               for i in range(0, len(X), PREDICT_ROWS)])
         return self.targets.decode(out)
 
@@ -135,14 +159,18 @@ class RidgeLearner(Learner):
         self.require("bias", is_number(0.0, 1.0), "a number in [0, 1) (β², the bias share)")
 
     @abc.abstractmethod
-    def design(self, X: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> Design:
-        """The representation of the training inputs X for one configuration."""
+    def design(self, X: np.ndarray, T: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
+               n_total: int) -> Design:
+        """The representation of the training inputs X with targets T for one configuration;
+        ``n_total`` is the cell's N (training and validation parts together, or len(X) for the
+        refit), so that a cell takes one solver for its selection and its refit."""
 
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
             problem: Problem) -> FittedRidge:
         targets, T = Targets.encode(y, problem)
-        design = self.design(X, params, rng)
-        return FittedRidge(design, RidgePath(design.gram, design.rhs(T)).coef(float(params[RIDGE]) * len(X)), targets)
+        design = self.design(X, T, params, rng, len(X))
+        coef = RidgePath(design.gram, design.B).coef(float(params[RIDGE]) * len(X))
+        return FittedRidge(design.embed, design.lift(coef), targets)
 
     def fit_select(self, X_train, y_train, X_val, y_val, grid, rng, problem) -> Selection:
         """One representation per setting of the other parameters; every ridge reuses it."""
@@ -153,15 +181,17 @@ class RidgeLearner(Learner):
         targets, T = Targets.encode(y_train, problem)
         for members in groups.values():
             start = time.perf_counter()
-            design = self.design(X_train, members[0], np.random.default_rng(rng.integers(2**63)))
-            path = RidgePath(design.gram, design.rhs(T))
-            E_val = design.embed(X_val)
+            design = self.design(X_train, T, members[0], np.random.default_rng(rng.integers(2**63)),
+                                 len(X_train) + len(X_val))
+            path = RidgePath(design.gram, design.B)
+            E_val = np.concatenate([design.embed(X_val[i:i + PREDICT_ROWS])
+                                    for i in range(0, len(X_val), PREDICT_ROWS)])
             share = (time.perf_counter() - start) / len(members)
             for params in members:
                 start = time.perf_counter()
                 trial: dict[str, Any] = {"params": params}
                 try:
-                    coef = path.coef(float(params[RIDGE]) * len(X_train))
+                    coef = design.lift(path.coef(float(params[RIDGE]) * len(X_train)))
                     trial.update(status="ok", val_score=score(problem, y_val,
                                                               targets.decode(E_val @ coef)))
                 except Diverged as exc:
