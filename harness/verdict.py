@@ -182,6 +182,19 @@ def _matches(ref: str, p: Point, by_label: bool) -> bool:
     return p.label == ref if by_label else _selects(ref, p.learner, p.fixed)
 
 
+def _variant_names(ref: str, points: list[Point]) -> dict[str, str]:
+    """label → how a check names that variant of ``ref``: ``ref`` itself when it matches one
+    variant, else ``ref`` with the fixed parameters that tell its variants apart
+    (``two_layer_sgd[train=hidden] (width=256)``) rather than every parameter of the label."""
+    fixed = {p.label: p.fixed for p in points}
+    if len(fixed) == 1:
+        return {label: ref for label in fixed}
+    keys = sorted({k for f in fixed.values() for k in f if len({repr(g.get(k)) for g in fixed.values()}) > 1})
+    if not keys:  # told apart only by candidate lists: their labels are the names
+        return {label: label for label in fixed}
+    return {label: f"{ref} ({', '.join(f'{k}={f.get(k)}' for k in keys)})" for label, f in fixed.items()}
+
+
 def _by_label(ref: str, points: list[Point]) -> bool:
     """A reference is a variant's label when some point carries it, else a learner's name."""
     return any(p.label == ref for p in points)
@@ -331,9 +344,10 @@ class Threshold(Claim):
             if not mine:
                 continue
             n = max(p.n for p in pts) if self.n is None else self.n
-            for lab in sorted({p.label for p in mine}):
+            names = _variant_names(self.learner, mine)
+            for lab in sorted(names):
                 scores = {p.seed: p.score for p in mine if p.label == lab and p.n == n and p.score is not None}
-                checks.append(level(condition, n, f"mean {lab}", scores, self.at_most))
+                checks.append(level(condition, n, f"mean {names[lab]}", scores, self.at_most))
         return _result(self, checks, by_n=True, named=_named(groups))
 
 
@@ -385,9 +399,10 @@ class Slope(Claim):
             if self.x == "n":
                 by_label = _by_label(self.learner, pts)
                 mine = [p for p in pts if _matches(self.learner, p, by_label)]
-                for lab in sorted({p.label for p in mine}):
+                names = _variant_names(self.learner, mine)
+                for lab in sorted(names):
                     xy = [(p.n, p.score) for p in mine if p.label == lab and p.score is not None]
-                    checks.append(slope(condition, None, f"slope of {log}{lab} vs log N", xy, op, threshold,
+                    checks.append(slope(condition, None, f"slope of {log}{names[lab]} vs log N", xy, op, threshold,
                                         self.log_score))
             else:
                 mine = [p for p in pts if _matches(self.learner, p, False) and self.x in p.fixed]

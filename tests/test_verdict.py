@@ -442,3 +442,22 @@ def test_a_slope_of_the_error_itself_against_log_width_keeps_zero_errors():
     (check,) = flat.checks
     assert (check.estimate, check.lo, check.hi, check.status) == (0.0, 0.0, 0.0, "NOT SEPARABLE")
     assert check.note == "every score equal"
+
+
+def test_checks_name_a_variant_by_what_tells_it_apart():
+    from harness import Threshold
+    from harness.verdict import Point
+
+    def pts(m, lr):  # a long label: every fixed parameter, as learner labels have
+        label = f"net (epochs=100, lr={lr}, train=hidden, width={m})"
+        return [Point("t", "t", {}, "net", label, {"epochs": 100, "train": "hidden", "width": m}, n, seed,
+                      0.01 * seed + 1 / n) for n in (10, 20) for seed in range(3)]
+
+    points = pts(64, "0.03/0.15") + pts(1024, "0.002/0.01")
+    result = Threshold(learner="net[train=hidden]", at_most=0.5, text="x", source="y").evaluate(points)
+    assert [c.what for c in result.checks] == ["mean net[train=hidden] (width=1024)", "mean net[train=hidden] (width=64)"]
+    slopes = Slope(learner="net[train=hidden]", at_most=0.0, text="x", source="y").evaluate(points)
+    assert [c.what for c in slopes.checks] == ["slope of log net[train=hidden] (width=1024) vs log N",
+                                               "slope of log net[train=hidden] (width=64) vs log N"]
+    one = Threshold(learner="net[width=64]", at_most=0.5, text="x", source="y").evaluate(points)
+    assert [c.what for c in one.checks] == ["mean net[width=64]"]
