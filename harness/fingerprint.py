@@ -83,7 +83,8 @@ def harness_fingerprint() -> str:
     changes only the CLI or the pages leaves results current."""
     from . import cell, learners, search, tasks
 
-    protocol = [cell._run, cell._rng_and_grid, cell._select_on_test, cell.split_indices, cell.test_metrics,
+    protocol = [cell._run, cell.exploded, cell._rng_and_grid, cell._select_on_test, cell.split_indices,
+                cell.test_metrics,
                 learners.Learner.fit_select, learners.Learner.param_grid, learners.Learner.grid_spec.fget,
                 learners.canonical, learners.Selection, learners._refit, learners.score, search.edges,
                 search._next, search.refine, tasks.training_set, tasks.fixed_test_set, tasks._finite_split,

@@ -268,11 +268,17 @@ def sweep_figure(points: list[Any], x: str, metric: str | None, heading: str) ->
     ns = sorted({n for _, n in curves})
     floor = min((s for c in curves.values() for ss in c.values() for s in ss if s > 0), default=1e-3) / 2
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    short, shared = legend_labels(sorted({lab for lab, _ in curves}))
+    labels = sorted({lab for lab, _ in curves})
+    short, shared = legend_labels(labels)
+    if len(labels) == 1:  # one learner: its settings go to the legend's title, each entry names its N
+        name, shared = _parts(labels[0])
+        short = {labels[0]: name}
     xs_all: set[float] = set()
     drawn: list[float] = []
     for (lab, n), by_x in sorted(curves.items()):
         s = style(lab)
+        if len(ns) > 1:  # one shade per N, darkest at the smallest, in the learner's colour family
+            s = Style(_shade(s.color, 1.4 * ns.index(n) / (len(ns) - 1) - 0.7), s.marker, s.linestyle)
         xs = sorted(by_x)
         mean = np.array([np.mean(by_x[v]) for v in xs])
         std = np.array([np.std(by_x[v]) for v in xs])

@@ -108,3 +108,36 @@ def test_cell_identity_depends_on_everything_that_changes_the_result(sin3):
     ids = {base.cell_id, *(v.cell_id for v in variants)}
     assert len(ids) == 5
     assert CellSpec(sin3, Spy(), 100, 0, Protocol()).cell_id == base.cell_id
+
+
+def test_a_refit_that_explodes_without_reaching_inf_falls_back_to_the_next_best(tmp_path):
+    """A refit fitting its own training set 1000× worse than their mean (relative training MSE
+    above harness.cell.EXPLODED) diverged, even with finite numbers: the next-best configuration
+    is refit instead, and the fallback is recorded."""
+    import numpy as np
+
+    from harness import Learner
+    from harness.cell import EXPLODED, Protocol, run_cell
+    from harness.registry import load_registry
+    from harness.runner import plan
+
+    class Blows(Learner):
+        name = "blows"
+        parameters = {"scale": [1.0, 2.0]}
+
+        def fit(self, X, y, params, rng, problem):
+            mean, n_fit = float(np.mean(y)), len(y)
+            blow = params["scale"] == 1.0 and n_fit > 100  # fine on the validation split, explodes on all N
+
+            class Model:
+                def predict(self, Z):
+                    return np.full(len(Z), mean + (1e4 * np.std(y) if blow else 0.0))
+            return Model()
+
+    task = load_registry().tasks["sin3"]
+    spec = plan([task], [Blows()], [120], [0], Protocol(n_test=200))[0]
+    record = run_cell(spec)
+    assert record["status"] == "ok" and record["chosen_params"] == {"scale": 2.0}
+    assert len(record["refit_failures"]) == 1 and record["refit_failures"][0]["params"] == {"scale": 1.0}
+    assert "relative training MSE" in record["refit_failures"][0]["error"] and EXPLODED == 1e3
+    assert record["train_score"] == pytest.approx(1.0, rel=1e-9)  # the mean predictor
