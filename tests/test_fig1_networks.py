@@ -289,6 +289,7 @@ class Linear(Task):
         return X, X[:, 0] + 0.5 * X[:, 1]
 
 
+@pytest.mark.slow  # 6 s; the finite NTKs are also checked against the network's Taylor expansion and in test_batched
 @pytest.mark.parametrize("name", ["two_layer_ntk", "three_layer_ntk"])
 def test_ntk_learners_fit_a_linear_target(reg, name):
     learner = reg.learners[name].with_params(width=[64], epochs=[60], lr=[0.1, 0.3], weight_decay=[0.0])

@@ -56,6 +56,7 @@ KR = ["-l", "kernel_ridge", "-p", "kernel=rbf", "--seeds", "2", "--jobs", "1", "
 NS = ["--ns", "300,310,320,330,340,350"]
 
 
+@pytest.mark.slow  # 7 s; timeouts also tested on the dask backend
 def test_timeout_is_recorded_the_run_goes_on_and_retry_reruns_only_those(fake_plugin, bench, tmp_path):
     fake_plugin("cb_slow", SLOW)
     out_dir = ["--out", str(tmp_path / "lb")]
@@ -89,6 +90,7 @@ def bench_proc(cwd, *args, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+@pytest.mark.slow  # covered by test_trust's kill -9 rerun test
 def test_sigkill_mid_run_keeps_finished_cells_and_leaves_no_partial_row(tmp_path, bench):
     store = ["--store", str(tmp_path / "conceptbench.sqlite")]  # not the bench fixture's default
     proc = bench_proc(tmp_path, *KR, *NS, *store)
@@ -110,6 +112,7 @@ def test_sigkill_mid_run_keeps_finished_cells_and_leaves_no_partial_row(tmp_path
     assert con.execute("SELECT COUNT(*), COUNT(DISTINCT cell_id) FROM cells").fetchone() == (12, 12)
 
 
+@pytest.mark.slow  # covered by test_trust's exactly-once claim test
 def test_two_processes_on_one_store_both_finish_without_loss_or_duplicates(tmp_path):
     # one BLAS thread each: two processes × 2 spinning threads on 2 cores would only be slow
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}

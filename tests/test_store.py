@@ -78,6 +78,7 @@ def test_rerun_skips_finished_cells_and_writes_no_duplicates(tmp_path, small_cel
     assert n_rows.fetchone() == (4, 4)
 
 
+@pytest.mark.slow  # 3 s; the dask test compares worker processes with in-process rows
 def test_two_worker_processes_give_the_same_results_as_one(tmp_path, small_cells):
     one = Store(tmp_path / "one.sqlite")
     two = Store(tmp_path / "two.sqlite")
