@@ -186,7 +186,6 @@ def figure(v: Variant) -> Figure:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullLocator
 
     floor = floor_of(v)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -215,26 +214,35 @@ def figure(v: Variant) -> Figure:
         where = f"1/n_test = 1/{v.protocol['n_test']}" if floor == 1.0 / v.protocol["n_test"] else f"{floor:.2g}"
         handles.append(ax.axhline(floor, color="0.55", linestyle="--", linewidth=1.0, gid="floor",
                                   label=f"floor {where}: a zero (perfect score)\nor a band reaching 0 is drawn here"))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    tested = v.ns
-    if tested:
-        ax.set_xlim(min(tested) / 1.3, max(tested) * 1.3)
-        ax.set_xticks(tested, labels=[str(n) for n in tested], rotation=45 if len(tested) > 6 else 0)
-        ax.xaxis.set_minor_locator(NullLocator())  # only the tested N are ticked
     if drawn:
         ax.set_ylim(min(drawn) / 1.6, max(drawn) * 1.6)
     else:  # every cell failed: an empty log axis needs positive limits of its own
         ax.set_ylim(floor, 1.0)
         ax.text(0.5, 0.5, "no successful run yet", transform=ax.transAxes, ha="center", va="center", color="0.4")
-    ax.set_xlabel("training samples N (log scale)")
-    ax.set_ylabel(METRIC_TITLES.get(v.metric or "", v.metric or "test metric") + " (log scale)")
-    ax.set_title(title(v), fontsize=10)
+    _log_axes(ax, v.ns, [str(n) for n in v.ns], "training samples N (log scale)", v.metric, title(v), shared,
+              handles)
+    return fig
+
+
+def _log_axes(ax: Any, ticks: list[Any], labels: list[str], xlabel: str, metric: str | None, heading: str,
+              shared: list[str], handles: list[Any] | None = None) -> None:
+    """What every plot's axes share: log-log, x ticks only at the tested values, the metric named
+    on the y axis, the title, a grid, and the legend outside the data with the band said once."""
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if ticks:
+        ax.set_xlim(min(ticks) / 1.3, max(ticks) * 1.3)
+        ax.set_xticks(ticks, labels=labels, rotation=45 if len(ticks) > 6 else 0)
+        ax.xaxis.set_minor_locator(NullLocator())  # only the tested values are ticked
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(METRIC_TITLES.get(metric or "", metric or "test metric") + " (log scale)")
+    ax.set_title(heading, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     head = f"mean over seeds; {BAND}" + ("\n" + _wrap("every curve: " + ", ".join(shared), 56) if shared else "")
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7.5,
-              title=head, title_fontsize=7.5, alignment="left", frameon=False)
-    return fig
+    ax.legend(**({} if handles is None else {"handles": handles}), loc="upper left", bbox_to_anchor=(1.02, 1.0),
+              borderaxespad=0.0, fontsize=7.5, title=head, title_fontsize=7.5, alignment="left", frameon=False)
 
 
 def plot(v: Variant, path: Path) -> None:
@@ -251,7 +259,6 @@ def sweep_figure(points: list[Any], x: str, metric: str | None, heading: str) ->
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullLocator
 
     from .learners import label as learner_label
 
@@ -292,20 +299,10 @@ def sweep_figure(points: list[Any], x: str, metric: str | None, heading: str) ->
     if metric == "rel_mse":
         ax.axhline(1.0, color="0.35", linestyle=(0, (1, 1)), linewidth=1.2, label=MEAN_PREDICTOR)
         drawn.append(1.0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ticks = sorted(xs_all)
-    ax.set_xlim(ticks[0] / 1.3, ticks[-1] * 1.3)
-    ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks], rotation=45 if len(ticks) > 6 else 0)
-    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_ylim(min(drawn) / 1.6, max(drawn) * 1.6)
-    ax.set_xlabel(f"{x} (log scale)")
-    ax.set_ylabel(METRIC_TITLES.get(metric or "", metric or "test metric") + " (log scale)")
-    ax.set_title(_wrap(heading + (f" — N = {ns[0]}" if len(ns) == 1 else ""), 70), fontsize=10)
-    ax.grid(True, which="major", alpha=0.3)
-    head = f"mean over seeds; {BAND}" + ("\n" + _wrap("every curve: " + ", ".join(shared), 56) if shared else "")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=7.5, title=head,
-              title_fontsize=7.5, alignment="left", frameon=False)
+    ticks = sorted(xs_all)
+    _log_axes(ax, ticks, [f"{t:g}" for t in ticks], f"{x} (log scale)", metric,
+              _wrap(heading + (f" — N = {ns[0]}" if len(ns) == 1 else ""), 70), shared)
     return fig
 
 
