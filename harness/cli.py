@@ -406,7 +406,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         check_memory(pending(cells, store, retry_failed, reuse_stale), 1 if scheduler else jobs)
     progress = Progress(len(cells), verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, jobs=jobs)
     # Without stored timings of these cells, a suite's plan line estimates from its last recorded run.
-    estimate = None if grid is None else suite_estimate(suiteboard._runs(suiteboard.directory(out_dir, grid)), jobs)
+    estimate = None if grid is None else suite_estimate(suiteboard.recorded_runs(suiteboard.directory(out_dir, grid)), jobs)
     cluster = backends.DaskBackend(scheduler, jobs) if backend_name == "dask" else None
     with cluster or contextlib.nullcontext(), progress.heartbeat():
         if scheduler:

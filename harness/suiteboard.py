@@ -189,13 +189,14 @@ def record_run(path: Path, argv: list[str], wall_seconds: float, trained: int, j
         return
     now = datetime.now(timezone.utc)
     began = now - timedelta(seconds=math.ceil(wall_seconds) + 1)  # created_at has whole seconds
-    runs = _runs(path) + [{"command": "bench " + shlex.join(argv), "wall_seconds": round(wall_seconds, 1),
+    runs = recorded_runs(path) + [{"command": "bench " + shlex.join(argv), "wall_seconds": round(wall_seconds, 1),
                            "trained": trained, "jobs": jobs, "cores": os.cpu_count(),
                            "began": began.isoformat(timespec="seconds"), "ended": now.isoformat(timespec="seconds")}]
     leaderboard._write_text(path / "runs.json", json.dumps({"runs": runs}, indent=1) + "\n")
 
 
-def _runs(path: Path) -> list[dict[str, Any]]:
+def recorded_runs(path: Path) -> list[dict[str, Any]]:
+    """The measured runs recorded in a suite directory's runs.json ([] when it has none or is unreadable)."""
     try:
         return list(json.loads((path / "runs.json").read_text(encoding="utf-8"))["runs"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -293,7 +294,7 @@ def sweep_section(sweeps: list[tuple[str, str]]) -> str:
 def _facts(planned: list[CellSpec], mine: list[dict[str, Any]], stale: list[list[str]], where: Path) -> dict[str, Any]:
     """Counts, summed cell seconds, why stale rows are stale (``stale``: reasons per row of
     ``mine``) and the measured runs (from ``runs.json``) credited with the rows."""
-    runs, unrecorded = credit(_runs(where), mine)
+    runs, unrecorded = credit(recorded_runs(where), mine)
     return {"cells": {"planned": len(planned), "stored": len(mine), "ok": sum(r["status"] == "ok" for r in mine),
                       "stale": sum(1 for whys in stale if whys)},
             "compute": round(sum(r["seconds"] or 0.0 for r in mine), 1), "runs": runs, "unrecorded": unrecorded,
