@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -144,10 +144,22 @@ class FittedRidge:
         return self.targets.decode(out)
 
 
+@dataclass
+class FittedFalkon(FittedRidge):
+    """A Nyström model solved by Falkon (:mod:`.nystrom`), with its conjugate-gradient record."""
+
+    cg: dict[str, Any] = field(default_factory=dict)
+
+    def diagnostics(self) -> dict[str, Any]:
+        return dict(self.cg)
+
+
 class RidgeLearner(Learner):
     """A learner that fits ridge regression on a representation chosen by its other parameters.
 
-    Subclasses implement :meth:`design`; the ridge is ``ridge_per_n · n``.
+    Subclasses implement :meth:`design`; the ridge is ``ridge_per_n · n``. A kernel learner whose
+    :meth:`falkon_kernel` returns a kernel for a cell is solved by Falkon instead (Nyström
+    centres, conjugate gradients: :mod:`.nystrom`), all ridges of a group at once.
     """
 
     # Below 1e-14·n the ridge is round-off next to a Gram matrix of O(n) entries; above 1e3·n the
@@ -165,9 +177,20 @@ class RidgeLearner(Learner):
         ``n_total`` is the cell's N (training and validation parts together, or len(X) for the
         refit), so that a cell takes one solver for its selection and its refit."""
 
+    def falkon_kernel(self, params: dict[str, Any], n_total: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+        """The kernel to solve by Falkon for a cell of ``n_total`` points, or None (the default)
+        to solve :meth:`design` directly."""
+        return None
+
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
             problem: Problem) -> FittedRidge:
         targets, T = Targets.encode(y, problem)
+        kernel = self.falkon_kernel(params, len(X))
+        if kernel is not None:
+            from .nystrom import falkon_fit
+
+            C, alpha, cg = falkon_fit(kernel, X, T, float(params[RIDGE]), rng)
+            return FittedFalkon(lambda Z: kernel(Z, C), alpha, targets, cg)
         design = self.design(X, T, params, rng, len(X))
         coef = RidgePath(design.gram, design.B).coef(float(params[RIDGE]) * len(X))
         return FittedRidge(design.embed, design.lift(coef), targets)
@@ -180,6 +203,10 @@ class RidgeLearner(Learner):
             groups.setdefault(repr(sorted((k, v) for k, v in params.items() if k != RIDGE)), []).append(params)
         targets, T = Targets.encode(y_train, problem)
         for members in groups.values():
+            kernel = self.falkon_kernel(members[0], len(X_train) + len(X_val))
+            if kernel is not None:
+                self._falkon_select(kernel, X_train, T, X_val, y_val, members, targets, rng, problem, best)
+                continue
             start = time.perf_counter()
             design = self.design(X_train, T, members[0], np.random.default_rng(rng.integers(2**63)),
                                  len(X_train) + len(X_val))
@@ -199,3 +226,21 @@ class RidgeLearner(Learner):
                 trial["seconds"] = share + time.perf_counter() - start
                 best.add(trial)
         return best
+
+    @staticmethod
+    def _falkon_select(kernel, X_train, T, X_val, y_val, members, targets, rng, problem, best) -> None:
+        """Every ridge of ``members`` from one Falkon path (:func:`.nystrom.falkon_select`); each
+        trial records its CG iterations and final residual."""
+        from .nystrom import falkon_select
+
+        start = time.perf_counter()
+        outs, cg = falkon_select(kernel, X_train, T, X_val, [float(p[RIDGE]) for p in members],
+                                 np.random.default_rng(rng.integers(2**63)))
+        share = (time.perf_counter() - start) / len(members)
+        for params, out, record in zip(members, outs, cg):
+            trial: dict[str, Any] = {"params": params, **record, "seconds": share}
+            if np.all(np.isfinite(out)):
+                trial.update(status="ok", val_score=score(problem, y_val, targets.decode(out)))
+            else:
+                trial.update(status="diverged", val_score=None, error="Falkon gave non-finite predictions")
+            best.add(trial)
