@@ -103,18 +103,24 @@ def dual_coef(make_kernel: Callable[[], np.ndarray], alpha: float, Y: np.ndarray
 @dataclass
 class FittedKernelRidge:
     """Predicts k(X, centres) @ coef in blocks of PREDICT_ROWS rows (the centres are all the
-    training points on the exact path); a Falkon fit reports its CG iterations and residual."""
+    training points on the exact path). A Falkon fit reports its CG iterations and residual,
+    predicts on threads (:func:`nystrom.predict_rows`) and, asked for the very array it was
+    fitted on, returns the outputs its fit computed (:class:`nystrom.FalkonFit`)."""
 
     kernel: Callable[[np.ndarray, np.ndarray], np.ndarray]
     centres: np.ndarray
     coef: np.ndarray
     problem: Problem
     cg: dict[str, Any] = field(default_factory=dict)
+    train: tuple[np.ndarray, np.ndarray] | None = None  # (training inputs, outputs on them)
 
     def diagnostics(self) -> dict[str, Any]:
         return dict(self.cg)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.train is not None:
+            out = self.train[1] if X is self.train[0] else nystrom.predict_rows(self.kernel, X, self.centres, self.coef)
+            return decode(out, self.problem)
         out = np.concatenate([self.kernel(X[i:i + PREDICT_ROWS], self.centres) @ self.coef
                               for i in range(0, len(X), PREDICT_ROWS)])
         return decode(out, self.problem)
@@ -187,8 +193,8 @@ class KernelRidge(Learner):
         alpha = float(params["alpha_per_n"]) * len(X)
         Y, k = encode(y, problem), kernel_function(kernel, gamma)
         if nystrom.use_nystrom(len(X)):
-            C, coef, cg = nystrom.falkon_fit(k, X, Y, float(params["alpha_per_n"]), rng, CENTRES, DTYPE)
-            return FittedKernelRidge(k, C, coef, problem, cg)
+            fitted = nystrom.falkon_fit(k, X, Y, float(params["alpha_per_n"]), rng, CENTRES, DTYPE)
+            return FittedKernelRidge(k, fitted.C, fitted.alpha, problem, fitted.cg, (X, fitted.train_out))
         return FittedKernelRidge(k, X, dual_coef(lambda: k(X, None), alpha, Y), problem)
 
     def fit_select(self, X_train, y_train, X_val, y_val, grid, rng, problem) -> Selection:
@@ -214,16 +220,13 @@ class KernelRidge(Learner):
                 start = time.perf_counter()
                 gamma = gamma_scale / med
                 if big:
-                    outs, cg = nystrom.falkon_select(kernel_function(kernel, gamma), X_train, Y, X_val,
-                                                     [float(p["alpha_per_n"]) for p in members], rng, CENTRES, DTYPE)
-                    gamma_share = share + (time.perf_counter() - start) / len(members)
-                    for params, out, record in zip(members, outs, cg):
-                        trial = {"params": params, **record, "seconds": gamma_share}
-                        if np.all(np.isfinite(out)):
-                            trial.update(status="ok", val_score=score(problem, y_val, decode(out, problem)))
-                        else:
-                            trial.update(status="diverged", val_score=None, error="Falkon gave non-finite predictions")
-                        best.add(trial)
+                    trials = nystrom.falkon_trials(
+                        kernel_function(kernel, gamma), X_train, Y, X_val, y_val,
+                        [float(p["alpha_per_n"]) for p in members], repr((kernel, gamma_scale)),
+                        self.search["alpha_per_n"], lambda out: score(problem, y_val, decode(out, problem)),
+                        rng, CENTRES, DTYPE)
+                    for params, trial in zip(members, trials):
+                        best.add({"params": params, **trial, "seconds": share + trial["seconds"]})
                     continue
                 else:
                     K_val = exp_kernel(D_val, gamma)

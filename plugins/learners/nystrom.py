@@ -37,6 +37,7 @@ Falkon against.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -326,10 +327,79 @@ class FalkonPath:
         return alphas, info
 
 
+def lookahead(values: list[float], lo: float, hi: float, step: float | None = None) -> list[float]:
+    """The values beyond the grid ``values`` that selection's edge search (``harness.Search``:
+    bounds lo, hi, and the step, by default the edge's ratio to its neighbour) would try next,
+    outwards from each edge until a bound: Falkon solves them in the same passes, so an edge
+    extension is answered without building a new path (a new K_nM and new centres)."""
+    vals = sorted(set(float(v) for v in values))
+    if len(vals) < 2:
+        return []
+    out = []
+    v, ratio = vals[0], step or vals[1] / vals[0]
+    while v > lo and ratio > 1:
+        v = float(f"{max(v / ratio, lo):.10g}")
+        out.append(v)
+    v, ratio = vals[-1], step or vals[-1] / vals[-2]
+    while v < hi and ratio > 1:
+        v = float(f"{min(v * ratio, hi):.10g}")
+        out.append(v)
+    return out
+
+
+class Lookahead:
+    """Validation results of the ridges :func:`lookahead` solved ahead, for one cell's data at a
+    time: ``fit_select``'s edge-extension rounds find theirs here instead of building a new path.
+    Keyed by a hash of the training and validation data and the group's other parameters; data
+    of another cell drop everything kept."""
+
+    def __init__(self) -> None:
+        self.data: bytes = b""
+        self.trials: dict[tuple[str, float], dict[str, Any]] = {}
+
+    @staticmethod
+    def fingerprint(*arrays: np.ndarray) -> bytes:
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=16)
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.shape, a.dtype.str)).encode())
+            h.update(a.data)
+        return h.digest()
+
+    def get(self, data: bytes, group: str, value: float) -> dict[str, Any] | None:
+        return self.trials.get((group, float(value))) if data == self.data else None
+
+    def put(self, data: bytes, group: str, value: float, trial: dict[str, Any]) -> None:
+        if data != self.data:
+            self.data, self.trials = data, {}
+        self.trials[(group, float(value))] = trial
+
+
+# One per process: the learners are shared registry objects, and a cell's rounds run in order.
+LOOKAHEAD = Lookahead()
+
+
 def predict_rows(kernel: Kernel, Z: np.ndarray, C: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """k(Z, C) @ coef, FILL_ROWS rows of Z at a time (k(Z, C) is never held whole)."""
-    return np.concatenate([kernel(Z[i:i + FILL_ROWS], C) @ coef for i in range(0, len(Z), FILL_ROWS)]) \
-        if len(Z) else np.zeros((0, coef.shape[1]))
+    """k(Z, C) @ coef, FILL_ROWS rows of Z at a time (k(Z, C) is never held whole), on as many
+    threads as BLAS may use (as :func:`kernel_rows`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = np.empty((len(Z), coef.shape[1]))
+
+    def fill(i: int) -> None:
+        out[i:i + FILL_ROWS] = kernel(Z[i:i + FILL_ROWS], C) @ coef
+
+    starts = range(0, len(Z), FILL_ROWS)
+    threads = blas_threads()
+    if threads == 1 or len(starts) <= 1:
+        for i in starts:
+            fill(i)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(fill, starts))
+    return out
 
 
 def falkon_select(kernel: Kernel, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray,
@@ -346,9 +416,56 @@ def falkon_select(kernel: Kernel, X: np.ndarray, Y: np.ndarray, X_val: np.ndarra
     return [out[:, k * t:(k + 1) * t] for k in range(len(alphas))], info
 
 
+@dataclass
+class FalkonFit:
+    """A Falkon fit: centres C, coefficients α, its CG record, and its outputs on the training
+    points (K_nM α from the K_nM it holds anyway: predicting the training set again would
+    recompute N × M kernel values)."""
+
+    C: np.ndarray
+    alpha: np.ndarray
+    cg: dict[str, Any]
+    train_out: np.ndarray
+
+
+def falkon_trials(kernel: Kernel, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
+                  values: list[float], group: str, search: Any, scorer: Callable[[np.ndarray], float],
+                  rng: np.random.Generator, m: int | None = None, dtype: type = np.float32) -> list[dict[str, Any]]:
+    """One selection trial (``status``, ``val_score``, ``cg_iterations``, ``cg_residual``,
+    ``seconds``; no ``params``) per ridge per sample in ``values`` for the configuration
+    ``group`` (its other parameters, as a string), ``scorer`` turning validation outputs into a
+    score. The values the edge search (``search``: a ``harness.Search``) would try next are
+    solved in the same passes and kept in :data:`LOOKAHEAD`; a call whose values are all kept
+    there builds nothing."""
+    data = LOOKAHEAD.fingerprint(X, Y, X_val, y_val)
+    kept = [LOOKAHEAD.get(data, group, v) for v in values]
+    if all(t is not None for t in kept):
+        return [dict(t) for t in kept]
+    values = [float(v) for v in values]
+    extra = [v for v in lookahead(values, search.lo, search.hi, search.step) if v not in values]
+    start = time.perf_counter()
+    outs, cg = falkon_select(kernel, X, Y, X_val, values + extra, rng, m, dtype)
+    share = (time.perf_counter() - start) / len(outs)
+    trials = []
+    for v, out, record in zip(values + extra, outs, cg):
+        trial: dict[str, Any] = {**record, "seconds": share}
+        if np.all(np.isfinite(out)):
+            trial.update(status="ok", val_score=scorer(out))
+        else:
+            trial.update(status="diverged", val_score=None, error="Falkon gave non-finite validation outputs")
+        if v in extra:
+            LOOKAHEAD.put(data, group, v, trial)
+        else:
+            trials.append(trial)
+    return trials
+
+
 def falkon_fit(kernel: Kernel, X: np.ndarray, Y: np.ndarray, ridge_per_n: float, rng: np.random.Generator,
-               m: int | None = None, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Centres C, coefficients α and the CG record of Falkon fitted on (X, Y) at one ridge."""
+               m: int | None = None, dtype: type = np.float32) -> FalkonFit:
+    """Falkon fitted on (X, Y) at one ridge per sample, centres drawn by ``rng``."""
     C = X[centres(len(X), rng, m)]
-    alphas, info = FalkonPath.build(kernel, X, C, dtype).solve(Y, [ridge_per_n])
-    return C, alphas[0], info[0]
+    path = FalkonPath.build(kernel, X, C, dtype)
+    alphas, info = path.solve(Y, [ridge_per_n])
+    train_out = np.concatenate([path.K[i:i + PASS_ROWS].astype(np.float64, copy=False) @ alphas[0]
+                                for i in range(0, path.n, PASS_ROWS)])
+    return FalkonFit(C, alphas[0], info[0], train_out)
