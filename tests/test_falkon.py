@@ -119,8 +119,8 @@ def test_the_stopping_rule_caps_iterations_and_reports_the_residual():
 def test_ridges_share_a_preconditioner_within_anchor_span_at_the_geometric_mean():
     ridges = [10.0 ** k for k in range(-10, 1)]
     groups = nystrom.anchors(ridges)
-    assert groups[:6] == [pytest.approx(10 ** -7.5)] * 6       # 1e-10 … 1e-5
-    assert groups[6:] == [pytest.approx(1e-2)] * 5              # 1e-4 … 1
+    assert nystrom.ANCHOR_SPAN == 1e4
+    assert groups == pytest.approx([1e-8] * 5 + [1e-3] * 5 + [1.0])   # 1e-10…1e-6, 1e-5…1e-1, 1
     assert nystrom.anchors([1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0]) == pytest.approx([1e-8] * 3 + [1e-2] * 3)
     assert nystrom.anchors([0.5]) == [0.5]
 

@@ -26,9 +26,11 @@ class NTK(RidgeLearner):
     Cells of more than ``nystrom.EXACT_MAX`` = 20,000 points solve the Nyström estimator on
     ``nystrom.CENTRES`` = 10,000 centres by Falkon (:mod:`.nystrom`): K_nM in float32, float64
     arithmetic, CG to a relative preconditioned residual of ``nystrom.FALKON_TOL`` = 1e-5 in at
-    most ``nystrom.FALKON_MAX_ITER`` = 100 iterations, all 11 ridges of a depth in lockstep on
-    two preconditioners (``nystrom.ANCHOR_SPAN`` = 10⁵), ``nystrom.PASS_ROWS`` = 32 rows
-    converted per block; the CG iterations and residual go into each trial and the diagnostics.
+    most ``nystrom.FALKON_MAX_ITER`` = 100 iterations, the 11 ridges of a depth and the 7 the
+    edge search may ask next in lockstep on four preconditioners (``nystrom.ANCHOR_SPAN`` =
+    10⁴), K_nM filled ``nystrom.FILL_ROWS`` = 256 rows at a time and converted to float64
+    ``nystrom.PASS_ROWS`` = 32 rows at a time; each trial and the refit's diagnostics record
+    the CG iterations and residual.
     """
 
     name = "ntk"

@@ -13,12 +13,13 @@ Falkon instead runs conjugate gradients on the system preconditioned by T = chol
 A = chol(T Tᵀ/M + λI), which is close to the identity, so ~20–30 passes over K_nM (each 4·N·M
 flops per ridge) solve it to FALKON_TOL at every ridge (:class:`FalkonPath`). Every ridge of
 the grid rides the same passes (one CG column each, in lockstep); a preconditioner is one M × M
-Cholesky, so ridges share one per ANCHOR_SPAN of ridge values (measured: CG iterations per ridge
-in ``benchmarks/kernel_scaling.md``).
+Cholesky, so ridges share one per ANCHOR_SPAN of ridge values. The ridges selection's edge
+search would try next (past the grid's ends, to the learner's search bounds) ride along too
+(:func:`lookahead`, :class:`Lookahead`): an extension round then needs no new K_nM.
 
 Constants: ``EXACT_MAX`` = 20,000 points; M = ``CENTRES`` (the learner may pass its own);
 CG tolerance ``FALKON_TOL`` = 1e-5 on the relative preconditioned residual, at most
-``FALKON_MAX_ITER`` = 100 iterations; preconditioners shared over ``ANCHOR_SPAN`` = 10⁵ of
+``FALKON_MAX_ITER`` = 100 iterations; preconditioners shared over ``ANCHOR_SPAN`` = 10⁴ of
 ridge; K_nM computed ``FILL_ROWS`` = 256 rows at a time and converted to float64 ``PASS_ROWS``
 rows at a time in each pass.
 
@@ -138,11 +139,13 @@ FALKON_TOL = 1e-5
 # diagnostics). Measured counts at FALKON_TOL: 17–30.
 FALKON_MAX_ITER = 100
 # Ridges (per sample) within a factor ANCHOR_SPAN of a group's smallest share one
-# preconditioner, built at the group's geometric mean: each is one M × M Cholesky (~M³/3
-# flops), worth ~20 CG passes at N = 10⁵. Measured (N = 10⁴ and 3·10⁴, grid 1e-10…1): one per
-# ridge took 3–32 iterations, two groups (1e-10…1e-5, 1e-4…1) at most 39; a single
-# preconditioner left the large ridges unconverged after 300.
-ANCHOR_SPAN = 1e5
+# preconditioner, built at the group's geometric mean (so each ridge is within √ANCHOR_SPAN of
+# its anchor): each is one M × M Cholesky (M³/3 flops, ~10–15 CG passes at N = 10⁵, M = 10⁴).
+# Measured on sin3, ntk depth 2, N = 2·10⁴, M = 2·10³, the 18 ridges 1e-14…1e3 a cell solves
+# (grid + edge look-ahead): one preconditioner per ridge took ≤ 32 iterations; span 1e4
+# (4 anchors) ≤ 28; span 1e5 (3) up to 96 (the ridge 316× above its anchor), anchors at the
+# top of each group up to 140; one preconditioner left the large ridges unconverged after 300.
+ANCHOR_SPAN = 1e4
 # Rows of the float32 K_nM converted to float64 at a time in a CG pass (2.5 MB at M = 10⁴: the
 # converted block stays in cache for its two products).
 PASS_ROWS = 32
