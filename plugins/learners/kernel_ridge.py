@@ -165,16 +165,17 @@ class KernelRidge(Learner):
         kernel matrix solved in place, and the validation part's distances and kernel (n/4 × n
         each); in the refit the kernel matrix and the copy scipy's solve may take, beside the
         distances it is computed from; prediction PREDICT_ROWS × n blocks (distances and
-        kernel). Falkon path: :func:`nystrom.falkon_bytes` on the training part (selection) or
-        all n points (the refit: the larger) or, once it is freed, prediction's PREDICT_ROWS ×
-        CENTRES blocks.
+        kernel). Falkon path: :func:`nystrom.falkon_peak` (K_nM in float64, T and one
+        preconditioner per anchor of the alpha grid) or, once it is freed, prediction's
+        PREDICT_ROWS × CENTRES blocks.
 
         Checked against the peak RSS above the interpreter's of selection, refit and prediction
         (default grid, sin3, 5000 test points, one thread): N = 2000 measured 138 MiB, this gives
         217 MiB; N = 4000 measured 396 MiB, this gives 616 MiB.
         """
         if nystrom.use_nystrom(n):
-            return max(nystrom.falkon_bytes(n, CENTRES, 8), 8 * 2 * PREDICT_ROWS * CENTRES) + 8 * n * d
+            fit = nystrom.falkon_peak(n, CENTRES, 8, self.grid_spec["alpha_per_n"], self.search["alpha_per_n"])
+            return max(fit, 8 * 2 * PREDICT_ROWS * CENTRES) + 8 * n * d
         return 8 * (3 * n * n + 2 * PREDICT_ROWS * n) + 8 * n * d
 
     def check_params(self) -> None:

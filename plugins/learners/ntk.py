@@ -29,7 +29,7 @@ class NTK(RidgeLearner):
     most ``nystrom.FALKON_MAX_ITER`` = 100 iterations, the 11 ridges of a depth and the 7 the
     edge search may ask next in lockstep on four preconditioners (``nystrom.ANCHOR_SPAN`` =
     10⁴), K_nM filled ``nystrom.FILL_ROWS`` = 256 rows at a time and converted to float64
-    ``nystrom.PASS_ROWS`` = 32 rows at a time; each trial and the refit's diagnostics record
+    ``nystrom.PASS_ROWS`` = 512 rows at a time; each trial and the refit's diagnostics record
     the CG iterations and residual.
     """
 
@@ -51,12 +51,13 @@ class NTK(RidgeLearner):
         kernel (n/4 × n) and the ridge solve (:func:`ridge_bytes`, Gram included); the
         arc-cosine recursion runs in blocks of arccos.BLOCK_ELEMENTS entries, so it adds only
         the Gram itself. Prediction keeps no Gram: PREDICT_ROWS × n kernel rows at a time.
-        Falkon path (n > nystrom.EXACT_MAX): :func:`nystrom.falkon_bytes` for all n points (the
-        refit; selection holds its training part) or, once it is freed, prediction's
-        PREDICT_ROWS × CENTRES kernel rows; checked against the measured peak RSS in benchmarks/kernel_scaling.md.
+        Falkon path (n > nystrom.EXACT_MAX): :func:`nystrom.falkon_peak` — K_nM in float32 and
+        T plus one M × M preconditioner per anchor of the grid's ridges — or, once that is
+        freed, prediction's PREDICT_ROWS × CENTRES kernel rows; checked against the measured peak RSS in benchmarks/kernel_scaling.md.
         """
         if nystrom.use_nystrom(n):
-            return max(nystrom.falkon_bytes(n, nystrom.CENTRES), 8 * 2 * PREDICT_ROWS * nystrom.CENTRES) + 8 * n * d
+            fit = nystrom.falkon_peak(n, nystrom.CENTRES, 4, self.grid_spec[RIDGE], self.search[RIDGE])
+            return max(fit, 8 * 2 * PREDICT_ROWS * nystrom.CENTRES) + 8 * n * d
         fit = ridge_bytes(n) + 8 * n * (n // 4)
         predict = 2 * 8 * PREDICT_ROWS * n
         return max(fit, predict) + 8 * n * d

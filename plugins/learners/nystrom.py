@@ -20,8 +20,8 @@ search would try next (past the grid's ends, to the learner's search bounds) rid
 Constants: ``EXACT_MAX`` = 20,000 points; M = ``CENTRES`` (the learner may pass its own);
 CG tolerance ``FALKON_TOL`` = 1e-5 on the relative preconditioned residual, at most
 ``FALKON_MAX_ITER`` = 100 iterations; preconditioners shared over ``ANCHOR_SPAN`` = 10⁴ of
-ridge; K_nM computed ``FILL_ROWS`` = 256 rows at a time and converted to float64 ``PASS_ROWS``
-rows at a time in each pass.
+ridge; K_nM computed ``FILL_ROWS`` = 256 rows at a time and converted to float64 ``PASS_ROWS`` =
+512 rows at a time in each pass.
 
 Why hand-written rather than a library: ``falkon`` is not on PyPI (it builds CUDA/C++ extensions
 from source), ``pykeops`` compiles its kernels with a C++ toolchain at run time, and neither
@@ -63,15 +63,25 @@ def use_nystrom(n_total: int) -> bool:
     return n_total > EXACT_MAX
 
 
-def falkon_bytes(n: int, m: int, itemsize: int = 4) -> int:
-    """Peak bytes of Falkon on n points and m centres: K_nM (``itemsize`` bytes an entry: 4 for
-    float32, the default), and in float64 the
-    centres' kernel, T, T Tᵀ/M and the preconditioners being factored (4 m² at the peak: T, T Tᵀ,
-    one finished A and the one being factored; a third anchor is never needed by the default
-    grids), the threads' FILL_ROWS blocks (~6 arrays each, the arc-cosine recursion's) and the
-    CG vectors (a few m × columns, negligible)."""
+def falkon_bytes(n: int, m: int, itemsize: int = 4, preconditioners: int = 1) -> int:
+    """Peak bytes of Falkon on n points and m centres with ``preconditioners`` anchors
+    (:func:`anchors`): K_nM (``itemsize`` bytes an entry: 4 for float32), and in float64 T and
+    the preconditioners (the last factored in place of T Tᵀ/M, so 1 + preconditioners m × m
+    arrays at the peak), the threads' FILL_ROWS-row blocks while K_nM is filled (the arc-cosine
+    recursion holds ~6 such arrays; counted for 2 threads), a pass's PASS_ROWS-row float64 block
+    and the CG vectors (~6 m × 18, small but counted)."""
     m = min(m, n)
-    return itemsize * n * m + 8 * (4 * m * m + 12 * FILL_ROWS * m)
+    return itemsize * n * m + 8 * ((1 + preconditioners) * m * m + (12 * FILL_ROWS + PASS_ROWS + 6 * 18) * m)
+
+
+def falkon_peak(n: int, m: int, itemsize: int, grid: list[float], search: Any) -> int:
+    """Peak bytes of a Falkon cell: selection (the grid's ridges and the edge look-ahead on
+    their :func:`anchors`; counted on all n points, an upper bound for the training part) or the
+    refit (one ridge, one preconditioner), whichever is larger."""
+    ridges = [float(r) for r in grid]
+    ridges += lookahead(ridges, search.lo, search.hi, search.step)
+    selection = falkon_bytes(n, m, itemsize, len(set(anchors(ridges))))
+    return max(selection, falkon_bytes(n, m, itemsize, 1))
 
 
 def nystrom_bytes(n: int, m: int, n_embed: int) -> int:
@@ -146,9 +156,10 @@ FALKON_MAX_ITER = 100
 # (4 anchors) ≤ 28; span 1e5 (3) up to 96 (the ridge 316× above its anchor), anchors at the
 # top of each group up to 140; one preconditioner left the large ridges unconverged after 300.
 ANCHOR_SPAN = 1e4
-# Rows of the float32 K_nM converted to float64 at a time in a CG pass (2.5 MB at M = 10⁴: the
-# converted block stays in cache for its two products).
-PASS_ROWS = 32
+# Rows of K_nM converted to float64 at a time in a CG pass (41 MB at M = 10⁴). Measured for
+# K_nM (2·10⁴ × 10⁴, float32) times 18 columns, two threads on the loaded 2-core machine: 16 rows
+# 8.2 s, 32 4.0 s, 128 2.0 s, 512 1.7 s, 2048 1.6 s (thin blocks starve the BLAS threads).
+PASS_ROWS = 512
 # Rows of K_nM computed per kernel call while it is filled (and of new points when predicting).
 FILL_ROWS = 256
 
@@ -234,7 +245,8 @@ class FalkonPath:
 
     def _preconditioners(self, lams: list[float]) -> dict[float, np.ndarray]:
         """A (upper) with AᵀA = T Tᵀ/M + λI for each λ: T Tᵀ by LAPACK's lauum (M³/3 flops, one
-        triangle), then one Cholesky each."""
+        triangle), then one Cholesky each, the last in place (len(lams) M × M arrays at the end,
+        one more while they are made)."""
         import scipy.linalg
 
         m = len(self.T)
@@ -243,11 +255,12 @@ class FalkonPath:
             raise np.linalg.LinAlgError(f"T Tᵀ: LAPACK dlauum failed (info = {info})")
         P /= m                                   # upper triangle is T Tᵀ/M; Cholesky reads only it
         out = {}
-        for lam in lams:
-            A = P.copy(order="F")
+        for k, lam in enumerate(lams):
+            A = P if k == len(lams) - 1 else P.copy(order="F")
             A.flat[::m + 1] += lam
             with safe_blas(m):
                 out[lam] = scipy.linalg.cholesky(A, lower=False, overwrite_a=True, check_finite=False)
+            del A
         return out
 
     def normal(self, U: np.ndarray) -> np.ndarray:
