@@ -50,7 +50,7 @@ from .ridge import Design, safe_blas
 # at or below it, the exact N × N solve.
 EXACT_MAX = 20_000
 # Nyström centres M by default: ntk at N = 10⁵ needs ~10⁴ to beat the exact solve at 20,000
-# (benchmarks/kernel_scaling.md); memory is 4·N·M (K_nM in float32) + ~4 M² float64.
+# (benchmarks/kernel_scaling.md); memory is 4·N·M (K_nM in float32) + (1 + anchors)·8·M².
 CENTRES = 10_000
 # Rows of K_nM computed and accumulated at a time by the direct baseline.
 BLOCK_ROWS = 2_048
@@ -146,7 +146,10 @@ def nystrom_design(kernel: Kernel, X: np.ndarray, T: np.ndarray, C: np.ndarray) 
 # test error reported; 1e-7 took 31 iterations against 22.
 FALKON_TOL = 1e-5
 # CG iterations at most; a ridge stopped here is reported with its residual (trial and
-# diagnostics). Measured counts at FALKON_TOL: 17–30.
+# diagnostics). Measured at FALKON_TOL: the NTK 17–30 at every ridge; Gaussian kernels at
+# alpha ≤ 1e-10·N, where K_MM's spectrum has fallen below round-off, 41–300 (N = 3·10⁴,
+# M = 10³–3·10³): there the cap ends CG early (an early-stopped CG solution, more regularised
+# than the ridge alone). The falkon library stops after 20 iterations by default.
 FALKON_MAX_ITER = 100
 # Ridges (per sample) within a factor ANCHOR_SPAN of a group's smallest share one
 # preconditioner, built at the group's geometric mean (so each ridge is within √ANCHOR_SPAN of
