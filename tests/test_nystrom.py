@@ -166,9 +166,7 @@ def run_child(name, params, n):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, params", [
-    pytest.param("ntk", {"depth": 2, "bias": 0.5, "ridge_per_n": 1e-8}, marks=pytest.mark.xfail(strict=True, reason=(
-        "measured (benchmarks/kernel_scaling.md): 161 s and 1.16 GiB, but test rel. MSE 1.45e-4 at N = 100,000 "
-        "with 5,000 centres against 4.82e-5 for the exact solve at 20,000; beating it needs ~10,000+ centres"))),
+    ("ntk", {"depth": 2, "bias": 0.5, "ridge_per_n": 1e-8}),
     ("kernel_ridge", {"kernel": "rbf", "gamma_scale": 3.0, "alpha_per_n": 1e-6}),
     ("random_features", {"width": 4000, "bias": 0.5, "ridge_per_n": 1e-8}),
 ])
