@@ -229,9 +229,8 @@ class KernelRidge(Learner):
                     for params, trial in zip(members, trials):
                         best.add({"params": params, **trial, "seconds": share + trial["seconds"]})
                     continue
-                else:
-                    K_val = exp_kernel(D_val, gamma)
-                    solve = lambda alpha: dual_coef(lambda: exp_kernel(D, gamma), alpha, Y)  # noqa: E731
+                K_val = exp_kernel(D_val, gamma)
+                solve = lambda alpha: dual_coef(lambda: exp_kernel(D, gamma), alpha, Y)  # noqa: E731
                 gamma_share = share + (time.perf_counter() - start) / len(members)
                 for params in members:
                     start = time.perf_counter()
