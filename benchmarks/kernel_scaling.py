@@ -202,9 +202,15 @@ def time_v(field: str, text: str) -> str:
 
 def cell_rows(quick: bool) -> list[list]:
     """Each learner's whole cell at N = 100,000 through `bench run`, under /usr/bin/time -v."""
+    from harness import runner
+    from harness.cell import Protocol
+
     n = 3000 if quick else 100_000
+    reg = load_registry()
     rows = []
     for name in ("ntk", "kernel_ridge", "random_features"):
+        cell = runner.plan([reg.tasks["sin3"]], [reg.learners[name]], [n], [0], Protocol())[0]
+        estimate = sum(runner.cell_memory(cell, 4))
         store, out = f"/tmp/falkon-{name}.sqlite", f"/tmp/falkon-out-{name}"
         for path in (store, store + "-wal", store + "-shm"):
             Path(path).unlink(missing_ok=True)
@@ -222,6 +228,7 @@ def cell_rows(quick: bool) -> list[list]:
         iters = [t["cg_iterations"] for t in trials if "cg_iterations" in t]
         rows.append([name, n, status, time_v("Elapsed (wall clock) time (h:mm:ss or m:ss)", done.stderr),
                      f"{seconds:.0f}", f"{int(time_v('Maximum resident set size (kbytes)', done.stderr)) / 2**20:.2f}",
+                     f"{estimate / GiB:.2f}",
                      f"{score:.2e}" if score is not None else "", chosen, len(trials),
                      f"{min(iters)}–{max(iters)}" if iters else "", diag.get("cg_iterations", ""),
                      ", ".join(f"{e['param']} {e['side']} {e['value']:g}" for e in json.loads(edges or "[]")) or "none",
@@ -278,9 +285,11 @@ points (seed 2); each row one fit and one test prediction in a fresh process, tw
 selection over the learner's default grid on the 20 % validation split, the edge search's
 extensions, the refit on all N and 5,000 test points. "wall" is /usr/bin/time's (interpreter
 start and store included), "cell" the cell's own seconds; "CG (trials)" the iterations over the
-selection trials, "CG (refit)" the refit's; load is the 1-minute load average before / after.
+selection trials, "CG (refit)" the refit's; "estimate" is what `bench run` checks against free
+memory before it starts (the learner's memory_estimate over its grid, plus the data); load is
+the 1-minute load average before / after.
 
-{tabulate(rows, ["learner", "N", "status", "wall", "cell (s)", "peak RSS (GiB)", "test rel. MSE", "chosen",
+{tabulate(rows, ["learner", "N", "status", "wall", "cell (s)", "peak RSS (GiB)", "estimate (GiB)", "test rel. MSE", "chosen",
                  "trials", "CG (trials)", "CG (refit)", "edges left", "load"], tablefmt="github")}"""
         title = ""
     after = os.getloadavg()
