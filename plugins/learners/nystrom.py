@@ -229,17 +229,17 @@ class FalkonPath:
     λI)A⁻¹, conditioned within max(λ/λ₀, λ₀/λ).
     """
 
-    K: np.ndarray           # K_nM, float32, n × M
-    T: np.ndarray           # upper Cholesky factor of K_MM + εI
+    K: np.ndarray           # K_nM, float32 (or float64), n × M
+    T: np.ndarray           # upper Cholesky factor of K_MM + εI (column-major)
     history: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, kernel: Kernel, X: np.ndarray, C: np.ndarray, dtype: type = np.float32) -> "FalkonPath":
         """K_nM (stored as ``dtype``) and T for the points X and centres C (rows of X:
         :func:`centres`)."""
-        L = jittered_cholesky(kernel(C, C))
-        T = np.ascontiguousarray(L.T)
-        del L
+        # Lᵀ of the row-major L is T in column-major order, as LAPACK wants it: no copy (a
+        # transposing copy of 10⁴ × 10⁴ took 3 s).
+        T = jittered_cholesky(kernel(C, C)).T
         return cls(kernel_rows(kernel, X, C, dtype), T)
 
     @property
@@ -253,24 +253,41 @@ class FalkonPath:
         import scipy.linalg
 
         m = len(self.T)
-        P, info = scipy.linalg.lapack.dlauum(np.asfortranarray(self.T), lower=0)
+        # T Tᵀ = Lᵀ L with L = Tᵀ, lower and column-major as LAPACK returned it: lauum and the
+        # Cholesky factors below work on it without a transposing copy (3 s at M = 10⁴); the
+        # factors come out lower, and their transposes are the upper A (scipy's triangular solve
+        # takes either layout without copying).
+        P, info = scipy.linalg.lapack.dlauum(self.T.T, lower=1)   # a copy: T itself is kept
         if info != 0:
             raise np.linalg.LinAlgError(f"T Tᵀ: LAPACK dlauum failed (info = {info})")
-        P /= m                                   # upper triangle is T Tᵀ/M; Cholesky reads only it
+        P /= m                                   # lower triangle is T Tᵀ/M; Cholesky reads only it
         out = {}
         for k, lam in enumerate(lams):
             A = P if k == len(lams) - 1 else P.copy(order="F")
             A.flat[::m + 1] += lam
             with safe_blas(m):
-                out[lam] = scipy.linalg.cholesky(A, lower=False, overwrite_a=True, check_finite=False)
+                out[lam] = scipy.linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False).T
             del A
         return out
 
-    def normal(self, U: np.ndarray) -> np.ndarray:
-        """K_nMᵀ K_nM U / n in float64: one pass over the float32 K_nM, PASS_ROWS rows at a time."""
-        out = np.zeros_like(U)
+    def blocks(self):
+        """(row offset, float64 block) over K_nM, PASS_ROWS rows at a time, converted into one
+        reused buffer: a fresh 41 MB array per block cost 2 ns an entry in page faults, more than
+        the products."""
+        if self.K.dtype == np.float64:
+            for i in range(0, self.n, PASS_ROWS):
+                yield i, self.K[i:i + PASS_ROWS]
+            return
+        buf = np.empty((min(PASS_ROWS, self.n), self.K.shape[1]))
         for i in range(0, self.n, PASS_ROWS):
-            Kb = self.K[i:i + PASS_ROWS].astype(np.float64, copy=False)
+            rows = min(PASS_ROWS, self.n - i)
+            np.copyto(buf[:rows], self.K[i:i + rows])
+            yield i, buf[:rows]
+
+    def normal(self, U: np.ndarray) -> np.ndarray:
+        """K_nMᵀ K_nM U / n in float64: one pass over K_nM (:meth:`blocks`)."""
+        out = np.zeros_like(U)
+        for _, Kb in self.blocks():
             out += Kb.T @ (Kb @ U)
         out /= self.n
         return out
@@ -278,10 +295,14 @@ class FalkonPath:
     def rhs(self, Y: np.ndarray) -> np.ndarray:
         """K_nMᵀ Y / n in float64."""
         out = np.zeros((self.K.shape[1], Y.shape[1]))
-        for i in range(0, self.n, PASS_ROWS):
-            out += self.K[i:i + PASS_ROWS].astype(np.float64, copy=False).T @ Y[i:i + PASS_ROWS]
+        for i, Kb in self.blocks():
+            out += Kb.T @ Y[i:i + len(Kb)]
         out /= self.n
         return out
+
+    def outputs(self, alpha: np.ndarray) -> np.ndarray:
+        """K_nM α in float64: the fit's outputs on its own training points."""
+        return np.concatenate([Kb @ alpha for _, Kb in self.blocks()])
 
     def solve(self, Y: np.ndarray, ridges_per_n: list[float], tol: float | None = None,
               max_iter: int | None = None) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
@@ -485,6 +506,4 @@ def falkon_fit(kernel: Kernel, X: np.ndarray, Y: np.ndarray, ridge_per_n: float,
     C = X[centres(len(X), rng, m)]
     path = FalkonPath.build(kernel, X, C, dtype)
     alphas, info = path.solve(Y, [ridge_per_n])
-    train_out = np.concatenate([path.K[i:i + PASS_ROWS].astype(np.float64, copy=False) @ alphas[0]
-                                for i in range(0, path.n, PASS_ROWS)])
-    return FalkonFit(C, alphas[0], info[0], train_out)
+    return FalkonFit(C, alphas[0], info[0], path.outputs(alphas[0]))
