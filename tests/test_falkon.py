@@ -214,3 +214,15 @@ def test_the_training_outputs_a_fit_keeps_are_its_predictions(monkeypatch, name,
     # ridge: measured 6e-6 of the largest output, ≤ 4e-10 of a relative MSE
     assert rel_gap(kept, recomputed) < 2e-5
     assert model.diagnostics()["cg_residual"] <= nystrom.FALKON_TOL
+
+
+@pytest.mark.parametrize("kernel", [NTK2, partial(arccos.ntk, depth=3, bias=0.0)])
+def test_the_centres_kernel_filled_on_threads_is_the_kernels_own_square_call(kernel):
+    from threadpoolctl import threadpool_limits
+
+    C = sphere(np.random.default_rng(7), 2 * nystrom.FILL_ROWS + 13)
+    with threadpool_limits(limits=2, user_api="blas"):
+        K = nystrom.kernel_square(kernel, C)
+    expected = kernel(C, C)
+    np.testing.assert_array_equal(np.diag(K), np.diag(expected))   # the exact diagonal
+    np.testing.assert_allclose(K, expected, rtol=1e-13, atol=0)

@@ -197,6 +197,17 @@ def kernel_rows(kernel: Kernel, X: np.ndarray, C: np.ndarray, dtype: type = np.f
     return out
 
 
+def kernel_square(kernel: Kernel, C: np.ndarray) -> np.ndarray:
+    """k(C, C) in float64 on threads (:func:`kernel_rows`), with each diagonal block computed as
+    k(B, B) of one array, as the kernels' own square call does: there they know the pairs of a
+    point with itself and set them exactly (the arc-cosine angle 0, the Gaussian distance 0)."""
+    out = kernel_rows(kernel, C, C, np.float64)
+    for i in range(0, len(C), FILL_ROWS):
+        block = C[i:i + FILL_ROWS]
+        out[i:i + FILL_ROWS, i:i + FILL_ROWS] = kernel(block, block)
+    return out
+
+
 def anchors(ridges: list[float]) -> list[float]:
     """The preconditioner's ridge for each ridge: ridges grouped greedily from the smallest,
     each group within ANCHOR_SPAN of its smallest, at the group's geometric mean."""
@@ -239,7 +250,7 @@ class FalkonPath:
         :func:`centres`)."""
         # Lᵀ of the row-major L is T in column-major order, as LAPACK wants it: no copy (a
         # transposing copy of 10⁴ × 10⁴ took 3 s).
-        T = jittered_cholesky(kernel(C, C)).T
+        T = jittered_cholesky(kernel_square(kernel, C)).T
         return cls(kernel_rows(kernel, X, C, dtype), T)
 
     @property
