@@ -257,7 +257,7 @@ OBSOLETE = ("## ntk on sin3 (depth 2",)  # replaced by section 3
 
 
 def section(key: str, quick: bool) -> str:
-    load = os.getloadavg()
+    load, started = os.getloadavg(), time.strftime("%Y-%m-%d %H:%M")
     if key == "1":
         kr = kernel_ridge_rows([500, 1000] if quick else [2000, 4000])
         body = f"""{tabulate(kr, ["N", "candidates", "KernelRidge per candidate (s)", "shared distances (s)", "speed-up",
@@ -299,7 +299,7 @@ the 1-minute load average before / after.
                  "trials", "CG (trials)", "CG (refit)", "edges left", "load"], tablefmt="github")}"""
         title = ""
     after = os.getloadavg()
-    return (f"{HEADINGS[key]}{title}\n\nRun {time.strftime('%Y-%m-%d %H:%M')}; load average (1/5/15 min) "
+    return (f"{HEADINGS[key]}{title}\n\nRun {started}–{time.strftime('%H:%M')}; load average (1/5/15 min) "
             f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} before, {after[0]:.1f}/{after[1]:.1f}/{after[2]:.1f} after.\n\n{body}\n")
 
 
