@@ -154,7 +154,7 @@ CELL = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_an_ntk_cell_at_n_100000_runs_in_8_gib_with_converged_cg():
-    # ~3–6 min on 2 cores (benchmarks/kernel_scaling.md has the times).
+    # measured 441 s and 6.96 GiB on 2 cores (benchmarks/kernel_scaling.md).
     out = subprocess.run([sys.executable, "-c", CELL, "ntk"], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert out.returncode == 0, out.stderr[-2000:]
