@@ -5,17 +5,26 @@
    the learner did before: 48 kernel builds, and 48 validation kernels);
 2. the arc-cosine NTK (depth 3): blocked, in place, against the whole-matrix formula it
    replaces — peak memory (tracemalloc) and time;
-3. ntk (depth 2, β² = 1/2, ridge 1e-8·N) on sin3: the exact solve at N = 20,000 against the
-   Nyström path at N = 20,000 / 50,000 / 100,000 (5,000 centres), one fit + prediction of 5,000
-   test points each, in a fresh process (peak RSS), with the test relative MSE.
+3. one fit + prediction of 5,000 test points on sin3 at fixed hyper-parameters, each in a fresh
+   process (peak RSS), with the test relative MSE: ntk (depth 2, β² = 1/2, ridge 1e-8·N) by the
+   exact solve at N = 20,000, the direct Nyström solve (K_nMᵀK_nM, one Cholesky; M = 5,000) at
+   N = 100,000, and Falkon at N = 50,000 and 100,000 (M = 5,000 and 10,000); the exact solves of
+   kernel_ridge and random_features at N = 20,000 and their large-N paths at N = 100,000;
+4. the whole `bench run` cell at N = 100,000 (selection over the default grid on the validation
+   split, edge extensions, refit, 5,000 test points) of ntk, kernel_ridge and random_features,
+   each under /usr/bin/time -v with a throw-away store in /tmp.
 
-    .venv/bin/python benchmarks/kernel_scaling.py [--quick]   # writes benchmarks/kernel_scaling.md
+    .venv/bin/python benchmarks/kernel_scaling.py [--quick] [--sections 1,2,3,4]
+
+writes benchmarks/kernel_scaling.md; sections not run keep their text from the file as it was.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import platform
 import subprocess
 import sys
@@ -41,28 +50,46 @@ import numpy as np
 from harness import Problem
 from harness.registry import load_registry
 from plugins.learners import nystrom
+from plugins.learners.ridge import RidgePath, Targets
 reg = load_registry()
-name, params, n, exact = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "exact"
-nystrom.EXACT_MAX = max(nystrom.EXACT_MAX, n) if exact else 0
+name, params, n, solver, m = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+nystrom.EXACT_MAX = max(nystrom.EXACT_MAX, n) if solver == "exact" else 0
+nystrom.CENTRES = m
+if name == "kernel_ridge":
+    from plugins.learners import kernel_ridge
+    kernel_ridge.CENTRES = m
 task = reg.tasks["sin3"]
 X, y = task.sample(n, np.random.default_rng(1))
 X_test, y_test = task.sample(5000, np.random.default_rng(2))
+problem = Problem("regression", 4)
 start = time.perf_counter()
-model = reg.learners[name].fit(X, y, params, np.random.default_rng(0), Problem("regression", 4))
-pred = model.predict(X_test)
+cg = {}
+if solver == "direct":  # the path before Falkon: K_nMᵀK_nM streamed in float64, one Cholesky
+    from functools import partial
+    from plugins.learners import arccos
+    kernel = partial(arccos.ntk, depth=params["depth"], bias=params["bias"])
+    targets, T = Targets.encode(y, problem)
+    C = X[nystrom.centres(n, np.random.default_rng(0), m)]
+    design = nystrom.nystrom_design(kernel, X, T, C)
+    coef = design.lift(RidgePath(design.gram, design.B).coef(params["ridge_per_n"] * n))
+    pred = targets.decode(np.concatenate([kernel(X_test[i:i + 4096], C) @ coef for i in range(0, len(X_test), 4096)]))
+else:
+    model = reg.learners[name].fit(X, y, params, np.random.default_rng(0), problem)
+    pred = model.predict(X_test)
+    cg = model.diagnostics() if hasattr(model, "diagnostics") else {}
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "rel_mse": float(np.mean((pred - y_test) ** 2) / np.var(y_test)),
-                  "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                  "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, **cg}))
 """
 
 
-def one_fit(name: str, params: dict, n: int, exact: bool) -> dict:
-    """One fit and test prediction in a fresh interpreter (its own peak RSS): two BLAS threads,
-    one for the exact solve (OpenBLAS's threaded Cholesky, as bundled with numpy 2.4 / scipy
-    1.17, dies with SIGSEGV on a 20000 × 20000 matrix; one thread factors it)."""
-    out = subprocess.run([sys.executable, "-c", CHILD, name, json.dumps(params), str(n), "exact" if exact else "nystrom"],
+def one_fit(name: str, params: dict, n: int, solver: str, m: int = 0) -> dict:
+    """One fit and test prediction in a fresh interpreter (its own peak RSS), on two BLAS
+    threads (the ridge path factors matrices past ridge.SERIAL_CHOLESKY rows on one: OpenBLAS's
+    threaded Cholesky, as bundled with numpy 2.4 / scipy 1.17, dies with SIGSEGV there)."""
+    out = subprocess.run([sys.executable, "-c", CHILD, name, json.dumps(params), str(n), solver, str(m)],
                          cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "1" if exact else "2"})
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -140,13 +167,78 @@ def arccos_rows(n: int) -> list[list]:
     return rows, gap
 
 
-def nystrom_rows(ns: list[int], exact_n: int) -> list[list]:
-    params = {"depth": 2, "bias": 0.5, "ridge_per_n": 1e-8}
+NTK_PARAMS = {"depth": 2, "bias": 0.5, "ridge_per_n": 1e-8}
+# The fixed settings the slow tests compare at N = 20,000 and 100,000 (tests/test_nystrom.py).
+KR_PARAMS = {"kernel": "rbf", "gamma_scale": 3.0, "alpha_per_n": 1e-6}
+RF_PARAMS = {"width": 4000, "bias": 0.5, "ridge_per_n": 1e-8}
+
+
+def fixed_rows(quick: bool) -> list[list]:
+    from plugins.learners import kernel_ridge
+
+    small, mid, big = (2000, 5000, 10_000) if quick else (20_000, 50_000, 100_000)
+    m_small, m_big = (500, 1000) if quick else (5000, nystrom.CENTRES)
+    # ntk's side-by-side first, then each learner's reference pair, then the M trade-off. With
+    # KERNEL_SCALING_DEADLINE (Unix time) set, rows that would start after it are listed as not run.
+    plan = [("ntk", NTK_PARAMS, small, "exact", 0), ("ntk", NTK_PARAMS, big, "falkon", m_big),
+            ("ntk", NTK_PARAMS, big, "direct", m_small), ("ntk", NTK_PARAMS, mid, "falkon", m_big),
+            ("kernel_ridge", KR_PARAMS, small, "exact", 0),
+            ("kernel_ridge", KR_PARAMS, big, "falkon", kernel_ridge.CENTRES if not quick else m_small),
+            ("random_features", RF_PARAMS, small, "exact", 0), ("random_features", RF_PARAMS, big, "exact", 0),
+            ("ntk", NTK_PARAMS, big, "falkon", m_small)]
+    deadline = float(os.environ.get("KERNEL_SCALING_DEADLINE", "inf"))
+    label = {"exact": "exact", "direct": "direct Nyström (N·M², before)", "falkon": "Falkon"}
     rows = []
-    for n, exact in [(exact_n, True)] + [(n, False) for n in ns]:
-        r = one_fit("ntk", params, n, exact)
-        rows.append([n, "exact" if exact else f"Nyström, M = {min(nystrom.CENTRES, n):,}", f"{r['seconds']:.0f}",
-                     f"{r['peak_rss'] / GiB:.2f}", f"{r['rel_mse']:.2e}"])
+    for name, params, n, solver, m in plan:
+        what = label[solver] if name != "random_features" else "primal ridge on the features"
+        if time.time() > deadline:
+            rows.append([name, n, what, f"{m:,}" if m else "", "not run (out of time)", "", "", ""])
+            continue
+        r = one_fit(name, params, n, solver, m)
+        cg = f"{r['cg_iterations']} ({r['cg_residual']:.0e})" if "cg_iterations" in r else ""
+        rows.append([name, n, what, f"{m:,}" if m else "", f"{r['seconds']:.0f}", f"{r['peak_rss'] / GiB:.2f}",
+                     f"{r['rel_mse']:.2e}", cg])
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def time_v(field: str, text: str) -> str:
+    return re.search(rf"{re.escape(field)}: (.*)", text).group(1).strip()
+
+
+def cell_rows(quick: bool) -> list[list]:
+    """Each learner's whole cell at N = 100,000 through `bench run`, under /usr/bin/time -v."""
+    from harness import runner
+    from harness.cell import Protocol
+
+    n = 3000 if quick else 100_000
+    reg = load_registry()
+    rows = []
+    for name in ("ntk", "kernel_ridge", "random_features"):
+        cell = runner.plan([reg.tasks["sin3"]], [reg.learners[name]], [n], [0], Protocol())[0]
+        estimate = sum(runner.cell_memory(cell, 4))
+        store, out = f"/tmp/falkon-{name}.sqlite", f"/tmp/falkon-out-{name}"
+        for path in (store, store + "-wal", store + "-shm"):
+            Path(path).unlink(missing_ok=True)
+        cmd = ["/usr/bin/time", "-v", str(Path(sys.executable).with_name("bench")), "run", "-t", "sin3", "-l", name,
+               "--n", str(n), "--seeds", "1", "--jobs", "1", "--store", store, "--out", out, "--no-leaderboard"]
+        load = os.getloadavg()[0]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+        with sqlite3.connect(store) as con:
+            status, score, chosen, metrics, selection, seconds, edges = con.execute(
+                "select status, test_score, chosen_params, metrics, selection, seconds, edges from cells").fetchone()
+        diag = json.loads(metrics or "{}").get("diagnostics", {})
+        trials = json.loads(selection or "[]")
+        iters = [t["cg_iterations"] for t in trials if "cg_iterations" in t]
+        rows.append([name, n, status, time_v("Elapsed (wall clock) time (h:mm:ss or m:ss)", done.stderr),
+                     f"{seconds:.0f}", f"{int(time_v('Maximum resident set size (kbytes)', done.stderr)) / 2**20:.2f}",
+                     f"{estimate / GiB:.2f}",
+                     f"{score:.2e}" if score is not None else "", chosen, len(trials),
+                     f"{min(iters)}–{max(iters)}" if iters else "", diag.get("cg_iterations", ""),
+                     ", ".join(f"{e['param']} {e['side']} {e['value']:g}" for e in json.loads(edges or "[]")) or "none",
+                     f"{load:.1f} / {os.getloadavg()[0]:.1f}"])
         print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
@@ -158,49 +250,92 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {versions}"
 
 
-def main(quick: bool) -> str:
-    load = os.getloadavg()
-    kr = kernel_ridge_rows([500, 1000] if quick else [2000, 4000])
-    ac, gap = arccos_rows(1000 if quick else 3000)
-    ny = nystrom_rows([5000] if quick else [20_000, 50_000, 100_000], 2000 if quick else 20_000)
-    load_after = os.getloadavg()
-    return f"""# Kernels at scale: no waste, and N = 100,000
+# Section headings (their starts identify a section in the .md when it is carried over).
+HEADINGS = {"1": "## kernel_ridge selection on sin3", "2": "## Arc-cosine NTK (depth 3)",
+            "3": "## One fit at fixed hyper-parameters", "4": "## Whole cells at N = 100,000"}
+OBSOLETE = ("## ntk on sin3 (depth 2",)  # replaced by section 3
 
-Generated by `benchmarks/kernel_scaling.py{' --quick' if quick else ''}` on {machine()}. Each
-table compares the two ways side by side in the same run. The machine is shared: load average
-(1/5/15 min) {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at the start and
-{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} at the end, on 2 cores, so absolute times are
-inflated by the other work and ratios are the robust numbers.
 
-## kernel_ridge selection on sin3 (80 % train, 20 % validation)
-
-{tabulate(kr, ["N", "candidates", "KernelRidge per candidate (s)", "shared distances (s)", "speed-up",
+def section(key: str, quick: bool) -> str:
+    load, started = os.getloadavg(), time.strftime("%Y-%m-%d %H:%M")
+    if key == "1":
+        kr = kernel_ridge_rows([500, 1000] if quick else [2000, 4000])
+        body = f"""{tabulate(kr, ["N", "candidates", "KernelRidge per candidate (s)", "shared distances (s)", "speed-up",
                "max rel. Δ val score", "same choice"], tablefmt="github")}
 
 Both ways factor one N × N Cholesky per candidate, and at d = 4 that dominates: sharing the
-distances removes the 48 kernel builds, a small share of the time, within this run's noise.
-
-## Arc-cosine NTK (depth 3) on N points of S³
-
-{tabulate(ac, ["recursion", "N", "peak (MiB, tracemalloc)", "peak / (8 N²)", "time (s)"], tablefmt="github")}
+distances removes the 48 kernel builds, a small share of the time, within this run's noise."""
+        title = " (80 % train, 20 % validation)"
+    elif key == "2":
+        ac, gap = arccos_rows(1000 if quick else 3000)
+        body = f"""{tabulate(ac, ["recursion", "N", "peak (MiB, tracemalloc)", "peak / (8 N²)", "time (s)"], tablefmt="github")}
 
 Largest difference between the two, relative to the largest entry: {gap:.1e}.
 The difference is on the diagonal: the whole-matrix formula leaves the angle of a point with
-itself at round-off (~1e-8); the blocked one sets it to exactly 0.
+itself at round-off (~1e-8); the blocked one sets it to exactly 0."""
+        title = " on N points of S³"
+    elif key == "3":
+        rows = fixed_rows(quick)
+        body = f"""ntk: depth 2, β² = 1/2, ridge 1e-8·N; kernel_ridge: rbf, gamma 3 × median heuristic, alpha
+1e-6·N; random_features: width 4000, ridge 1e-8·N. Training set sin3 (seed 1), test set 5,000
+points (seed 2); each row one fit and one test prediction in a fresh process, two BLAS threads.
+"CG" is Falkon's conjugate-gradient iterations (final relative preconditioned residual).
 
-## ntk on sin3 (depth 2, β² = 1/2, ridge 1e-8·N): one fit + 5,000 test predictions
+{tabulate(rows, ["learner", "N", "solver", "centres M", "time (s)", "peak RSS (GiB)", "test rel. MSE", "CG"],
+          tablefmt="github")}"""
+        title = " (sin3, 5,000 test points)"
+    else:
+        rows = cell_rows(quick)
+        body = f"""`/usr/bin/time -v bench run -t sin3 -l LEARNER --n {3000 if quick else 100_000} --seeds 1 --jobs 1 --store
+/tmp/falkon-LEARNER.sqlite --out /tmp/falkon-out-LEARNER --no-leaderboard` with OMP_NUM_THREADS=2:
+selection over the learner's default grid on the 20 % validation split, the edge search's
+extensions, the refit on all N and 5,000 test points. "wall" is /usr/bin/time's (interpreter
+start and store included), "cell" the cell's own seconds; "CG (trials)" the iterations over the
+selection trials, "CG (refit)" the refit's; "estimate" is what `bench run` checks against free
+memory before it starts (the learner's memory_estimate over its grid, plus the data); load is
+the 1-minute load average before / after.
 
-{tabulate(ny, ["N", "solver", "time (s)", "peak RSS (GiB)", "test rel. MSE"], tablefmt="github")}
+{tabulate(rows, ["learner", "N", "status", "wall", "cell (s)", "peak RSS (GiB)", "estimate (GiB)", "test rel. MSE", "chosen",
+                 "trials", "CG (trials)", "CG (refit)", "edges left", "load"], tablefmt="github")}"""
+        title = ""
+    after = os.getloadavg()
+    return (f"{HEADINGS[key]}{title}\n\nRun {started}–{time.strftime('%H:%M')}; load average (1/5/15 min) "
+            f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} before, {after[0]:.1f}/{after[1]:.1f}/{after[2]:.1f} after.\n\n{body}\n")
 
-The exact solve runs on one BLAS thread, the Nyström fits on two: OpenBLAS's threaded Cholesky
-(bundled with numpy {metadata.version("numpy")} / scipy {metadata.version("scipy")}) dies with
-SIGSEGV on a 20000 × 20000 matrix (numpy.linalg.cholesky and scipy's dpotrf alike, even on 2·I).
-"""
+
+def carried(old: str) -> list[str]:
+    """The ``## `` sections of the existing .md."""
+    parts = re.split(r"(?m)^(?=## )", old)
+    return [p for p in parts if p.startswith("## ")]
+
+
+def main(quick: bool, keys: list[str]) -> str:
+    md = Path(__file__).with_suffix(".md")
+    old = carried(md.read_text()) if md.exists() and not quick else []
+    new = {k: section(k, quick) for k in keys}
+    out = []
+    for k, heading in HEADINGS.items():
+        text = new.get(k) or next((p for p in old if p.startswith(heading)), None)
+        if text:
+            out.append(text.rstrip() + "\n")
+    out += [p.rstrip() + "\n" for p in old
+            if not any(p.startswith(h) for h in HEADINGS.values()) and not p.startswith(OBSOLETE)]
+    return f"""# Kernels at scale: no waste, and N = 100,000
+
+Generated by `benchmarks/kernel_scaling.py{' --quick' if quick else ''}` on {machine()}; this
+file's sections {', '.join(keys)} were written by its last run (each with its own date and load),
+the others carried over from the run before. Each table compares the ways side by side in the
+same run. The machine is shared (2 cores), so absolute times are inflated by other work when
+the load exceeds 2; ratios are the robust numbers.
+
+""" + "\n".join(out)
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv[1:]
-    text = main(quick)
+    args = sys.argv[1:]
+    quick = "--quick" in args
+    keys = args[args.index("--sections") + 1].split(",") if "--sections" in args else list(HEADINGS)
+    text = main(quick, keys)
     if not quick:
         Path(__file__).with_suffix(".md").write_text(text)
     print(text)

@@ -1,6 +1,7 @@
-"""The Nyström path of ``ntk`` and ``kernel_ridge`` (plugins/learners/nystrom.py) against the exact
-solve: equal when every training point is a centre, close with fewer, and N = 100,000 within
-3 minutes and 8 GiB (slow)."""
+"""The Nyström path of ``ntk`` and ``kernel_ridge`` (plugins/learners/nystrom.py, solved by
+Falkon) against the exact solve: equal when every training point is a centre (to the float32
+rounding of K_nM: 2e-5 relative), close with fewer, and N = 100,000 within 3 minutes and 8 GiB
+(slow). The solver itself against independent references: tests/test_falkon.py."""
 
 import json
 import os
@@ -58,7 +59,8 @@ def test_ntk_nystrom_with_every_point_a_centre_equals_the_exact_solve(nystrom_ev
     params = {"depth": depth, "bias": 0.5, "ridge_per_n": ridge_per_n}
     model = REG.learners["ntk"].fit(X, sin3(X), params, rng, Problem("regression", 4))
     expected = exact_ntk_predictions(X, sin3(X), Z, depth, ridge_per_n * len(X))
-    np.testing.assert_allclose(model.predict(Z), expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+    # K_nM is stored in float32 (6e-8 relative per entry): measured 4e-6 of the largest value
+    np.testing.assert_allclose(model.predict(Z), expected, rtol=0, atol=2e-5 * np.abs(expected).max())
 
 
 def test_kernel_ridge_nystrom_with_every_point_a_centre_equals_scikit_learn(nystrom_everywhere):
@@ -70,7 +72,7 @@ def test_kernel_ridge_nystrom_with_every_point_a_centre_equals_scikit_learn(nyst
         model = REG.learners["kernel_ridge"].fit(X, sin3(X), params, rng, Problem("regression", 4))
         sk = KernelRidge(alpha=alpha_per_n * len(X), kernel=kernel, gamma=1.0 / median_distance(X, kernel))
         expected = sk.fit(X, sin3(X)).predict(Z)
-        np.testing.assert_allclose(model.predict(Z), expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+        np.testing.assert_allclose(model.predict(Z), expected, rtol=0, atol=2e-5 * np.abs(expected).max())
 
 
 def test_ntk_nystrom_selection_scores_equal_the_exact_ones_with_every_point_a_centre(nystrom_everywhere):
@@ -82,7 +84,8 @@ def test_ntk_nystrom_selection_scores_equal_the_exact_ones_with_every_point_a_ce
     nystrom_everywhere(10**9)
     approx = learner.fit_select(X, sin3(X), X_val, sin3(X_val), grid, np.random.default_rng(0), Problem("regression", 4))
     for a, b in zip(approx.trials, exact.trials):
-        assert a["params"] == b["params"] and a["val_score"] == pytest.approx(b["val_score"], rel=1e-6)
+        assert a["params"] == b["params"] and a["val_score"] == pytest.approx(b["val_score"], rel=1e-4)
+        assert a["cg_iterations"] <= nystrom.FALKON_MAX_ITER and a["cg_residual"] <= nystrom.FALKON_TOL
 
 
 def test_ntk_nystrom_approaches_the_exact_solve_as_centres_are_added(nystrom_everywhere):
@@ -125,9 +128,11 @@ def test_the_exact_path_is_kept_up_to_the_exact_solve_size():
     assert not nystrom.use_nystrom(nystrom.EXACT_MAX) and nystrom.use_nystrom(nystrom.EXACT_MAX + 1)
     ntk = REG.learners["ntk"]
     params = ntk.param_grid(None, 1000)[0]
-    # Exact below: quadratic in N; Nyström above: no N × N array.
-    assert ntk.memory_estimate(nystrom.EXACT_MAX, 4, params) > 8 * nystrom.EXACT_MAX ** 2
-    assert ntk.memory_estimate(nystrom.EXACT_MAX + 1, 4, params) < 8 * nystrom.EXACT_MAX ** 2
+    # Exact below: quadratic in N; Falkon above: linear in N (4·N·M float32 K_nM), so less.
+    exact = ntk.memory_estimate(nystrom.EXACT_MAX, 4, params)
+    assert exact > 8 * nystrom.EXACT_MAX ** 2
+    assert ntk.memory_estimate(nystrom.EXACT_MAX + 1, 4, params) < exact / 2
+    assert ntk.memory_estimate(2 * nystrom.EXACT_MAX, 4, params) < 2 * ntk.memory_estimate(nystrom.EXACT_MAX + 1, 4, params)
 
 
 # --- N = 100,000 (slow): one fit at N = 100,000 in a subprocess, timed and with its peak RSS,
@@ -161,9 +166,7 @@ def run_child(name, params, n):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, params", [
-    pytest.param("ntk", {"depth": 2, "bias": 0.5, "ridge_per_n": 1e-8}, marks=pytest.mark.xfail(strict=True, reason=(
-        "measured (benchmarks/kernel_scaling.md): 161 s and 1.16 GiB, but test rel. MSE 1.45e-4 at N = 100,000 "
-        "with 5,000 centres against 4.82e-5 for the exact solve at 20,000; beating it needs ~10,000+ centres"))),
+    ("ntk", {"depth": 2, "bias": 0.5, "ridge_per_n": 1e-8}),
     ("kernel_ridge", {"kernel": "rbf", "gamma_scale": 3.0, "alpha_per_n": 1e-6}),
     ("random_features", {"width": 4000, "bias": 0.5, "ridge_per_n": 1e-8}),
 ])

@@ -43,9 +43,12 @@ def _relu_moments(c: np.ndarray, s: np.ndarray, t: np.ndarray, lam: np.ndarray,
     covariances ``c`` (overwritten) and variances s (rows), t (cols); the entries ``same``
     pair a point with itself, whose angle is exactly 0."""
     norm = np.sqrt(np.outer(s, t))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        np.divide(c, np.where(norm > 0, norm, 1.0), out=c)
-    c[norm <= 0] = 0.0
+    if s.min(initial=1.0) > 0 and t.min(initial=1.0) > 0:
+        c /= norm                         # the usual case, without the three masked passes below
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(c, np.where(norm > 0, norm, 1.0), out=c)
+        c[norm <= 0] = 0.0
     np.clip(c, -1.0, 1.0, out=c)          # cos θ
     if same is not None:
         # Round-off leaves cos θ = 1 ± 1e-16 on the diagonal, and arccos turns that into θ ~ 1e-8

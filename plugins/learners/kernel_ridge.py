@@ -5,7 +5,7 @@ and a Nyström path past the exact-solve size (:mod:`.nystrom`)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -13,11 +13,19 @@ import numpy as np
 from harness import BenchError, Diverged, Learner, Problem, Search, Selection, hookimpl, score
 
 from . import nystrom
-from .ridge import PREDICT_ROWS, RidgePath, safe_blas
+from .ridge import PREDICT_ROWS, safe_blas
 
 if TYPE_CHECKING:  # scikit-learn is imported where it fits: it costs `bench list` ~0.8 s
     from sklearn.kernel_ridge import KernelRidge as SKKernelRidge
 
+# Nyström centres of the Falkon path (past nystrom.EXACT_MAX points): each of the grid's 8
+# (kernel, gamma) pairs needs its own K_nM and preconditioners, so M is half ntk's; at 5,000 the
+# direct solve already beat the exact one at N = 20,000 (the slow test in tests/test_nystrom.py).
+CENTRES = 5_000
+# K_nM stored in float64: the Gaussian kernel's small-alpha solutions move by up to 6e-3 relative
+# under float32 rounding of K_nM (measured at M = N = 300, alpha 1e-6·N); at M = 5,000 float64
+# costs 4 GB at N = 10⁵.
+DTYPE = np.float64
 # Median-heuristic distances use at most this many training points (the first ones: deterministic).
 MEDIAN_POINTS = 500
 KERNELS = ("rbf", "laplacian")
@@ -95,14 +103,24 @@ def dual_coef(make_kernel: Callable[[], np.ndarray], alpha: float, Y: np.ndarray
 @dataclass
 class FittedKernelRidge:
     """Predicts k(X, centres) @ coef in blocks of PREDICT_ROWS rows (the centres are all the
-    training points on the exact path)."""
+    training points on the exact path). A Falkon fit reports its CG iterations and residual,
+    predicts on threads (:func:`nystrom.predict_rows`) and, asked for the very array it was
+    fitted on, returns the outputs its fit computed (:class:`nystrom.FalkonFit`)."""
 
     kernel: Callable[[np.ndarray, np.ndarray], np.ndarray]
     centres: np.ndarray
     coef: np.ndarray
     problem: Problem
+    cg: dict[str, Any] = field(default_factory=dict)
+    train: tuple[np.ndarray, np.ndarray] | None = None  # (training inputs, outputs on them)
+
+    def diagnostics(self) -> dict[str, Any]:
+        return dict(self.cg)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.train is not None:
+            out = self.train[1] if X is self.train[0] else nystrom.predict_rows(self.kernel, X, self.centres, self.coef)
+            return decode(out, self.problem)
         out = np.concatenate([self.kernel(X[i:i + PREDICT_ROWS], self.centres) @ self.coef
                               for i in range(0, len(X), PREDICT_ROWS)])
         return decode(out, self.problem)
@@ -127,7 +145,9 @@ class KernelRidge(Learner):
     targets and predicts the argmax. Selection computes each kernel's distances once, and each
     (gamma, alpha) solves on exp(−gamma·D) without recomputing them (scikit-learn's own fit
     would rebuild the N × N kernel for each of the 48 candidates). Cells of more than
-    ``nystrom.EXACT_MAX`` points solve the Nyström approximation on ``nystrom.CENTRES`` centres.
+    ``nystrom.EXACT_MAX`` points solve the Nyström approximation on ``CENTRES`` = 5,000 centres
+    (K_nM in float64, ``DTYPE``) by Falkon (:mod:`.nystrom`: CG to ``nystrom.FALKON_TOL`` = 1e-5, at most
+    ``nystrom.FALKON_MAX_ITER`` = 100 iterations, every alpha of a (kernel, gamma) at once).
     """
 
     name = "kernel_ridge"
@@ -145,14 +165,17 @@ class KernelRidge(Learner):
         kernel matrix solved in place, and the validation part's distances and kernel (n/4 × n
         each); in the refit the kernel matrix and the copy scipy's solve may take, beside the
         distances it is computed from; prediction PREDICT_ROWS × n blocks (distances and
-        kernel). Nyström path: :func:`nystrom.nystrom_bytes`.
+        kernel). Falkon path: :func:`nystrom.falkon_peak` (K_nM in float64, T and one
+        preconditioner per anchor of the alpha grid) or, once it is freed, prediction's
+        PREDICT_ROWS × CENTRES blocks.
 
         Checked against the peak RSS above the interpreter's of selection, refit and prediction
         (default grid, sin3, 5000 test points, one thread): N = 2000 measured 138 MiB, this gives
         217 MiB; N = 4000 measured 396 MiB, this gives 616 MiB.
         """
         if nystrom.use_nystrom(n):
-            return nystrom.nystrom_bytes(n, nystrom.CENTRES, n // 4) + 8 * n * d
+            fit = nystrom.falkon_peak(n, CENTRES, 8, self.grid_spec["alpha_per_n"], self.search["alpha_per_n"])
+            return max(fit, 8 * 2 * PREDICT_ROWS * CENTRES) + 8 * n * d
         return 8 * (3 * n * n + 2 * PREDICT_ROWS * n) + 8 * n * d
 
     def check_params(self) -> None:
@@ -171,14 +194,14 @@ class KernelRidge(Learner):
         alpha = float(params["alpha_per_n"]) * len(X)
         Y, k = encode(y, problem), kernel_function(kernel, gamma)
         if nystrom.use_nystrom(len(X)):
-            C = X[nystrom.centres(len(X), rng)]
-            design = nystrom.nystrom_design(k, X, Y, C)
-            return FittedKernelRidge(k, C, design.lift(RidgePath(design.gram, design.B).coef(alpha)), problem)
+            fitted = nystrom.falkon_fit(k, X, Y, float(params["alpha_per_n"]), rng, CENTRES, DTYPE)
+            return FittedKernelRidge(k, fitted.C, fitted.alpha, problem, fitted.cg, (X, fitted.train_out))
         return FittedKernelRidge(k, X, dual_coef(lambda: k(X, None), alpha, Y), problem)
 
     def fit_select(self, X_train, y_train, X_val, y_val, grid, rng, problem) -> Selection:
         """Distances once per kernel, the validation kernel once per (kernel, gamma), one solve
-        per alpha; past the exact-solve size one Nyström design per (kernel, gamma)."""
+        per alpha; past the exact-solve size one Falkon path per (kernel, gamma), every alpha
+        solved on it at once (each trial records ``cg_iterations`` and ``cg_residual``)."""
         best = Selection(None, None)
         Y = encode(y_train, problem)
         big = nystrom.use_nystrom(len(X_train) + len(X_val))
@@ -198,16 +221,16 @@ class KernelRidge(Learner):
                 start = time.perf_counter()
                 gamma = gamma_scale / med
                 if big:
-                    k = kernel_function(kernel, gamma)
-                    C = X_train[nystrom.centres(len(X_train), rng)]
-                    design = nystrom.nystrom_design(k, X_train, Y, C)
-                    path = RidgePath(design.gram, design.B)
-                    K_val = np.concatenate([k(X_val[i:i + PREDICT_ROWS], C)
-                                            for i in range(0, len(X_val), PREDICT_ROWS)])
-                    solve = lambda alpha: design.lift(path.coef(alpha))  # noqa: E731
-                else:
-                    K_val = exp_kernel(D_val, gamma)
-                    solve = lambda alpha: dual_coef(lambda: exp_kernel(D, gamma), alpha, Y)  # noqa: E731
+                    trials = nystrom.falkon_trials(
+                        kernel_function(kernel, gamma), X_train, Y, X_val, y_val,
+                        [float(p["alpha_per_n"]) for p in members], repr((kernel, gamma_scale)),
+                        self.search["alpha_per_n"], lambda out: score(problem, y_val, decode(out, problem)),
+                        rng, CENTRES, DTYPE)
+                    for params, trial in zip(members, trials):
+                        best.add({"params": params, **trial, "seconds": share + trial["seconds"]})
+                    continue
+                K_val = exp_kernel(D_val, gamma)
+                solve = lambda alpha: dual_coef(lambda: exp_kernel(D, gamma), alpha, Y)  # noqa: E731
                 gamma_share = share + (time.perf_counter() - start) / len(members)
                 for params in members:
                     start = time.perf_counter()

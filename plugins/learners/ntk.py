@@ -22,6 +22,15 @@ class NTK(RidgeLearner):
     2-layer NTK cannot fit sin3 (its odd harmonics of degree ≥ 3 vanish), so the default is
     β² = 1/2, the map x → [x, 1]/√2. The ridge is ``ridge_per_n · n``; classification regresses
     centred one-hot targets.
+
+    Cells of more than ``nystrom.EXACT_MAX`` = 20,000 points solve the Nyström estimator on
+    ``nystrom.CENTRES`` = 10,000 centres by Falkon (:mod:`.nystrom`): K_nM in float32, float64
+    arithmetic, CG to a relative preconditioned residual of ``nystrom.FALKON_TOL`` = 1e-5 in at
+    most ``nystrom.FALKON_MAX_ITER`` = 100 iterations, the 11 ridges of a depth and the 7 the
+    edge search may ask next in lockstep on four preconditioners (``nystrom.ANCHOR_SPAN`` =
+    10⁴), K_nM filled ``nystrom.FILL_ROWS`` = 256 rows at a time and converted to float64
+    ``nystrom.PASS_ROWS`` = 512 rows at a time; each trial and the refit's diagnostics record
+    the CG iterations and residual.
     """
 
     name = "ntk"
@@ -42,26 +51,26 @@ class NTK(RidgeLearner):
         kernel (n/4 × n) and the ridge solve (:func:`ridge_bytes`, Gram included); the
         arc-cosine recursion runs in blocks of arccos.BLOCK_ELEMENTS entries, so it adds only
         the Gram itself. Prediction keeps no Gram: PREDICT_ROWS × n kernel rows at a time.
-        Nyström path: :func:`nystrom.nystrom_bytes`, independent of n but for the validation
-        part's n/4 × M kernel.
-
-        Checked against the peak RSS above the interpreter's of selection, refit and prediction
-        (default grid, sin3, 5000 test points, one thread): N = 2000 measured 128 MiB, this gives
-        191 MiB; N = 4000 measured 395 MiB, this gives 763 MiB (the eigendecomposition fallback
-        it allows for was not needed there). Nyström at N = 100,000: benchmarks/kernel_scaling.md.
+        Falkon path (n > nystrom.EXACT_MAX): :func:`nystrom.falkon_peak` — K_nM in float32 and
+        T plus one M × M preconditioner per anchor of the grid's ridges — or, once that is
+        freed, prediction's PREDICT_ROWS × CENTRES kernel rows; checked against the measured peak RSS in benchmarks/kernel_scaling.md.
         """
         if nystrom.use_nystrom(n):
-            return nystrom.nystrom_bytes(n, nystrom.CENTRES, n // 4) + 8 * n * d
+            fit = nystrom.falkon_peak(n, nystrom.CENTRES, 4, self.grid_spec[RIDGE], self.search[RIDGE])
+            return max(fit, 8 * 2 * PREDICT_ROWS * nystrom.CENTRES) + 8 * n * d
         fit = ridge_bytes(n) + 8 * n * (n // 4)
         predict = 2 * 8 * PREDICT_ROWS * n
         return max(fit, predict) + 8 * n * d
 
+    def falkon_kernel(self, params: dict[str, Any], n_total: int) -> nystrom.Kernel | None:
+        """Past nystrom.EXACT_MAX points: Falkon on nystrom.CENTRES centres."""
+        if nystrom.use_nystrom(n_total):
+            return partial(arccos.ntk, depth=int(params["depth"]), bias=float(params["bias"]))
+        return None
+
     def design(self, X: np.ndarray, T: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
                n_total: int) -> Design:
-        kernel = partial(arccos.ntk, depth=int(params["depth"]), bias=float(params["bias"]))
-        if nystrom.use_nystrom(n_total):
-            return nystrom.nystrom_design(kernel, X, T, X[nystrom.centres(len(X), rng)])
-        return Design.from_kernel(kernel, X, T)
+        return Design.from_kernel(partial(arccos.ntk, depth=int(params["depth"]), bias=float(params["bias"])), X, T)
 
 
 @hookimpl

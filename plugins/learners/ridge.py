@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -144,10 +144,34 @@ class FittedRidge:
         return self.targets.decode(out)
 
 
+@dataclass
+class FittedFalkon(FittedRidge):
+    """A Nyström model solved by Falkon (:mod:`.nystrom`), with its conjugate-gradient record.
+    Asked to predict the very array it was fitted on (the harness's training score), it returns
+    the outputs the fit computed from its K_nM instead of evaluating N × M kernel values again
+    (float32 there: measured within 6e-6 of the largest output of recomputing them at ridge
+    1e-8·N, tests/test_falkon.py)."""
+
+    cg: dict[str, Any] = field(default_factory=dict)
+    train: tuple[np.ndarray, np.ndarray] | None = None  # (training inputs, outputs on them)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.train is not None and X is self.train[0]:
+            return self.targets.decode(self.train[1])
+        from .nystrom import predict_rows
+
+        return self.targets.decode(predict_rows(lambda Z, _: self.embed(Z), X, None, self.coef))
+
+    def diagnostics(self) -> dict[str, Any]:
+        return dict(self.cg)
+
+
 class RidgeLearner(Learner):
     """A learner that fits ridge regression on a representation chosen by its other parameters.
 
-    Subclasses implement :meth:`design`; the ridge is ``ridge_per_n · n``.
+    Subclasses implement :meth:`design`; the ridge is ``ridge_per_n · n``. A kernel learner whose
+    :meth:`falkon_kernel` returns a kernel for a cell is solved by Falkon instead (Nyström
+    centres, conjugate gradients: :mod:`.nystrom`), all ridges of a group at once.
     """
 
     # Below 1e-14·n the ridge is round-off next to a Gram matrix of O(n) entries; above 1e3·n the
@@ -165,9 +189,21 @@ class RidgeLearner(Learner):
         ``n_total`` is the cell's N (training and validation parts together, or len(X) for the
         refit), so that a cell takes one solver for its selection and its refit."""
 
+    def falkon_kernel(self, params: dict[str, Any], n_total: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+        """The kernel to solve by Falkon for a cell of ``n_total`` points, or None (the default)
+        to solve :meth:`design` directly."""
+        return None
+
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
             problem: Problem) -> FittedRidge:
         targets, T = Targets.encode(y, problem)
+        kernel = self.falkon_kernel(params, len(X))
+        if kernel is not None:
+            from .nystrom import falkon_fit
+
+            fitted = falkon_fit(kernel, X, T, float(params[RIDGE]), rng)
+            return FittedFalkon(lambda Z: kernel(Z, fitted.C), fitted.alpha, targets, fitted.cg,
+                                (X, fitted.train_out))
         design = self.design(X, T, params, rng, len(X))
         coef = RidgePath(design.gram, design.B).coef(float(params[RIDGE]) * len(X))
         return FittedRidge(design.embed, design.lift(coef), targets)
@@ -180,6 +216,10 @@ class RidgeLearner(Learner):
             groups.setdefault(repr(sorted((k, v) for k, v in params.items() if k != RIDGE)), []).append(params)
         targets, T = Targets.encode(y_train, problem)
         for members in groups.values():
+            kernel = self.falkon_kernel(members[0], len(X_train) + len(X_val))
+            if kernel is not None:
+                self._falkon_select(kernel, X_train, T, X_val, y_val, members, targets, rng, problem, best)
+                continue
             start = time.perf_counter()
             design = self.design(X_train, T, members[0], np.random.default_rng(rng.integers(2**63)),
                                  len(X_train) + len(X_val))
@@ -199,3 +239,15 @@ class RidgeLearner(Learner):
                 trial["seconds"] = share + time.perf_counter() - start
                 best.add(trial)
         return best
+
+    def _falkon_select(self, kernel, X_train, T, X_val, y_val, members, targets, rng, problem, best) -> None:
+        """Every ridge of ``members`` from one Falkon path, with the ridges the edge search would
+        try next solved alongside (:func:`.nystrom.falkon_trials`)."""
+        from .nystrom import falkon_trials
+
+        group = repr(sorted((k, v) for k, v in members[0].items() if k != RIDGE))
+        trials = falkon_trials(kernel, X_train, T, X_val, y_val, [float(p[RIDGE]) for p in members], group,
+                               self.search[RIDGE], lambda out: score(problem, y_val, targets.decode(out)),
+                               np.random.default_rng(rng.integers(2**63)))
+        for params, trial in zip(members, trials):
+            best.add({"params": params, **trial})

@@ -1,0 +1,228 @@
+"""The Falkon solver (plugins/learners/nystrom.py) against independent references computed here
+with numpy and scikit-learn: the exact kernel ridge solve when every point is a centre, the
+direct Nyström least-squares solution with fewer centres (also at ridges ≈ 1e-8·N, where the
+float32 K_nM must not spoil the float64 arithmetic), the stopping rule, the preconditioner
+groups, and (slow) a whole cell at N = 100,000."""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.kernel_ridge import KernelRidge
+
+from plugins.learners import arccos, nystrom
+
+ROOT = Path(__file__).resolve().parent.parent
+GiB = 2**30
+
+
+def sphere(rng, n, d=4):
+    X = rng.standard_normal((n, d))
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def sin3(X):
+    return (np.sin(3 * X[:, 0]) + np.sin(3 * X[:, 1]) + np.sin(3 * X[:, 2]) - 2) ** 2 * np.cos(7 * X[:, 3])
+
+
+NTK2 = partial(arccos.ntk, depth=2, bias=0.5)
+
+
+def nystrom_reference(K_nM, K_MM, y, ridge):
+    """argmin ‖K_nM α − y‖² + ridge · αᵀ K_MM α by numpy's SVD least squares on the stacked
+    system [K_nM; √ridge · S] with SᵀS = K_MM (S from numpy's eigendecomposition): stable where
+    the normal equations are not (their condition number is the square of this one's)."""
+    s, U = np.linalg.eigh(K_MM)
+    S = (U * np.sqrt(np.clip(s, 0.0, None))).T
+    A = np.vstack([K_nM, np.sqrt(ridge) * S])
+    b = np.concatenate([y, np.zeros((len(S),) + y.shape[1:])])
+    return np.linalg.lstsq(A, b, rcond=None)[0]
+
+
+def rel_gap(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("dtype, tol, within", [
+    (np.float64, 1e-12, 1e-7),   # the solver itself: to round-off (measured 1.5e-8 at ridge 1e-8·N)
+    (np.float32, None, 2e-5),    # as ntk runs it: float32 K_nM, FALKON_TOL (measured 4e-6)
+])
+def test_falkon_with_every_point_a_centre_is_the_exact_kernel_ridge_solve(dtype, tol, within):
+    rng = np.random.default_rng(0)
+    X, Z = sphere(rng, 400), sphere(rng, 100)
+    Y = np.stack([sin3(X), X[:, 0] * X[:, 1]], axis=1)  # two target columns, as classification has
+    ridges = [1e-8, 1e-5, 1e-2]
+    path = nystrom.FalkonPath.build(NTK2, X, X, dtype)
+    alphas, info = path.solve(Y, ridges, tol=tol)
+    K, K_new = NTK2(X, X), NTK2(Z, X)
+    for ridge, alpha, record in zip(ridges, alphas, info):
+        expected = KernelRidge(alpha=ridge * len(X), kernel="precomputed").fit(K, Y).predict(K_new)
+        assert rel_gap(K_new @ alpha, expected) < within, ridge
+        assert record["cg_residual"] <= (tol or nystrom.FALKON_TOL)
+
+
+@pytest.mark.parametrize("dtype, tol, within", [
+    (np.float64, 1e-12, 1e-7),
+    (np.float32, None, 1e-4),    # default tolerance and storage: measured ≤ 1.4·FALKON_TOL
+])
+def test_falkon_with_fewer_centres_is_the_direct_nystrom_solution(dtype, tol, within):
+    rng = np.random.default_rng(1)
+    X, Z = sphere(rng, 3000), sphere(rng, 500)
+    y = sin3(X) - sin3(X).mean()
+    C = X[rng.choice(len(X), 300, replace=False)]
+    ridges = [1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0]   # two preconditioner groups
+    alphas, info = nystrom.FalkonPath.build(NTK2, X, C, dtype).solve(y[:, None], ridges, tol=tol)
+    K_nM, K_MM, K_new = NTK2(X, C), NTK2(C, C), NTK2(Z, C)
+    for ridge, alpha, record in zip(ridges, alphas, info):
+        expected = K_new @ nystrom_reference(K_nM, K_MM, y, ridge * len(X))
+        assert rel_gap((K_new @ alpha)[:, 0], expected) < within, ridge
+        assert 1 <= record["cg_iterations"] <= nystrom.FALKON_MAX_ITER
+
+
+def test_float32_k_nm_keeps_a_ridge_of_1e_8_n_correct_where_float32_arithmetic_does_not():
+    # The reference: the direct Nyström solution in float64. Falkon stores K_nM in float32 but
+    # computes in float64, and matches it; the normal equations formed and solved in float32
+    # (what "float32 arithmetic" means) do not come close at this ridge.
+    rng = np.random.default_rng(2)
+    X, Z = sphere(rng, 4000), sphere(rng, 500)
+    y = sin3(X) - sin3(X).mean()
+    C = X[rng.choice(len(X), 400, replace=False)]
+    ridge = 1e-8
+    K_nM, K_MM, K_new = NTK2(X, C), NTK2(C, C), NTK2(Z, C)
+    expected = K_new @ nystrom_reference(K_nM, K_MM, y, ridge * len(X))
+    alpha = nystrom.FalkonPath.build(NTK2, X, C).solve(y[:, None], [ridge])[0][0]
+    assert rel_gap((K_new @ alpha)[:, 0], expected) < 1e-4
+    K32 = K_nM.astype(np.float32)
+    H32 = K32.T @ K32 + np.float32(ridge * len(X)) * K_MM.astype(np.float32)
+    alpha32 = np.linalg.lstsq(H32, K32.T @ y.astype(np.float32), rcond=None)[0]
+    assert rel_gap(K_new @ alpha32.astype(np.float64), expected) > 1e-2
+
+
+def test_the_stopping_rule_caps_iterations_and_reports_the_residual():
+    rng = np.random.default_rng(3)
+    X = sphere(rng, 2000)
+    path = nystrom.FalkonPath.build(NTK2, X, X[:200])
+    _, capped = path.solve(sin3(X)[:, None], [1e-8], max_iter=2)
+    assert capped[0]["cg_iterations"] == 2 and capped[0]["cg_residual"] > nystrom.FALKON_TOL
+    _, done = path.solve(sin3(X)[:, None], [1e-8])
+    assert done[0]["cg_residual"] <= nystrom.FALKON_TOL < capped[0]["cg_residual"]
+    assert 2 < done[0]["cg_iterations"] < nystrom.FALKON_MAX_ITER
+
+
+def test_ridges_share_a_preconditioner_within_anchor_span_at_the_geometric_mean():
+    ridges = [10.0 ** k for k in range(-10, 1)]
+    groups = nystrom.anchors(ridges)
+    assert nystrom.ANCHOR_SPAN == 1e4
+    assert groups == pytest.approx([1e-8] * 5 + [1e-3] * 5 + [1.0])   # 1e-10…1e-6, 1e-5…1e-1, 1
+    assert nystrom.anchors([1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0]) == pytest.approx([1e-8] * 3 + [1e-2] * 3)
+    assert nystrom.anchors([0.5]) == [0.5]
+
+
+def test_k_nm_is_filled_by_threads_as_one_thread_fills_it():
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(4)
+    X, C = sphere(rng, 3 * nystrom.FILL_ROWS + 7), sphere(rng, 50)
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = nystrom.kernel_rows(NTK2, X, C, np.float64)
+    np.testing.assert_array_equal(two, NTK2(X, C))
+
+
+# --- A whole cell at N = 100,000 (slow): selection over the default grid on the validation
+# --- split, the refit and 5,000 test points, in a fresh process on two threads.
+
+CELL = textwrap.dedent("""
+    import json, resource, sys, time
+    from harness.cell import CellSpec, Protocol, run_cell
+    from harness.registry import load_registry
+    reg = load_registry()
+    spec = CellSpec(reg.tasks["sin3"], reg.learners[sys.argv[1]], 100_000, 0, Protocol(n_test=5000))
+    start = time.perf_counter()
+    record = run_cell(spec, threads=2)
+    print(json.dumps({"status": record["status"], "error": record.get("error"), "seconds": time.perf_counter() - start,
+                      "test_score": record.get("test_score"), "metrics": record.get("metrics"),
+                      "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}, default=str))
+""")
+
+
+@pytest.mark.slow
+def test_an_ntk_cell_at_n_100000_runs_in_8_gib_with_converged_cg():
+    # measured 441 s and 6.96 GiB on 2 cores (benchmarks/kernel_scaling.md).
+    out = subprocess.run([sys.executable, "-c", CELL, "ntk"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["status"] == "ok", r
+    assert r["peak_rss"] < 8 * GiB, r
+    diagnostics = r["metrics"]["diagnostics"]
+    assert diagnostics["cg_residual"] <= nystrom.FALKON_TOL, diagnostics
+
+
+def test_edge_extensions_are_answered_from_the_passes_of_the_first_round(monkeypatch):
+    from harness import Problem
+    from harness.registry import load_registry
+
+    monkeypatch.setattr(nystrom, "EXACT_MAX", 0)
+    monkeypatch.setattr(nystrom, "CENTRES", 10**9)   # every training point a centre: exact reference
+    builds = []
+    build = nystrom.FalkonPath.build.__func__
+    monkeypatch.setattr(nystrom.FalkonPath, "build",
+                        classmethod(lambda cls, *a, **k: builds.append(1) or build(cls, *a, **k)))
+    rng = np.random.default_rng(5)
+    X, X_val = sphere(rng, 300), sphere(rng, 80)
+    y, y_val, problem = sin3(X), sin3(X_val), Problem("regression", 4)
+    learner = load_registry().learners["ntk"].with_params(depth=[2], ridge_per_n=[1e-6, 1e-4])
+    learner.fit_select(X, y, X_val, y_val, learner.param_grid(None, 380), rng, problem)
+    # what the edge search asks next from the low edge 1e-6 (step 100), and from beyond it
+    for ridge in (1e-8, 1e-10):
+        ext = learner.fit_select(X, y, X_val, y_val, [{"depth": 2, "bias": 0.5, "ridge_per_n": ridge}], rng, problem)
+        expected = KernelRidge(alpha=ridge * len(X), kernel="precomputed").fit(NTK2(X, X), y - y.mean())
+        mse = np.mean((expected.predict(NTK2(X_val, X)) + y.mean() - y_val) ** 2)
+        assert ext.trials[0]["val_score"] == pytest.approx(mse, rel=1e-4)
+    assert len(builds) == 1
+    # another ridge, or other data, builds anew
+    learner.fit_select(X, y, X_val, y_val, [{"depth": 2, "bias": 0.5, "ridge_per_n": 3e-7}], rng, problem)
+    learner.fit_select(X, y + 1.0, X_val, y_val, [{"depth": 2, "bias": 0.5, "ridge_per_n": 1e-8}], rng, problem)
+    assert len(builds) == 3
+
+
+@pytest.mark.parametrize("name, params", [
+    ("ntk", {"depth": 3, "bias": 0.5, "ridge_per_n": 1e-8}),
+    ("kernel_ridge", {"kernel": "rbf", "gamma_scale": 1.0, "alpha_per_n": 1e-6}),
+])
+def test_the_training_outputs_a_fit_keeps_are_its_predictions(monkeypatch, name, params):
+    # The harness scores the refit on the array it was fitted on; the model answers from the
+    # K_nM of its fit instead of recomputing N × M kernel values. A copy of the array is
+    # predicted the ordinary way.
+    from harness import Problem
+    from harness.registry import load_registry
+
+    monkeypatch.setattr(nystrom, "EXACT_MAX", 0)
+    monkeypatch.setattr(nystrom, "CENTRES", 200)
+    rng = np.random.default_rng(6)
+    X = sphere(rng, 1500)
+    model = load_registry().learners[name].fit(X, sin3(X), params, rng, Problem("regression", 4))
+    kept, recomputed = model.predict(X), model.predict(X.copy())
+    # float32 K_nM against float64 kernel values, amplified by the large coefficients of a tiny
+    # ridge: measured 6e-6 of the largest output, ≤ 4e-10 of a relative MSE
+    assert rel_gap(kept, recomputed) < 2e-5
+    assert model.diagnostics()["cg_residual"] <= nystrom.FALKON_TOL
+
+
+@pytest.mark.parametrize("kernel", [NTK2, partial(arccos.ntk, depth=3, bias=0.0)])
+def test_the_centres_kernel_filled_on_threads_is_the_kernels_own_square_call(kernel):
+    from threadpoolctl import threadpool_limits
+
+    C = sphere(np.random.default_rng(7), 2 * nystrom.FILL_ROWS + 13)
+    with threadpool_limits(limits=2, user_api="blas"):
+        K = nystrom.kernel_square(kernel, C)
+    expected = kernel(C, C)
+    np.testing.assert_array_equal(np.diag(K), np.diag(expected))   # the exact diagonal
+    np.testing.assert_allclose(K, expected, rtol=1e-13, atol=0)
