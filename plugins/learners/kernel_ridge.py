@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -15,8 +15,6 @@ from harness import BenchError, Diverged, Learner, Problem, Search, Selection, h
 from . import nystrom
 from .ridge import PREDICT_ROWS, safe_blas
 
-if TYPE_CHECKING:  # scikit-learn is imported where it fits: it costs `bench list` ~0.8 s
-    from sklearn.kernel_ridge import KernelRidge as SKKernelRidge
 
 # Nyström centres of the Falkon path (past nystrom.EXACT_MAX points): each of the grid's 8
 # (kernel, gamma) pairs needs its own K_nM and preconditioners, so M is half ntk's; at 5,000 the
@@ -185,8 +183,6 @@ class KernelRidge(Learner):
 
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
             problem: Problem) -> FittedKernelRidge:
-        from sklearn.kernel_ridge import KernelRidge as SKKernelRidge
-
         kernel = params["kernel"]
         if kernel not in KERNELS:
             raise ValueError(f"kernel_ridge: kernel must be 'rbf' or 'laplacian', got {kernel!r}")
