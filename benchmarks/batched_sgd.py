@@ -10,7 +10,7 @@ number of epochs per configuration (``epochs`` = E, patience E: nothing stops ea
 ratio is the per-epoch ratio. The float32 matmul peak is measured in the same run (``torch.mm``
 of 2048 × 2048 matrices, best of 5), and the 3-layer epoch's FLOPs are set against it.
 
-    .venv/bin/python benchmarks/batched_sgd.py [LEARNER:full|LEARNER:E ...]
+    .venv/bin/python benchmarks/batched_sgd.py [--out=FILE.md] [LEARNER:full|LEARNER:E ...]
     # default: two_layer_sgd:full three_layer_sgd:3; writes benchmarks/batched_sgd.md
 """
 
@@ -182,6 +182,10 @@ def main(specs: list[str]) -> str:
 
 
 if __name__ == "__main__":
-    text = main(sys.argv[1:] or ["two_layer_sgd:full", "three_layer_sgd:3"])
-    Path(__file__).with_suffix(".md").write_text(text)
+    args = sys.argv[1:]
+    out = Path(__file__).with_suffix(".md")
+    if args and args[0].startswith("--out="):  # a partial run beside the committed page, not over it
+        out, args = Path(args[0].split("=", 1)[1]), args[1:]
+    text = main(args or ["two_layer_sgd:full", "three_layer_sgd:3"])
+    out.write_text(text)
     print(text)

@@ -72,7 +72,8 @@ ALLEN_ZHU_FIG1 = Suite(
         "paper": Scale(
             ns=(1000, 2000, 5000, 10000), seeds=3, n_test=5000,
             learners=FIG1_PAPER_LEARNERS,
-            note="days on 2 cores (width 2000 up to N = 10⁴): run it on a GPU, --device cuda"),
+            note="10–113 h on 2 cores (width 2000 up to N = 10⁴; measured: benchmarks/fig1_paper_cost.md): "
+                 "run it on a GPU, --device cuda"),
     },
     claims=(
         Ordering(learners=(THREE, TWO, NTK3), task="sin3",
