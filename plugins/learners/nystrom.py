@@ -179,14 +179,21 @@ def kernel_rows(kernel: Kernel, X: np.ndarray, C: np.ndarray, dtype: type = np.f
     """k(X, C) as one ``dtype`` array, filled FILL_ROWS rows at a time by as many threads as BLAS
     may use: numpy's elementwise kernels release the GIL, so the threads run in parallel
     (joblib's threading backend would be this loop with more machinery)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     out = np.empty((len(X), len(C)), dtype=dtype)
 
     def fill(i: int) -> None:
         out[i:i + FILL_ROWS] = kernel(X[i:i + FILL_ROWS], C)
 
-    starts = range(0, len(X), FILL_ROWS)
+    _in_row_blocks(len(X), fill)
+    return out
+
+
+def _in_row_blocks(n: int, fill: Callable[[int], None]) -> None:
+    """``fill(i)`` for every block start i = 0, FILL_ROWS, … below n, on as many threads as BLAS
+    may use (one thread: in order, in this one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = range(0, n, FILL_ROWS)
     threads = blas_threads()
     if threads == 1 or len(starts) <= 1:
         for i in starts:
@@ -194,7 +201,6 @@ def kernel_rows(kernel: Kernel, X: np.ndarray, C: np.ndarray, dtype: type = np.f
     else:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(fill, starts))
-    return out
 
 
 def kernel_square(kernel: Kernel, C: np.ndarray) -> np.ndarray:
@@ -435,21 +441,12 @@ LOOKAHEAD = Lookahead()
 def predict_rows(kernel: Kernel, Z: np.ndarray, C: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """k(Z, C) @ coef, FILL_ROWS rows of Z at a time (k(Z, C) is never held whole), on as many
     threads as BLAS may use (as :func:`kernel_rows`)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     out = np.empty((len(Z), coef.shape[1]))
 
     def fill(i: int) -> None:
         out[i:i + FILL_ROWS] = kernel(Z[i:i + FILL_ROWS], C) @ coef
 
-    starts = range(0, len(Z), FILL_ROWS)
-    threads = blas_threads()
-    if threads == 1 or len(starts) <= 1:
-        for i in starts:
-            fill(i)
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(fill, starts))
+    _in_row_blocks(len(Z), fill)
     return out
 
 
