@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ import torch
 from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from batched_sgd import epoch_flops, loop_select, lscpu, matmul_peak  # noqa: E402  (one definition each)
+from batched_sgd import _timed, epoch_flops, loop_select, lscpu, matmul_peak  # noqa: E402  (one definition each)
 
 from harness import Problem  # noqa: E402
 from harness.registry import load_registry  # noqa: E402
@@ -49,12 +48,6 @@ N_PROBE, EPOCHS_PROBE = 2000, 2
 KERNEL_NS = (2000, 5000)
 WIDTH_OVERRIDE: int | None = None  # --smoke only
 HOUR = 3600.0
-
-
-def _timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
 
 
 def probe_networks(reg, grid, problem, X, y, threads: int) -> list[dict]:
