@@ -153,14 +153,26 @@ class Store:
               f"(backup: {backup})", file=sys.stderr)
 
     def _create(self) -> None:
-        try:
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
-        except sqlite3.OperationalError as exc:
-            if "already exists" in str(exc):  # another process created it first
-                self.db.execute("ROLLBACK") if self.db.in_transaction else None
+        # Two processes may create one new store at once. Switching to WAL takes an exclusive
+        # lock, and SQLite answers "database is locked" at once rather than waiting on the busy
+        # timeout (measured: 1 in 3 runs of test_two_processes_on_one_grid_train_each_cell_exactly_once
+        # failed here): wait for the other process, and stop once it has made the tables.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
                 return
-            raise StoreError(f"cannot write store {self.path}: {exc}") from None
+            except sqlite3.OperationalError as exc:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                if "already exists" in str(exc):  # another process created it first
+                    return
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"cannot write store {self.path}: {exc}") from None
+            time.sleep(0.05)
+            if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'cells'").fetchone():
+                return
 
     def close(self) -> None:
         self.db.close()
