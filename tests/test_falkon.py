@@ -6,7 +6,6 @@ groups, and (slow) a whole cell at N = 100,000."""
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import textwrap
@@ -116,12 +115,13 @@ def test_the_stopping_rule_caps_iterations_and_reports_the_residual():
     assert 2 < done[0]["cg_iterations"] < nystrom.FALKON_MAX_ITER
 
 
-def test_ridges_share_a_preconditioner_within_anchor_span_at_the_geometric_mean():
+def test_ridges_share_a_preconditioner_within_anchor_span_three_quarters_up_each_group():
     ridges = [10.0 ** k for k in range(-10, 1)]
     groups = nystrom.anchors(ridges)
-    assert nystrom.ANCHOR_SPAN == 1e4
-    assert groups == pytest.approx([1e-8] * 5 + [1e-3] * 5 + [1.0])   # 1e-10…1e-6, 1e-5…1e-1, 1
-    assert nystrom.anchors([1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0]) == pytest.approx([1e-8] * 3 + [1e-2] * 3)
+    assert (nystrom.ANCHOR_SPAN, nystrom.ANCHOR_POSITION) == (1e4, 0.75)
+    # groups 1e-10…1e-6, 1e-5…1e-1 and 1: three quarters of 4 decades up is 3 decades up
+    assert groups == pytest.approx([1e-7] * 5 + [1e-2] * 5 + [1.0], rel=1e-12)
+    assert nystrom.anchors([1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1.0]) == pytest.approx([1e-7] * 3 + [1e-1] * 3, rel=1e-12)
     assert nystrom.anchors([0.5]) == [0.5]
 
 
@@ -134,6 +134,25 @@ def test_k_nm_is_filled_by_threads_as_one_thread_fills_it():
         two = nystrom.kernel_rows(NTK2, X, C, np.float64)
     np.testing.assert_array_equal(two, NTK2(X, C))
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_pass_over_k_nm_is_the_float64_products(dtype, threads):
+    """The threaded block passes (alternate PASS_ROWS-row blocks per thread, a partial sum each)
+    give K_nMᵀ K_nM U / n, K_nMᵀ Y / n and K_nM α as numpy's whole-array float64 products."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(5)
+    n = 5 * nystrom.PASS_ROWS + 3                 # a short last block, an odd number of blocks
+    K = rng.random((n, 40)).astype(dtype)
+    U, Y, alpha = rng.normal(size=(40, 7)), rng.normal(size=(n, 2)), rng.normal(size=(40, 3))
+    path = nystrom.FalkonPath(K, np.eye(40))
+    K64 = K.astype(np.float64)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        np.testing.assert_allclose(path.normal(U), K64.T @ (K64 @ U) / n, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(path.rhs(Y), K64.T @ Y / n, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(path.outputs(alpha), K64 @ alpha, rtol=1e-12, atol=1e-12)
 
 # --- A whole cell at N = 100,000 (slow): selection over the default grid on the validation
 # --- split, the refit and 5,000 test points, in a fresh process on two threads.

@@ -27,7 +27,10 @@ import numpy as np
 # Kernels are computed in blocks of about BLOCK_ELEMENTS entries (rows of X × all of Y) with
 # in-place arithmetic: the recursion holds ~6 block-sized arrays, so the only full-size array is
 # the result. The whole-matrix formula held 8–10 N×N float64 arrays at once (~6 GB at N = 10⁴).
-BLOCK_ELEMENTS = 1 << 18
+# Small enough for two threads filling K_nM not to evict each other's blocks from cache: the
+# depth-2 (depth-3) NTK of 2·10⁴ × 10⁴ points took 1.3–1.6 s (2.2–2.3 s) on 2 threads at 2¹⁶,
+# 2.8–4.1 s (5.1–6.0 s) at 2¹⁸; on one thread both 2.4 s (depth 2).
+BLOCK_ELEMENTS = 1 << 16
 
 
 def _check(depth: int, bias: float) -> None:

@@ -20,8 +20,8 @@ search would try next (past the grid's ends, to the learner's search bounds) rid
 Constants: ``EXACT_MAX`` = 20,000 points; M = ``CENTRES`` (the learner may pass its own);
 CG tolerance ``FALKON_TOL`` = 1e-5 on the relative preconditioned residual, at most
 ``FALKON_MAX_ITER`` = 100 iterations; preconditioners shared over ``ANCHOR_SPAN`` = 10⁴ of
-ridge; K_nM computed ``FILL_ROWS`` = 256 rows at a time and converted to float64 ``PASS_ROWS`` =
-512 rows at a time in each pass.
+ridge, at ``ANCHOR_POSITION`` = 3/4 of the way up each group; K_nM computed ``FILL_ROWS`` = 64 rows at a time and converted to float64 ``PASS_ROWS`` =
+64 rows at a time in each pass, on as many threads as BLAS may use.
 
 Why hand-written rather than a library: ``falkon`` is not on PyPI (it builds CUDA/C++ extensions
 from source), ``pykeops`` compiles its kernels with a C++ toolchain at run time, and neither
@@ -69,9 +69,9 @@ def falkon_bytes(n: int, m: int, itemsize: int = 4, preconditioners: int = 1) ->
     the preconditioners (the last factored in place of T Tᵀ/M, so 1 + preconditioners m × m
     arrays at the peak), the threads' FILL_ROWS-row blocks while K_nM is filled (the arc-cosine
     recursion holds ~6 such arrays; counted for 2 threads), a pass's PASS_ROWS-row float64 block
-    and the CG vectors (~6 m × 18, small but counted)."""
+    and sum per thread (2 threads), and the CG vectors (~6 m × 18, small but counted)."""
     m = min(m, n)
-    return itemsize * n * m + 8 * ((1 + preconditioners) * m * m + (12 * FILL_ROWS + PASS_ROWS + 6 * 18) * m)
+    return itemsize * n * m + 8 * ((1 + preconditioners) * m * m + (12 * FILL_ROWS + 2 * PASS_ROWS + 10 * 18) * m)
 
 
 def falkon_peak(n: int, m: int, itemsize: int, grid: list[float], search: Any) -> int:
@@ -108,8 +108,11 @@ def jittered_cholesky(K: np.ndarray) -> np.ndarray:
         A = K.copy()
         A.flat[::len(A) + 1] += eps
         try:
+            # The upper factor of the symmetric A's column-major transpose (the same memory) is
+            # Lᵀ: LAPACK works in place, where a row-major A with lower=True made scipy copy it
+            # first (and check it for NaNs): 7.2 s against 4.1 s at M = 10⁴, two threads.
             with safe_blas(len(A)):
-                return scipy.linalg.cholesky(A, lower=True, overwrite_a=True)
+                return scipy.linalg.cholesky(A.T, lower=False, overwrite_a=True, check_finite=False).T
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
             eps *= 10.0
     raise np.linalg.LinAlgError("the centres' kernel matrix is not positive semi-definite")
@@ -152,19 +155,34 @@ FALKON_TOL = 1e-5
 # than the ridge alone). The falkon library stops after 20 iterations by default.
 FALKON_MAX_ITER = 100
 # Ridges (per sample) within a factor ANCHOR_SPAN of a group's smallest share one
-# preconditioner, built at the group's geometric mean (so each ridge is within √ANCHOR_SPAN of
-# its anchor): each is one M × M Cholesky (M³/3 flops, ~10–15 CG passes at N = 10⁵, M = 10⁴).
-# Measured on sin3, ntk depth 2, N = 2·10⁴, M = 2·10³, the 18 ridges 1e-14…1e3 a cell solves
-# (grid + edge look-ahead): one preconditioner per ridge took ≤ 32 iterations; span 1e4
-# (4 anchors) ≤ 28; span 1e5 (3) up to 96 (the ridge 316× above its anchor), anchors at the
-# top of each group up to 140; one preconditioner left the large ridges unconverged after 300.
+# preconditioner, each one M × M Cholesky (M³/3 flops, ~4 s at M = 10⁴ on 2 cores, ~4 CG passes
+# at N = 8·10⁴) and one M × M array held through CG. Measured on sin3, ntk depth 2, N = 2·10⁴,
+# M = 2·10³, the 18 ridges 1e-14…1e3 a cell solves (grid + edge look-ahead): one preconditioner
+# per ridge took ≤ 32 iterations; span 1e4 (4 anchors) ≤ 28; span 1e5 (3) up to 96; one
+# preconditioner left the large ridges unconverged after 300.
 ANCHOR_SPAN = 1e4
-# Rows of K_nM converted to float64 at a time in a CG pass (41 MB at M = 10⁴). Measured for
-# K_nM (2·10⁴ × 10⁴, float32) times 18 columns, two threads on the loaded 2-core machine: 16 rows
-# 8.2 s, 32 4.0 s, 128 2.0 s, 512 1.7 s, 2048 1.6 s (thin blocks starve the BLAS threads).
-PASS_ROWS = 512
-# Rows of K_nM computed per kernel call while it is filled (and of new points when predicting).
-FILL_ROWS = 256
+# Where in its group (in log ridge) the anchor sits: 0 is the group's smallest ridge, 1 its
+# largest. A ridge above its anchor is the costly side (CG on a preconditioner with too little
+# ridge). Measured with the 18 ridges at N = 4·10⁴, M = 10⁴ (depth 2, 4 anchors), the most
+# iterations any ridge took — which every pass pays, the ridges moving in lockstep: the
+# geometric mean (0.5) 51 (ridge 1e-5, 100× above its anchor), 0.6 37, 2/3 32, 0.75 32; at
+# N = 3·10⁴, M = 3·10³ 0.5 30, 0.75 32; at N = 2·10⁴, M = 2·10³ the top (1.0) up to 140.
+# Spans 1e3 (5 anchors) and 1e2 (7) took 29 and 17 at N = 4·10⁴, but each anchor holds another
+# 0.8 GB at M = 10⁴: four is what fits the 8 GiB target.
+ANCHOR_POSITION = 0.75
+# Rows of K_nM converted to float64 at a time in a CG pass, each thread into its own 5 MB buffer
+# (M = 10⁴) that stays in cache for the two products. Measured for K_nM (4·10⁴ × 10⁴, float32)
+# times U (10⁴ × 18), idle 2-core machine: one thread converting 512-row blocks for two-threaded
+# BLAS (the pass before) 1.26 s; two threads on alternate blocks, one-threaded BLAS each: 32 rows
+# 0.68–0.88 s, 48 0.70, 64 0.65–0.72, 128 0.83–1.07, 256 0.97–1.12; with one column 0.36 s
+# against 0.13 s at 64 rows (benchmarks/kernel_scaling.md has the whole cells).
+PASS_ROWS = 64
+# Rows of K_nM computed per kernel call while it is filled (and of new points when predicting):
+# small enough that two threads' temporaries stay in cache. Filling 2·10⁴ × 5·10³ on 2 threads
+# (s): Gaussian 2.0–2.8 at 256 rows, 0.76–0.83 at 64, 0.72–1.19 at 32; Laplacian 0.29–0.32 at
+# 256, 0.28–0.55 at 64; the NTK (blocked inside: arccos.BLOCK_ELEMENTS) 0.62 at 256, 0.64–0.80
+# at 64.
+FILL_ROWS = 64
 
 
 def blas_threads() -> int:
@@ -216,13 +234,14 @@ def kernel_square(kernel: Kernel, C: np.ndarray) -> np.ndarray:
 
 def anchors(ridges: list[float]) -> list[float]:
     """The preconditioner's ridge for each ridge: ridges grouped greedily from the smallest,
-    each group within ANCHOR_SPAN of its smallest, at the group's geometric mean."""
+    each group within ANCHOR_SPAN of its smallest, at ANCHOR_POSITION of the way from its
+    smallest to its largest in log ridge."""
     out: dict[float, float] = {}
     todo = sorted(set(float(r) for r in ridges))
     while todo:
         group = [r for r in todo if r <= todo[0] * ANCHOR_SPAN]
         for r in group:
-            out[r] = float(np.sqrt(group[0] * group[-1]))
+            out[r] = float(group[0] * (group[-1] / group[0]) ** ANCHOR_POSITION)
         todo = todo[len(group):]
     return [out[float(r)] for r in ridges]
 
@@ -287,39 +306,69 @@ class FalkonPath:
             del A
         return out
 
-    def blocks(self):
-        """(row offset, float64 block) over K_nM, PASS_ROWS rows at a time, converted into one
-        reused buffer: a fresh 41 MB array per block cost 2 ns an entry in page faults, more than
-        the products."""
-        if self.K.dtype == np.float64:
-            for i in range(0, self.n, PASS_ROWS):
-                yield i, self.K[i:i + PASS_ROWS]
-            return
-        buf = np.empty((min(PASS_ROWS, self.n), self.K.shape[1]))
-        for i in range(0, self.n, PASS_ROWS):
-            rows = min(PASS_ROWS, self.n - i)
-            np.copyto(buf[:rows], self.K[i:i + rows])
-            yield i, buf[:rows]
+    def _over_blocks(self, work: Callable[[int, np.ndarray], np.ndarray | None]) -> list[np.ndarray]:
+        """``work(i, Kb)`` for every PASS_ROWS-row block Kb of K_nM (in float64, starting at row
+        i), the blocks dealt out in turn to as many threads as BLAS may use, each converting into
+        its own reused buffer (a fresh array per block costs page faults) with BLAS on one thread
+        inside: the threads are the parallelism, since products of thin blocks with a few
+        columns starve multithreaded BLAS and a float32 → float64 conversion is one-threaded.
+        Returns, per thread, the sum of its ``work`` results (None-returning work: empty list)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        starts = list(range(0, self.n, PASS_ROWS))
+        threads = min(blas_threads(), len(starts))
+
+        def run(mine: list[int]) -> np.ndarray | None:
+            buf = None if self.K.dtype == np.float64 else np.empty((min(PASS_ROWS, self.n), self.K.shape[1]))
+            total = None
+            for i in mine:
+                rows = min(PASS_ROWS, self.n - i)
+                if buf is None:
+                    Kb = self.K[i:i + rows]
+                else:
+                    Kb = buf[:rows]
+                    np.copyto(Kb, self.K[i:i + rows])
+                part = work(i, Kb)
+                if part is not None:
+                    if total is None:
+                        total = part
+                    else:
+                        total += part
+            return total
+
+        shares = [starts[t::threads] for t in range(threads)]
+        with threadpool_limits(limits=1, user_api="blas"):
+            if threads == 1:
+                results = [run(shares[0])]
+            else:
+                with ThreadPoolExecutor(threads) as pool:
+                    results = list(pool.map(run, shares))
+        return [r for r in results if r is not None]
 
     def normal(self, U: np.ndarray) -> np.ndarray:
-        """K_nMᵀ K_nM U / n in float64: one pass over K_nM (:meth:`blocks`)."""
-        out = np.zeros_like(U)
-        for _, Kb in self.blocks():
-            out += Kb.T @ (Kb @ U)
+        """K_nMᵀ K_nM U / n in float64: one pass over K_nM (:meth:`_over_blocks`)."""
+        out = sum(self._over_blocks(lambda i, Kb: Kb.T @ (Kb @ U)), np.zeros_like(U))
         out /= self.n
         return out
 
     def rhs(self, Y: np.ndarray) -> np.ndarray:
         """K_nMᵀ Y / n in float64."""
-        out = np.zeros((self.K.shape[1], Y.shape[1]))
-        for i, Kb in self.blocks():
-            out += Kb.T @ Y[i:i + len(Kb)]
+        out = sum(self._over_blocks(lambda i, Kb: Kb.T @ Y[i:i + len(Kb)]),
+                  np.zeros((self.K.shape[1], Y.shape[1])))
         out /= self.n
         return out
 
     def outputs(self, alpha: np.ndarray) -> np.ndarray:
         """K_nM α in float64: the fit's outputs on its own training points."""
-        return np.concatenate([Kb @ alpha for _, Kb in self.blocks()])
+        out = np.empty((self.n, alpha.shape[1]))
+
+        def rows(i: int, Kb: np.ndarray) -> None:
+            np.matmul(Kb, alpha, out=out[i:i + len(Kb)])
+
+        self._over_blocks(rows)
+        return out
 
     def solve(self, Y: np.ndarray, ridges_per_n: list[float], tol: float | None = None,
               max_iter: int | None = None) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
