@@ -12,9 +12,14 @@
    kernel_ridge and random_features at N = 20,000 and their large-N paths at N = 100,000;
 4. the whole `bench run` cell at N = 100,000 (selection over the default grid on the validation
    split, edge extensions, refit, 5,000 test points) of ntk, kernel_ridge and random_features,
-   each under /usr/bin/time -v with a throw-away store in /tmp.
+   each under /usr/bin/time -v with a throw-away store in /tmp;
+5. Falkon's inner loops on two threads, each against the way before: a CG pass over K_nM
+   (one thread converting 512-row blocks for two-threaded BLAS, against alternate 64-row blocks
+   per thread with one-threaded BLAS), the K_nM fill of the NTK (recursion blocks of 2¹⁸ entries
+   against 2¹⁶) and of the Gaussian kernel (the fill threads calling two-threaded BLAS, against
+   one-threaded), with the largest difference between the two results.
 
-    .venv/bin/python benchmarks/kernel_scaling.py [--quick] [--sections 1,2,3,4]
+    .venv/bin/python benchmarks/kernel_scaling.py [--quick] [--sections 1,2,3,4,5]
 
 writes benchmarks/kernel_scaling.md; sections not run keep their text from the file as it was.
 """
@@ -130,33 +135,23 @@ def kernel_ridge_rows(ns: list[int]) -> list[list]:
     return rows
 
 
-def whole_matrix_ntk(X, Y, depth, bias):
-    """The recursion as it was computed before (8–10 N × N arrays live)."""
-    w, b = 1.0 - bias, bias
+def whole_matrix_ntk():
+    """The recursion as it was computed before (8–10 N × N arrays live): the whole-matrix formula
+    tests/test_kernels.py keeps as the reference the blocked one must reproduce, loaded from
+    there so that the two cannot drift apart; returns (X, Y, depth, bias) → Θ."""
+    import importlib.util
 
-    def moments(c, s, t):
-        norm = np.sqrt(np.outer(s, t))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cos = np.where(norm > 0, c / np.where(norm > 0, norm, 1.0), 0.0)
-        theta = np.arccos(np.clip(cos, -1.0, 1.0))
-        return norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi), (np.pi - theta) / (2 * np.pi)
-
-    cov, sx, sy = w * (X @ Y.T) + b, w * np.sum(X * X, 1) + b, w * np.sum(Y * Y, 1) + b
-    theta = cov.copy()
-    for _ in range(depth - 2):
-        lam, dot = moments(cov, sx, sy)
-        new_cov = w * 2.0 * lam + b
-        theta = new_cov + theta * (w * 2.0 * dot)
-        cov, sx, sy = new_cov, w * sx + b, w * sy + b
-    lam, dot = moments(cov, sx, sy)
-    return lam + theta * dot
+    spec = importlib.util.spec_from_file_location("test_kernels", ROOT / "tests" / "test_kernels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return lambda X, Y, depth, bias: module.whole_matrix_ntk(X, Y, depth, bias)[0]
 
 
 def arccos_rows(n: int) -> list[list]:
     X = np.random.default_rng(0).standard_normal((n, 4))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     rows, results = [], []
-    for label, fn in (("whole-matrix formula (before)", whole_matrix_ntk), ("blocked, in place", arccos.ntk)):
+    for label, fn in (("whole-matrix formula (before)", whole_matrix_ntk()), ("blocked, in place", arccos.ntk)):
         tracemalloc.start()
         out, seconds = timed(lambda: fn(X, X, 3, 0.5))
         peak = tracemalloc.get_traced_memory()[1]
@@ -243,6 +238,83 @@ def cell_rows(quick: bool) -> list[list]:
     return rows
 
 
+def pass_before(path: nystrom.FalkonPath, U: np.ndarray, rows: int = 512) -> np.ndarray:
+    """K_nMᵀ K_nM U / n as FalkonPath.normal did before: this thread converts ``rows``-row blocks
+    into one float64 buffer, BLAS (two threads) does the products."""
+    out = np.zeros_like(U)
+    buf = np.empty((min(rows, path.n), path.K.shape[1]))
+    for i in range(0, path.n, rows):
+        r = min(rows, path.n - i)
+        np.copyto(buf[:r], path.K[i:i + r])
+        out += buf[:r].T @ (buf[:r] @ U)
+    return out / path.n
+
+
+def fill_before(kernel, X: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """nystrom.kernel_rows as it was: the fill threads each calling BLAS with its own two threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = np.empty((len(X), len(C)))
+
+    def fill(i: int) -> None:
+        out[i:i + nystrom.FILL_ROWS] = kernel(X[i:i + nystrom.FILL_ROWS], C)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(fill, range(0, len(X), nystrom.FILL_ROWS)))
+    return out
+
+
+def inner_loop_rows(quick: bool) -> list[list]:
+    """Section 5: each inner loop the way before and now, best of three, on two threads."""
+    from functools import partial
+
+    from threadpoolctl import threadpool_limits
+
+    from plugins.learners.kernel_ridge import kernel_function
+
+    def best(fn) -> tuple[float, np.ndarray]:
+        times, out = [], None
+        for _ in range(3):
+            start = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - start)
+        return min(times), out
+
+    n, m = (4000, 1000) if quick else (40_000, 10_000)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 5))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    C = X[:m]
+    rows = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        ntk = partial(arccos.ntk, depth=2, bias=0.5)
+        path = nystrom.FalkonPath(nystrom.kernel_rows(ntk, X, C), np.eye(1))
+        for cols in (18, 1):
+            U = rng.normal(size=(m, cols))
+            (t0, a), (t1, b) = best(partial(pass_before, path, U)), best(partial(path.normal, U))
+            rows.append([f"CG pass, K_nM float32, {cols} column(s)", f"{n} × {m}", f"{t0:.3g}", f"{t1:.3g}",
+                         f"{t0 / t1:.1f}×", f"{np.abs(a - b).max() / np.abs(a).max():.0e}"])
+        path = None                                   # K_nM: 1.6 GB at 4·10⁴ × 10⁴
+        half = X[: n // 2]
+        fills = [("NTK fill (depth 2)", ntk), ("NTK fill (depth 3)", partial(arccos.ntk, depth=3, bias=0.5))]
+        for label, kernel in fills:
+            fill = partial(nystrom.kernel_rows, kernel, half, C, np.float64)
+            now = arccos.BLOCK_ELEMENTS
+            arccos.BLOCK_ELEMENTS = 1 << 18
+            try:
+                t0, a = best(fill)
+            finally:
+                arccos.BLOCK_ELEMENTS = now
+            t1, b = best(fill)
+            rows.append([f"{label}, arccos.BLOCK_ELEMENTS 2¹⁸ → 2¹⁶", f"{n // 2} × {m}", f"{t0:.3g}", f"{t1:.3g}",
+                         f"{t0 / t1:.1f}×", f"{np.abs(a - b).max() / np.abs(a).max():.0e}"])
+        rbf = kernel_function("rbf", 3.0)
+        (t0, a), (t1, b) = best(partial(fill_before, rbf, half, C)), best(partial(nystrom.kernel_rows, rbf, half, C, np.float64))
+        rows.append(["Gaussian fill, BLAS in the fill threads 2 → 1 thread", f"{n // 2} × {m}", f"{t0:.3g}", f"{t1:.3g}",
+                     f"{t0 / t1:.1f}×", f"{np.abs(a - b).max() / np.abs(a).max():.0e}"])
+    return rows
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True)
                   .stdout.splitlines() if line.startswith("Model name")), platform.processor())
@@ -252,7 +324,8 @@ def machine() -> str:
 
 # Section headings (their starts identify a section in the .md when it is carried over).
 HEADINGS = {"1": "## kernel_ridge selection on sin3", "2": "## Arc-cosine NTK (depth 3)",
-            "3": "## One fit at fixed hyper-parameters", "4": "## Whole cells at N = 100,000"}
+            "3": "## One fit at fixed hyper-parameters", "4": "## Whole cells at N = 100,000",
+            "5": "## Falkon's inner loops, before and now"}
 OBSOLETE = ("## ntk on sin3 (depth 2",)  # replaced by section 3
 
 
@@ -284,6 +357,15 @@ points (seed 2); each row one fit and one test prediction in a fresh process, tw
 {tabulate(rows, ["learner", "N", "solver", "centres M", "time (s)", "peak RSS (GiB)", "test rel. MSE", "CG"],
           tablefmt="github")}"""
         title = " (sin3, 5,000 test points)"
+    elif key == "5":
+        rows = inner_loop_rows(quick)
+        body = f"""Points on S⁴ (d = 5), centres the first M of them, two BLAS threads.
+"before" is the code as it was (the pass and the Gaussian fill re-implemented here as `pass_before`
+and `fill_before`; the NTK fills with the block size set back), "now" is FalkonPath.normal and
+nystrom.kernel_rows as they are. Best of three (the first call of a process pays its page faults).
+
+{tabulate(rows, ["loop", "size", "before (s)", "now (s)", "speed-up", "max rel. difference"], tablefmt="github")}"""
+        title = " (two threads)"
     else:
         rows = cell_rows(quick)
         body = f"""`/usr/bin/time -v bench run -t sin3 -l LEARNER --n {3000 if quick else 100_000} --seeds 1 --jobs 1 --store

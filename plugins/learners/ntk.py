@@ -28,7 +28,7 @@ class NTK(RidgeLearner):
     arithmetic, CG to a relative preconditioned residual of ``nystrom.FALKON_TOL`` = 1e-5 in at
     most ``nystrom.FALKON_MAX_ITER`` = 100 iterations, the 11 ridges of a depth and the 7 the
     edge search may ask next in lockstep on four preconditioners (``nystrom.ANCHOR_SPAN`` =
-    10⁴, ``nystrom.ANCHOR_POSITION`` = 3/4), K_nM filled ``nystrom.FILL_ROWS`` = 64 rows at a
+    10⁴, ``nystrom.ANCHOR_POSITION`` = 3/4), K_nM filled ``nystrom.FILL_ROWS`` = 256 rows at a
     time and converted to float64 ``nystrom.PASS_ROWS`` = 64 rows at a time by each BLAS
     thread; each trial and the refit's diagnostics record the CG iterations and residual.
     """

@@ -20,8 +20,9 @@ search would try next (past the grid's ends, to the learner's search bounds) rid
 Constants: ``EXACT_MAX`` = 20,000 points; M = ``CENTRES`` (the learner may pass its own);
 CG tolerance ``FALKON_TOL`` = 1e-5 on the relative preconditioned residual, at most
 ``FALKON_MAX_ITER`` = 100 iterations; preconditioners shared over ``ANCHOR_SPAN`` = 10⁴ of
-ridge, at ``ANCHOR_POSITION`` = 3/4 of the way up each group; K_nM computed ``FILL_ROWS`` = 64 rows at a time and converted to float64 ``PASS_ROWS`` =
-64 rows at a time in each pass, on as many threads as BLAS may use.
+ridge, at ``ANCHOR_POSITION`` = 3/4 of the way up each group; K_nM computed ``FILL_ROWS`` = 256
+rows at a time and converted to float64 ``PASS_ROWS`` = 64 rows at a time in each pass, on as
+many threads as BLAS may use.
 
 Why hand-written rather than a library: ``falkon`` is not on PyPI (it builds CUDA/C++ extensions
 from source), ``pykeops`` compiles its kernels with a C++ toolchain at run time, and neither
@@ -177,12 +178,8 @@ ANCHOR_POSITION = 0.75
 # 0.68–0.88 s, 48 0.70, 64 0.65–0.72, 128 0.83–1.07, 256 0.97–1.12; with one column 0.36 s
 # against 0.13 s at 64 rows (benchmarks/kernel_scaling.md has the whole cells).
 PASS_ROWS = 64
-# Rows of K_nM computed per kernel call while it is filled (and of new points when predicting):
-# small enough that two threads' temporaries stay in cache. Filling 2·10⁴ × 5·10³ on 2 threads
-# (s): Gaussian 2.0–2.8 at 256 rows, 0.76–0.83 at 64, 0.72–1.19 at 32; Laplacian 0.29–0.32 at
-# 256, 0.28–0.55 at 64; the NTK (blocked inside: arccos.BLOCK_ELEMENTS) 0.62 at 256, 0.64–0.80
-# at 64.
-FILL_ROWS = 64
+# Rows of K_nM computed per kernel call while it is filled (and of new points when predicting).
+FILL_ROWS = 256
 
 
 def blas_threads() -> int:
@@ -208,8 +205,13 @@ def kernel_rows(kernel: Kernel, X: np.ndarray, C: np.ndarray, dtype: type = np.f
 
 def _in_row_blocks(n: int, fill: Callable[[int], None]) -> None:
     """``fill(i)`` for every block start i = 0, FILL_ROWS, … below n, on as many threads as BLAS
-    may use (one thread: in order, in this one)."""
+    may use (one thread: in order, in this one), BLAS on one thread inside each: two threads
+    each calling two-threaded BLAS fight over the cores (the Gaussian K_nM of sin3, 2·10⁴ × 5·10³,
+    two threads after a warm-up fill: 0.32–0.45 s so, 0.62–1.10 s without the limit; the NTK's
+    and the Laplacian's fills, whose BLAS share is small, the same either way)."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
 
     starts = range(0, n, FILL_ROWS)
     threads = blas_threads()
@@ -217,7 +219,7 @@ def _in_row_blocks(n: int, fill: Callable[[int], None]) -> None:
         for i in starts:
             fill(i)
     else:
-        with ThreadPoolExecutor(threads) as pool:
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
             list(pool.map(fill, starts))
 
 
