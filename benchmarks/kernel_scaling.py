@@ -15,9 +15,10 @@
    each under /usr/bin/time -v with a throw-away store in /tmp;
 5. Falkon's inner loops on two threads, each against the way before: a CG pass over K_nM
    (one thread converting 512-row blocks for two-threaded BLAS, against alternate 64-row blocks
-   per thread with one-threaded BLAS), the K_nM fill of the NTK (recursion blocks of 2¹⁸ entries
-   against 2¹⁶) and of the Gaussian kernel (the fill threads calling two-threaded BLAS, against
-   one-threaded), with the largest difference between the two results.
+   per thread with one-threaded BLAS), and the K_nM fills of the NTK and the Gaussian kernel (the
+   fill threads each calling two-threaded BLAS, with the NTK recursion in blocks of 2¹⁸ entries,
+   against one-threaded BLAS inside and blocks of 2¹⁶), with the largest difference between the
+   two results.
 
     .venv/bin/python benchmarks/kernel_scaling.py [--quick] [--sections 1,2,3,4,5]
 
@@ -296,22 +297,18 @@ def inner_loop_rows(quick: bool) -> list[list]:
                          f"{t0 / t1:.1f}×", f"{np.abs(a - b).max() / np.abs(a).max():.0e}"])
         path = None                                   # K_nM: 1.6 GB at 4·10⁴ × 10⁴
         half = X[: n // 2]
-        fills = [("NTK fill (depth 2)", ntk), ("NTK fill (depth 3)", partial(arccos.ntk, depth=3, bias=0.5))]
-        for label, kernel in fills:
-            fill = partial(nystrom.kernel_rows, kernel, half, C, np.float64)
+        kernels = [("NTK fill (depth 2)", ntk), ("NTK fill (depth 3)", partial(arccos.ntk, depth=3, bias=0.5)),
+                   ("Gaussian fill", kernel_function("rbf", 3.0))]
+        for label, kernel in kernels:
             now = arccos.BLOCK_ELEMENTS
-            arccos.BLOCK_ELEMENTS = 1 << 18
+            arccos.BLOCK_ELEMENTS = 1 << 18           # the recursion's block size before (no effect on the Gaussian)
             try:
-                t0, a = best(fill)
+                t0, a = best(partial(fill_before, kernel, half, C))
             finally:
                 arccos.BLOCK_ELEMENTS = now
-            t1, b = best(fill)
-            rows.append([f"{label}, arccos.BLOCK_ELEMENTS 2¹⁸ → 2¹⁶", f"{n // 2} × {m}", f"{t0:.3g}", f"{t1:.3g}",
+            t1, b = best(partial(nystrom.kernel_rows, kernel, half, C, np.float64))
+            rows.append([f"{label}", f"{n // 2} × {m}", f"{t0:.3g}", f"{t1:.3g}",
                          f"{t0 / t1:.1f}×", f"{np.abs(a - b).max() / np.abs(a).max():.0e}"])
-        rbf = kernel_function("rbf", 3.0)
-        (t0, a), (t1, b) = best(partial(fill_before, rbf, half, C)), best(partial(nystrom.kernel_rows, rbf, half, C, np.float64))
-        rows.append(["Gaussian fill, BLAS in the fill threads 2 → 1 thread", f"{n // 2} × {m}", f"{t0:.3g}", f"{t1:.3g}",
-                     f"{t0 / t1:.1f}×", f"{np.abs(a - b).max() / np.abs(a).max():.0e}"])
     return rows
 
 
@@ -360,9 +357,9 @@ points (seed 2); each row one fit and one test prediction in a fresh process, tw
     elif key == "5":
         rows = inner_loop_rows(quick)
         body = f"""Points on S⁴ (d = 5), centres the first M of them, two BLAS threads.
-"before" is the code as it was (the pass and the Gaussian fill re-implemented here as `pass_before`
-and `fill_before`; the NTK fills with the block size set back), "now" is FalkonPath.normal and
-nystrom.kernel_rows as they are. Best of three (the first call of a process pays its page faults).
+"before" is the code as it was (re-implemented here as `pass_before` and `fill_before`, the NTK's
+block size set back to 2¹⁸), "now" is FalkonPath.normal and nystrom.kernel_rows as they are. Best
+of three (the first call of a process pays its page faults).
 
 {tabulate(rows, ["loop", "size", "before (s)", "now (s)", "speed-up", "max rel. difference"], tablefmt="github")}"""
         title = " (two threads)"

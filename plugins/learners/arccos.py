@@ -27,9 +27,11 @@ import numpy as np
 # Kernels are computed in blocks of about BLOCK_ELEMENTS entries (rows of X × all of Y) with
 # in-place arithmetic: the recursion holds ~6 block-sized arrays, so the only full-size array is
 # the result. The whole-matrix formula held 8–10 N×N float64 arrays at once (~6 GB at N = 10⁴).
-# Small enough for two threads filling K_nM not to evict each other's blocks from cache: the
-# depth-2 (depth-3) NTK of 2·10⁴ × 10⁴ points took 1.3–1.6 s (2.2–2.3 s) on 2 threads at 2¹⁶,
-# 2.8–4.1 s (5.1–6.0 s) at 2¹⁸; on one thread both 2.4 s (depth 2).
+# With two fill threads each calling two-threaded BLAS, blocks of 2¹⁸ made X Yᵀ big enough for
+# BLAS to thread it, and the depth-2 (depth-3) NTK of 2·10⁴ × 10⁴ points took 2.8–4.1 s
+# (5.1–6.0 s) against 1.3–1.6 s (2.2–2.3 s) at 2¹⁶. Now that the fills run BLAS on one thread
+# inside (nystrom._in_row_blocks) the two sizes time the same (benchmarks/kernel_scaling.md,
+# section 5); 2¹⁶ is kept, 512 KB a temporary.
 BLOCK_ELEMENTS = 1 << 16
 
 
