@@ -158,8 +158,8 @@ FALKON_MAX_ITER = 100
 # Ridges (per sample) within a factor ANCHOR_SPAN of a group's smallest share one
 # preconditioner, each one M × M Cholesky (M³/3 flops, ~4 s at M = 10⁴ on 2 cores, ~4 CG passes
 # at N = 8·10⁴) and one M × M array held through CG. Measured on sin3, ntk depth 2, N = 2·10⁴,
-# M = 2·10³, the 18 ridges 1e-14…1e3 a cell solves (grid + edge look-ahead): one preconditioner
-# per ridge took ≤ 32 iterations; span 1e4 (4 anchors) ≤ 28; span 1e5 (3) up to 96; one
+# M = 2·10³, the 18 ridges 1e-14…1e3 a cell solves (grid + edge look-ahead), anchors at the
+# geometric mean: one preconditioner per ridge took ≤ 32 iterations; span 1e4 (4 anchors) ≤ 28; span 1e5 (3) up to 96; one
 # preconditioner left the large ridges unconverged after 300.
 ANCHOR_SPAN = 1e4
 # Where in its group (in log ridge) the anchor sits: 0 is the group's smallest ridge, 1 its
@@ -207,7 +207,7 @@ def _in_row_blocks(n: int, fill: Callable[[int], None]) -> None:
     """``fill(i)`` for every block start i = 0, FILL_ROWS, … below n, on as many threads as BLAS
     may use (one thread: in order, in this one), BLAS on one thread inside each: two threads
     each calling two-threaded BLAS fight over the cores (the Gaussian K_nM of sin3, 2·10⁴ × 5·10³,
-    two threads after a warm-up fill: 0.32–0.45 s so, 0.62–1.10 s without the limit; the NTK's
+    two threads after a warm-up fill: 0.32–0.45 s with the limit, 0.62–1.10 s without; the NTK's
     and the Laplacian's fills, whose BLAS share is small, the same either way)."""
     from concurrent.futures import ThreadPoolExecutor
 
