@@ -173,7 +173,7 @@ CELL = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_an_ntk_cell_at_n_100000_runs_in_8_gib_with_converged_cg():
-    # measured 441 s and 6.96 GiB on 2 cores (benchmarks/kernel_scaling.md).
+    # measured 198 s and 6.88 GiB on 2 cores (benchmarks/kernel_scaling.md, section 4).
     out = subprocess.run([sys.executable, "-c", CELL, "ntk"], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert out.returncode == 0, out.stderr[-2000:]
