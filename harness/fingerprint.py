@@ -23,6 +23,9 @@ from functools import lru_cache
 from typing import Any
 
 
+_SHOW_EMPTY = {"show_empty": True} if sys.version_info >= (3, 13) else {}
+
+
 def _normalised(source: str) -> bytes:
     """The code of ``source`` without comments, docstrings or layout (its AST), so that fixing a
     comment or a docstring leaves results current."""
@@ -32,7 +35,12 @@ def _normalised(source: str) -> bytes:
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree).encode()
+        # The same code must hash the same under every Python: 3.12 added an (empty) ``type_params``
+        # field to functions and classes, and 3.13's dump leaves empty fields out unless told not
+        # to. Without both, rows trained on a GPU machine's Python read as stale here.
+        if getattr(node, "type_params", None) == []:
+            del node.type_params
+    return ast.dump(tree, **_SHOW_EMPTY).encode()
 
 
 def _source(module: types.ModuleType) -> bytes:

@@ -322,3 +322,36 @@ def test_a_changed_comment_or_docstring_does_not_make_cells_stale_but_code_does(
     fake_plugin("cb_shift", edited)
     code, out, err = bench(*RUN, "--out", lb)
     assert code == 0 and "stale" not in err and "Nothing to train" in out
+
+
+def test_the_same_code_hashes_the_same_under_python_3_12s_ast(monkeypatch):
+    """Rows trained under another Python (a GPU machine's 3.12) must not read as stale here.
+    Python 3.12's parser gives every function and class an empty ``type_params`` field, which
+    ``ast.dump`` prints; simulate that parser on this Python and compare with the plain dump."""
+    import ast
+
+    from harness import fingerprint
+
+    source = textwrap.dedent('''
+        class Net(Base):
+            def forward(self, x: int, *, y=None) -> int:
+                return [v for v in x]
+        async def go(): pass
+        ''')
+    here = fingerprint._normalised(source)
+    parse = ast.parse
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+    def parse_as_312(text, *args, **kwargs):
+        tree = parse(text, *args, **kwargs)
+        for node in ast.walk(tree):
+            if isinstance(node, kinds):
+                node.type_params = []
+        return tree
+
+    for kind in kinds:
+        if "type_params" not in kind._fields:
+            monkeypatch.setattr(kind, "_fields", (*kind._fields, "type_params"))
+    monkeypatch.setattr(ast, "parse", parse_as_312)
+    assert "type_params=[]" in ast.dump(parse_as_312(source))  # the simulated 3.12 dump differs …
+    assert fingerprint._normalised(source) == here  # … and the fingerprint does not
