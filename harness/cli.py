@@ -620,6 +620,31 @@ def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
     return 0
 
 
+@cli.command(epilog=_examples("bench merge gpu.sqlite", "bench merge node1.sqlite node2.sqlite --store leaderboards/store.sqlite"))
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("--store", "store_path", metavar="PATH", help=STORE_HELP + " The store merged into.")
+def merge(sources, store_path) -> int:
+    """Merge the results of other stores (runs on a GPU machine or cluster nodes) into the store.
+
+    A cell the store lacks is copied as it was written (its device, host and versions kept); a
+    cell it has is replaced only when its row failed or is stale and the other's is not (the
+    replaced row moves to the store's history). Afterwards `bench leaderboard` rebuilds pages
+    from all of them, and `bench run` trains only what is still missing."""
+    path = Path(_store_path(store_path))
+    for source in sources:  # every source checked before anything is written
+        if not Path(source).is_file():
+            raise BenchError(f"no store to merge at {source}; give the path of a conceptbench .sqlite file")
+        if Path(source).resolve() == path.resolve():
+            raise BenchError(f"{source} is the store being merged into; give another store to merge from")
+    stale = staleness(_registry(quiet=True))
+    target = Store(path)
+    for source in sources:
+        counts = target.merge_from(Store(source), stale)
+        click.echo(f"{source}: {counts['copied']} cell(s) copied, {counts['replaced']} replaced (failed or stale "
+                   f"here), {counts['kept']} kept as they were here → {path}")
+    return 0
+
+
 @cli.command(epilog=_examples("bench show -t sin3", "bench show -t sin3 --format csv -o sin3.csv"))
 @click.option("--task", "-t", default=None, metavar="T", help="Only this task.")
 @click.option("--learner", "-l", default=None, metavar="L", help="Only this learner.")

@@ -17,7 +17,7 @@ import time
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .errors import StoreError
 from .periodic import every
@@ -223,6 +223,44 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to store {self.path}: {exc}; finished rows so far are "
                              f"kept — free space or fix permissions, then re-run to resume") from None
+
+    def merge_from(self, other: "Store", stale: Callable[[dict[str, Any]], list[str]]) -> dict[str, int]:
+        """Copy ``other``'s cells into this store: rows trained elsewhere (a GPU machine, a cluster
+        node with a store of its own) join the ones here, each as it was written (its
+        ``created_at``, host, device and versions kept).
+
+        A cell absent here is copied. A cell present here is replaced only by a better row: ours
+        failed or timed out and theirs finished, or ours is stale (``stale``: why a row no longer
+        matches the installed code) and theirs is current. The row it replaces moves to
+        ``history``, as a re-run's would; otherwise ours is kept, so merging never loses a result.
+        Returns the counts ``copied``, ``replaced`` and ``kept``."""
+        counts = {"copied": 0, "replaced": 0, "kept": 0}
+        try:  # as stored, not decoded: the JSON columns are copied byte for byte
+            theirs = [dict(r) for r in other.db.execute(f"SELECT {','.join(COLUMNS)} FROM cells")]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read store {other.path}: {exc}") from None
+        ours = self.existing(r["cell_id"] for r in theirs)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            with self.lock, self.db:  # one transaction: all rows or none
+                self.db.execute("BEGIN IMMEDIATE")
+                for row in theirs:
+                    here = ours.get(row["cell_id"])
+                    if here is not None:
+                        better = ((here["status"] not in FINAL and row["status"] in FINAL)
+                                  or (bool(stale(here)) and not stale(row)))
+                        if not better:
+                            counts["kept"] += 1
+                            continue
+                        self.db.execute(f"INSERT INTO history ({','.join(COLUMNS)}, superseded_at) "
+                                        f"SELECT {','.join(COLUMNS)}, ? FROM cells WHERE cell_id = ?",
+                                        (now, row["cell_id"]))
+                    self.db.execute(f"INSERT OR REPLACE INTO cells ({','.join(COLUMNS)}) "
+                                    f"VALUES ({','.join('?' * len(COLUMNS))})", [row[c] for c in COLUMNS])
+                    counts["replaced" if here is not None else "copied"] += 1
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to store {self.path}: {exc}; nothing was merged") from None
+        return counts
 
     # -- claims: several processes on one store train each cell once --------------------------
     # SQLite has no row locks to hold across a minutes-long training, so a cell is claimed with a

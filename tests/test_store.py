@@ -146,3 +146,67 @@ def test_a_version_5_store_gains_label_sigma_in_cells_and_history(tmp_path, caps
     fresh.put(record("c2", test_score=0.7))
     assert sqlite3.connect(tmp_path / "new.sqlite").execute(
         "SELECT label_sigma, test_score FROM history").fetchall() == [(0.5, 0.5)]
+
+
+def _no_stale(row):
+    return []
+
+
+def test_merge_copies_missing_cells_as_written_and_keeps_ours(tmp_path):
+    ours, theirs = Store(tmp_path / "ours.sqlite"), Store(tmp_path / "theirs.sqlite")
+    ours.put(record("both", test_score=0.1))
+    theirs.put(record("both", test_score=0.9))
+    theirs.put(record("gpu", device="cuda", host="gpu-box", versions={"torch": "2.11.0"}))
+    written = {r["cell_id"]: r for r in theirs.rows()}
+    assert ours.merge_from(theirs, _no_stale) == {"copied": 1, "replaced": 0, "kept": 1}
+    rows = {r["cell_id"]: r for r in ours.rows()}
+    assert rows["both"]["test_score"] == 0.1  # a current finished row here is never overwritten
+    assert rows["gpu"] == written["gpu"]  # every column as written there: created_at, device, host …
+    assert ours.merge_from(theirs, _no_stale) == {"copied": 0, "replaced": 0, "kept": 2}  # idempotent
+    assert sqlite3.connect(tmp_path / "ours.sqlite").execute("SELECT COUNT(*) FROM history").fetchone() == (0,)
+
+
+def test_merge_replaces_a_failed_or_stale_row_and_keeps_it_in_history(tmp_path):
+    ours, theirs = Store(tmp_path / "ours.sqlite"), Store(tmp_path / "theirs.sqlite")
+    ours.put(record("failed_here", "failed", test_score=None))
+    ours.put(record("stale_here", learner_code="old"))
+    ours.put(record("failed_there"))
+    theirs.put(record("failed_here", test_score=0.2))
+    theirs.put(record("stale_here", learner_code="new", test_score=0.3))
+    theirs.put(record("failed_there", "failed", test_score=None))
+    stale = lambda row: ["learner code changed"] if row["learner_code"] == "old" else []  # noqa: E731
+    assert ours.merge_from(theirs, stale) == {"copied": 0, "replaced": 2, "kept": 1}
+    rows = {r["cell_id"]: r for r in ours.rows()}
+    assert (rows["failed_here"]["test_score"], rows["stale_here"]["test_score"]) == (0.2, 0.3)
+    assert rows["failed_there"]["status"] == "ok"
+    history = sqlite3.connect(tmp_path / "ours.sqlite").execute("SELECT cell_id, status FROM history").fetchall()
+    assert sorted(history) == [("failed_here", "failed"), ("stale_here", "ok")]
+
+
+def test_bench_merge_joins_two_runs_of_one_grid(bench, tmp_path):
+    """Half a grid trained into another store (as on a GPU machine), the rest here: after
+    `bench merge`, the grid is complete and nothing is left to train."""
+    grid = ["run", "-t", "sin3", "-l", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "--seeds", "1",
+            "--n-test", "200", "--jobs", "1", "--quiet",
+            "--no-leaderboard"]
+    other = str(tmp_path / "gpu.sqlite")
+    assert bench(*grid, "--ns", "40", "--store", other)[0] == 0
+    assert bench(*grid, "--ns", "80")[0] == 0
+    code, out, _ = bench("merge", other)
+    assert code == 0 and "1 cell(s) copied, 0 replaced" in out
+    code, out, _ = bench(*grid, "--ns", "40,80")
+    assert code == 0 and "Nothing to train" in out
+    code, out, _ = bench("show", "--format", "csv")
+    assert code == 0 and len(out.strip().splitlines()) == 3  # header + two cells
+
+
+def test_bench_merge_refuses_a_missing_source_or_the_target_itself(bench, tmp_path):
+    code, _, err = bench("merge", str(tmp_path / "absent.sqlite"))
+    assert code != 0 and "no store to merge at" in err and "Traceback" not in err
+    target = tmp_path / "store.sqlite"
+    Store(target).close()
+    code, _, err = bench("merge", str(target))
+    assert code != 0 and "is the store being merged into" in err
+    (tmp_path / "notes.txt").write_text("not a database " * 50)
+    code, _, err = bench("merge", str(tmp_path / "notes.txt"))
+    assert code != 0 and "not a readable conceptbench database" in err
