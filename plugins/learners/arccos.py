@@ -30,7 +30,7 @@ import numpy as np
 # With two fill threads each calling two-threaded BLAS, blocks of 2¹⁸ made X Yᵀ big enough for
 # BLAS to thread it, and the depth-2 (depth-3) NTK of 2·10⁴ × 10⁴ points took 2.8–4.1 s
 # (5.1–6.0 s) against 1.3–1.6 s (2.2–2.3 s) at 2¹⁶. Now that the fills run BLAS on one thread
-# inside (nystrom._in_row_blocks) the two sizes time the same (benchmarks/kernel_scaling.md,
+# inside (nystrom._dealt) the two sizes time the same (benchmarks/kernel_scaling.md,
 # section 5); 2¹⁶ is kept, 512 KB a temporary.
 BLOCK_ELEMENTS = 1 << 16
 

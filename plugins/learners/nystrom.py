@@ -192,35 +192,37 @@ def blas_threads() -> int:
 
 def kernel_rows(kernel: Kernel, X: np.ndarray, C: np.ndarray, dtype: type = np.float32) -> np.ndarray:
     """k(X, C) as one ``dtype`` array, filled FILL_ROWS rows at a time by as many threads as BLAS
-    may use: numpy's elementwise kernels release the GIL, so the threads run in parallel
-    (joblib's threading backend would be this loop with more machinery)."""
+    may use (:func:`_dealt`)."""
     out = np.empty((len(X), len(C)), dtype=dtype)
 
     def fill(i: int) -> None:
         out[i:i + FILL_ROWS] = kernel(X[i:i + FILL_ROWS], C)
 
-    _in_row_blocks(len(X), fill)
+    _dealt(len(X), FILL_ROWS, lambda mine: [fill(i) for i in mine])
     return out
 
 
-def _in_row_blocks(n: int, fill: Callable[[int], None]) -> None:
-    """``fill(i)`` for every block start i = 0, FILL_ROWS, … below n, on as many threads as BLAS
-    may use (one thread: in order, in this one), BLAS on one thread inside each: two threads
-    each calling two-threaded BLAS fight over the cores (the Gaussian K_nM of sin3, 2·10⁴ × 5·10³,
-    two threads after a warm-up fill: 0.32–0.45 s with the limit, 0.62–1.10 s without; the NTK's
-    and the Laplacian's fills, whose BLAS share is small, the same either way)."""
+def _dealt(n: int, rows: int, run: Callable[[list[int]], Any]) -> list[Any]:
+    """``run(share)`` for each thread's share of the block starts 0, rows, 2·rows, … below n, the
+    starts dealt out in turn to as many threads as BLAS may use, with BLAS on one thread inside
+    each; returns the threads' results. The threads are the parallelism: numpy's elementwise
+    kernels and float32 → float64 conversions release the GIL but run on one thread, products of
+    thin blocks with a few columns starve multithreaded BLAS, and two threads each calling
+    two-threaded BLAS fight over the cores (the Gaussian K_nM of sin3, 2·10⁴ × 5·10³, two threads
+    after a warm-up fill: 0.32–0.45 s with the limit, 0.62–1.10 s without). joblib's threading
+    backend would be this with more machinery."""
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_limits
 
-    starts = range(0, n, FILL_ROWS)
-    threads = blas_threads()
-    if threads == 1 or len(starts) <= 1:
-        for i in starts:
-            fill(i)
-    else:
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            list(pool.map(fill, starts))
+    starts = list(range(0, n, rows))
+    threads = max(1, min(blas_threads(), len(starts)))
+    shares = [starts[t::threads] for t in range(threads)]
+    with threadpool_limits(limits=1, user_api="blas"):
+        if threads == 1:
+            return [run(shares[0])]
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(run, shares))
 
 
 def kernel_square(kernel: Kernel, C: np.ndarray) -> np.ndarray:
@@ -310,17 +312,9 @@ class FalkonPath:
 
     def _over_blocks(self, work: Callable[[int, np.ndarray], np.ndarray | None]) -> list[np.ndarray]:
         """``work(i, Kb)`` for every PASS_ROWS-row block Kb of K_nM (in float64, starting at row
-        i), the blocks dealt out in turn to as many threads as BLAS may use, each converting into
-        its own reused buffer (a fresh array per block costs page faults) with BLAS on one thread
-        inside: the threads are the parallelism, since products of thin blocks with a few
-        columns starve multithreaded BLAS and a float32 → float64 conversion is one-threaded.
-        Returns, per thread, the sum of its ``work`` results (None-returning work: empty list)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        starts = list(range(0, self.n, PASS_ROWS))
-        threads = min(blas_threads(), len(starts))
+        i), on the threads of :func:`_dealt`, each converting into its own reused buffer (a fresh
+        array per block costs page faults). Returns, per thread, the sum of its ``work`` results
+        (None-returning work: an empty list)."""
 
         def run(mine: list[int]) -> np.ndarray | None:
             buf = None if self.K.dtype == np.float64 else np.empty((min(PASS_ROWS, self.n), self.K.shape[1]))
@@ -340,14 +334,7 @@ class FalkonPath:
                         total += part
             return total
 
-        shares = [starts[t::threads] for t in range(threads)]
-        with threadpool_limits(limits=1, user_api="blas"):
-            if threads == 1:
-                results = [run(shares[0])]
-            else:
-                with ThreadPoolExecutor(threads) as pool:
-                    results = list(pool.map(run, shares))
-        return [r for r in results if r is not None]
+        return [r for r in _dealt(self.n, PASS_ROWS, run) if r is not None]
 
     def normal(self, U: np.ndarray) -> np.ndarray:
         """K_nMᵀ K_nM U / n in float64: one pass over K_nM (:meth:`_over_blocks`)."""
@@ -497,7 +484,7 @@ def predict_rows(kernel: Kernel, Z: np.ndarray, C: np.ndarray, coef: np.ndarray)
     def fill(i: int) -> None:
         out[i:i + FILL_ROWS] = kernel(Z[i:i + FILL_ROWS], C) @ coef
 
-    _in_row_blocks(len(Z), fill)
+    _dealt(len(Z), FILL_ROWS, lambda mine: [fill(i) for i in mine])
     return out
 
 
