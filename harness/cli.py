@@ -224,9 +224,11 @@ def cli() -> None:
 @click.option("--suite", "suite_name", metavar="NAME", help="Run a named suite (see `bench suite list`).")
 @click.option("--scale", metavar="SCALE",
               help="The suite's scale [default: small]; `bench suite list` shows each suite's scales.")
-@click.option("--task", "-t", "task_names", multiple=True, metavar="T", help="Task name, or 'all'. Repeatable.")
+@click.option("--task", "-t", "task_names", multiple=True, metavar="T",
+              help="Task name, or 'all'. Repeatable. With --suite: train only this task's cells of it.")
 @click.option("--learner", "-l", "learner_names", multiple=True, metavar="L",
-              help="Learner name, or 'all'. Repeatable.")
+              help="Learner name, or 'all'. Repeatable. With --suite: train only this learner's cells of it "
+                   "(e.g. the torch learners on a GPU machine); its pages count all of its cells.")
 @click.option("--n", "ns", multiple=True, type=int, metavar="N", help="A training-set size. Repeatable.")
 @click.option("--ns", "ns_csv", metavar="N1,N2,..", help="Training-set sizes, comma-separated.")
 @click.option("--seeds", type=int, default=None, help="Seeds 0..K-1 per cell [default: 3].")
@@ -319,8 +321,6 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     if scale is not None and not suite_name:
         raise BenchError("--scale chooses a suite's scale; give it with --suite NAME (see `bench suite list`)")
     if suite_name:
-        if task_names or learner_names:
-            raise BenchError("use either --suite or --task/--learner, not both")
         suite = reg.get("suite", suite_name)
         grid = suiteboard.grid_of(suite, scale)
         # A suite's verdicts count exactly its grid's cells: an option that changes the grid would
@@ -337,6 +337,15 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
                              f"--task/--learner")
         variants, learners = suiteboard.objects(reg, grid)
         tasks = [t for t, _ in variants]
+        # --task/--learner with --suite train only those cells of it (the torch learners on a GPU
+        # machine, say, the kernels elsewhere); its pages still count all of its cells.
+        for option, given, have in (("--task", task_names, {t.name for t in tasks}),
+                                    ("--learner", learner_names, {lr.name for lr in learners})):
+            for name in given:
+                if name not in have:
+                    raise BenchError(f"{option} {name}: suite '{suite.name}' has no such "
+                                     f"{option[2:]} (its {option[2:]}s: {', '.join(sorted(have))}); with --suite, "
+                                     f"{option} picks which of its cells to train")
         defaults = dict(ns=list(grid.ns), seeds=grid.seeds, n_test=grid.n_test, val_fraction=grid.val_fraction,
                         label_noise=grid.label_noise, label_sigma=0.0, zou_gu_mu=grid.zou_gu_mu,
                         corrupt_test=grid.corrupt_test,
@@ -395,7 +404,9 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     if grid is None:
         cells = plan(tasks, learners, ns_list, range(seeds), protocol, reg, unsupported)
     else:  # exactly the cells its pages count (with compare_selection, the test-selected twins too)
-        cells = suiteboard.cells(reg, grid, learners, unsupported)
+        suite_cells = suiteboard.cells(reg, grid, learners, unsupported)
+        cells = [c for c in suite_cells if (not task_names or c.task.name in task_names)
+                 and (not learner_names or c.learner.name in learner_names)]
     for line in unsupported:
         click.echo(f"skipping: {line}", err=True)
     if not cells:
@@ -430,10 +441,10 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     if not no_leaderboard and grid is not None:
         where = suiteboard.directory(out_dir, grid)
         suiteboard.record_run(where, _argv, summary.seconds, summary.ran, jobs)
-        stored = {c.cell_id for c in cells}
+        stored = {c.cell_id for c in suite_cells}  # all of the suite's, whatever --task/--learner trained
         rows = {r["cell_id"]: r for r in store.rows() if r["cell_id"] in stored}
         if rows:
-            suiteboard.build(reg, suite, grid, cells, rows, out_dir, staleness(reg))
+            suiteboard.build(reg, suite, grid, suite_cells, rows, out_dir, staleness(reg))
             click.echo(f"Suite pages: {where}/ (verdict: {where / 'verdict.md'})")
     elif not no_leaderboard:
         names = [t.name for t in tasks if any(c.task is t for c in cells)]

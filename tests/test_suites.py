@@ -109,6 +109,29 @@ def test_wall_time_is_credited_to_the_runs_that_wrote_the_cells(toy, bench, tmp_
     assert [(r["command"], r["credited"]) for r in kept] == [("a", 1), ("b", 2)] and unknown == 1
 
 
+def test_learner_with_a_suite_trains_only_its_cells_and_the_rest_resumes(toy, bench, tmp_path):
+    """As on a GPU machine: one learner's cells of a suite in one run, the rest in another; the
+    pages of the first count the missing cells as missing, the second completes them."""
+    lb = str(tmp_path / "lb")
+    code, out, err = bench("run", "--suite", "toy-b", "-l", "ridge", "--jobs", "1", "--out", lb)
+    assert code == 0, err
+    con = sqlite3.connect(tmp_path / "store.sqlite")
+    assert con.execute("SELECT DISTINCT learner FROM cells").fetchall() == [("ridge",)]
+    assert "- Cells: 2 of 4 planned cells stored" in (tmp_path / "lb" / "toy-b" / "verdict.md").read_text()
+    code, out, err = bench("run", "--suite", "toy-b", "--jobs", "1", "--out", lb)
+    assert code == 0 and "Plan: 2 cell(s) to train, 2 already in the store" in out + err
+    assert "- Cells: 4 of 4 planned cells stored" in (tmp_path / "lb" / "toy-b" / "verdict.md").read_text()
+
+
+@pytest.mark.parametrize("option, name, words", [
+    ("-l", "ntk", "--learner ntk: suite 'toy-b' has no such learner (its learners: mean, ridge)"),
+    ("-t", "sin3", "--task sin3: suite 'toy-b' has no such task (its tasks: line)"),
+])
+def test_a_learner_or_task_outside_the_suite_is_one_line(toy, bench, option, name, words):
+    code, _, err = bench("run", "--suite", "toy-b", option, name)
+    assert code != 0 and words in one_line_error(err) and "[1/" not in err
+
+
 def test_suites_and_scales_never_touch_each_others_pages(toy, bench, tmp_path):
     lb = tmp_path / "lb"
     assert bench("run", "--suite", "toy-a", "--jobs", "1", "--out", str(lb))[0] == 0
