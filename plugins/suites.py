@@ -395,7 +395,8 @@ ARORA_RANDOM_LABELS = Suite(
                            note="App. A's m = 10,000, κ = 0.01, lr 10 = η·n with 10,000 steps; N = 250, all that "
                                 "two classes of the bundled digits allow (paper: 10,000 MNIST images); "
                                 "measured: the 40 cells in 87 min with --jobs 2 (one torch thread each; 2–6 min a cell, "
-                                "the machine shared with other work) — a GPU (--device cuda) is faster")},
+                                "the machine shared with other work); on an H200 (--device cuda --jobs 4) 158 s, 15–17 s a "
+                                "cell, every verdict the same (benchmarks/gpu_epoch.md)")},
     claims=(
         # step 100: early in training, before any label kind is fitted; by step 1000 a reduced run
         # (m = 300, N = 100) had brought every p's loss to 0.015–0.03 on linear_sign, too close to tell apart
