@@ -224,10 +224,10 @@ ZOU_GU_DEEP = Suite(
     n_test=1000,
     zou_gu_mu=0.5,
     scales={"paper": Scale(ns=(100, 200, 400, 800, 1600, 3200), n_test=5000, learners=_deep(PAPER_DEEP_WIDTHS),
-                           note="≈ 22 min of one core for a width-2048 cell at N = 3200 (3.3 s an epoch; "
-                                "width 1024 0.93 s, 512 0.22 s, 64 0.04 s; one thread, idle machine), ≈ 3 h of "
-                                "one core in all (epoch cost ∝ N), ≈ 1.6 h with --jobs 2: --jobs on more "
-                                "cores, or a GPU (--device cuda)")},
+                           note="measured: the 180 cells in 3.4 h of one core (12,395 s of cell time), ≈ 1 h 55 min "
+                                "wall with --jobs 2 over two runs (the machine shared with other work); a width-2048 "
+                                "cell at N = 3200 22–27 min (3.3 s an epoch on the idle machine; width 1024 0.93 s, "
+                                "512 0.22 s, 64 0.04 s)")},
     claims=(
         WidthNeeded(learner="deep_sgd", threshold=ZOU_GU_THRESHOLD, at_least=0.0, task="sin3",
                     text="the width over-parameterised (S)GD needs to reach a small training loss grows "
