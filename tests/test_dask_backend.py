@@ -14,7 +14,6 @@ from conftest import one_line_error
 from harness import backends
 from harness.backends import DaskBackend
 from harness.cell import Protocol
-from harness.errors import BenchError
 from harness.registry import load_registry
 from harness.runner import Progress, execute, plan
 from harness.store import Store

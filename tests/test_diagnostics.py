@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import one_line_error
 from harness import BenchError, Learner, Problem, arora_complexity, arora_kernel, training_curve
 from harness.cell import CellSpec, Protocol, run_cell
 from harness.learners import validate_learner

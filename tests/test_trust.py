@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from harness import Diverged, Learner, Problem
+from harness import Diverged, Learner
 from harness.cell import CellSpec, Protocol, run_cell
 from harness.registry import load_registry
 from harness.store import Store, new_owner
@@ -288,8 +288,6 @@ def test_a_claim_is_respected_while_its_owner_lives_and_taken_over_when_it_expir
 
 
 def test_select_on_test_reports_the_best_test_score_and_every_page_says_so(bench, tmp_path):
-    from harness.learners import score
-
     sin3 = load_registry().tasks["sin3"]
     from harness.tasks import fixed_test_set, training_set
 
