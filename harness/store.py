@@ -213,16 +213,22 @@ class Store:
         try:
             with self.lock, self.db:  # one transaction: COMMIT at the end, or ROLLBACK on error
                 self.db.execute("BEGIN IMMEDIATE")
-                # by column name: a migrated store's history has its columns in another order
-                # (superseded_at before the columns later schemas added)
-                self.db.execute(f"INSERT INTO history ({','.join(COLUMNS)}, superseded_at) "
-                                f"SELECT {','.join(COLUMNS)}, ? FROM cells WHERE cell_id = ?", (now, row["cell_id"]))
-                self.db.execute(f"INSERT OR REPLACE INTO cells ({','.join(COLUMNS)}) "
-                                f"VALUES ({','.join('?' * len(COLUMNS))})", values)
+                self._replace(values, now)
                 self.db.execute("DELETE FROM claims WHERE cell_id = ? AND owner = ?", (row["cell_id"], owner))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to store {self.path}: {exc}; finished rows so far are "
                              f"kept — free space or fix permissions, then re-run to resume") from None
+
+    def _replace(self, values: list[Any], now: str) -> None:
+        """In the caller's transaction: ``values`` (in COLUMNS order) become their cell's row, and
+        the row they replace, if any, moves to history stamped ``now``."""
+        cell_id = values[COLUMNS.index("cell_id")]
+        # by column name: a migrated store's history has its columns in another order
+        # (superseded_at before the columns later schemas added)
+        self.db.execute(f"INSERT INTO history ({','.join(COLUMNS)}, superseded_at) "
+                        f"SELECT {','.join(COLUMNS)}, ? FROM cells WHERE cell_id = ?", (now, cell_id))
+        self.db.execute(f"INSERT OR REPLACE INTO cells ({','.join(COLUMNS)}) "
+                        f"VALUES ({','.join('?' * len(COLUMNS))})", values)
 
     def merge_from(self, other: "Store", stale: Callable[[dict[str, Any]], list[str]]) -> dict[str, int]:
         """Copy ``other``'s cells into this store: rows trained elsewhere (a GPU machine, a cluster
@@ -252,11 +258,7 @@ class Store:
                         if not better:
                             counts["kept"] += 1
                             continue
-                        self.db.execute(f"INSERT INTO history ({','.join(COLUMNS)}, superseded_at) "
-                                        f"SELECT {','.join(COLUMNS)}, ? FROM cells WHERE cell_id = ?",
-                                        (now, row["cell_id"]))
-                    self.db.execute(f"INSERT OR REPLACE INTO cells ({','.join(COLUMNS)}) "
-                                    f"VALUES ({','.join('?' * len(COLUMNS))})", [row[c] for c in COLUMNS])
+                    self._replace([row[c] for c in COLUMNS], now)
                     counts["replaced" if here is not None else "copied"] += 1
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to store {self.path}: {exc}; nothing was merged") from None
