@@ -342,7 +342,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         for option, given, have in (("--task", task_names, {t.name for t in tasks}),
                                     ("--learner", learner_names, {lr.name for lr in learners})):
             for name in given:
-                if name not in have:
+                if name not in have and name != "all":
                     raise BenchError(f"{option} {name}: suite '{suite.name}' has no such "
                                      f"{option[2:]} (its {option[2:]}s: {', '.join(sorted(have))}); with --suite, "
                                      f"{option} picks which of its cells to train")
@@ -405,8 +405,8 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         cells = plan(tasks, learners, ns_list, range(seeds), protocol, reg, unsupported)
     else:  # exactly the cells its pages count (with compare_selection, the test-selected twins too)
         suite_cells = suiteboard.cells(reg, grid, learners, unsupported)
-        cells = [c for c in suite_cells if (not task_names or c.task.name in task_names)
-                 and (not learner_names or c.learner.name in learner_names)]
+        cells = [c for c in suite_cells if (not task_names or "all" in task_names or c.task.name in task_names)
+                 and (not learner_names or "all" in learner_names or c.learner.name in learner_names)]
     for line in unsupported:
         click.echo(f"skipping: {line}", err=True)
     if not cells:

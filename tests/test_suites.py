@@ -118,7 +118,7 @@ def test_learner_with_a_suite_trains_only_its_cells_and_the_rest_resumes(toy, be
     con = sqlite3.connect(tmp_path / "store.sqlite")
     assert con.execute("SELECT DISTINCT learner FROM cells").fetchall() == [("ridge",)]
     assert "- Cells: 2 of 4 planned cells stored" in (tmp_path / "lb" / "toy-b" / "verdict.md").read_text()
-    code, out, err = bench("run", "--suite", "toy-b", "--jobs", "1", "--out", lb)
+    code, out, err = bench("run", "--suite", "toy-b", "-l", "all", "--jobs", "1", "--out", lb)  # all: no filter
     assert code == 0 and "Plan: 2 cell(s) to train, 2 already in the store" in out + err
     assert "- Cells: 4 of 4 planned cells stored" in (tmp_path / "lb" / "toy-b" / "verdict.md").read_text()
 
