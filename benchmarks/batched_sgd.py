@@ -36,12 +36,20 @@ from plugins.learners.torch_training import SGDNetLearner
 N, WIDTH, THREADS = 10_000, 1000, 1
 
 
-def matmul_peak(size: int = 2048, reps: int = 5) -> float:
-    """GFLOP/s of the best of ``reps`` float32 ``torch.mm`` of two size × size matrices."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_peak(size: int = 2048, reps: int = 5, device: str = "cpu") -> float:
+    """GFLOP/s of the best of ``reps`` float32 ``torch.mm`` of two size × size matrices on
+    ``device`` (a GPU's product timed to its end: :func:`sync`)."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b))[1] for _ in range(reps))
+    sync(device)
+    best = min(_timed(lambda: (torch.mm(a, b), sync(device)))[1] for _ in range(reps))
     return 2 * size ** 3 / best / 1e9
+
+
+def sync(device: str) -> None:
+    """Wait for ``device``'s queued work (a CUDA GPU runs kernels asynchronously)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def epoch_flops(n: int, d: int, width: int, depth: int, k: int = 1) -> int:
