@@ -154,6 +154,45 @@ def test_a_pass_over_k_nm_is_the_float64_products(dtype, threads):
         np.testing.assert_allclose(path.rhs(Y), K64.T @ Y / n, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(path.outputs(alpha), K64 @ alpha, rtol=1e-12, atol=1e-12)
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_k_nm_rows_past_the_memory_budget_are_computed_in_each_pass_to_the_same_solution(monkeypatch, dtype):
+    """Past HOLD_BYTES the path holds K_nM's first rows and computes the others in every pass
+    (rounded to the held rows' dtype): passes, solutions and training outputs are those of the
+    path that holds K_nM whole, and the held part is what the budget allows."""
+    from plugins.learners.kernel_ridge import kernel_function
+
+    rng = np.random.default_rng(6)
+    X = sphere(rng, 10 * nystrom.PASS_ROWS + 5)            # the last block short, and computed
+    Y = np.stack([sin3(X), X[:, 0]], axis=1)
+    C = X[:70]
+    for kernel in (NTK2, kernel_function("rbf", 2.0)):
+        whole = nystrom.FalkonPath.build(kernel, X, C, dtype)
+        itemsize = np.dtype(dtype).itemsize
+        monkeypatch.setattr(nystrom, "HOLD_BYTES", 3 * nystrom.PASS_ROWS * 70 * itemsize + 1)
+        part = nystrom.FalkonPath.build(kernel, X, C, dtype)
+        monkeypatch.undo()
+        assert whole.rest is None and part.K.shape == (3 * nystrom.PASS_ROWS, 70) and part.n == len(X)
+        np.testing.assert_array_equal(part.K, whole.K[:len(part.K)])
+        U = rng.normal(size=(70, 5))
+        np.testing.assert_allclose(part.normal(U), whole.normal(U), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(part.rhs(Y), whole.rhs(Y), rtol=1e-12, atol=1e-14)
+        ridges = [1e-8, 1e-3]
+        (a_part, info_part), (a_whole, info_whole) = part.solve(Y, ridges), whole.solve(Y, ridges)
+        for p, w in zip(a_part, a_whole):
+            assert rel_gap(p, w) < 1e-8
+            assert rel_gap(part.outputs(p), whole.outputs(w)) < 1e-8
+        assert [i["cg_iterations"] for i in info_part] == [i["cg_iterations"] for i in info_whole]
+
+
+def test_the_memory_budget_caps_the_held_rows_and_the_estimate():
+    m = nystrom.CENTRES
+    assert nystrom.held_rows(100_000, m, 4) == 100_000          # N = 10⁵ is held whole (ntk, float32)
+    held = nystrom.held_rows(1_000_000, m, 4)
+    assert held % nystrom.PASS_ROWS == 0 and 4 * held * m <= nystrom.HOLD_BYTES < 4 * (held + nystrom.PASS_ROWS) * m
+    # Past the budget the estimate no longer grows with N: N = 10⁶ needs what 10⁵ does, give or take the M² arrays.
+    assert nystrom.falkon_bytes(10**6, m, 4) == nystrom.falkon_bytes(10**7, m, 4) < 8 * GiB
+
+
 # --- A whole cell at N = 100,000 (slow): selection over the default grid on the validation
 # --- split, the refit and 5,000 test points, in a fresh process on two threads.
 
@@ -210,6 +249,12 @@ def test_edge_extensions_are_answered_from_the_passes_of_the_first_round(monkeyp
     learner.fit_select(X, y, X_val, y_val, [{"depth": 2, "bias": 0.5, "ridge_per_n": 3e-7}], rng, problem)
     learner.fit_select(X, y + 1.0, X_val, y_val, [{"depth": 2, "bias": 0.5, "ridge_per_n": 1e-8}], rng, problem)
     assert len(builds) == 3
+    # so does another cell on the same data (another rng): what it gets must not depend on
+    # which cells ran before it in this process
+    learner.fit_select(X, y, X_val, y_val, learner.param_grid(None, 380), np.random.default_rng(5), problem)
+    learner.fit_select(X, y, X_val, y_val, [{"depth": 2, "bias": 0.5, "ridge_per_n": 1e-8}],
+                       np.random.default_rng(5), problem)
+    assert len(builds) == 5
 
 
 @pytest.mark.parametrize("name, params", [

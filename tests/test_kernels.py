@@ -289,3 +289,73 @@ def test_kernel_ridge_rejects_an_unknown_kernel_before_training(reg):
     from harness import BenchError
     with pytest.raises(BenchError, match="kernel must be 'rbf' or 'laplacian', got 'poly'"):
         reg.learners["kernel_ridge"].with_params(kernel=["rbf", "poly"])
+
+
+def test_random_features_summed_in_row_blocks_equal_scikit_learn_ridge_on_the_whole_features(reg, monkeypatch):
+    # The primal Gram is summed over row blocks (ridge.primal_gram); blocks of 7 rows (an odd
+    # tail too) must give scikit-learn's Ridge on the whole n × m feature matrix.
+    from sklearn.linear_model import Ridge
+
+    from plugins.learners import ridge
+    from plugins.learners.random_features import ReLUFeatures
+
+    rng = np.random.default_rng(3)
+    X, X_new = unit_rows(rng, 200, 4), unit_rows(rng, 50, 4)
+    y = np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2]
+    width, bias, lam = 60, 0.5, 1e-4
+    monkeypatch.setattr(ridge, "FEATURE_BLOCK_BYTES", 8 * width * 7)
+    model = reg.learners["random_features"].fit(X, y, {"width": width, "bias": bias, "ridge_per_n": lam},
+                                                np.random.default_rng(9), Problem("regression", 4))
+    features = ReLUFeatures(4, width, bias, np.random.default_rng(9))  # the draw the learner made
+    ref = Ridge(alpha=lam * len(X), fit_intercept=False, solver="cholesky").fit(features(X), y - y.mean())
+    np.testing.assert_allclose(model.predict(X_new), ref.predict(features(X_new)) + y.mean(), rtol=1e-9, atol=1e-9)
+
+
+def test_the_primal_gram_never_holds_the_whole_feature_matrix(monkeypatch):
+    import tracemalloc
+
+    from plugins.learners import ridge
+    from plugins.learners.random_features import ReLUFeatures
+
+    n, m = 40_000, 500                     # Φ would be 160 MB; a block here is 8 MB
+    monkeypatch.setattr(ridge, "FEATURE_BLOCK_BYTES", 8 * 2**20)
+    X = unit_rows(np.random.default_rng(0), n, 4)
+    features = ReLUFeatures(4, m, 0.5, np.random.default_rng(1))
+    tracemalloc.start()
+    G, B = ridge.primal_gram(features, X, np.ones((n, 1)), m)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 * n * m / 8            # one block (and the m × m Gram) at a time, not Φ
+    Phi = features(X)
+    np.testing.assert_allclose(G, Phi.T @ Phi, rtol=1e-12)
+    np.testing.assert_allclose(B[:, 0], Phi.sum(axis=0), rtol=1e-12)
+
+
+def test_random_features_extension_rounds_reuse_the_first_rounds_features(reg, monkeypatch):
+    # The edge search calls fit_select again with the same data and rng: the features (and
+    # their Gram) of the first round serve it, so every ridge of a width is compared on one
+    # draw; another cell (another rng) draws its own.
+    from sklearn.linear_model import Ridge
+
+    from plugins.learners.random_features import RandomFeatures, ReLUFeatures
+
+    builds = []
+    design = RandomFeatures.design
+    monkeypatch.setattr(RandomFeatures, "design", lambda self, *a: builds.append(1) or design(self, *a))
+    rng = np.random.default_rng(11)
+    X, X_val = unit_rows(rng, 300, 4), unit_rows(rng, 100, 4)
+    y, y_val = np.sin(3 * X[:, 0]), np.sin(3 * X_val[:, 0])
+    problem = Problem("regression", 4)
+    learner = reg.learners["random_features"].with_params(width=[40], ridge_per_n=[1e-4, 1e-2])
+    seed = np.random.default_rng(0).integers(2**63)       # the first round's draw from the cell's rng
+    cell_rng = np.random.default_rng(0)
+    learner.fit_select(X, y, X_val, y_val, learner.param_grid(None, 400), cell_rng, problem)
+    ext = learner.fit_select(X, y, X_val, y_val, [{"width": 40, "bias": 0.5, "ridge_per_n": 1e-6}], cell_rng, problem)
+    assert len(builds) == 1
+    features = ReLUFeatures(4, 40, 0.5, np.random.default_rng(seed))
+    ref = Ridge(alpha=1e-6 * len(X), fit_intercept=False, solver="cholesky").fit(features(X), y - y.mean())
+    mse = np.mean((ref.predict(features(X_val)) + y.mean() - y_val) ** 2)
+    assert ext.trials[0]["val_score"] == pytest.approx(mse, rel=1e-8)
+    learner.fit_select(X, y, X_val, y_val, [{"width": 40, "bias": 0.5, "ridge_per_n": 1e-6}],
+                       np.random.default_rng(0), problem)
+    assert len(builds) == 2

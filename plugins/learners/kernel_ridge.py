@@ -145,7 +145,9 @@ class KernelRidge(Learner):
     would rebuild the N × N kernel for each of the 48 candidates). Cells of more than
     ``nystrom.EXACT_MAX`` points solve the Nyström approximation on ``CENTRES`` = 5,000 centres
     (K_nM in float64, ``DTYPE``) by Falkon (:mod:`.nystrom`: CG to ``nystrom.FALKON_TOL`` = 1e-5, at most
-    ``nystrom.FALKON_MAX_ITER`` = 100 iterations, every alpha of a (kernel, gamma) at once).
+    ``nystrom.FALKON_MAX_ITER`` = 100 iterations, every alpha of a (kernel, gamma) at once; K_nM
+    held up to ``nystrom.HOLD_BYTES`` = 4·10⁹ bytes, N = 10⁵ whole, its other rows computed
+    again in each pass).
     """
 
     name = "kernel_ridge"

@@ -30,7 +30,9 @@ class NTK(RidgeLearner):
     edge search may ask next in lockstep on four preconditioners (``nystrom.ANCHOR_SPAN`` =
     10⁴, ``nystrom.ANCHOR_POSITION`` = 3/4), K_nM filled ``nystrom.FILL_ROWS`` = 256 rows at a
     time and converted to float64 ``nystrom.PASS_ROWS`` = 64 rows at a time by each BLAS
-    thread; each trial and the refit's diagnostics record the CG iterations and residual.
+    thread, held up to ``nystrom.HOLD_BYTES`` = 4·10⁹ bytes (N = 10⁵ whole) and the rows past it
+    computed again in each pass; each trial and the refit's diagnostics record the CG
+    iterations and residual.
     """
 
     name = "ntk"

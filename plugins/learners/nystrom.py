@@ -15,14 +15,16 @@ flops per ridge) solve it to FALKON_TOL at every ridge (:class:`FalkonPath`). Ev
 the grid rides the same passes (one CG column each, in lockstep); a preconditioner is one M × M
 Cholesky, so ridges share one per ANCHOR_SPAN of ridge values. The ridges selection's edge
 search would try next (past the grid's ends, to the learner's search bounds) ride along too
-(:func:`lookahead`, :class:`Lookahead`): an extension round then needs no new K_nM.
+(:func:`lookahead`, :data:`LOOKAHEAD`): an extension round then needs no new K_nM.
 
 Constants: ``EXACT_MAX`` = 20,000 points; M = ``CENTRES`` (the learner may pass its own);
 CG tolerance ``FALKON_TOL`` = 1e-5 on the relative preconditioned residual, at most
 ``FALKON_MAX_ITER`` = 100 iterations; preconditioners shared over ``ANCHOR_SPAN`` = 10⁴ of
 ridge, at ``ANCHOR_POSITION`` = 3/4 of the way up each group; K_nM computed ``FILL_ROWS`` = 256
 rows at a time and converted to float64 ``PASS_ROWS`` = 64 rows at a time in each pass, on as
-many threads as BLAS may use.
+many threads as BLAS may use; K_nM held up to ``HOLD_BYTES`` = 4·10⁹ bytes (all of it at
+N = 10⁵), its other rows computed again in each pass (PASS_ROWS at a time), so that memory stops
+growing with N past 10⁵ (N = 10⁶ would need 40 GB) while time grows with it.
 
 Why hand-written rather than a library: ``falkon`` is not on PyPI (it builds CUDA/C++ extensions
 from source), ``pykeops`` compiles its kernels with a C++ toolchain at run time, and neither
@@ -45,7 +47,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .ridge import Design, safe_blas
+from .ridge import CellCache, Design, safe_blas
 
 # Cells with more points than this (training and validation together) use the Nyström path;
 # at or below it, the exact N × N solve.
@@ -66,13 +68,16 @@ def use_nystrom(n_total: int) -> bool:
 
 def falkon_bytes(n: int, m: int, itemsize: int = 4, preconditioners: int = 1) -> int:
     """Peak bytes of Falkon on n points and m centres with ``preconditioners`` anchors
-    (:func:`anchors`): K_nM (``itemsize`` bytes an entry: 4 for float32), and in float64 T and
+    (:func:`anchors`): the rows of K_nM it holds (:func:`held_rows`; ``itemsize`` bytes an
+    entry: 4 for float32), and in float64 T and
     the preconditioners (the last factored in place of T Tᵀ/M, so 1 + preconditioners m × m
     arrays at the peak), the threads' FILL_ROWS-row blocks while K_nM is filled (the arc-cosine
-    recursion holds ~6 such arrays; counted for 2 threads), a pass's PASS_ROWS-row float64 block
+    recursion holds ~6 such arrays; counted for 2 threads; a pass computing rows it does not hold
+    makes PASS_ROWS-row ones, fewer), a pass's PASS_ROWS-row float64 block
     and sum per thread (2 threads), and the CG vectors (~6 m × 18, small but counted)."""
     m = min(m, n)
-    return itemsize * n * m + 8 * ((1 + preconditioners) * m * m + (12 * FILL_ROWS + 2 * PASS_ROWS + 10 * 18) * m)
+    return itemsize * held_rows(n, m, itemsize) * m + 8 * ((1 + preconditioners) * m * m
+                                                         + (12 * FILL_ROWS + 2 * PASS_ROWS + 10 * 18) * m)
 
 
 def falkon_peak(n: int, m: int, itemsize: int, grid: list[float], search: Any) -> int:
@@ -180,6 +185,21 @@ ANCHOR_POSITION = 0.75
 PASS_ROWS = 64
 # Rows of K_nM computed per kernel call while it is filled (and of new points when predicting).
 FILL_ROWS = 256
+# K_nM is held in memory up to this many bytes (its first rows); the rows past it are computed
+# again, PASS_ROWS at a time, in every pass that needs them. 4·10⁹ bytes hold K_nM whole at
+# N = 10⁵ exactly (ntk: 10⁵ × 10⁴ float32; kernel_ridge: 10⁵ × 5·10³ float64), so no cell needs
+# more memory than one at N = 10⁵ does (under 8 GiB), where at N = 10⁶ K_nM alone would be 40 GB.
+# Each row not held costs its kernel values again in every pass (benchmarks/kernel_scaling.md,
+# "Past memory: N = 10⁶").
+HOLD_BYTES = 4 * 10**9
+
+
+def held_rows(n: int, m: int, itemsize: int) -> int:
+    """Rows of an n × m K_nM of ``itemsize``-byte entries that :class:`FalkonPath` holds: all of
+    them within HOLD_BYTES, else the most that fit, a multiple of PASS_ROWS (a pass's block is
+    then either held or computed)."""
+    fit = HOLD_BYTES // (itemsize * max(m, 1))
+    return n if fit >= n else fit - fit % PASS_ROWS
 
 
 def blas_threads() -> int:
@@ -269,22 +289,25 @@ class FalkonPath:
     λI)A⁻¹, conditioned within max(λ/λ₀, λ₀/λ).
     """
 
-    K: np.ndarray           # K_nM, float32 (or float64), n × M
+    K: np.ndarray           # the held rows of K_nM (:func:`held_rows`), float32 (or float64), held × M
     T: np.ndarray           # upper Cholesky factor of K_MM + εI (column-major)
+    # (kernel, X, C) when K holds only K_nM's first rows: the others are computed in each pass
+    rest: tuple[Kernel, np.ndarray, np.ndarray] | None = None
     history: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, kernel: Kernel, X: np.ndarray, C: np.ndarray, dtype: type = np.float32) -> "FalkonPath":
-        """K_nM (stored as ``dtype``) and T for the points X and centres C (rows of X:
-        :func:`centres`)."""
+        """K_nM (stored as ``dtype``; its first :func:`held_rows` rows) and T for the points X
+        and centres C (rows of X: :func:`centres`)."""
         # Lᵀ of the row-major L is T in column-major order, as LAPACK wants it: no copy (a
         # transposing copy of 10⁴ × 10⁴ took 3 s).
         T = jittered_cholesky(kernel_square(kernel, C)).T
-        return cls(kernel_rows(kernel, X, C, dtype), T)
+        held = held_rows(len(X), len(C), np.dtype(dtype).itemsize)
+        return cls(kernel_rows(kernel, X[:held], C, dtype), T, (kernel, X, C) if held < len(X) else None)
 
     @property
     def n(self) -> int:
-        return len(self.K)
+        return len(self.K) if self.rest is None else len(self.rest[1])
 
     def _preconditioners(self, lams: list[float]) -> dict[float, np.ndarray]:
         """A (upper) with AᵀA = T Tᵀ/M + λI for each λ: T Tᵀ by LAPACK's lauum (M³/3 flops, one
@@ -312,16 +335,26 @@ class FalkonPath:
 
     def _over_blocks(self, work: Callable[[int, np.ndarray], np.ndarray | None]) -> list[np.ndarray]:
         """``work(i, Kb)`` for every PASS_ROWS-row block Kb of K_nM (in float64, starting at row
-        i), on the threads of :func:`_dealt`, each converting into its own reused buffer (a fresh
-        array per block costs page faults). Returns, per thread, the sum of its ``work`` results
+        i), on the threads of :func:`_dealt`, each converting a held block into its own reused
+        buffer (a fresh array per block costs page faults) or computing a block not held; the
+        threads take blocks in turn, so each computes its share of them. Returns, per thread, the sum of its ``work`` results
         (None-returning work: an empty list)."""
+
+        held = len(self.K)
 
         def run(mine: list[int]) -> np.ndarray | None:
             buf = None if self.K.dtype == np.float64 else np.empty((min(PASS_ROWS, self.n), self.K.shape[1]))
             total = None
             for i in mine:
                 rows = min(PASS_ROWS, self.n - i)
-                if buf is None:
+                if i >= held:
+                    # A row not held: computed again, and rounded to the held rows' dtype so
+                    # that the estimator is the same whatever HOLD_BYTES holds.
+                    kernel, X, C = self.rest
+                    Kb = kernel(X[i:i + rows], C)
+                    if self.K.dtype != np.float64:
+                        Kb = Kb.astype(self.K.dtype).astype(np.float64)
+                elif buf is None:
                     Kb = self.K[i:i + rows]
                 else:
                     Kb = buf[:rows]
@@ -442,38 +475,9 @@ def lookahead(values: list[float], lo: float, hi: float, step: float | None = No
     return out
 
 
-class Lookahead:
-    """Validation results of the ridges :func:`lookahead` solved ahead, for one cell's data at a
-    time: ``fit_select``'s edge-extension rounds find theirs here instead of building a new path.
-    Keyed by a hash of the training and validation data and the group's other parameters; data
-    of another cell drop everything kept."""
-
-    def __init__(self) -> None:
-        self.data: bytes = b""
-        self.trials: dict[tuple[str, float], dict[str, Any]] = {}
-
-    @staticmethod
-    def fingerprint(*arrays: np.ndarray) -> bytes:
-        import hashlib
-
-        h = hashlib.blake2b(digest_size=16)
-        for a in arrays:
-            a = np.ascontiguousarray(a)
-            h.update(str((a.shape, a.dtype.str)).encode())
-            h.update(a.data)
-        return h.digest()
-
-    def get(self, data: bytes, group: str, value: float) -> dict[str, Any] | None:
-        return self.trials.get((group, float(value))) if data == self.data else None
-
-    def put(self, data: bytes, group: str, value: float, trial: dict[str, Any]) -> None:
-        if data != self.data:
-            self.data, self.trials = data, {}
-        self.trials[(group, float(value))] = trial
-
-
-# One per process: the learners are shared registry objects, and a cell's rounds run in order.
-LOOKAHEAD = Lookahead()
+# Validation results of the ridges :func:`lookahead` solved ahead, by (group, ridge): an extension
+# round of the same cell finds them here instead of building a new path.
+LOOKAHEAD = CellCache()
 
 
 def predict_rows(kernel: Kernel, Z: np.ndarray, C: np.ndarray, coef: np.ndarray) -> np.ndarray:
@@ -516,15 +520,18 @@ class FalkonFit:
 
 def falkon_trials(kernel: Kernel, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
                   values: list[float], group: str, search: Any, scorer: Callable[[np.ndarray], float],
-                  rng: np.random.Generator, m: int | None = None, dtype: type = np.float32) -> list[dict[str, Any]]:
+                  rng: np.random.Generator, m: int | None = None, dtype: type = np.float32,
+                  cell: Any = None) -> list[dict[str, Any]]:
     """One selection trial (``status``, ``val_score``, ``cg_iterations``, ``cg_residual``,
     ``seconds``; no ``params``) per ridge per sample in ``values`` for the configuration
     ``group`` (its other parameters, as a string), ``scorer`` turning validation outputs into a
     score. The values the edge search (``search``: a ``harness.Search``) would try next are
-    solved in the same passes and kept in :data:`LOOKAHEAD`; a call whose values are all kept
+    solved in the same passes and kept in :data:`LOOKAHEAD` for the cell (``cell``: the rng the
+    harness passed to ``fit_select``, by default ``rng``); a call whose values are all kept
     there builds nothing."""
+    cell = rng if cell is None else cell
     data = LOOKAHEAD.fingerprint(X, Y, X_val, y_val)
-    kept = [LOOKAHEAD.get(data, group, v) for v in values]
+    kept = [LOOKAHEAD.get(data, cell, (group, float(v))) for v in values]
     if all(t is not None for t in kept):
         return [dict(t) for t in kept]
     values = [float(v) for v in values]
@@ -540,7 +547,7 @@ def falkon_trials(kernel: Kernel, X: np.ndarray, Y: np.ndarray, X_val: np.ndarra
         else:
             trial.update(status="diverged", val_score=None, error="Falkon gave non-finite validation outputs")
         if v in extra:
-            LOOKAHEAD.put(data, group, v, trial)
+            LOOKAHEAD.put(data, cell, (group, v), trial)
         else:
             trials.append(trial)
     return trials

@@ -11,7 +11,7 @@ import numpy as np
 
 from harness import hookimpl, is_int
 
-from .ridge import PREDICT_ROWS, RIDGE, RIDGES, Design, RidgeLearner, ridge_bytes
+from .ridge import PREDICT_ROWS, RIDGE, RIDGES, Design, RidgeLearner, feature_rows, kept_bytes, ridge_bytes
 
 
 class ReLUFeatures:
@@ -26,7 +26,7 @@ class ReLUFeatures:
         self.scale = width ** -0.5
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        out = X @ self.W         # in place from here: one n × m array (3.2 GB at N = 10⁵, m = 4000)
+        out = X @ self.W         # in place from here: one rows × m array
         out += self.b
         np.maximum(out, 0.0, out=out)
         out *= self.scale
@@ -49,26 +49,29 @@ class RandomFeatures(RidgeLearner):
         self.require("width", is_int(1), "a positive integer")
 
     def memory_estimate(self, n: int, d: int, params: dict[str, Any]) -> int:
-        """float64 bytes at the peak: the n × m features Φ (computed in place), the ridge solve
-        on the smaller Gram (m × m primal, n × n dual; :func:`ridge_bytes`) — the primal form
-        keeps no Φ once its Gram is built — and in prediction PREDICT_ROWS × m features (two
-        arrays at once), times Φᵀ in the dual form.
+        """float64 bytes at the peak. Primal form (m ≤ n): the ridge solve on the m × m Gram
+        (:func:`ridge_bytes`) beside one block of features while the Gram is summed
+        (:func:`primal_gram`), whatever n is, and the grid's Grams kept for extension rounds
+        (:func:`kept_bytes`); dual form (m > n): the n × m features Φ, the ridge
+        solve on the n × n Gram, and Φᵀ kept for prediction; prediction PREDICT_ROWS × m
+        features (two arrays at once).
 
         Checked against the peak RSS above the interpreter's of selection, refit and prediction
-        (default grid, sin3, 5000 test points, one thread): N = 2000 measured 280 MiB, this gives
-        404 MiB; N = 4000 measured 411 MiB, this gives 854 MiB (the eigendecomposition fallback
+        (default grid, sin3, 5000 test points, one thread): N = 2000 measured 300 MiB, this gives
+        342 MiB; N = 4000 measured 321 MiB, this gives 868 MiB (the eigendecomposition fallback
         it allows for was not needed there).
         """
         m = int(params["width"])
         p, dual = min(m, n), m > n
-        features = 8 * n * m
-        fit = features + ridge_bytes(p)
-        predict = 8 * (p * p + 2 * PREDICT_ROWS * m) + (features + 8 * PREDICT_ROWS * n if dual else 0)
+        kept = kept_bytes([int(w) for w in self.grid_spec.get("width", [m])], n)
+        fit = ridge_bytes(p) + (8 * n * m if dual else 8 * feature_rows(m) * m) + kept
+        predict = 8 * (p * p + 2 * PREDICT_ROWS * m) + (8 * n * m if dual else 0)
         return max(fit, predict)
 
     def design(self, X: np.ndarray, T: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
                n_total: int) -> Design:
-        # Linear in n already (m ≤ a few thousand): no Nyström path needed at any N.
+        # Linear in n already (m ≤ a few thousand) and, in the primal form, summed over blocks of
+        # rows: no Nyström path needed at any N, and memory does not grow with it.
         return Design.from_features(ReLUFeatures(X.shape[1], int(params["width"]), float(params["bias"]), rng), X, T)
 
 

@@ -25,6 +25,11 @@ RIDGE = "ridge_per_n"
 RIDGES = [10.0 ** k for k in range(-10, 1)]
 # FittedRidge.predict embeds this many new points at a time: a kernel's embedding is rows × N.
 PREDICT_ROWS = 4096
+# Bytes of one block of features the primal Gram is summed over (:func:`primal_gram`): 4,096
+# rows at m = 4000. Measured for ΦᵀΦ at n = 8·10⁴, m = 4000, two threads, twice each: blocks of
+# 32 MiB 18.2–18.6 s, 64 MiB 16.0–16.5, 128 MiB 14.7–14.8, 256 MiB 14.1–14.6; the whole Φ, then
+# Φᵀ @ Φ (2.6 GB held) 16.6–17.0 s.
+FEATURE_BLOCK_BYTES = 128 * 2**20
 
 
 # OpenBLAS's multi-threaded Cholesky, as numpy 2.4 / scipy 1.17 bundle it, dies with SIGSEGV on
@@ -94,11 +99,90 @@ class Design:
     def from_features(cls, features: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
                       T: np.ndarray) -> "Design":
         """The cheaper of the primal (features ≤ n) and dual forms; both give the same predictor.
-        The primal form keeps no n × m array once built (prediction recomputes features)."""
+        The primal form never holds the n × m features: ΦᵀΦ and ΦᵀT are summed over blocks of
+        :func:`feature_rows` rows (:func:`primal_gram`), and prediction recomputes features."""
+        first = features(X[:1])
+        m = first.shape[1]
+        if m <= len(X):
+            gram, B = primal_gram(features, X, T, m)
+            return cls(gram, B, features)
         Phi = features(X)
-        if Phi.shape[1] <= Phi.shape[0]:
-            return cls(Phi.T @ Phi, Phi.T @ T, features)
         return cls(Phi @ Phi.T, T, lambda Z: features(Z) @ Phi.T)
+
+
+def feature_rows(m: int) -> int:
+    """Rows of an m-feature block the primal Gram is summed over: FEATURE_BLOCK_BYTES of float64."""
+    return max(1, FEATURE_BLOCK_BYTES // (8 * m))
+
+
+def primal_gram(features: Callable[[np.ndarray], np.ndarray], X: np.ndarray, T: np.ndarray,
+                m: int) -> tuple[np.ndarray, np.ndarray]:
+    """ΦᵀΦ (m × m) and ΦᵀT of the m features of X, summed over row blocks of :func:`feature_rows`
+    rows: memory m² + one block whatever n is (the whole Φ is 32 GB at n = 10⁶, m = 4000).
+
+    Each block's ΦᵀΦ is added by BLAS's symmetric rank-k update (dsyrk, the routine numpy runs
+    for Φᵀ @ Φ) into the lower triangle in place: ``G += Φ_bᵀ Φ_b`` would allocate and add an
+    m × m temporary per block, ~0.05 s each at m = 4000, ~10 % of the sum at n = 10⁶."""
+    from scipy.linalg.blas import dsyrk  # here, not at the top: scipy costs `bench list` ~0.3 s
+
+    G = np.zeros((m, m), order="F")             # the lower triangle, column-major as BLAS writes it
+    B = np.zeros((m, T.shape[1]))
+    rows = feature_rows(m)
+    for i in range(0, len(X), rows):
+        P = np.asarray(features(X[i:i + rows]), dtype=np.float64)
+        # Pᵀ is P's column-major m × rows view: dsyrk reads it without a copy, C = Pᵀ P + C.
+        G = dsyrk(1.0, P.T, beta=1.0, c=G, trans=0, lower=1, overwrite_c=1)
+        B += P.T @ T[i:i + rows]
+        del P                                   # before the next block is computed: one at a time
+    G = np.tril(G)
+    G += np.tril(G, -1).T                       # the upper triangle from the lower
+    return G, B
+
+
+class CellCache:
+    """What one selection round computed that a later round of the same cell reuses: the edge
+    search's extension rounds call ``fit_select`` again with the same data and the same ``rng``
+    object (``harness.search.refine``). Values are kept under a key for one (data, rng) at a time:
+    the data by a hash of its arrays, the rng by identity (held, so that its id cannot pass to
+    another cell's); another cell's call drops everything kept. One per use and process: the
+    learners are shared registry objects, and a cell's rounds run in order."""
+
+    def __init__(self) -> None:
+        self.data: bytes = b""
+        self.rng: Any = None
+        self.values: dict[Any, Any] = {}
+
+    @staticmethod
+    def fingerprint(*arrays: np.ndarray) -> bytes:
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=16)
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.shape, a.dtype.str)).encode())
+            h.update(a.data)
+        return h.digest()
+
+    def get(self, data: bytes, rng: Any, key: Any) -> Any:
+        return self.values.get(key) if data == self.data and rng is self.rng else None
+
+    def put(self, data: bytes, rng: Any, key: Any, value: Any) -> None:
+        if data != self.data or rng is not self.rng:
+            self.data, self.rng, self.values = data, rng, {}
+        self.values[key] = value
+
+
+# Designs (Gram, right-hand side, embedding) kept for a cell's extension rounds: rebuilding
+# random features' ΦᵀΦ was most of a cell (3 rounds × 16.5 s of a 94 s cell at N = 10⁵). Only
+# primal designs (p < n: building costs n·p², solving p³) of at most KEEP_BYTES each are kept;
+# a kernel's dual Gram (p = n) costs less to rebuild than to factor.
+DESIGNS = CellCache()
+KEEP_BYTES = 256 * 2**20
+
+
+def kept_bytes(widths: list[int], n: int) -> int:
+    """Bytes of the designs :data:`DESIGNS` keeps for a grid of primal forms of these widths."""
+    return sum(8 * p * p for p in set(widths) if p < n and 8 * p * p <= KEEP_BYTES)
 
 
 class RidgePath:
@@ -131,6 +215,15 @@ class RidgePath:
             return U @ (UtB / (s + ridge)[:, None])
 
 
+def embedded_outputs(embed: Callable[[np.ndarray], np.ndarray], X: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """embed(X) @ coef, PREDICT_ROWS rows of X at a time: a kernel's embedding of a large set is
+    its size × N, random features' its size × m."""
+    out = np.empty((len(X), coef.shape[1]))
+    for i in range(0, len(X), PREDICT_ROWS):
+        out[i:i + PREDICT_ROWS] = embed(X[i:i + PREDICT_ROWS]) @ coef
+    return out
+
+
 @dataclass
 class FittedRidge:
     embed: Callable[[np.ndarray], np.ndarray]
@@ -138,10 +231,7 @@ class FittedRidge:
     targets: Targets
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        # In chunks: a kernel's embedding of a large test set is test size × N.
-        out = np.concatenate([self.embed(X[i:i + PREDICT_ROWS]) @ self.coef
-                              for i in range(0, len(X), PREDICT_ROWS)])
-        return self.targets.decode(out)
+        return self.targets.decode(embedded_outputs(self.embed, X, self.coef))
 
 
 @dataclass
@@ -209,34 +299,45 @@ class RidgeLearner(Learner):
         return FittedRidge(design.embed, design.lift(coef), targets)
 
     def fit_select(self, X_train, y_train, X_val, y_val, grid, rng, problem) -> Selection:
-        """One representation per setting of the other parameters; every ridge reuses it."""
+        """One representation per setting of the other parameters; every ridge reuses it, and
+        so do the cell's extension rounds where it is kept (:data:`DESIGNS`)."""
         best = Selection(None, None)
         groups: dict[str, list[dict[str, Any]]] = {}
         for params in grid:
             groups.setdefault(repr(sorted((k, v) for k, v in params.items() if k != RIDGE)), []).append(params)
         targets, T = Targets.encode(y_train, problem)
-        for members in groups.values():
+        data = DESIGNS.fingerprint(X_train, T, X_val, y_val)
+        for group, members in groups.items():
             kernel = self.falkon_kernel(members[0], len(X_train) + len(X_val))
             if kernel is not None:
                 self._falkon_select(kernel, X_train, T, X_val, y_val, members, targets, rng, problem, best)
                 continue
             start = time.perf_counter()
-            design = self.design(X_train, T, members[0], np.random.default_rng(rng.integers(2**63)),
-                                 len(X_train) + len(X_val))
+            seed = rng.integers(2**63)           # drawn either way: the rng's stream does not depend on what is kept
+            design = DESIGNS.get(data, rng, (self.name, group))
+            if design is None:
+                design = self.design(X_train, T, members[0], np.random.default_rng(seed), len(X_train) + len(X_val))
+                if len(design.gram) < len(X_train) and design.gram.nbytes <= KEEP_BYTES:
+                    DESIGNS.put(data, rng, (self.name, group), design)
             path = RidgePath(design.gram, design.B)
-            E_val = np.concatenate([design.embed(X_val[i:i + PREDICT_ROWS])
-                                    for i in range(0, len(X_val), PREDICT_ROWS)])
             share = (time.perf_counter() - start) / len(members)
+            trials, coefs = [], []
             for params in members:
                 start = time.perf_counter()
-                trial: dict[str, Any] = {"params": params}
+                coefs.append(design.lift(path.coef(float(params[RIDGE]) * len(X_train))))
+                trials.append({"params": params, "seconds": share + time.perf_counter() - start})
+            # Every ridge's validation outputs from one embedding of each block of X_val: the whole
+            # embedding (n_val × m features, n_val × n kernel columns) is never held.
+            start = time.perf_counter()
+            k = T.shape[1]
+            outs = embedded_outputs(design.embed, X_val, np.hstack(coefs))
+            share = (time.perf_counter() - start) / len(members)
+            for j, trial in enumerate(trials):
                 try:
-                    coef = design.lift(path.coef(float(params[RIDGE]) * len(X_train)))
-                    trial.update(status="ok", val_score=score(problem, y_val,
-                                                              targets.decode(E_val @ coef)))
+                    trial.update(status="ok", val_score=score(problem, y_val, targets.decode(outs[:, j * k:(j + 1) * k])))
                 except Diverged as exc:
                     trial.update(status="diverged", val_score=None, error=str(exc))
-                trial["seconds"] = share + time.perf_counter() - start
+                trial["seconds"] += share
                 best.add(trial)
         return best
 
@@ -248,6 +349,6 @@ class RidgeLearner(Learner):
         group = repr(sorted((k, v) for k, v in members[0].items() if k != RIDGE))
         trials = falkon_trials(kernel, X_train, T, X_val, y_val, [float(p[RIDGE]) for p in members], group,
                                self.search[RIDGE], lambda out: score(problem, y_val, targets.decode(out)),
-                               np.random.default_rng(rng.integers(2**63)))
+                               np.random.default_rng(rng.integers(2**63)), cell=rng)
         for params, trial in zip(members, trials):
             best.add({"params": params, **trial})
