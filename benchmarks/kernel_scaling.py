@@ -18,9 +18,13 @@
    per thread with one-threaded BLAS), and the K_nM fills of the NTK and the Gaussian kernel (the
    fill threads each calling two-threaded BLAS, with the NTK recursion in blocks of 2¹⁸ entries,
    against one-threaded BLAS inside and blocks of 2¹⁶), with the largest difference between the
-   two results.
+   two results;
+6. past memory: one fit of each at N = 10⁵, the way before (random features: the whole n × m
+   Φ; Falkon: K_nM held whole) beside the way now (ΦᵀΦ summed over row blocks; K_nM held to
+   nystrom.HOLD_BYTES) and beside Falkon computing every row in each pass, then one fit of each
+   at N = 10⁶, where only the way now fits, and random_features' whole cell at N = 10⁶.
 
-    .venv/bin/python benchmarks/kernel_scaling.py [--quick] [--sections 1,2,3,4,5]
+    .venv/bin/python benchmarks/kernel_scaling.py [--quick] [--sections 1,2,3,4,5,6]
 
 writes benchmarks/kernel_scaling.md; sections not run keep their text from the file as it was.
 """
@@ -61,6 +65,11 @@ reg = load_registry()
 name, params, n, solver, m = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 nystrom.EXACT_MAX = max(nystrom.EXACT_MAX, n) if solver == "exact" else 0
 nystrom.CENTRES = m
+if solver == "computed":  # Falkon holding none of K_nM: every row computed again in each pass
+    nystrom.HOLD_BYTES = 0
+if solver == "whole":     # random features as before: the whole n × m Φ, then ΦᵀΦ (one block)
+    from plugins.learners import ridge
+    ridge.FEATURE_BLOCK_BYTES = 2**62
 if name == "kernel_ridge":
     from plugins.learners import kernel_ridge
     kernel_ridge.CENTRES = m
@@ -202,15 +211,15 @@ def time_v(field: str, text: str) -> str:
     return re.search(rf"{re.escape(field)}: (.*)", text).group(1).strip()
 
 
-def cell_rows(quick: bool) -> list[list]:
-    """Each learner's whole cell at N = 100,000 through `bench run`, under /usr/bin/time -v."""
+def cell_rows(quick: bool, n: int | None = None, names: tuple[str, ...] = ("ntk", "kernel_ridge", "random_features")) -> list[list]:
+    """Each learner's whole cell at N = 100,000 (or n) through `bench run`, under /usr/bin/time -v."""
     from harness import runner
     from harness.cell import Protocol
 
-    n = 3000 if quick else 100_000
+    n = n or (3000 if quick else 100_000)
     reg = load_registry()
     rows = []
-    for name in ("ntk", "kernel_ridge", "random_features"):
+    for name in names:
         cell = runner.plan([reg.tasks["sin3"]], [reg.learners[name]], [n], [0], Protocol())[0]
         estimate = sum(runner.cell_memory(cell, 4))
         store, out = f"/tmp/falkon-{name}.sqlite", f"/tmp/falkon-out-{name}"
@@ -312,6 +321,40 @@ def inner_loop_rows(quick: bool) -> list[list]:
     return rows
 
 
+def past_memory_rows(quick: bool) -> list[list]:
+    """Section 6: one fit at fixed hyper-parameters (section 3's) at N = 10⁵, the way before and
+    now side by side, and at N = 10⁶, where only the way now fits in memory."""
+    from plugins.learners import kernel_ridge
+
+    big, huge = (5000, 50_000) if quick else (100_000, 1_000_000)
+    m_ntk, m_kr = (1000, 500) if quick else (nystrom.CENTRES, kernel_ridge.CENTRES)
+    plan = [("random_features", RF_PARAMS, big, "whole", 0), ("random_features", RF_PARAMS, big, "exact", 0),
+            ("kernel_ridge", KR_PARAMS, big, "falkon", m_kr), ("kernel_ridge", KR_PARAMS, big, "computed", m_kr),
+            ("ntk", NTK_PARAMS, big, "falkon", m_ntk), ("ntk", NTK_PARAMS, big, "computed", m_ntk),
+            ("random_features", RF_PARAMS, huge, "exact", 0), ("kernel_ridge", KR_PARAMS, huge, "falkon", m_kr),
+            ("ntk", NTK_PARAMS, huge, "falkon", m_ntk)]
+    label = {"whole": "whole Φ, then ΦᵀΦ (before)", "exact": "ΦᵀΦ summed over row blocks",
+             "falkon": "Falkon, K_nM held to HOLD_BYTES", "computed": "Falkon, no row held: all computed each pass"}
+    deadline = float(os.environ.get("KERNEL_SCALING_DEADLINE", "inf"))
+    rows = []
+    for name, params, n, solver, m in plan:
+        itemsize = 8 if name == "kernel_ridge" else 4
+        held = (nystrom.held_rows(n, m, itemsize) if solver == "falkon" else 0) if m else ""
+        head = [name, f"{n:,}", label[solver], f"{m:,}" if m else "", f"{held:,}" if m else ""]
+        if time.time() > deadline:
+            rows.append(head + ["not run (out of time)", "", "", ""])
+            continue
+        r = one_fit(name, params, n, solver, m)
+        cg = f"{r['cg_iterations']} ({r['cg_residual']:.0e})" if "cg_iterations" in r else ""
+        rows.append(head + [f"{r['seconds']:.0f}", f"{r['peak_rss'] / GiB:.2f}", f"{r['rel_mse']:.2e}", cg])
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+CELL_HEADERS = ["learner", "N", "status", "wall", "cell (s)", "peak RSS (GiB)", "estimate (GiB)", "test rel. MSE", "chosen",
+                "trials", "CG (trials)", "CG (refit)", "edges left", "load"]
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True)
                   .stdout.splitlines() if line.startswith("Model name")), platform.processor())
@@ -322,7 +365,7 @@ def machine() -> str:
 # Section headings (their starts identify a section in the .md when it is carried over).
 HEADINGS = {"1": "## kernel_ridge selection on sin3", "2": "## Arc-cosine NTK (depth 3)",
             "3": "## One fit at fixed hyper-parameters", "4": "## Whole cells at N = 100,000",
-            "5": "## Falkon's inner loops, before and now"}
+            "5": "## Falkon's inner loops, before and now", "6": "## Past memory: N = 10⁶"}
 OBSOLETE = ("## ntk on sin3 (depth 2",)  # replaced by section 3
 
 
@@ -363,6 +406,24 @@ of three (the first call of a process pays its page faults).
 
 {tabulate(rows, ["loop", "size", "before (s)", "now (s)", "speed-up", "max rel. difference"], tablefmt="github")}"""
         title = " (two threads)"
+    elif key == "6":
+        rows = past_memory_rows(quick)
+        huge = 50_000 if quick else 1_000_000
+        body = f"""Section 3's fixed settings and protocol (one fit and 5,000 test predictions in a fresh
+process, two BLAS threads, sin3). Before, random_features held the whole n × m feature matrix
+(32 GB at N = 10⁶, m = 4000) and Falkon the whole K_nM (40 GB at N = 10⁶ for either kernel):
+neither fits this 24 GiB machine at N = 10⁶. Now random features sum ΦᵀΦ over row blocks
+(`ridge.FEATURE_BLOCK_BYTES`), and Falkon holds K_nM's first rows up to `nystrom.HOLD_BYTES`
+= 4·10⁹ bytes ("held rows") and computes the others again in every pass. The "no row held" rows
+show what computing K_nM in every pass costs where it would fit.
+
+{tabulate(rows, ["learner", "N", "way", "centres M", "held rows", "time (s)", "peak RSS (GiB)", "test rel. MSE", "CG"],
+          tablefmt="github")}
+
+The whole `bench run` cell of random_features at N = {huge:,} (section 4's command and columns):
+
+{tabulate(cell_rows(quick, huge, ("random_features",)), CELL_HEADERS, tablefmt="github")}"""
+        title = ""
     else:
         rows = cell_rows(quick)
         body = f"""`/usr/bin/time -v bench run -t sin3 -l LEARNER --n {3000 if quick else 100_000} --seeds 1 --jobs 1 --store
@@ -374,8 +435,7 @@ selection trials, "CG (refit)" the refit's; "estimate" is what `bench run` check
 memory before it starts (the learner's memory_estimate over its grid, plus the data); load is
 the 1-minute load average before / after.
 
-{tabulate(rows, ["learner", "N", "status", "wall", "cell (s)", "peak RSS (GiB)", "estimate (GiB)", "test rel. MSE", "chosen",
-                 "trials", "CG (trials)", "CG (refit)", "edges left", "load"], tablefmt="github")}"""
+{tabulate(rows, CELL_HEADERS, tablefmt="github")}"""
         title = ""
     after = os.getloadavg()
     return (f"{HEADINGS[key]}{title}\n\nRun {started}–{time.strftime('%H:%M')}; load average (1/5/15 min) "
@@ -399,7 +459,7 @@ def main(quick: bool, keys: list[str]) -> str:
             out.append(text.rstrip() + "\n")
     out += [p.rstrip() + "\n" for p in old
             if not any(p.startswith(h) for h in HEADINGS.values()) and not p.startswith(OBSOLETE)]
-    return f"""# Kernels at scale: no waste, and N = 100,000
+    return f"""# Kernels at scale: no waste, N = 100,000, and N = 10⁶ past memory
 
 Generated by `benchmarks/kernel_scaling.py{' --quick' if quick else ''}` on {machine()}; this
 file's sections {', '.join(keys)} were written by its last run (each with its own date and load),
