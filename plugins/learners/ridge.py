@@ -144,8 +144,10 @@ class CellCache:
     search's extension rounds call ``fit_select`` again with the same data and the same ``rng``
     object (``harness.search.refine``). Values are kept under a key for one (data, rng) at a time:
     the data by a hash of its arrays, the rng by identity (held, so that its id cannot pass to
-    another cell's); another cell's call drops everything kept. One per use and process: the
-    learners are shared registry objects, and a cell's rounds run in order."""
+    another cell's); another cell's call drops everything kept, so what a cell kept stays in its
+    worker until then (random features: the grid's Grams, 136 MB at the default widths, which
+    their memory estimate counts). One per use and process: the learners are shared registry
+    objects, and a cell's rounds run in order."""
 
     def __init__(self) -> None:
         self.data: bytes = b""
