@@ -337,8 +337,8 @@ class FalkonPath:
         """``work(i, Kb)`` for every PASS_ROWS-row block Kb of K_nM (in float64, starting at row
         i), on the threads of :func:`_dealt`, each converting a held block into its own reused
         buffer (a fresh array per block costs page faults) or computing a block not held; the
-        threads take blocks in turn, so each computes its share of them. Returns, per thread, the sum of its ``work`` results
-        (None-returning work: an empty list)."""
+        threads take blocks in turn, so each computes its share of them. Returns, per thread, the
+        sum of its ``work`` results (None-returning work: an empty list)."""
 
         held = len(self.K)
 
