@@ -182,9 +182,14 @@ DESIGNS = CellCache()
 KEEP_BYTES = 256 * 2**20
 
 
+def keeps(p: int, n: int) -> bool:
+    """Whether :data:`DESIGNS` keeps a p × p design built on n training points."""
+    return p < n and 8 * p * p <= KEEP_BYTES
+
+
 def kept_bytes(widths: list[int], n: int) -> int:
     """Bytes of the designs :data:`DESIGNS` keeps for a grid of primal forms of these widths."""
-    return sum(8 * p * p for p in set(widths) if p < n and 8 * p * p <= KEEP_BYTES)
+    return sum(8 * p * p for p in set(widths) if keeps(p, n))
 
 
 class RidgePath:
@@ -319,7 +324,7 @@ class RidgeLearner(Learner):
             design = DESIGNS.get(data, rng, (self.name, group))
             if design is None:
                 design = self.design(X_train, T, members[0], np.random.default_rng(seed), len(X_train) + len(X_val))
-                if len(design.gram) < len(X_train) and design.gram.nbytes <= KEEP_BYTES:
+                if keeps(len(design.gram), len(X_train)):
                     DESIGNS.put(data, rng, (self.name, group), design)
             path = RidgePath(design.gram, design.B)
             share = (time.perf_counter() - start) / len(members)
