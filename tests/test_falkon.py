@@ -184,6 +184,31 @@ def test_k_nm_rows_past_the_memory_budget_are_computed_in_each_pass_to_the_same_
         assert [i["cg_iterations"] for i in info_part] == [i["cg_iterations"] for i in info_whole]
 
 
+@pytest.mark.parametrize("name", ["ntk", "kernel_ridge"])
+def test_a_whole_cell_whose_k_nm_is_past_the_budget_is_the_cell_that_holds_it(monkeypatch, name):
+    # Selection (with the edge search's look-ahead), refit, training and test scores through the
+    # harness: holding three blocks of K_nM instead of all of it changes nothing but memory.
+    from harness.cell import CellSpec, Protocol, run_cell
+    from harness.registry import load_registry
+    from plugins.learners import kernel_ridge
+
+    monkeypatch.setattr(nystrom, "EXACT_MAX", 0)              # the Nyström path at any N
+    monkeypatch.setattr(nystrom, "CENTRES", 100)
+    monkeypatch.setattr(kernel_ridge, "CENTRES", 100)
+    reg = load_registry()
+    learner = reg.learners[name]
+    learner = (learner.with_params(depth=[2], ridge_per_n=[1e-6, 1e-3]) if name == "ntk"
+               else learner.with_params(kernel=["rbf"], gamma_scale=[1.0], alpha_per_n=[1e-6, 1e-3]))
+    spec = CellSpec(reg.tasks["sin3"], learner, 1500, 0, Protocol(n_test=500))
+    whole = run_cell(spec, threads=1)
+    monkeypatch.setattr(nystrom, "HOLD_BYTES", 3 * nystrom.PASS_ROWS * 100 * 8)
+    part = run_cell(spec, threads=1)
+    assert whole["status"] == part["status"] == "ok", (whole["error"], part["error"])
+    assert part["chosen_params"] == whole["chosen_params"]
+    assert part["test_score"] == pytest.approx(whole["test_score"], rel=1e-8)
+    assert part["train_score"] == pytest.approx(whole["train_score"], rel=1e-8)
+
+
 def test_the_memory_budget_caps_the_held_rows_and_the_estimate():
     m = nystrom.CENTRES
     assert nystrom.held_rows(100_000, m, 4) == 100_000          # N = 10⁵ is held whole (ntk, float32)
