@@ -191,18 +191,29 @@ def fixed_rows(quick: bool) -> list[list]:
             ("kernel_ridge", KR_PARAMS, big, "falkon", kernel_ridge.CENTRES if not quick else m_small),
             ("random_features", RF_PARAMS, small, "exact", 0), ("random_features", RF_PARAMS, big, "exact", 0),
             ("ntk", NTK_PARAMS, big, "falkon", m_small)]
-    deadline = float(os.environ.get("KERNEL_SCALING_DEADLINE", "inf"))
     label = {"exact": "exact", "direct": "direct Nyström (N·M², before)", "falkon": "Falkon"}
+
+    def head(name: str, n: int, solver: str, m: int) -> list:
+        what = label[solver] if name != "random_features" else "primal ridge on the features"
+        return [name, n, what, f"{m:,}" if m else ""]
+
+    return fit_rows(plan, head)
+
+
+def fit_rows(plan: list[tuple], head) -> list[list]:
+    """One fit per (learner, params, n, solver, M) of ``plan`` (:func:`one_fit`): ``head``'s
+    leading columns, then time, peak RSS, test relative MSE and CG. With KERNEL_SCALING_DEADLINE
+    (Unix time) set, rows that would start after it are listed as not run."""
+    deadline = float(os.environ.get("KERNEL_SCALING_DEADLINE", "inf"))
     rows = []
     for name, params, n, solver, m in plan:
-        what = label[solver] if name != "random_features" else "primal ridge on the features"
         if time.time() > deadline:
-            rows.append([name, n, what, f"{m:,}" if m else "", "not run (out of time)", "", "", ""])
+            rows.append(head(name, n, solver, m) + ["not run (out of time)", "", "", ""])
             continue
         r = one_fit(name, params, n, solver, m)
         cg = f"{r['cg_iterations']} ({r['cg_residual']:.0e})" if "cg_iterations" in r else ""
-        rows.append([name, n, what, f"{m:,}" if m else "", f"{r['seconds']:.0f}", f"{r['peak_rss'] / GiB:.2f}",
-                     f"{r['rel_mse']:.2e}", cg])
+        rows.append(head(name, n, solver, m) + [f"{r['seconds']:.0f}", f"{r['peak_rss'] / GiB:.2f}",
+                                                f"{r['rel_mse']:.2e}", cg])
         print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
@@ -335,20 +346,12 @@ def past_memory_rows(quick: bool) -> list[list]:
             ("ntk", NTK_PARAMS, huge, "falkon", m_ntk)]
     label = {"whole": "whole Φ, then ΦᵀΦ (before)", "exact": "ΦᵀΦ summed over row blocks",
              "falkon": "Falkon, K_nM held to HOLD_BYTES", "computed": "Falkon, no row held: all computed each pass"}
-    deadline = float(os.environ.get("KERNEL_SCALING_DEADLINE", "inf"))
-    rows = []
-    for name, params, n, solver, m in plan:
-        itemsize = 8 if name == "kernel_ridge" else 4
-        held = (nystrom.held_rows(n, m, itemsize) if solver == "falkon" else 0) if m else ""
-        head = [name, f"{n:,}", label[solver], f"{m:,}" if m else "", f"{held:,}" if m else ""]
-        if time.time() > deadline:
-            rows.append(head + ["not run (out of time)", "", "", ""])
-            continue
-        r = one_fit(name, params, n, solver, m)
-        cg = f"{r['cg_iterations']} ({r['cg_residual']:.0e})" if "cg_iterations" in r else ""
-        rows.append(head + [f"{r['seconds']:.0f}", f"{r['peak_rss'] / GiB:.2f}", f"{r['rel_mse']:.2e}", cg])
-        print(rows[-1], file=sys.stderr, flush=True)
-    return rows
+
+    def head(name: str, n: int, solver: str, m: int) -> list:
+        held = nystrom.held_rows(n, m, 8 if name == "kernel_ridge" else 4) if solver == "falkon" else 0
+        return [name, f"{n:,}", label[solver], f"{m:,}" if m else "", f"{held:,}" if m else ""]
+
+    return fit_rows(plan, head)
 
 
 CELL_HEADERS = ["learner", "N", "status", "wall", "cell (s)", "peak RSS (GiB)", "estimate (GiB)", "test rel. MSE", "chosen",
