@@ -4,6 +4,7 @@ at one or more named scales, with the paper claims it tests (see :mod:`harness.v
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import re
@@ -66,6 +67,14 @@ class Grid:
     # one dict of protocol options per condition (the cartesian product of the suite's
     # ``conditions``); ({},) when the suite varies none
     conditions: tuple[dict[str, Any], ...] = ({},)
+
+    @functools.cached_property
+    def labels(self) -> tuple[str, ...]:
+        """Each learner variant's label (:func:`harness.learners.label`), in the order of
+        ``learners``: computed once, as checking a suite's claims asks for them ~1,500 times."""
+        from .learners import label
+
+        return tuple(label(name, ov) for name, ov in self.learners)
 
     def protocol_options(self) -> list[dict[str, Any]]:
         """The protocol options of each condition: the grid's own, with the condition's on top."""

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from .learners import label as learner_label
 
 if TYPE_CHECKING:
     from .suites import Grid
@@ -124,12 +123,11 @@ class Claim(abc.ABC):
         if self.task is not None and self.task not in names:
             raise ValueError(f"claim '{self.statement()}' names task '{self.task}', which suite "
                              f"'{grid.suite}' does not run at scale '{grid.scale}'")
-        labels = [learner_label(name, ov) for name, ov in grid.learners]
         for ref in self.learner_refs():
             if not _grid_matches(ref, grid):
                 raise ValueError(f"claim '{self.statement()}' names learner '{ref}', which suite "
                                  f"'{grid.suite}' does not run at scale '{grid.scale}' (it runs: "
-                                 f"{', '.join(labels)})")
+                                 f"{', '.join(grid.labels)})")
 
     @abc.abstractmethod
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
@@ -171,10 +169,9 @@ def _selects(ref: str, name: str, single: dict[str, Any]) -> bool:
 
 def _grid_matches(ref: str, grid: "Grid") -> list[str]:
     """Labels of the grid's learner variants that ``ref`` names (by label, name or selector)."""
-    labels = [learner_label(n, ov) for n, ov in grid.learners]
-    if ref in labels:
+    if ref in grid.labels:
         return [ref]
-    return [learner_label(n, ov) for n, ov in grid.learners
+    return [lab for lab, (n, ov) in zip(grid.labels, grid.learners)
             if _selects(ref, n, {k: v[0] for k, v in ov.items() if len(v) == 1})]
 
 
@@ -203,8 +200,8 @@ def _by_label(ref: str, points: list[Point]) -> bool:
 def _grid_variants(ref: str, grid: "Grid") -> list[tuple[str, dict[str, Any]]]:
     """(label, single-valued parameters) of the grid's learner variants that ``ref`` names."""
     labels = set(_grid_matches(ref, grid))
-    return [(learner_label(n, ov), {k: v[0] for k, v in ov.items() if len(v) == 1})
-            for n, ov in grid.learners if learner_label(n, ov) in labels]
+    return [(lab, {k: v[0] for k, v in ov.items() if len(v) == 1})
+            for lab, (n, ov) in zip(grid.labels, grid.learners) if lab in labels]
 
 
 @dataclass(frozen=True, kw_only=True)
