@@ -198,7 +198,7 @@ def test_a_whole_cell_whose_k_nm_is_past_the_budget_is_the_cell_that_holds_it(mo
     reg = load_registry()
     learner = reg.learners[name]
     learner = (learner.with_params(depth=[2], ridge_per_n=[1e-6, 1e-3]) if name == "ntk"
-               else learner.with_params(kernel=["rbf"], gamma_scale=[1.0], alpha_per_n=[1e-6, 1e-3]))
+               else learner.with_params(kernel=["rbf"], gamma_scale=[1.0], alpha_per_n=[1e-4, 1e-2]))
     spec = CellSpec(reg.tasks["sin3"], learner, 1500, 0, Protocol(n_test=500))
     whole = run_cell(spec, threads=1)
     monkeypatch.setattr(nystrom, "HOLD_BYTES", 3 * nystrom.PASS_ROWS * 100 * 8)
