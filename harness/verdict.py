@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-
 if TYPE_CHECKING:
     from .suites import Grid
 
