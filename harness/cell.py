@@ -17,13 +17,15 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from .diagnostics import collect, data_diagnostics
 from .errors import BenchError, Diverged, one_line
-from .fingerprint import code_fingerprint, harness_fingerprint
+from . import learners, search, tasks
+from .fingerprint import code_fingerprint, fingerprint_functions
 from .learners import Learner, score
 from .search import refine
 from .tasks import (Problem, Task, corrupt_labels, fixed_test_set, gaussian_label_noise, stable_int, task_rng,
@@ -328,3 +330,18 @@ def _select_on_test(spec: CellSpec, record: dict[str, Any], X: np.ndarray, y: np
                                       "rel_mse": selection.best_score / var if var > 0 else float("nan")}
     record.update(status="ok", chosen_params=selection.best_params, metric=metric, test_score=metrics[metric],
                   val_score=selection.best_score, metrics=metrics)
+
+
+@lru_cache(maxsize=1)
+def harness_fingerprint() -> str:
+    """``protocol+<hash>`` of the code of the functions that define the protocol (the list below).
+    Not the package version: a release that changes only the CLI or the pages leaves results
+    current. A function that moves keeps its hash; one added to the list changes it."""
+    return fingerprint_functions([
+        _run, exploded, _rng_and_grid, _select_on_test, split_indices, test_metrics,
+        learners.Learner.fit_select, learners.Learner.param_grid, learners.Learner.grid_spec.fget,
+        learners.canonical, learners.Selection, learners._refit, learners.score, search.edges,
+        search._next, search.refine, tasks.training_set, tasks.fixed_test_set, tasks._finite_split,
+        tasks.corrupt_labels, tasks.gaussian_label_noise, tasks.label_scale, tasks.zou_gu, tasks.task_rng,
+        tasks.stable_int, tasks.checked_sample, tasks.checked_sample_arrays, tasks.FiniteTask.sample,
+    ], "protocol")

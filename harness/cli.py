@@ -24,7 +24,7 @@ from .errors import BenchError, one_line
 from .learners import label
 from .registry import Registry, load_registry
 from .progress import NORMAL, QUIET, VERBOSE, Progress, suite_estimate
-from .runner import check_memory, execute, pending, plan, staleness
+from .runner import check_memory, execute, pending, plan, staleness, upgrade_fingerprints
 from .store import Store
 from .suites import suite_to_toml
 from .tasks import checked_sample
@@ -412,6 +412,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     if not cells:
         raise BenchError("nothing to run: no selected learner supports the selected tasks")
     store = Store(_store_path(store_path))
+    upgrade_fingerprints(store, reg)
     if not force:  # an N the machine cannot hold fails here, not after a minute in a cell
         # A remote cluster's cells run side by side on its own machines: only each cell must fit.
         check_memory(pending(cells, store, retry_failed, reuse_stale), 1 if scheduler else jobs)

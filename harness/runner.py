@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .cell import CellSpec, Protocol, run_cell
+from .cell import CellSpec, Protocol, harness_fingerprint, run_cell
 from .errors import BenchError, one_line
-from .fingerprint import code_fingerprint, harness_fingerprint
+from .fingerprint import code_fingerprint, upgraded
 from .learners import Learner
 from .progress import Progress, run_reported
 from .provenance import git_revision, versions
@@ -78,6 +78,26 @@ def stale_reasons(stored: dict[str, Any], code: dict[str, str]) -> list[str]:
     return [what[k] for k in CODE_COLUMNS if stored.get(k) != code[k]]
 
 
+def as_today(row: dict[str, Any], learner: Learner, task: Task) -> dict[str, Any]:
+    """``row`` with fingerprints stored under an earlier scheme read as today's scheme's value
+    for the same code (see :func:`harness.fingerprint.upgraded`)."""
+    return {**row, "learner_code": upgraded(row.get("learner_code"), "learner", row["learner"], learner),
+            "task_code": upgraded(row.get("task_code"), "task", row["task"], task)}
+
+
+def upgrade_fingerprints(store: Store, registry: Registry) -> int:
+    """Rewrite the old-scheme fingerprints in ``store`` whose code is unchanged as today's values
+    (the rest stay, and read as stale); the number of rows rewritten."""
+    changed = 0
+    for kind, table in (("learner", registry.learners), ("task", registry.tasks)):
+        for name, code in store.fingerprints(kind):
+            obj = table.get(name)
+            new = upgraded(code, kind, name, obj) if obj is not None else code
+            if new != code:
+                changed += store.recode(kind, name, code, new)
+    return changed
+
+
 def staleness(registry: Registry) -> Callable[[dict[str, Any]], list[str]]:
     """A function telling why a stored row is stale against the plugins installed now (empty
     when current, or when its learner or task is not installed: nothing to compare with)."""
@@ -89,9 +109,9 @@ def staleness(registry: Registry) -> Callable[[dict[str, Any]], list[str]]:
             return ["ran before code fingerprints were recorded"]
         out = [f"{kind} version changed" for kind, obj in (("learner", learner), ("task", task))
                if row[f"{kind}_version"] != obj.version]
-        return out + stale_reasons(row, {"learner_code": code_fingerprint(learner),
-                                         "task_code": code_fingerprint(task),
-                                         "harness_code": harness_fingerprint()})
+        return out + stale_reasons(as_today(row, learner, task),
+                                   {"learner_code": code_fingerprint(learner), "task_code": code_fingerprint(task),
+                                    "harness_code": harness_fingerprint()})
     return reasons
 
 
@@ -306,7 +326,7 @@ def pending(cells: list[CellSpec], store: Store, retry_failed: bool = False,
             reuse_stale: bool = False) -> list[CellSpec]:
     """The cells a run would train (not yet stored, stale, or failed with ``retry_failed``)."""
     stored = store.existing(c.cell_id for c in cells)
-    return [c for c in cells if _to_train(stored.get(c.cell_id), stale_reasons(stored[c.cell_id], c.code)
+    return [c for c in cells if _to_train(stored.get(c.cell_id), stale_reasons(as_today(stored[c.cell_id], c.learner, c.task), c.code)
                                           if c.cell_id in stored else [], retry_failed, reuse_stale)]
 
 
@@ -336,7 +356,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     todo = []
     for spec in cells:
         row = stored.get(spec.cell_id)
-        reasons = stale_reasons(row, spec.code) if row is not None else []
+        reasons = stale_reasons(as_today(row, spec.learner, spec.task), spec.code) if row is not None else []
         if reasons:
             group = summary.stale.setdefault(spec.learner.name, StaleGroup())
             group.cells += 1

@@ -315,6 +315,22 @@ class Store:
                 pass  # left claims expire on their own
 
 
+    def fingerprints(self, kind: str) -> list[tuple[str, str]]:
+        """The distinct (name, code fingerprint) pairs of ``kind`` ("learner" or "task")."""
+        with self.lock:
+            return [tuple(r) for r in self.db.execute(
+                f"SELECT DISTINCT {kind}, {kind}_code FROM cells WHERE {kind}_code IS NOT NULL")]
+
+    def recode(self, kind: str, name: str, old: str, new: str) -> int:
+        """Record ``new`` as the code fingerprint of ``kind`` ``name``'s rows stored with ``old``
+        (the same code under another fingerprint scheme); the number of rows changed."""
+        try:
+            with self.lock, self.db:
+                return self.db.execute(f"UPDATE cells SET {kind}_code = ? WHERE {kind} = ? AND {kind}_code = ?",
+                                       (new, name, old)).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to store {self.path}: {exc}") from None
+
     def rows(self, task: str | None = None, learner: str | None = None) -> list[dict[str, Any]]:
         """All rows (optionally of one task / learner), JSON columns decoded."""
         q, args = "SELECT * FROM cells WHERE 1=1", []

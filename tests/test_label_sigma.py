@@ -104,7 +104,7 @@ def test_sigma_is_part_of_the_cells_identity_and_zero_keeps_old_ids(sin3):
 
 
 def test_the_noise_functions_are_part_of_the_protocol_fingerprint():
-    tree = ast.parse((ROOT / "harness" / "fingerprint.py").read_text())
+    tree = ast.parse((ROOT / "harness" / "cell.py").read_text())
     listed = {f"{n.value.id}.{n.attr}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
               and isinstance(n.value, ast.Name)}
     assert {"tasks.gaussian_label_noise", "tasks.label_scale"} <= listed
