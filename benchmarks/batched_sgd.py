@@ -1,6 +1,6 @@
 """What training the lr × weight-decay grid as one program saves (issue #14, item 1): the SGD
 learners' ``fit_select`` one configuration at a time (the loop, as before batching) against the
-batched program (plugins/learners/batched.py) and the batched program with successive halving,
+batched program (plugins/learners/nets/batched.py) and the batched program with successive halving,
 side by side in one run on the same sin3 data, default grid (lr 4 × weight decay 2), width 1000,
 N = 10,000 (8,000 train / 2,000 validation, the harness's 20 %), one torch thread.
 
@@ -31,7 +31,7 @@ from tabulate import tabulate
 
 from harness import Problem
 from harness.registry import load_registry
-from plugins.learners.torch_training import SGDNetLearner
+from plugins.learners.nets.sgd_learner import SGDNetLearner
 
 N, WIDTH, THREADS = 10_000, 1000, 1
 

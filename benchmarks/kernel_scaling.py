@@ -48,8 +48,8 @@ from tabulate import tabulate
 
 from harness import Problem, score
 from harness.registry import load_registry
-from plugins.learners import arccos, nystrom
-from plugins.learners.kernel_ridge import median_distance
+from plugins.learners.kernels import arccos, nystrom
+from plugins.learners.kernels.kernel_ridge import median_distance
 
 ROOT = Path(__file__).resolve().parent.parent
 GiB = 2**30
@@ -59,8 +59,8 @@ import json, resource, sys, time
 import numpy as np
 from harness import Problem
 from harness.registry import load_registry
-from plugins.learners import nystrom
-from plugins.learners.ridge import RidgePath, Targets
+from plugins.learners.kernels import nystrom
+from plugins.learners.kernels.ridge import RidgePath, Targets
 reg = load_registry()
 name, params, n, solver, m = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 nystrom.EXACT_MAX = max(nystrom.EXACT_MAX, n) if solver == "exact" else 0
@@ -68,10 +68,10 @@ nystrom.CENTRES = m
 if solver == "computed":  # Falkon holding none of K_nM: every row computed again in each pass
     nystrom.HOLD_BYTES = 0
 if solver == "whole":     # random features as before: the whole n × m Φ, then ΦᵀΦ (one block)
-    from plugins.learners import ridge
-    ridge.FEATURE_BLOCK_BYTES = 2**62
+    from plugins.learners.kernels import design
+    design.FEATURE_BLOCK_BYTES = 2**62
 if name == "kernel_ridge":
-    from plugins.learners import kernel_ridge
+    from plugins.learners.kernels import kernel_ridge
     kernel_ridge.CENTRES = m
 task = reg.tasks["sin3"]
 X, y = task.sample(n, np.random.default_rng(1))
@@ -81,7 +81,7 @@ start = time.perf_counter()
 cg = {}
 if solver == "direct":  # the path before Falkon: K_nMᵀK_nM streamed in float64, one Cholesky
     from functools import partial
-    from plugins.learners import arccos
+    from plugins.learners.kernels import arccos
     kernel = partial(arccos.ntk, depth=params["depth"], bias=params["bias"])
     targets, T = Targets.encode(y, problem)
     C = X[nystrom.centres(n, np.random.default_rng(0), m)]
@@ -100,7 +100,7 @@ print(json.dumps({"seconds": seconds, "rel_mse": float(np.mean((pred - y_test) *
 
 def one_fit(name: str, params: dict, n: int, solver: str, m: int = 0) -> dict:
     """One fit and test prediction in a fresh interpreter (its own peak RSS), on two BLAS
-    threads (the ridge path factors matrices past ridge.SERIAL_CHOLESKY rows on one: OpenBLAS's
+    threads (the ridge path factors matrices past design.SERIAL_CHOLESKY rows on one: OpenBLAS's
     threaded Cholesky, as bundled with numpy 2.4 / scipy 1.17, dies with SIGSEGV there)."""
     out = subprocess.run([sys.executable, "-c", CHILD, name, json.dumps(params), str(n), solver, str(m)],
                          cwd=ROOT, capture_output=True, text=True, check=True,
@@ -179,7 +179,7 @@ RF_PARAMS = {"width": 4000, "bias": 0.5, "ridge_per_n": 1e-8}
 
 
 def fixed_rows(quick: bool) -> list[list]:
-    from plugins.learners import kernel_ridge
+    from plugins.learners.kernels import kernel_ridge
 
     small, mid, big = (2000, 5000, 10_000) if quick else (20_000, 50_000, 100_000)
     m_small, m_big = (500, 1000) if quick else (5000, nystrom.CENTRES)
@@ -291,7 +291,7 @@ def inner_loop_rows(quick: bool) -> list[list]:
 
     from threadpoolctl import threadpool_limits
 
-    from plugins.learners.kernel_ridge import kernel_function
+    from plugins.learners.kernels.kernel_ridge import kernel_function
 
     def best(fn) -> tuple[float, np.ndarray]:
         times, out = [], None
@@ -335,7 +335,7 @@ def inner_loop_rows(quick: bool) -> list[list]:
 def past_memory_rows(quick: bool) -> list[list]:
     """Section 6: one fit at fixed hyper-parameters (section 3's) at N = 10⁵, the way before and
     now side by side, and at N = 10⁶, where only the way now fits in memory."""
-    from plugins.learners import kernel_ridge
+    from plugins.learners.kernels import kernel_ridge
 
     big, huge = (5000, 50_000) if quick else (100_000, 1_000_000)
     m_ntk, m_kr = (1000, 500) if quick else (nystrom.CENTRES, kernel_ridge.CENTRES)
@@ -416,7 +416,7 @@ of three (the first call of a process pays its page faults).
 process, two BLAS threads, sin3). Before, random_features held the whole n × m feature matrix
 (32 GB at N = 10⁶, m = 4000) and Falkon the whole K_nM (40 GB at N = 10⁶ for either kernel):
 neither fits this 24 GiB machine at N = 10⁶. Now random features sum ΦᵀΦ over row blocks
-(`ridge.FEATURE_BLOCK_BYTES`), and Falkon holds K_nM's first rows up to `nystrom.HOLD_BYTES`
+(`design.FEATURE_BLOCK_BYTES`), and Falkon holds K_nM's first rows up to `nystrom.HOLD_BYTES`
 = 4·10⁹ bytes ("held rows") and computes the others again in every pass. The "no row held" rows
 show what computing K_nM in every pass costs where it would fit.
 

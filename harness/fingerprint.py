@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import ast
 import copy
-import dataclasses
 import hashlib
 import importlib
 import importlib.util
 import inspect
 import json
+import os
 import sys
 import textwrap
 import tokenize
 import types
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -69,186 +70,190 @@ def fingerprint_functions(functions: Iterable[Callable[..., Any]], prefix: str) 
 
 
 # --- the reachable code of a plugin class -------------------------------------------------------
+# Reachability is read from the source, not from the objects in memory: a name a function uses
+# is looked up among its module's definitions (def, class, assignment) and imports, and imports
+# are followed into the module they name. So a value patched at run time (a test's monkeypatch,
+# a benchmark's knob) or a cache's contents never change a fingerprint; only the files do.
 
-def _top(obj: Any) -> str | None:
-    name = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
-    return name.split(".")[0] if isinstance(name, str) else None
+@dataclass(eq=False)  # hashed by identity: a parse is a cache key
+class _Module:
+    """One source file's top-level definitions and imports."""
 
-
-def _code_object(value: Any) -> Any:
-    """The function or class behind ``value`` (through ``functools`` wrappers), or None."""
-    value = inspect.unwrap(value) if callable(value) else value
-    return value if inspect.isfunction(value) or inspect.isclass(value) else None
-
-
-def _definitions(filename: str) -> dict[str, ast.AST]:
-    """The functions and classes a source file defines at module level (and in its classes), by
-    qualified name: a file is parsed once per content, not once per function as
-    ``inspect.getsource`` does."""
-    with tokenize.open(filename) as f:
-        text = f.read()
-    return _parsed(text)
+    defs: dict[str, list[ast.AST]]   # name → the statements that bind it (def, class, assignment)
+    imports: dict[str, tuple[str, str | None]]  # name → (module, attribute or None for the module)
 
 
-@lru_cache(maxsize=64)
-def _parsed(text: str) -> dict[str, ast.AST]:
-    index: dict[str, ast.AST] = {}
-
-    def add(body: list[ast.stmt], prefix: str) -> None:
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                index[prefix + node.name] = node  # the last definition is the one that runs
-                if isinstance(node, ast.ClassDef):
-                    add(node.body, f"{prefix}{node.name}.")
-    add(ast.parse(text).body, "")
-    return index
+def _bound(node: ast.AST) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    return [n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
-def _tree(obj: Any) -> ast.AST:
-    """A fresh copy of the AST of ``obj`` (a function or class)."""
+def _imports(node: ast.Import | ast.ImportFrom, package: str) -> dict[str, tuple[str, str | None]]:
+    """What an import statement binds: name → (module, attribute), resolved against ``package``."""
+    if isinstance(node, ast.Import):
+        return {(a.asname or a.name.split(".")[0]): (a.name if a.asname else a.name.split(".")[0], None)
+                for a in node.names}
     try:
-        node = _definitions(inspect.getsourcefile(obj) or "").get(obj.__qualname__)
-    except (OSError, TypeError, SyntaxError):
-        node = None
-    if node is None:  # defined in a branch or a function: ask inspect
-        node = ast.parse(textwrap.dedent(inspect.getsource(obj))).body[0]
-    return _strip(copy.deepcopy(node))
+        source = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+    except (ImportError, ValueError):
+        return {}
+    return {(a.asname or a.name): (source, a.name) for a in node.names if a.name != "*"}
+
+
+@lru_cache(maxsize=256)
+def _parsed(text: str, package: str) -> _Module:
+    module = _Module({}, {})
+
+    def add(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                module.imports.update(_imports(node, package))
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
+                                   ast.AnnAssign, ast.AugAssign)):
+                for name in _bound(node):
+                    module.defs.setdefault(name, []).append(node)
+            elif isinstance(node, (ast.If, ast.Try)):  # definitions made under a condition
+                for block in (node.body, node.orelse, *(h.body for h in getattr(node, "handlers", [])),
+                              getattr(node, "finalbody", [])):
+                    add(block)
+    add(ast.parse(text).body)
+    return module
+
+
+def _source_file(name: str) -> str | None:
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None)
+    if path is None:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        path = spec.origin if spec is not None else None
+    return path if path and path.endswith(".py") else None
+
+
+_READ: dict[str, tuple[tuple[int, int], _Module]] = {}
+
+
+def _module(name: str) -> _Module | None:
+    """The parsed source of module ``name``, read again when its file changes (tests and
+    long-lived processes may edit a plugin)."""
+    path = _source_file(name)
+    if path is None:
+        return None
+    stat = os.stat(path)
+    seen = _READ.get(f"{name}:{path}")
+    if seen is not None and seen[0] == (stat.st_mtime_ns, stat.st_size):
+        return seen[1]
+    with tokenize.open(path) as f:
+        text = f.read()
+    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+    parsed = _parsed(text, package)
+    _READ[f"{name}:{path}"] = ((stat.st_mtime_ns, stat.st_size), parsed)
+    return parsed
 
 
 class _Walk:
-    """Everything of ``packages`` reachable from some roots, each hashed by content alone."""
+    """Every definition of ``packages`` reachable from some classes, each hashed by content alone
+    (its AST; the module that holds it and the import lines that reach it do not count)."""
 
-    # (id(obj), packages) → (obj, digest, the code obj reaches): code shared by several plugins
-    # is read once per process. obj is kept so that its id stays its own.
-    _done: dict[tuple[int, frozenset[str]], tuple[Any, str, list[Any]]] = {}
+    # (packages, module, qualname, its parsed file) → (digest, what it reaches): code shared by
+    # several plugins is hashed once per process while its file is unchanged.
+    _done: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = {}
 
     def __init__(self, packages: set[str]) -> None:
         self.packages = frozenset(packages)
 
-    def ours(self, obj: Any) -> bool:
-        return _top(obj) in self.packages
+    def ours(self, module: str) -> bool:
+        return module.split(".")[0] in self.packages
 
-    def run(self, roots: Iterable[Any]) -> list[str]:
-        digests: dict[int, str] = {}
-        queue = list(roots)
+    def run(self, classes: Iterable[type]) -> list[str]:
+        digests: dict[tuple[str, str], str] = {}
+        queue = [(c.__module__, c.__qualname__) for c in classes]
         while queue:
-            obj = queue.pop()
-            if id(obj) in digests:
+            key = queue.pop()
+            if key in digests:
                 continue
-            key = (id(obj), self.packages)
-            if key not in self._done:
-                reached: list[Any] = []
-                self._done[key] = (obj, hashlib.sha256(self.code(obj, reached)).hexdigest(), reached)
-            _, digests[id(obj)], reached = self._done[key]
+            done = (self.packages, *key, _module(key[0]))
+            if done not in self._done:
+                self._done[done] = self.code(*key)
+            digests[key], reached = self._done[done]
             queue.extend(reached)
         return sorted(digests.values())
 
-    def code(self, obj: Any, reached: list[Any]) -> bytes:
-        """The AST of ``obj`` (imports of our own code replaced by the names they bind) and the
-        values of the module-level constants it names; the code it reaches goes to ``reached``."""
-        try:
-            tree = _tree(obj)
-        except (OSError, TypeError, SyntaxError):  # no source on disk (made at run time)
-            return repr(sorted(k for k in vars(obj) if not k.startswith("__"))).encode()
-        module = sys.modules.get(obj.__module__)
-        scope = dict(getattr(obj, "__globals__", None) or (vars(module) if module else {}))
-        package = module.__package__ if module else None
-        local: dict[str, Any] = {}
+    def resolve(self, module: str, name: str, depth: int = 0) -> tuple[str, str] | str | None:
+        """Where ``name`` as seen from ``module`` is defined: (module, name) for a definition of
+        ours, a module name for a module of ours, else None."""
+        parsed = _module(module) if self.ours(module) and depth < 20 else None
+        if parsed is None:
+            return None
+        if name in parsed.defs:
+            return (module, name)
+        target = parsed.imports.get(name)
+        if target is None:
+            return None
+        source, attr = target
+        if not self.ours(source):
+            return None
+        if attr is None:
+            return source
+        if _source_file(f"{source}.{attr}") is not None and attr not in (_module(source) or _Module({}, {})).defs:
+            return f"{source}.{attr}"  # `from . import arccos`: a module
+        return self.resolve(source, attr, depth + 1)  # through re-exports
+
+    def code(self, module: str, qualname: str) -> tuple[str, list[tuple[str, str]]]:
+        parsed = _module(module)
+        head, _, rest = qualname.partition(".")
+        nodes = parsed.defs.get(head, []) if parsed else []
+        if not nodes:  # no source on disk (made at run time): its name is all we know
+            return hashlib.sha256(f"{module}:{qualname}".encode()).hexdigest(), []
+        trees = [_strip(copy.deepcopy(n)) for n in nodes]
+        package = module if (_source_file(module) or "").endswith("__init__.py") else module.rpartition(".")[0]
+        local: dict[str, tuple[str, str | None]] = {}
 
         class Imports(ast.NodeTransformer):
-            def visit_ImportFrom(_, node: ast.ImportFrom) -> ast.AST:
-                return self._imported(node, package, local)
+            """An import of our own code stands for the names it binds (where they live does
+            not count: what they are is hashed where they are used); other imports stay."""
 
-            def visit_Import(_, node: ast.Import) -> ast.AST:
-                return self._imported(node, package, local)
-
-        tree = Imports().visit(tree)
-        scope.update(local)
-        constants: list[str] = []
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name):
-                self._reach(node.id, scope.get(node.id, _MISSING), constants, reached)
-            elif isinstance(node, ast.Attribute):
-                base = _dotted(node.value)
-                owner = _resolve(base, scope) if base else _MISSING
-                if isinstance(owner, types.ModuleType) and self.ours(owner):
-                    self._reach(f"{base}.{node.attr}", getattr(owner, node.attr, _MISSING), constants, reached)
-        return ast.dump(tree, **_SHOW_EMPTY).encode() + b"\0" + "\0".join(sorted(set(constants))).encode()
-
-    def _imported(self, node: ast.Import | ast.ImportFrom, package: str | None,
-                  local: dict[str, Any]) -> ast.AST:
-        """An import of our own code stands for the names it binds (where they live does not
-        count; what they are is hashed where they are used); other imports stay as written."""
-        bound = []
-        for alias in node.names:
-            if isinstance(node, ast.ImportFrom):
-                try:
-                    source = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
-                except (ImportError, ValueError):
+            def visit_Import(_, node: ast.Import | ast.ImportFrom) -> ast.AST:
+                bound = _imports(node, package)
+                if not bound or not all(self.ours(source) for source, _ in bound.values()):
                     return node
-                top = source.split(".")[0]
-                if top not in self.packages:
-                    return node
-                # A lazy import (inside a function, to keep start-up fast) may not have run yet:
-                # the code it reaches is hashed all the same.
-                parent = importlib.import_module(source)
-                value = getattr(parent, alias.name, None)
-                if value is None:
-                    value = importlib.import_module(f"{source}.{alias.name}")
-            else:
-                value, top = sys.modules.get(alias.name), alias.name.split(".")[0]
-                if alias.asname is None:  # `import a.b` binds `a`
-                    value = sys.modules.get(top)
-            if top not in self.packages or value is None:
-                return node
-            name = alias.asname or alias.name.split(".")[0]
-            local[name] = value
-            bound.append(name)
-        return ast.Expr(ast.Constant("imports " + ",".join(bound)))
+                local.update(bound)
+                return ast.Expr(ast.Constant("imports " + ",".join(sorted(bound))))
 
-    def _reach(self, name: str, value: Any, constants: list[str], reached: list[Any]) -> None:
-        if value is _MISSING or isinstance(value, types.ModuleType):
-            return
-        code = _code_object(value)
-        if code is not None:
-            if self.ours(code):
-                reached.append(code)
-            return
-        constants.append(f"{name}={self._value(value, reached)}")
+            visit_ImportFrom = visit_Import
 
-    def _value(self, value: Any, reached: list[Any]) -> str:
-        """A stable text of a module-level constant (the code it holds is queued, not printed;
-        an instance of our own classes counts by its class: its state may be a cache)."""
-        if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
-            return repr(value)
-        if isinstance(value, (tuple, list)):
-            return f"{type(value).__name__}({', '.join(self._value(v, reached) for v in value)})"
-        if isinstance(value, (set, frozenset)):
-            return f"{type(value).__name__}({', '.join(sorted(self._value(v, reached) for v in value))})"
-        if isinstance(value, dict):
-            return "{" + ", ".join(f"{self._value(k, reached)}: {self._value(v, reached)}" for k, v in value.items()) + "}"
-        code = _code_object(value)
-        if code is not None:
-            if self.ours(code):
-                reached.append(code)
-                return f"<{code.__qualname__}>"
-            return f"{code.__module__}.{code.__qualname__}"
-        if isinstance(value, types.ModuleType):
-            return f"<module {value.__name__.rsplit('.', 1)[-1]}>"
-        kind = type(value)
-        if self.ours(kind):
-            reached.append(kind)
-            return f"<a {kind.__qualname__}>"
-        if dataclasses.is_dataclass(value):
-            fields = ", ".join(f"{f.name}={self._value(getattr(value, f.name), reached)}" for f in dataclasses.fields(value))
-            return f"{kind.__qualname__}({fields})"
-        if hasattr(value, "dtype") and hasattr(value, "tobytes"):  # an array
-            return f"array({value.dtype}, {getattr(value, 'shape', '')}, {hashlib.sha256(value.tobytes()).hexdigest()})"
-        text = repr(value)
-        return f"{kind.__module__}.{kind.__qualname__}" if " at 0x" in text else text
+        trees = [Imports().visit(t) for t in trees]
+        reached: list[tuple[str, str]] = []
 
+        def reach(where: tuple[str, str] | str | None) -> None:
+            if isinstance(where, tuple):
+                reached.append(where)
 
-_MISSING = object()
+        def lookup(name: str) -> tuple[str, str] | str | None:
+            if name in local:
+                source, attr = local[name]
+                return source if attr is None and _source_file(source) else (
+                    self.resolve(source, attr) if attr is not None else None) or (
+                    f"{source}.{attr}" if _source_file(f"{source}.{attr}") else None)
+            return self.resolve(module, name)
+
+        for tree in trees:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name) and node.id != head:
+                    reach(lookup(node.id))
+                elif isinstance(node, ast.Attribute):
+                    base = _dotted(node.value)
+                    owner = lookup(base.split(".")[0]) if base else None
+                    for part in (base.split(".")[1:] if base else []):
+                        owner = f"{owner}.{part}" if isinstance(owner, str) and _source_file(f"{owner}.{part}") else None
+                    if isinstance(owner, str):
+                        reach(self.resolve(owner, node.attr))
+        text = b"\0".join(ast.dump(t, **_SHOW_EMPTY).encode() for t in trees)
+        return hashlib.sha256(text).hexdigest(), reached
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -260,16 +265,6 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
-def _resolve(dotted: str, scope: dict[str, Any]) -> Any:
-    head, *rest = dotted.split(".")
-    value = scope.get(head, _MISSING)
-    for part in rest:
-        if not isinstance(value, types.ModuleType):
-            return _MISSING
-        value = getattr(value, part, _MISSING)
-    return value
-
-
 def _roots(cls: type) -> list[type]:
     return [c for c in cls.__mro__ if c.__module__.split(".")[0] not in _NOT_OURS]
 
@@ -277,9 +272,8 @@ def _roots(cls: type) -> list[type]:
 @lru_cache(maxsize=None)
 def _class_fingerprint(cls: type) -> str:
     roots = _roots(cls)
-    walk = _Walk({c.__module__.split(".")[0] for c in roots})
     digest = hashlib.sha256()
-    for part in walk.run(roots):
+    for part in _Walk({c.__module__.split(".")[0] for c in roots}).run(roots):
         digest.update(part.encode())
     return PREFIX + digest.hexdigest()[:16]
 

@@ -2,7 +2,7 @@
 
 from harness import Beats, Ordering, Scale, Slope, Suite, Threshold, Tracks, Trend, WidthNeeded, hookimpl
 
-from .learners.relu_nets import ALLEN_ZHU, LR_GRID
+from .learners.nets.relu_nets import ALLEN_ZHU, LR_GRID
 
 QUICK = Suite(
     name="quick",
@@ -41,7 +41,7 @@ def _our_tuning(width: int, lr: list[float], epochs: int, patience: int) -> dict
 
 # issue "Reproduction suites": Fig. 1(b)'s claim on the paper's networks with our protocol.
 # With init=paper the hidden-weight NTK grows like the width, so the stable lr falls like 1/m
-# (plugins/learners/relu_nets.py): 0.005–0.02 at m = 256 (measured: three_layer_sgd[train=hidden]
+# (plugins/learners/nets/relu_nets.py): 0.005–0.02 at m = 256 (measured: three_layer_sgd[train=hidden]
 # 0.009 and three_layer_ntk 0.37 relative test MSE at N = 1000, one seed, ≈ 30–60 s a cell).
 SMALL_NET = _our_tuning(256, [0.005, 0.01, 0.02], 300, 20)
 PAPER_NET = _our_tuning(2000, [0.0005, 0.001, 0.002], 800, 100)
@@ -194,7 +194,7 @@ ALLEN_ZHU_FIG1A = Suite(
 # experiment, threshold and grid are ours. sin3 under --zou-gu-mu 0.5: inputs on S³ mapped to
 # [√(1−μ²)·x, μ] (‖x‖ = 1, x_5 = μ); μ = 1/2 is the teachers' padding, and any μ in (0, 1) meets the
 # assumption — the constant coordinate is what the bias-free network has for a bias. deep_sgd at
-# L = 3 hidden layers, lr = 2 (η = 2/m), 400 epochs, batch 32 (plugins/learners/deep_sgd.py).
+# L = 3 hidden layers, lr = 2 (η = 2/m), 400 epochs, batch 32 (plugins/learners/nets/deep_sgd.py).
 # Measured before choosing the grid (one core, load 7–9): relative training MSE at widths
 # 8 / 16 / 32 / 64 / 128 / 256 is 0.032 / 0.0045 / 0.0034 / 6e-5 / 6e-5 / 1e-4 at N = 50 and 0.20 /
 # 0.024 / 0.0063 / 0.0009 / 0.0027 / 0.0020 at N = 400 (seed 0; a cell: 0.3–1.3 s at N = 50,

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from harness import Problem
-from plugins.learners.three_layer_alg1 import Alg1Network, ThreeLayerAlg1, _SmoothedProduct, train_alg1
-from plugins.learners.torch_training import torch_seed
+from plugins.learners.nets.three_layer_alg1 import Alg1Network, ThreeLayerAlg1, _SmoothedProduct, train_alg1
+from plugins.learners.nets.torch_training import torch_seed
 
 PROBLEM = Problem("regression", 5)
 

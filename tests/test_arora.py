@@ -17,7 +17,7 @@ from harness.registry import load_registry
 from harness.store import SCHEMA_VERSION, Store
 from harness.tasks import corrupt_labels
 from harness.verdict import FAILS, HOLDS, NOT_SEPARABLE, Point, point_value
-from plugins.learners.arora_gd import AroraGD
+from plugins.learners.nets.arora_gd import AroraGD
 from plugins.tasks.digits import DigitsTwoClass
 from plugins.tasks.linear_sign import LinearSign
 

@@ -1,4 +1,4 @@
-"""The batched grid (plugins/learners/batched.py) against one-configuration-at-a-time training.
+"""The batched grid (plugins/learners/nets/batched.py) against one-configuration-at-a-time training.
 
 The reference is :func:`torch_training.train` — ``nn.Linear`` layers, ``torch.optim.SGD``,
 ``MultiStepLR``, one network at a time — which shares no training code with the batched program
@@ -17,8 +17,9 @@ import pytest
 
 from harness import BenchError, Problem
 from harness.registry import load_registry
-from plugins.learners import batched
-from plugins.learners.torch_training import SGDNetLearner, torch_seed
+from plugins.learners.nets import batched
+from plugins.learners.nets.sgd_learner import SGDNetLearner
+from plugins.learners.nets.torch_training import torch_seed
 
 RTOL = 1e-5
 RTOL_PRED = 1e-4

@@ -16,7 +16,7 @@ from harness.learners import validate_learner
 from harness.registry import load_registry
 from harness.store import Store
 from harness.tasks import training_set
-from plugins.learners.torch_training import torch_seed
+from plugins.learners.nets.torch_training import torch_seed
 
 REGRESSION = Problem("regression", 5)
 

@@ -1,4 +1,4 @@
-"""The Falkon solver (plugins/learners/nystrom.py) against independent references computed here
+"""The Falkon solver (plugins/learners/kernels/nystrom.py) against independent references computed here
 with numpy and scikit-learn: the exact kernel ridge solve when every point is a centre, the
 direct Nyström least-squares solution with fewer centres (also at ridges ≈ 1e-8·N, where the
 float32 K_nM must not spoil the float64 arithmetic), the stopping rule, the preconditioner
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sklearn.kernel_ridge import KernelRidge
 
-from plugins.learners import arccos, nystrom
+from plugins.learners.kernels import arccos, nystrom
 
 ROOT = Path(__file__).resolve().parent.parent
 GiB = 2**30
@@ -159,7 +159,7 @@ def test_k_nm_rows_past_the_memory_budget_are_computed_in_each_pass_to_the_same_
     """Past HOLD_BYTES the path holds K_nM's first rows and computes the others in every pass
     (rounded to the held rows' dtype): passes, solutions and training outputs are those of the
     path that holds K_nM whole, and the held part is what the budget allows."""
-    from plugins.learners.kernel_ridge import kernel_function
+    from plugins.learners.kernels.kernel_ridge import kernel_function
 
     rng = np.random.default_rng(6)
     X = sphere(rng, 10 * nystrom.PASS_ROWS + 5)            # the last block short, and computed
@@ -190,7 +190,7 @@ def test_a_whole_cell_whose_k_nm_is_past_the_budget_is_the_cell_that_holds_it(mo
     # harness: holding three blocks of K_nM instead of all of it changes nothing but memory.
     from harness.cell import CellSpec, Protocol, run_cell
     from harness.registry import load_registry
-    from plugins.learners import kernel_ridge
+    from plugins.learners.kernels import kernel_ridge
 
     monkeypatch.setattr(nystrom, "EXACT_MAX", 0)              # the Nyström path at any N
     monkeypatch.setattr(nystrom, "CENTRES", 100)

@@ -11,8 +11,8 @@ from conftest import one_line_error
 from harness import BenchError, Problem, Task
 from harness.cell import CellSpec, Protocol, run_cell
 from harness.registry import load_registry
-from plugins.learners import arccos
-from plugins.learners.torch_training import torch_seed
+from plugins.learners.kernels import arccos
+from plugins.learners.nets.torch_training import torch_seed
 
 REGRESSION = Problem("regression", 4)
 

@@ -163,3 +163,16 @@ def test_a_third_party_row_of_the_old_scheme_is_current_when_its_code_is_unchang
     code, out, err = bench(*RUN, "--out", str(tmp_path / "lb"))
     assert code == 0 and "stale" not in err and "Nothing to train" in out
     assert {r[0] for r in con.execute("SELECT learner_code FROM cells")} == {fingerprint.code_fingerprint(learner)}
+
+
+def test_a_value_patched_at_run_time_does_not_change_a_fingerprint(monkeypatch):
+    """Reachability is read from the files: a test's or a benchmark's knob (a module constant set
+    at run time) and what a cache holds leave the fingerprint of the code as it is."""
+    from plugins.learners.kernels import nystrom
+
+    ntk = load_registry().learners["ntk"]
+    before = fingerprint.code_fingerprint(ntk)
+    monkeypatch.setattr(nystrom, "CENTRES", 7)
+    monkeypatch.setattr(nystrom, "falkon_fit", lambda *a, **k: None)
+    fingerprint._class_fingerprint.cache_clear()
+    assert fingerprint.code_fingerprint(ntk) == before

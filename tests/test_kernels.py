@@ -9,7 +9,7 @@ from sklearn.kernel_ridge import KernelRidge
 
 from harness import Problem
 from harness.registry import load_registry
-from plugins.learners import arccos
+from plugins.learners.kernels import arccos
 
 E1, E2 = np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, 1.0, 0.0]])
 THETA2 = np.arccos(1 / np.pi)  # angle between orthogonal inputs after one bias-free ReLU layer
@@ -155,7 +155,7 @@ def test_ntk_selection_scores_equal_scikit_learn_kernel_ridge(reg):
 
 
 def test_ridge_path_falls_back_to_clipped_eigenvalues_when_cholesky_fails():
-    from plugins.learners.ridge import RidgePath
+    from plugins.learners.kernels.ridge import RidgePath
     rng = np.random.default_rng(4)
     V = rng.standard_normal((8, 3))
     gram = V @ V.T - 1e-9 * np.eye(8)  # rank 3, slightly indefinite: Cholesky fails for ridge 1e-12
@@ -245,7 +245,7 @@ def kernel_ridge_problem(kind):
 
 @pytest.mark.parametrize("kind", ["regression", "classification"])
 def test_kernel_ridge_selection_scores_equal_scikit_learn_for_every_candidate(reg, kind):
-    from plugins.learners.kernel_ridge import median_distance
+    from plugins.learners.kernels.kernel_ridge import median_distance
     X, y, X_val, y_val, problem = kernel_ridge_problem(kind)
     learner = reg.learners["kernel_ridge"].with_params(gamma_scale=[0.3, 3.0], alpha_per_n=[1e-8, 1e-4, 1.0])
     sel = learner.fit_select(X, y, X_val, y_val, learner.param_grid(None, 200), np.random.default_rng(0), problem)
@@ -263,7 +263,7 @@ def test_kernel_ridge_selection_scores_equal_scikit_learn_for_every_candidate(re
 
 @pytest.mark.parametrize("kernel", ["rbf", "laplacian"])
 def test_kernel_ridge_fit_predicts_as_scikit_learn(reg, kernel):
-    from plugins.learners.kernel_ridge import median_distance
+    from plugins.learners.kernels.kernel_ridge import median_distance
     X, y, X_val, _, problem = kernel_ridge_problem("regression")
     params = {"kernel": kernel, "gamma_scale": 1.0, "alpha_per_n": 1e-6}
     model = reg.learners["kernel_ridge"].fit(X, y, params, np.random.default_rng(0), problem)
@@ -272,7 +272,7 @@ def test_kernel_ridge_fit_predicts_as_scikit_learn(reg, kernel):
 
 
 def test_kernel_ridge_selection_computes_each_kernels_distances_once(reg, monkeypatch):
-    from plugins.learners import kernel_ridge
+    from plugins.learners.kernels import kernel_ridge
     calls = []
     real = kernel_ridge.distances
     monkeypatch.setattr(kernel_ridge, "distances", lambda A, B, k: calls.append((len(A), k)) or real(A, B, k))
@@ -292,18 +292,18 @@ def test_kernel_ridge_rejects_an_unknown_kernel_before_training(reg):
 
 
 def test_random_features_summed_in_row_blocks_equal_scikit_learn_ridge_on_the_whole_features(reg, monkeypatch):
-    # The primal Gram is summed over row blocks (ridge.primal_gram); blocks of 7 rows (an odd
+    # The primal Gram is summed over row blocks (design.primal_gram); blocks of 7 rows (an odd
     # tail too) must give scikit-learn's Ridge on the whole n × m feature matrix.
     from sklearn.linear_model import Ridge
 
-    from plugins.learners import ridge
-    from plugins.learners.random_features import ReLUFeatures
+    from plugins.learners.kernels import design
+    from plugins.learners.kernels.random_features import ReLUFeatures
 
     rng = np.random.default_rng(3)
     X, X_new = unit_rows(rng, 200, 4), unit_rows(rng, 50, 4)
     y = np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2]
     width, bias, lam = 60, 0.5, 1e-4
-    monkeypatch.setattr(ridge, "FEATURE_BLOCK_BYTES", 8 * width * 7)
+    monkeypatch.setattr(design, "FEATURE_BLOCK_BYTES", 8 * width * 7)
     model = reg.learners["random_features"].fit(X, y, {"width": width, "bias": bias, "ridge_per_n": lam},
                                                 np.random.default_rng(9), Problem("regression", 4))
     features = ReLUFeatures(4, width, bias, np.random.default_rng(9))  # the draw the learner made
@@ -314,15 +314,15 @@ def test_random_features_summed_in_row_blocks_equal_scikit_learn_ridge_on_the_wh
 def test_the_primal_gram_never_holds_the_whole_feature_matrix(monkeypatch):
     import tracemalloc
 
-    from plugins.learners import ridge
-    from plugins.learners.random_features import ReLUFeatures
+    from plugins.learners.kernels import design
+    from plugins.learners.kernels.random_features import ReLUFeatures
 
     n, m = 40_000, 500                     # Φ would be 160 MB; a block here is 8 MB
-    monkeypatch.setattr(ridge, "FEATURE_BLOCK_BYTES", 8 * 2**20)
+    monkeypatch.setattr(design, "FEATURE_BLOCK_BYTES", 8 * 2**20)
     X = unit_rows(np.random.default_rng(0), n, 4)
     features = ReLUFeatures(4, m, 0.5, np.random.default_rng(1))
     tracemalloc.start()
-    G, B = ridge.primal_gram(features, X, np.ones((n, 1)), m)
+    G, B = design.primal_gram(features, X, np.ones((n, 1)), m)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 8 * n * m / 8            # one block (and the m × m Gram) at a time, not Φ
@@ -337,7 +337,7 @@ def test_random_features_extension_rounds_reuse_the_first_rounds_features(reg, m
     # draw; another cell (another rng) draws its own.
     from sklearn.linear_model import Ridge
 
-    from plugins.learners.random_features import RandomFeatures, ReLUFeatures
+    from plugins.learners.kernels.random_features import RandomFeatures, ReLUFeatures
 
     builds = []
     design = RandomFeatures.design

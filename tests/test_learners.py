@@ -9,7 +9,7 @@ from sklearn.kernel_ridge import KernelRidge
 from harness import Problem, Task
 from harness.cell import CellSpec, Protocol, run_cell
 from harness.registry import load_registry
-from plugins.learners.torch_training import torch_seed
+from plugins.learners.nets.torch_training import torch_seed
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def test_early_stopping_follows_the_validation_loss_and_reports_the_score_there(
     from sklearn.metrics import log_loss
     from torch import nn as tnn
 
-    from plugins.learners.torch_training import EarlyStopping, TrainedNet
+    from plugins.learners.nets.torch_training import EarlyStopping, TrainedNet
 
     net = tnn.Linear(3, 4)
     X, y = np.random.default_rng(0).standard_normal((50, 3)), np.arange(50) % 4

@@ -1,4 +1,4 @@
-"""The Nyström path of ``ntk`` and ``kernel_ridge`` (plugins/learners/nystrom.py, solved by
+"""The Nyström path of ``ntk`` and ``kernel_ridge`` (plugins/learners/kernels/nystrom.py, solved by
 Falkon) against the exact solve: equal when every training point is a centre (to the float32
 rounding of K_nM: 2e-5 relative), close with fewer, and N = 100,000 within 3 minutes and 8 GiB
 (slow). The solver itself against independent references: tests/test_falkon.py."""
@@ -19,8 +19,8 @@ from harness import Problem
 from harness.cell import Protocol
 from harness.registry import load_registry
 from harness import runner
-from plugins.learners import arccos, nystrom
-from plugins.learners.kernel_ridge import median_distance
+from plugins.learners.kernels import arccos, nystrom
+from plugins.learners.kernels.kernel_ridge import median_distance
 
 REG = load_registry()
 GiB = 2**30
@@ -195,9 +195,9 @@ def test_n_1000000_fits_past_memory_in_30_minutes_and_the_memory_of_n_100000(nam
 
 @pytest.mark.slow
 def test_a_20000_row_ridge_solve_survives_two_blas_threads():
-    # OpenBLAS's threaded Cholesky dies with SIGSEGV at this size (ridge.SERIAL_CHOLESKY); the
+    # OpenBLAS's threaded Cholesky dies with SIGSEGV at this size (design.SERIAL_CHOLESKY); the
     # ridge path must factor it on one thread. ~2 min, 6.4 GB.
-    code = ("import numpy as np; from plugins.learners.ridge import RidgePath; "
+    code = ("import numpy as np; from plugins.learners.kernels.ridge import RidgePath; "
             "c = RidgePath(np.eye(20000), np.ones((20000, 1))).coef(1.0); print(float(c.sum()))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "OMP_NUM_THREADS": "2"})

@@ -110,7 +110,7 @@ def test_cells_never_take_more_torch_threads_than_omp_num_threads_allows(monkeyp
     assert (cell_threads(1), cell_threads(8)) == (2, 1)
 
 
-from plugins.learners.two_layer_sgd import TwoLayerSGD  # noqa: E402
+from plugins.learners.nets.two_layer_sgd import TwoLayerSGD  # noqa: E402
 
 
 class ThreadProbe(TwoLayerSGD):

@@ -15,8 +15,8 @@ from harness.registry import load_registry
 from harness.store import Store
 from harness.tasks import zou_gu
 from harness.verdict import FAILS, HOLDS, NOT_SEPARABLE, Point
-from plugins.learners.deep_sgd import DeepSGD, zou_gu_net
-from plugins.learners.torch_training import torch_seed
+from plugins.learners.nets.deep_sgd import DeepSGD, zou_gu_net
+from plugins.learners.nets.torch_training import torch_seed
 from suite_plugin import record, section, table
 
 # t(0.975, 2), from a printed table of Student's t quantiles: the 95% interval over 3 seeds.

@@ -99,7 +99,7 @@ class LinearisedLearner(ReLUNetLearner):
         "batch_size": [50],
         "epochs": [100],
         "patience": [10],
-        "halving": [False],  # successive halving of the grid (plugins/learners/batched.py)
+        "halving": [False],  # successive halving of the grid (plugins/learners/nets/batched.py)
     }
     presets = {"allen-zhu": {**ALLEN_ZHU, "train_bias": [False]}}
 

@@ -13,7 +13,8 @@ import numpy as np
 from harness import BenchError, Diverged, Learner, Problem, Search, Selection, hookimpl, score
 
 from . import nystrom
-from .ridge import PREDICT_ROWS, safe_blas
+from .design import safe_blas
+from .ridge import PREDICT_ROWS
 
 
 # Nyström centres of the Falkon path (past nystrom.EXACT_MAX points): each of the grid's 8

@@ -92,8 +92,9 @@ import numpy as np
 
 from harness import Diverged, Problem, hookimpl, is_int, is_number, report_epoch
 
-from .torch_training import (PREDICT_ROWS, EarlyStopping, Outcome, SGDNetLearner, TrainedNet, data_bytes, out_dim,
-                             snapshot, torch_seed, weight_change)
+from .sgd_learner import SGDNetLearner
+from .torch_training import (PREDICT_ROWS, EarlyStopping, Outcome, TrainedNet, data_bytes, out_dim, snapshot,
+                             torch_seed, weight_change)
 
 if TYPE_CHECKING:
     import torch

@@ -11,7 +11,8 @@ import numpy as np
 from harness import hookimpl, is_int
 
 from . import arccos, nystrom
-from .ridge import PREDICT_ROWS, RIDGE, RIDGES, Design, RidgeLearner, ridge_bytes
+from .design import Design
+from .ridge import PREDICT_ROWS, RIDGE, RIDGES, RidgeLearner, ridge_bytes
 
 
 class NTK(RidgeLearner):

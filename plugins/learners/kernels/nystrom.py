@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .ridge import CellCache, Design, safe_blas
+from .design import CellCache, Design, safe_blas
 
 # Cells with more points than this (training and validation together) use the Nyström path;
 # at or below it, the exact N × N solve.

@@ -58,7 +58,8 @@ import numpy as np
 from harness import BenchError, Diverged, Problem, Selection, hookimpl, is_int, is_number
 
 from .relu_nets import linear_layers, relu_net
-from .torch_training import SCHEDULES, Outcome, SGDNetLearner, out_dim
+from .sgd_learner import SGDNetLearner
+from .torch_training import SCHEDULES, Outcome, out_dim
 
 if TYPE_CHECKING:  # torch is imported where a network is built: it costs `bench list` ~1 s
     import torch

@@ -35,7 +35,7 @@ class TwoLayerSGD(ReLUNetLearner):
         "batch_size": [50],
         "epochs": [100],
         "patience": [10],
-        "halving": [False],  # successive halving of the grid (plugins/learners/batched.py)
+        "halving": [False],  # successive halving of the grid (plugins/learners/nets/batched.py)
     }
     presets = {"allen-zhu": {**ALLEN_ZHU, "train": ["hidden"]}}
     renamed = {"train_output": "train_output was replaced by train: train_output=false is now "

@@ -11,7 +11,8 @@ import numpy as np
 
 from harness import hookimpl, is_int
 
-from .ridge import PREDICT_ROWS, RIDGE, RIDGES, Design, RidgeLearner, feature_rows, kept_bytes, ridge_bytes
+from .design import Design, feature_rows, kept_bytes
+from .ridge import PREDICT_ROWS, RIDGE, RIDGES, RidgeLearner, ridge_bytes
 
 
 class ReLUFeatures:

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness import BenchError, Problem
 
-from .torch_training import SGDNetLearner, init_fan_in, out_dim
+from .sgd_learner import SGDNetLearner
+from .torch_training import init_fan_in, out_dim
 
 if TYPE_CHECKING:  # torch is imported where a network is built: it costs `bench list` ~1 s
     import torch
