@@ -675,8 +675,9 @@ def show(task, learner, status, store_path, fmt, output) -> int:
         raise BenchError(f"no result store at {path}; run `bench run` first or pass --store")
     rows = [r for r in Store(path).rows(task, learner) if status is None or r["status"] == status]
     stale = staleness(_registry(quiet=True))
+    short = export.row_labels(rows)  # among the rows shown; exports keep the full grid in learner_params
     if fmt != "table":
-        _emit(export.dumps([export.record(r, stale(r)) for r in rows], fmt), output, len(rows))
+        _emit(export.dumps([export.record(r, stale(r), short) for r in rows], fmt), output, len(rows))
         return 0
     if not rows:
         click.echo("no matching results")
@@ -691,7 +692,7 @@ def show(task, learner, status, store_path, fmt, output) -> int:
             result += " (selected on test)"
         reasons = stale(r)
         stale_reasons.update(reasons)
-        table.append([r["task"], label(r["learner"], r["learner_params"]), r["n"], r["seed"],
+        table.append([r["task"], short[label(r["learner"], r["learner_params"] or {})], r["n"], r["seed"],
                       r["status"] + (" (stale)" if reasons else ""), result, chosen,
                       *export.diagnostics_columns(r), f"{r['seconds']:.1f}", r.get("device") or "cpu"])
     headers = ["task", "learner", "N", "seed", "status", "test", "chosen", *export.DIAGNOSTICS_HEADERS, "s", "device"]
@@ -701,6 +702,10 @@ def show(task, learner, status, store_path, fmt, output) -> int:
             if h not in export.DIAGNOSTICS_HEADERS or any(row[i] for row in table)]
     table, headers = [[row[i] for i in keep] for row in table], [headers[i] for i in keep]
     text = tabulate(table, headers) + "\n"
+    fulls = {label(r["learner"], r["learner_params"] or {}) for r in rows}
+    grids = sorted((short[f], f) for f in fulls if short[f] != f)
+    if grids:  # the legend: what each short label leaves out
+        text += "learners by short name, with their full grids:\n" + "".join(f"  {s}: {f}\n" for s, f in grids)
     if stale_reasons:
         text += (f"(stale): computed by code that has changed since ({'; '.join(sorted(stale_reasons))}); "
                  f"`bench run` with the same arguments re-runs them.\n")

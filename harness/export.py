@@ -8,7 +8,7 @@ import io
 import json
 from typing import Any
 
-from .learners import label
+from .learners import label, short_labels
 
 # The columns every record has, in this order; metrics, diagnostics and chosen parameters follow as
 # ``metric_<name>``, ``diag_<name>`` and ``chosen_<name>`` columns (their names depend on the task
@@ -19,10 +19,19 @@ FIXED = ("cell_id", "task", "task_params", "learner", "label", "learner_params",
          "edges")
 
 
-def record(row: dict[str, Any], stale_reasons: list[str]) -> dict[str, Any]:
-    """One store row as a flat record; ``stale_reasons`` from :func:`harness.runner.staleness`."""
+def row_labels(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The short label of each store row's learner variant among those of ``rows`` (full label →
+    short label): what `bench show` and the exports call a learner variant."""
+    return short_labels((r["learner"], r["learner_params"] or {}) for r in rows)
+
+
+def record(row: dict[str, Any], stale_reasons: list[str], short: dict[str, str] | None = None) -> dict[str, Any]:
+    """One store row as a flat record; ``stale_reasons`` from :func:`harness.runner.staleness`.
+    ``label`` is the short label ``short`` gives the row's variant (see :func:`row_labels`; the
+    full label without it); its whole grid stays in ``learner_params``."""
     out = {k: row.get(k) for k in FIXED}
-    out.update(label=label(row["learner"], row["learner_params"]), stale="; ".join(stale_reasons),
+    full = label(row["learner"], row["learner_params"] or {})
+    out.update(label=(short or {}).get(full, full), stale="; ".join(stale_reasons),
                edges=", ".join(e["param"] for e in row.get("edges") or []), device=row.get("device") or "cpu")
     metrics = dict(row.get("metrics") or {})
     diagnostics = metrics.pop("diagnostics", None) or {}

@@ -27,7 +27,7 @@ from tabulate import tabulate
 
 from . import plots
 from .errors import BenchError
-from .learners import label
+from .learners import label, short_labels
 from .plots import METRIC_TITLES
 
 SELECTED_ON_TEST = ("**hyper-parameters selected on the test set** (`--select-on test`, as Allen-Zhu, Li & "
@@ -37,9 +37,13 @@ SELECTED_ON_TEST = ("**hyper-parameters selected on the test set** (`--select-on
 
 @dataclass
 class Curve:
-    """One learner's results on one task variant: scores and seconds per N, over seeds."""
+    """One learner's results on one task variant: scores and seconds per N, over seeds. ``label``
+    is the variant's full label (its identity); ``learner`` and ``params`` (its candidate-list
+    overrides) let a page show it by its short label (:func:`shown_labels`)."""
 
     label: str
+    learner: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
     scores: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     counts: Counter = field(default_factory=Counter)  # rows per N, any status
     seconds: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -108,7 +112,7 @@ def collect(rows: Iterable[dict[str, Any]],
     variants: dict[tuple, Variant] = {}
     for (task, params_key, protocol_key, name, n, seed), r in sorted(newest.items(), key=lambda kv: kv[0]):
         v = variants.setdefault((task, params_key, protocol_key), Variant(task, r["task_params"], r["_protocol"]))
-        curve = v.curves.setdefault(name, Curve(name))
+        curve = v.curves.setdefault(name, Curve(name, r["learner"], r["learner_params"] or {}))
         curve.counts[n] += 1
         v.seeds.add(seed)
         if stale is not None:
@@ -140,6 +144,24 @@ def gfm(rows: list[list[Any]], headers: list[str]) -> str:
                     tablefmt="github", disable_numparse=True)
 
 
+def shown_labels(v: Variant) -> dict[str, str]:
+    """Each curve's full label → the short label its table, plot and legend show
+    (:func:`harness.learners.short_labels` over the variant's learners); a curve that does not say
+    its learner keeps its full label."""
+    short = short_labels((c.learner, c.params) for c in v.curves.values() if c.learner)
+    return {c.label: short.get(c.label, c.label) if c.learner else c.label for c in v.curves.values()}
+
+
+def grid_legend(short: dict[str, str]) -> str:
+    """The legend under a table: each short label that leaves part of its learner's grid out,
+    with the full label it stands for (``short`` maps full label → short label, in row order)."""
+    entries = [f"- `{s}`: `{full}`" for full, s in short.items() if s != full]
+    if not entries:
+        return ""
+    return "\n".join(["Learners by short name, each with its full grid (parameters not listed keep the learner's "
+                      "defaults):", "", *entries])
+
+
 def full_seeds(v: Variant, n: int) -> int:
     """The most seeds any learner has a mean over at ``n``: a mean over fewer is marked, not ranked."""
     return max((len(c.scores[n]) for c in v.curves.values() if c.scores.get(n)), default=0)
@@ -156,9 +178,10 @@ def table(v: Variant) -> str:
     """The learners × N Markdown table of one variant."""
     ns = v.ns
     best = {n: leader(v, n) for n in ns}
+    short = shown_labels(v)
     rows = []
-    for curve in sorted(v.curves.values(), key=lambda c: c.label):
-        row = [curve.label]
+    for curve in sorted(v.curves.values(), key=lambda c: c.label):  # rows in full-label order, as before
+        row = [short[curve.label]]
         for n in ns:
             m = curve.mean(n)
             if m is None:
@@ -195,6 +218,7 @@ def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
     """Most frequent chosen hyper-parameters per learner at the largest N it reached, values still
     on an edge of what was tried marked ``(edge)``; and why each marked parameter is on its edge."""
     rows, why = [], {}
+    short = shown_labels(v)
     for curve in sorted(v.curves.values(), key=lambda c: c.label):
         ns = [n for n in curve.chosen if curve.chosen[n]]
         if not ns:
@@ -202,9 +226,9 @@ def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
         n = max(ns)
         params, count = curve.chosen[n].most_common(1)[0]
         on_edge = curve.edges[n].get(params, {})
-        why.update({f"{curve.label}: {k}": w for k, w in on_edge.items()})
+        why.update({f"{short[curve.label]}: {k}": w for k, w in on_edge.items()})
         shown = ", ".join(f"{k}={val}" + (" (edge)" if k in on_edge else "") for k, val in json.loads(params).items())
-        rows.append([curve.label, n, shown, f"{count}/{sum(curve.chosen[n].values())}"])
+        rows.append([short[curve.label], n, shown, f"{count}/{sum(curve.chosen[n].values())}"])
     text = gfm(rows, ["learner", "N", "chosen", "seeds"])
     return text, why
 
@@ -274,6 +298,7 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
         if len(variants) > 1:
             lines += [f"## {task} ({params})", ""]
         chosen = chosen_table(v)
+        legend = grid_legend(dict(sorted(shown_labels(v).items())))
         lines += [
             f"Metric: **{METRIC_TITLES.get(v.metric or '', v.metric)}**, mean ± std over "
             f"{len(v.seeds)} seed(s); lower is better, best per column in bold. Task parameters: {params}; "
@@ -283,6 +308,7 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
             "",
             table(v),
             "",
+            *([legend, ""] if legend else []),
             *([stale_note(v), ""] if stale_note(v) else []),
             f"![learning curves of {task}]({png.name})",
             "",
@@ -448,7 +474,7 @@ def task_index(grouped: dict[str, list[Variant]], descriptions: dict[str, str]) 
             best = "—"
             if ns and leader(v, ns[-1]) is not None:
                 m, name = leader(v, ns[-1])
-                best = f"{name}: {_fmt(m)} at N={ns[-1]}"
+                best = f"{shown_labels(v)[name]}: {_fmt(m)} at N={ns[-1]}"
             rows.append([f"[{task}]({task}.md)", descriptions.get(task, ""), v.metric or "—",
                          len(v.curves), f"{ns[0]}–{ns[-1]}" if ns else "—", best])
     return gfm(rows, ["task", "description", "metric", "learners", "N", "best at largest N"])

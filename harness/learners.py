@@ -17,7 +17,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 
@@ -264,12 +264,79 @@ def canonical(values: list[Any]) -> list[Any]:
     return [unique[k] for k in sorted(unique)]
 
 
+def _value_text(values: Any) -> str:
+    """One parameter's candidate list as labels write it: ``0.01/0.1`` (a lone value: itself)."""
+    return "/".join(map(str, canonical(values if isinstance(values, list) else [values])))
+
+
+def grid_text(overrides: dict[str, list[Any]]) -> str:
+    """A learner variant's whole grid in one line: ``epochs=60, lr=0.01/0.1, width=500``."""
+    return ", ".join(f"{k}={_value_text(v)}" for k, v in sorted(overrides.items()))
+
+
 def label(name: str, overrides: dict[str, list[Any]]) -> str:
-    """How a learner with candidate-list ``overrides`` is named in tables and plots."""
+    """A learner variant's full label, its identity on pages: the name plus its whole grid,
+    ``two_layer_sgd (lr=0.01/0.1, width=100)``. Claims name variants by it and the leaderboards
+    group rows by it; pages *show* :func:`short_labels` instead."""
     if not overrides:
         return name
-    extra = ", ".join(f"{k}={'/'.join(map(str, canonical(v)))}" for k, v in sorted(overrides.items()))
-    return f"{name} ({extra})"
+    return f"{name} ({grid_text(overrides)})"
+
+
+# Beyond this many parameters that vary between variants of one learner, the search for the fewest
+# that tell them apart (2^k subsets) stops being cheap; all of them are shown instead.
+_MAX_SEARCHED_KEYS = 12
+
+
+def short_labels(variants: Iterable[tuple[str, dict[str, list[Any]]]]) -> dict[str, str]:
+    """Short names for the learner variants of one table: full :func:`label` → short label.
+
+    A short label is the learner's name, followed — only when the table has several variants of
+    that learner — by the fewest parameters that tell those variants apart, in the claims'
+    selector form: ``three_layer_sgd[train=hidden,width=500]`` (a candidate list as in the full
+    label, ``lr=0.01/0.1``; a parameter a variant does not override is left out of its brackets).
+    Among equally few parameters, fixed ones (one value) win over candidate lists, then the
+    alphabetically first. A learner with one variant in the table is just its name.
+
+    Two different grids never get the same short label: the parameters are chosen so that their
+    written values differ between every two variants of a learner, and two variants whose written
+    grids agree everywhere have one full label, hence are one row already.
+    """
+    grids: dict[str, tuple[str, dict[str, list[Any]]]] = {}
+    for name, overrides in variants:
+        grids.setdefault(label(name, overrides), (name, dict(overrides or {})))
+    by_name: dict[str, list[str]] = {}
+    for full, (name, _) in grids.items():
+        by_name.setdefault(name, []).append(full)
+    out: dict[str, str] = {}
+    for name, fulls in by_name.items():
+        if len(fulls) == 1:
+            out[fulls[0]] = name
+            continue
+        # written value of each parameter per variant (None: not overridden there)
+        text = {f: {k: _value_text(v) for k, v in grids[f][1].items()} for f in fulls}
+        varying = sorted(k for k in {k for t in text.values() for k in t}
+                         if len({t.get(k) for t in text.values()}) > 1)
+        keys = _fewest_keys(varying, text, fulls, grids)
+        for f in fulls:
+            shown = [f"{k}={text[f][k]}" for k in keys if k in text[f]]
+            out[f] = f"{name}[{','.join(shown)}]" if shown else name
+    return out
+
+
+def _fewest_keys(varying: list[str], text: dict[str, dict[str, str]], fulls: list[str],
+                 grids: dict[str, tuple[str, dict[str, list[Any]]]]) -> tuple[str, ...]:
+    """The smallest subset of ``varying`` whose written values differ between every two variants
+    (ties: fewest candidate lists, then alphabetical); all of ``varying`` when it is too long to search."""
+    if len(varying) > _MAX_SEARCHED_KEYS:
+        return tuple(varying)
+    listed = {k for f in fulls for k, v in grids[f][1].items() if isinstance(v, list) and len(canonical(v)) > 1}
+    for size in range(1, len(varying) + 1):
+        fits = [keys for keys in itertools.combinations(varying, size)
+                if len({tuple(text[f].get(k) for k in keys) for f in fulls}) == len(fulls)]
+        if fits:
+            return min(fits, key=lambda keys: (sum(k in listed for k in keys), keys))
+    return tuple(varying)  # unreachable for distinct full labels: every varying key together tells them apart
 
 
 def _safe(ok: Callable[[Any], bool], value: Any) -> bool:

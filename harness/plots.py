@@ -152,20 +152,16 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
 
 
-def legend_labels(labels: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Shorter legend entries: the ``key=value`` overrides that every label on the plot has are
-    said once (returned second, for the legend's title) and left out of each entry. Only the text
-    changes; the style stays a function of the full label."""
-    parts = {label: _parts(label) for label in labels}
-    shared = set.intersection(*(set(p) for _, p in parts.values())) if labels else set()
-    if len(labels) < 2:
-        shared = set()
-    short = {}
-    for label, (name, overrides) in parts.items():
-        rest = [p for p in overrides if p not in shared]
-        short[label] = f"{name} ({', '.join(rest)})" if rest else name
-    if len(set(short.values())) < len(short):  # never merge two curves' entries
-        return {label: label for label in labels}, []
+def legend_labels(variants: list[tuple[str, dict[str, list[Any]]]]) -> tuple[dict[str, str], list[str]]:
+    """Legend entries for the learner variants (name, candidate-list overrides) of one plot: full
+    label → the short label the tables show (:func:`harness.learners.short_labels`), and the
+    ``key=value`` overrides every variant has (all of them, for a plot of one variant), said once in
+    the legend's title. Only the text changes; the style stays a function of the full label."""
+    from .learners import grid_text, label, short_labels
+
+    short = short_labels(variants)
+    grids = {label(name, ov): [grid_text({k: v}) for k, v in ov.items()] for name, ov in variants}
+    shared = set.intersection(*(set(g) for g in grids.values())) if grids else set()
     return short, sorted(shared)
 
 
@@ -190,7 +186,10 @@ def figure(v: Variant) -> Figure:
     floor = floor_of(v)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     handles, drawn, floored = [], [], False
-    short, shared = legend_labels(sorted(v.curves))
+    from .leaderboard import shown_labels  # leaderboard imports this module at load time
+
+    short = shown_labels(v)  # the table's own row labels
+    _, shared = legend_labels([(c.learner, c.params) for c in v.curves.values() if c.learner])
     for curve in sorted(v.curves.values(), key=lambda c: c.label):
         s = style(curve.label)
         ns, mean, lo, hi = curve_points(curve, floor)
@@ -263,11 +262,13 @@ def sweep_figure(points: list[Any], x: str, metric: str | None, heading: str) ->
     from .learners import label as learner_label
 
     curves: dict[tuple[str, int], dict[float, list[float]]] = {}
+    variants: dict[str, tuple[str, dict[str, list[Any]]]] = {}
     for p in points:
         if x not in p.fixed or p.score is None or not isinstance(p.fixed[x], (int, float)):
             continue
         rest = {k: [v] for k, v in p.fixed.items() if k != x}
         key = (learner_label(p.learner, rest), p.n)
+        variants[key[0]] = (p.learner, rest)
         curves.setdefault(key, {}).setdefault(float(p.fixed[x]), []).append(float(p.score))
     curves = {k: v for k, v in curves.items() if len(v) >= 2}  # a sweep needs two values of x
     if not curves:
@@ -275,11 +276,7 @@ def sweep_figure(points: list[Any], x: str, metric: str | None, heading: str) ->
     ns = sorted({n for _, n in curves})
     floor = min((s for c in curves.values() for ss in c.values() for s in ss if s > 0), default=1e-3) / 2
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    labels = sorted({lab for lab, _ in curves})
-    short, shared = legend_labels(labels)
-    if len(labels) == 1:  # one learner: its settings go to the legend's title, each entry names its N
-        name, shared = _parts(labels[0])
-        short = {labels[0]: name}
+    short, shared = legend_labels([variants[lab] for lab in sorted({lab for lab, _ in curves})])
     xs_all: set[float] = set()
     drawn: list[float] = []
     for (lab, n), by_x in sorted(curves.items()):
@@ -351,17 +348,20 @@ def condition_figures(points: list[Any], axis: str, where: Path) -> list[tuple[s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .verdict import point_labels
+
     groups: dict[tuple[str, str, int], list[Any]] = {}
     for p in points:
         if p.score is not None and isinstance(p.settings.get(axis), (int, float)):
             groups.setdefault((p.task, p.label, p.n), []).append(p)
+    short = point_labels(points)
     out: list[tuple[str, str]] = []
     for (task, label, n), ps in sorted(groups.items()):
-        stem = f"{_slug(task)}-{_slug(label)}-N{n}"
+        stem = f"{_slug(task)}-{_slug(label)}-N{n}"  # the full label: file names stay put
         values = sorted({float(p.settings[axis]) for p in ps})
         at = {v: [p for p in ps if float(p.settings[axis]) == v] for v in values}
         seeds = len({p.seed for p in ps})
-        head = f"{task}, {label}, N = {n}, {seeds} seed(s)"
+        head = f"{task}, {short[label]}, N = {n}, {seeds} seed(s)"
         # Fig. 1: the training-loss curves
         curves = {v: [(p.diagnostics["curve_epoch"], p.diagnostics["curve_train_loss"]) for p in at[v]
                       if p.diagnostics.get("curve_epoch")] for v in values}
@@ -397,7 +397,8 @@ def condition_figures(points: list[Any], axis: str, where: Path) -> list[tuple[s
             if not xs:
                 return False
             means, stds = np.array(means), np.array(stds)
-            ax.plot(xs, means, color=s.color, marker=s.marker, linewidth=1.4, label=label, gid=f"mean:{metric}")
+            ax.plot(xs, means, color=s.color, marker=s.marker, linewidth=1.4, label=short[label],
+                    gid=f"mean:{metric}")
             ax.fill_between(xs, means - stds, means + stds, color=s.color, alpha=0.18, linewidth=0)
             ax.set_xlabel(f"{axis} (fraction of random labels)" if axis == "label_noise" else axis)
             ax.set_ylabel(ylabel)

@@ -28,7 +28,7 @@ import numpy as np
 from . import leaderboard, plots
 from .cell import CellSpec, Protocol
 from .errors import BenchError
-from .learners import Learner
+from .learners import Learner, short_labels
 from .registry import Registry
 from .runner import plan
 from .suites import DEFAULT_SCALE, Grid, Suite
@@ -107,7 +107,10 @@ def cells(reg: Registry, grid: Grid, learners: list[Learner] | None = None,
 def flattery(grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Per learner variant and N, how much choosing hyper-parameters on the test set (the paper's
     way) flatters the curve: the test score of the cell selected on the test set minus that of
-    the cell selected on validation, paired by seed, with its 95% t-interval."""
+    the cell selected on validation, paired by seed, with its 95% t-interval. Each row names its
+    variant by its short label among the suite's variants (``learner``, with the condition) and by
+    its full label (``full_label``); ``_short`` (the short label alone, for the legend under the
+    table) stays out of verdict.json."""
     key = lambda c: (_key(c.task.identity), _key(c.learner.identity), c.n, c.seed,
                      _key(replace(c.protocol, select_on="").__dict__))
     own = {key(c): c for c in planned if c.protocol.select_on == grid.select_on}
@@ -120,12 +123,14 @@ def flattery(grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]
         if a and b and a["status"] == b["status"] == "ok":
             pairs.setdefault((_condition_of(grid, c.protocol), c.learner.label, c.n), []).append(
                 (a["test_score"], b["test_score"]))
+    short = short_labels((c.learner.name, c.learner.overrides) for c in planned)
     out = []
     for (condition, label, n), ab in sorted(pairs.items()):
         val, test = np.mean([a for a, _ in ab]), np.mean([b for _, b in ab])
         diff = [b - a for a, b in ab]
         mean, lo, hi = t_interval(diff) if len(diff) >= 2 else (float(np.mean(diff)), None, None)
-        out.append({"learner": label + (f" ({condition})" if condition else ""), "n": n, "seeds": len(ab),
+        out.append({"learner": short[label] + (f" ({condition})" if condition else ""), "full_label": label,
+                    "_short": short[label], "n": n, "seeds": len(ab),
                     "validation": float(val), "test": float(test), "difference": mean, "lo": lo, "hi": hi,
                     "relative": float(test / val - 1) if val > 0 else None})
     return out
@@ -138,6 +143,7 @@ def flattery_section(rows: list[dict[str, Any]]) -> list[str]:
     table = [[r["learner"], r["n"], r["seeds"], f"{r['validation']:.3g}", f"{r['test']:.3g}",
               f"{r['difference']:+.3g}" + ("" if r["lo"] is None else f" [{r['lo']:+.3g}, {r['hi']:+.3g}]"),
               "—" if r["relative"] is None else f"{100 * r['relative']:+.0f}%"] for r in rows]
+    legend = leaderboard.grid_legend({r["full_label"]: r["_short"] for r in rows})
     return ["## Selection on the test set: how much it flatters each curve", "",
             "Every cell also ran with `--select-on test` (every configuration trained on all N, the best *test* "
             "score reported, as Allen-Zhu, Li & Liang report their figures). Beside each curve's score with our "
@@ -145,7 +151,7 @@ def flattery_section(rows: list[dict[str, Any]]) -> list[str]:
             "t-interval, and the relative change — a number the paper does not give. The claims above use the "
             "validation selection only.", "",
             leaderboard.gfm(table, ["learner", "N", "seeds", "selected on validation", "selected on test",
-                                    "difference [95%]", "relative"]), ""]
+                                    "difference [95%]", "relative"]), "", *([legend, ""] if legend else [])]
 
 
 def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]]) -> list[Point]:
@@ -168,7 +174,8 @@ def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, d
                          spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
                          row["test_score"] if row["status"] == "ok" else None,
                          row.get("train_score") if row["status"] == "ok" else None,
-                         ((row.get("metrics") or {}).get("diagnostics") or {}) if row["status"] == "ok" else {}))
+                         ((row.get("metrics") or {}).get("diagnostics") or {}) if row["status"] == "ok" else {},
+                         dict(spec.learner.overrides)))
     return out
 
 
@@ -261,7 +268,8 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         leaderboard._write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
              "compute_seconds": facts["compute"], "runs": facts["runs"], "caveats": list(suite.caveats),
-             "claims": [to_json(r) for r in results], "selection_on_test": flatters}, indent=1,
+             "claims": [to_json(r) for r in results],
+             "selection_on_test": [{k: v for k, v in f.items() if not k.startswith("_")} for f in flatters]}, indent=1,
             ensure_ascii=False) + "\n")
         written += [where / "verdict.md", where / "verdict.json", leaderboard.write_index(Path(out))]
     except OSError as exc:
@@ -353,8 +361,9 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               + ".",
               "- Learning curves: " + ", ".join(f"[{t}]({t}.md)" for t in tasks) + ".", ""]
     for i, r in enumerate(results, 1):
+        legend = leaderboard.grid_legend(r.grids)
         lines += [f"## Claim {i}: {r.claim.statement()}", "",
-                  leaderboard.gfm(checks_table(r), CHECK_HEADERS), ""]
+                  leaderboard.gfm(checks_table(r), CHECK_HEADERS), "", *([legend, ""] if legend else [])]
     what = METRIC_WORDS.get(metric or "", metric or "the test metric")
     lines += ["Scores are the " + what + " of each cell. A difference a − b is score(a) − score(b) paired by "
               "seed, its interval the 95% t-interval of the mean over the paired seeds (HOLDS: entirely below 0). "

@@ -61,6 +61,7 @@ class Point:
     score: float | None
     train_score: float | None = None  # the cell's training score (relative MSE or 0-1 error), for WidthNeeded
     diagnostics: dict[str, Any] = field(default_factory=dict)  # the cell's diagnostics, for Trend and Tracks
+    grid: dict[str, Any] = field(default_factory=dict)  # the variant's candidate-list overrides, for its short label
 
 
 @dataclass
@@ -88,6 +89,7 @@ class ClaimResult:
     status: str
     summary: str
     checks: list[Check] = field(default_factory=list)
+    grids: dict[str, str] = field(default_factory=dict)  # full label → the short label the checks show for it
 
     def line(self) -> str:
         """The one-line verdict: status, the claim as checked, and where each status was found."""
@@ -178,16 +180,31 @@ def _matches(ref: str, p: Point, by_label: bool) -> bool:
     return p.label == ref if by_label else _selects(ref, p.learner, p.fixed)
 
 
-def _variant_names(ref: str, points: list[Point]) -> dict[str, str]:
+def point_labels(points: Iterable[Point]) -> dict[str, str]:
+    """Each point's full label → its short label among the learner variants of ``points``
+    (:func:`harness.learners.short_labels`); a point that does not carry its grid keeps its label."""
+    from .learners import label, short_labels
+
+    points = list(points)
+    known = {p.label: (p.learner, p.grid) for p in points if label(p.learner, p.grid) == p.label}
+    short = short_labels(known.values())
+    return {p.label: short.get(p.label, p.label) for p in points}
+
+
+def _variant_names(ref: str, points: list[Point], grids: dict[str, str]) -> dict[str, str]:
     """label → how a check names that variant of ``ref``: ``ref`` itself when it matches one
     variant, else ``ref`` with the fixed parameters that tell its variants apart
-    (``two_layer_sgd[train=hidden] (width=256)``) rather than every parameter of the label."""
+    (``two_layer_sgd[train=hidden] (width=256)``) rather than every parameter of the label; variants
+    told apart only by candidate lists go by their short labels, recorded in ``grids`` (full → short)
+    for the legend under the claim's table."""
     fixed = {p.label: p.fixed for p in points}
     if len(fixed) == 1:
         return {label: ref for label in fixed}
     keys = sorted({k for f in fixed.values() for k in f if len({repr(g.get(k)) for g in fixed.values()}) > 1})
-    if not keys:  # told apart only by candidate lists: their labels are the names
-        return {label: label for label in fixed}
+    if not keys:  # told apart only by candidate lists: their short labels are the names
+        short = point_labels(points)
+        grids.update({label: short[label] for label in fixed if short[label] != label})
+        return {label: short[label] for label in fixed}
     return {label: f"{ref} ({', '.join(f'{k}={f.get(k)}' for k in keys)})" for label, f in fixed.items()}
 
 
@@ -332,7 +349,7 @@ class Threshold(Claim):
                              f"scale '{grid.scale}' (its N: {', '.join(map(str, grid.ns))})")
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
-        checks = []
+        checks, grids = [], {}
         groups = self._conditions(points)
         for condition, pts in groups.items():
             by_label = _by_label(self.learner, pts)
@@ -340,11 +357,11 @@ class Threshold(Claim):
             if not mine:
                 continue
             n = max(p.n for p in pts) if self.n is None else self.n
-            names = _variant_names(self.learner, mine)
+            names = _variant_names(self.learner, mine, grids)
             for lab in sorted(names):
                 scores = {p.seed: p.score for p in mine if p.label == lab and p.n == n and p.score is not None}
                 checks.append(level(condition, n, f"mean {names[lab]}", scores, self.at_most))
-        return _result(self, checks, by_n=True, named=_named(groups))
+        return _result(self, checks, by_n=True, named=_named(groups), grids=grids)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -389,13 +406,13 @@ class Slope(Claim):
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         op, threshold = self.threshold
         log = "log " if self.log_score else ""
-        checks = []
+        checks, grids = [], {}
         groups = self._conditions(points)
         for condition, pts in groups.items():
             if self.x == "n":
                 by_label = _by_label(self.learner, pts)
                 mine = [p for p in pts if _matches(self.learner, p, by_label)]
-                names = _variant_names(self.learner, mine)
+                names = _variant_names(self.learner, mine, grids)
                 for lab in sorted(names):
                     xy = [(p.n, p.score) for p in mine if p.label == lab and p.score is not None]
                     checks.append(slope(condition, None, f"slope of {log}{names[lab]} vs log N", xy, op, threshold,
@@ -406,7 +423,7 @@ class Slope(Claim):
                     xy = [(p.fixed[self.x], p.score) for p in mine if p.n == n and p.score is not None]
                     checks.append(slope(condition, n, f"slope of {log}{self.learner} vs log {self.x}", xy, op,
                                         threshold, self.log_score))
-        return _result(self, checks, by_n=self.x != "n", named=_named(groups))
+        return _result(self, checks, by_n=self.x != "n", named=_named(groups), grids=grids)
 
 
 def t_interval(values: list[float], level: float = LEVEL) -> tuple[float, float, float]:
@@ -517,14 +534,15 @@ def _named(groups: dict[str, list[Point]]) -> bool:
     return any(condition != pts[0].task for condition, pts in groups.items() if pts)
 
 
-def _result(claim: Claim, checks: list[Check], by_n: bool, named: bool = False) -> ClaimResult:
+def _result(claim: Claim, checks: list[Check], by_n: bool, named: bool = False,
+            grids: dict[str, str] | None = None) -> ClaimResult:
     conditions = list(dict.fromkeys(c.condition for c in checks))
     if len(conditions) > 1 or (named and conditions):
         summary = "; ".join(f"{cond}: {_summary([c for c in checks if c.condition == cond], by_n)}"
                             for cond in conditions)
     else:
         summary = _summary(checks, by_n)
-    return ClaimResult(claim, combine(c.status for c in checks), summary, checks)
+    return ClaimResult(claim, combine(c.status for c in checks), summary, checks, dict(sorted((grids or {}).items())))
 
 
 def fmt(x: float | None) -> str:
@@ -739,6 +757,16 @@ def _across(claim: Claim, points: Iterable[Point], learner: str, axis: str) -> d
     return out
 
 
+def _named_variant(name: str, label: str, short: dict[str, str], ref: str, grids: dict[str, str]) -> str:
+    """A check's condition across an axis: the task variant ``name``, plus the learner variant's
+    short label unless that is the claim's own reference (recorded in ``grids`` for the legend)."""
+    if ref in (label, short[label]):
+        return name
+    if short[label] != label:
+        grids[label] = short[label]
+    return f"{name}, {short[label]}"
+
+
 def _per_seed(ps: list[Point], axis: str, metric: str) -> dict[int, list[tuple[float, float]]]:
     """seed → [(value of ``axis``, value of ``metric``)] over the cells that have both."""
     out: dict[int, list[tuple[float, float]]] = defaultdict(list)
@@ -805,7 +833,9 @@ class Trend(Claim):
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         op = "≥" if self.op == "increasing" else "≤"
-        checks = []
+        checks, grids = [], {}
+        points = list(points)
+        short = point_labels(points)
         for (name, label, n), ps in _across(self, points, self.learner, self.axis).items():
             per_seed = _per_seed(ps, self.axis, self.metric)
             slopes: dict[int, float | None] = {}
@@ -815,9 +845,9 @@ class Trend(Claim):
             shown = [f"{x:g}: {np.mean([y for xy in per_seed.values() for xx, y in xy if xx == x]):.3g}"
                      for x in sorted({x for xy in per_seed.values() for x, _ in xy})]
             note = f"mean {self.metric} per {self.axis}: " + ", ".join(shown) if shown else ""
-            where = name if label == self.learner else f"{name}, {label}"
+            where = _named_variant(name, label, short, self.learner, grids)
             checks.append(_over_seeds(where, n, f"slope of {self.metric} vs {self.axis}", slopes, op, note))
-        return _result(self, checks, by_n=True, named=True)
+        return _result(self, checks, by_n=True, named=True, grids=grids)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -857,7 +887,9 @@ class Tracks(Claim):
                 "correlations (HOLDS: entirely above 0).")
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
-        checks = []
+        checks, grids = [], {}
+        points = list(points)
+        short = point_labels(points)
         for (name, label, n), ps in _across(self, points, self.learner, self.axis).items():
             xs, ys = _per_seed(ps, self.axis, self.metric), _per_seed(ps, self.axis, self.target)
             corr: dict[int, float | None] = {}
@@ -867,7 +899,7 @@ class Tracks(Claim):
                 u, v = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
                 ok = len(keys) >= 3 and np.ptp(u) > 0 and np.ptp(v) > 0
                 corr[seed] = float(np.corrcoef(u, v)[0, 1]) if ok else None
-            where = name if label == self.learner else f"{name}, {label}"
+            where = _named_variant(name, label, short, self.learner, grids)
             checks.append(_over_seeds(where, n, f"correlation of {self.metric} and {self.target} across {self.axis}",
                                       corr, "≥", ""))
-        return _result(self, checks, by_n=True, named=True)
+        return _result(self, checks, by_n=True, named=True, grids=grids)

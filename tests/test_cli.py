@@ -88,7 +88,9 @@ def test_second_run_trains_nothing_and_says_so(bench, tmp_path):
 def test_show_prints_stored_results(bench, tmp_path):
     bench("run", "--task", "sin3", *FAST, "--n", "30", "--out", str(tmp_path / "lb"))
     code, out, _ = bench("show", "--task", "sin3")
-    assert code == 0 and out.count("kernel_ridge") == 2 and "rel_mse=" in out and "alpha_per_n=" in out
+    table, _, legend = out.partition("learners by short name")  # short labels, then their full grids
+    assert code == 0 and table.count("kernel_ridge") == 2 and "rel_mse=" in table and "alpha_per_n=" in table
+    assert "  kernel_ridge: kernel_ridge (alpha_per_n=" in legend
 
 
 def test_help_on_every_command(bench):

@@ -169,6 +169,7 @@ def test_every_generated_page_parses_as_gfm_tables_with_the_headers_column_count
     store = Store(tmp_path / "s.sqlite")
     for seed in range(2):
         put(store, "piped", 100, seed, 0.3, params={"kernel": ["rbf|laplacian", "x"]})  # a '|' in a label
+        put(store, "piped", 100, seed, 0.4, params={"kernel": ["y"]})  # a second variant: the kernel is shown
         put(store, "plain", 100, seed, 0.2)
     leaderboard.build(store.rows(), tmp_path / "lb")
     pages = sorted((tmp_path / "lb").glob("*.md"))
@@ -176,8 +177,8 @@ def test_every_generated_page_parses_as_gfm_tables_with_the_headers_column_count
     for page in pages:
         assert_tables_render(page.read_text(), page)
     table = gfm_tables((tmp_path / "lb" / "toy.md").read_text())[0]
-    assert [len(r) for r in table] == [4, 4, 4]  # learner, N=100, exponent b, s / cell
-    assert table[1][0] == "piped (kernel=rbf|laplacian/x)"  # the label is one cell, whole
+    assert [len(r) for r in table] == [4, 4, 4, 4]  # learner, N=100, exponent b, s / cell
+    assert table[1][0] == "piped[kernel=rbf|laplacian/x]"  # the label is one cell, whole
 
 
 def test_the_committed_leaderboards_render():

@@ -212,7 +212,7 @@ def test_overrides_every_curve_shares_are_said_once_in_the_legend_title(figures)
     fig, ax = figures(variant(rows))
     legend = ax.get_legend()
     texts = [t.get_text() for t in legend.get_texts()]
-    assert texts[:3] == ["ntk", "two_layer_sgd (train=hidden)", "two_layer_sgd (train=last)"]
+    assert texts[:3] == ["ntk", "two_layer_sgd[train=hidden]", "two_layer_sgd[train=last]"]  # the tables' short labels
     assert "every curve: epochs=60, lr=0.01/0.1" in legend.get_title().get_text().replace("\n", " ")
     full = "two_layer_sgd (epochs=60, lr=0.01/0.1, train=hidden)"
     color, marker, linestyle = style_of(ax, full)
