@@ -30,7 +30,7 @@ import torch
 from tabulate import tabulate
 
 from harness import Problem
-from harness.registry import load_registry
+from harness.execution.registry import load_registry
 from plugins.learners.nets.sgd_learner import SGDNetLearner
 
 N, WIDTH, THREADS = 10_000, 1000, 1

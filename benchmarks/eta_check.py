@@ -4,7 +4,7 @@ Runs a real small grid into a temporary store, timestamps every line `bench run`
 after a quarter of the cells compares the remaining time two estimators gave with the remaining
 time measured to the last cell:
 
-- shipped: the ETA printed on the cell line (harness.progress: a per-learner c·N^a cost model
+- shipped: the ETA printed on the cell line (harness.execution.progress: a per-learner c·N^a cost model
   scheduled on the workers);
 - naive: elapsed / cells done × cells left, the estimator it replaced, computed here from the
   same timestamps.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.progress import PRIOR_EXPONENT
+from harness.execution.progress import PRIOR_EXPONENT
 
 REPEATS = 3
 GRID = ["-t", "sin3", "-l", "two_layer_sgd", "-l", "kernel_ridge", "--ns", "100,200,400", "--seeds", "2"]
@@ -69,7 +69,7 @@ def prior_slopes(store: Path, cell_ids: set[str] | None = None) -> list[float]:
     """Slopes of log mean seconds against log N between consecutive N ≥ 200 of each curve (task,
     learner and their parameters, protocol) in ``store`` (only ``cell_ids`` if given): the
     evidence for the cost model's PRIOR_EXPONENT."""
-    from harness.store import Store
+    from harness.storage.store import Store
 
     curves: dict[str, dict[int, list[float]]] = {}
     for row in Store(store).rows():
@@ -87,11 +87,11 @@ def prior_slopes(store: Path, cell_ids: set[str] | None = None) -> list[float]:
 
 
 def quick_cell_ids() -> set[str]:
-    from harness import suiteboard
-    from harness.registry import load_registry
+    from harness.reporting import suite_pages
+    from harness.execution.registry import load_registry
 
     reg = load_registry()
-    return {c.cell_id for c in suiteboard.cells(reg, suiteboard.grid_of(reg.suites["quick"], None))}
+    return {c.cell_id for c in suite_pages.cells(reg, suite_pages.grid_of(reg.suites["quick"], None))}
 
 
 def describe(slopes: list[float]) -> str:
@@ -120,7 +120,7 @@ def main() -> None:
             f"(0.5 ≤ ETA / actual ≤ 2).\n\n## The exponent assumed before a learner has two sizes\n\n"
             f"Until a learner has finished cells at two N — the first quarter of a run, which starts with "
             f"the largest N — the cost model takes its cost to grow like N^{PRIOR_EXPONENT} "
-            f"(`harness.progress.PRIOR_EXPONENT`). Slopes of log seconds against log N between consecutive "
+            f"(`harness.execution.progress.PRIOR_EXPONENT`). Slopes of log seconds against log N between consecutive "
             f"N ≥ 200 in the committed store (`leaderboards/store.sqlite`): the quick suite's curves (the "
             f"flagship command; learners at their defaults, epochs by early stopping): {describe(quick)}; "
             f"every curve, including the published-protocol suites whose fixed epoch counts make the cost "

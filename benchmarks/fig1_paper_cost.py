@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from batched_sgd import _timed, epoch_flops, loop_select, lscpu, matmul_peak  # noqa: E402  (one definition each)
 
 from harness import Problem  # noqa: E402
-from harness.registry import load_registry  # noqa: E402
+from harness.execution.registry import load_registry
 
 SUITE, SCALE = "allen-zhu-fig1", "paper"
 N_PROBE, EPOCHS_PROBE = 2000, 2

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from batched_sgd import epoch_flops, loop_select, lscpu, matmul_peak, sync  # noqa: E402  (benchmarks/ is not a package)
 
 from harness import Problem  # noqa: E402
-from harness.registry import load_registry  # noqa: E402
+from harness.execution.registry import load_registry
 
 N, WIDTH, LRS = int(os.environ.get("GPU_EPOCH_N", 10_000)), int(os.environ.get("GPU_EPOCH_WIDTH", 2000)), [0.0005, 0.001, 0.002]
 CURVES = [  # the paper scale of allen-zhu-fig1 (plugins/suites.py)

@@ -47,7 +47,7 @@ import numpy as np
 from tabulate import tabulate
 
 from harness import Problem, score
-from harness.registry import load_registry
+from harness.execution.registry import load_registry
 from plugins.learners.kernels import arccos, nystrom
 from plugins.learners.kernels.kernel_ridge import median_distance
 
@@ -58,7 +58,7 @@ CHILD = """
 import json, resource, sys, time
 import numpy as np
 from harness import Problem
-from harness.registry import load_registry
+from harness.execution.registry import load_registry
 from plugins.learners.kernels import nystrom
 from plugins.learners.kernels.ridge import RidgePath, Targets
 reg = load_registry()
@@ -224,8 +224,8 @@ def time_v(field: str, text: str) -> str:
 
 def cell_rows(quick: bool, n: int | None = None, names: tuple[str, ...] = ("ntk", "kernel_ridge", "random_features")) -> list[list]:
     """Each learner's whole cell at N = 100,000 (or n) through `bench run`, under /usr/bin/time -v."""
-    from harness import runner
-    from harness.cell import Protocol
+    from harness.execution import runner
+    from harness.protocol.cell import Protocol
 
     n = n or (3000 if quick else 100_000)
     reg = load_registry()

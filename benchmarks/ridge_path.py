@@ -18,7 +18,7 @@ import numpy as np
 from tabulate import tabulate
 
 from harness import Learner, Problem
-from harness.registry import load_registry
+from harness.execution.registry import load_registry
 
 
 def timed(fn):

@@ -8,7 +8,7 @@ benchmarks/scaling.png (and the measurements, scaling.json; `--report` redraws t
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scaling.py
 
-A cell here is the protocol's cell (harness.cell.run_cell: data, selection on the validation
+A cell here is the protocol's cell (harness.protocol.cell.run_cell: data, selection on the validation
 split, refit on all N, test score) on sin3 with 2000 test points, under a grid fixed below:
 the kernel learners keep their default grids (one Gram matrix per representation, every ridge
 solved from it: that is their real cost); the networks train one configuration for a fixed
@@ -60,9 +60,9 @@ OVERSUB_LIMIT = 150
 
 
 def _spec(learner: str, n: int, width: int | None, n_test: int = N_TEST):
-    from harness.cell import Protocol
-    from harness.registry import load_registry
-    from harness.runner import plan
+    from harness.protocol.cell import Protocol
+    from harness.execution.registry import load_registry
+    from harness.execution.runner import plan
 
     reg = load_registry()
     overrides = dict(GRIDS[learner], **({"width": [width]} if width else {}))
@@ -76,7 +76,7 @@ def _warm_up() -> None:
     cell starts as a `bench run` worker's later cells do: torch's lazily imported parts and
     first-call set-up (about 4 s a cell on the shared machine otherwise) already done. One
     thread, so no OpenMP pool exists to be forked."""
-    from harness.cell import run_cell
+    from harness.protocol.cell import run_cell
 
     for learner in GRIDS:
         record = run_cell(_spec(learner, 50, None if learner in KERNELS else 8, 50), threads=1)
@@ -85,8 +85,8 @@ def _warm_up() -> None:
 
 def _cell(learner: str, n: int, width: int | None) -> dict:
     """Run one cell in this (forked) process with one thread; its seconds and peak RSS."""
-    from harness import cell
-    from harness.cell import run_cell
+    from harness.protocol import cell
+    from harness.protocol.cell import run_cell
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the forked interpreter, imports done
     cell.refine = lambda learner, selection, fit_select: (selection, [])  # no edge extensions (docstring)
@@ -100,10 +100,10 @@ def _cell(learner: str, n: int, width: int | None) -> dict:
 def _oversubscribed(capped: bool) -> dict:
     """Wall time of OVERSUB's cells at --jobs 2, and each cell's own seconds: each worker capped
     at cores // 2 threads, or (``capped=False``) each taking every core, as before the cap."""
-    from harness import runner
-    from harness.cell import Protocol
-    from harness.registry import load_registry
-    from harness.store import Store
+    from harness.execution import runner
+    from harness.protocol.cell import Protocol
+    from harness.execution.registry import load_registry
+    from harness.storage.store import Store
 
     reg = load_registry()
     cores = os.cpu_count() or 1

@@ -3,7 +3,7 @@
 The public API — everything a plugin needs, imported as ``from harness import ...`` (plugins must
 not import from ``harness.<module>``; those are internals)::
 
-    hookimpl    marks a plugin's hook implementations (the hooks: harness/hookspecs.py)
+    hookimpl    marks a plugin's hook implementations (the hooks: harness/api/hookspecs.py)
     Task        a distribution over labelled points: subclass it, implement sample(n, rng)
     FiniteTask  a Task backed by a fixed dataset: implement load()
     Problem     what a learner is told about the task besides the data (kind, d, n_classes)
@@ -32,15 +32,16 @@ not import from ``harness.<module>``; those are internals)::
     report_epoch  call it once per epoch of a training loop: the run's progress bar shows it
 """
 
-from .diagnostics import arora_complexity, arora_kernel, training_curve
-from .errors import BenchError, Diverged
-from .hookspecs import hookimpl
-from .learners import Learner, Model, Selection, is_int, is_number, score
-from .progress import report_epoch
-from .search import Search
-from .suites import Scale, Suite, load_suite_toml
-from .tasks import FiniteTask, Problem, Task
-from .verdict import Beats, Ordering, Slope, Threshold, Tracks, Trend, WidthNeeded
+from harness.api.diagnostics import arora_complexity, arora_kernel, training_curve
+from harness.api.epochs import report_epoch
+from harness.api.errors import BenchError, Diverged
+from harness.api.hookspecs import hookimpl
+from harness.api.learners import Learner, Model, Selection, is_int, is_number, score
+from harness.api.search import Search
+from harness.api.tasks import FiniteTask, Problem, Task
+from harness.suites.claims import Beats, Ordering, Slope, Threshold
+from harness.suites.suite import Scale, Suite, load_suite_toml
+from harness.suites.sweeps import Tracks, Trend, WidthNeeded
 
 __all__ = ["Beats", "BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale",
            "Search", "Selection", "Slope", "Suite", "Task", "Threshold", "Tracks", "Trend", "WidthNeeded",

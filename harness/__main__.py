@@ -1,5 +1,5 @@
 """``python -m harness`` is the ``bench`` command."""
 
-from .cli import entry
+from harness.cli.app import entry
 
 entry()

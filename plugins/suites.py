@@ -65,7 +65,7 @@ ALLEN_ZHU_FIG1 = Suite(
     seeds=3,
     n_test=2000,
     # issue #13: the ordering may flip with label noise. σ in multiples of std y, additive
-    # Gaussian on the training labels, test set clean (harness.tasks.gaussian_label_noise); the
+    # Gaussian on the training labels, test set clean (harness.protocol.data.gaussian_label_noise); the
     # same three values at both scales. σ = 0 cells are the suite's cells from before the axis.
     conditions={"label_sigma": LABEL_SIGMAS},
     scales={

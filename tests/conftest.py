@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
-from harness.cli import main  # noqa: E402
+from harness.cli.app import main
 
 
 @pytest.fixture(autouse=True)

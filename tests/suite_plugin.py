@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from harness.cell import CellSpec
+from harness.protocol.cell import CellSpec
 
 SOURCE = '''
 import numpy as np

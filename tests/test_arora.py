@@ -11,12 +11,15 @@ import pytest
 import torch
 
 from conftest import one_line_error
-from harness import BenchError, Problem, Tracks, Trend, suiteboard
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.registry import load_registry
-from harness.store import SCHEMA_VERSION, Store
-from harness.tasks import corrupt_labels
-from harness.verdict import FAILS, HOLDS, NOT_SEPARABLE, Point, point_value
+from harness import BenchError, Problem, Tracks, Trend
+from harness.reporting import suite_pages
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.execution.registry import load_registry
+from harness.storage.store import SCHEMA_VERSION, Store
+from harness.protocol.data import corrupt_labels
+from harness.suites.claims import Point
+from harness.suites.statistics import FAILS, HOLDS, NOT_SEPARABLE
+from harness.suites.sweeps import point_value
 from plugins.learners.nets.arora_gd import AroraGD
 from plugins.tasks.digits import DigitsTwoClass
 from plugins.tasks.linear_sign import LinearSign
@@ -249,12 +252,12 @@ def test_claims_need_the_condition_and_a_valid_metric():
 def test_the_suite_plans_both_tasks_at_every_p_with_test_labels_corrupted():
     reg = load_registry()
     suite = reg.suites["arora-random-labels"]
-    small = suiteboard.cells(reg, suite.at())
+    small = suite_pages.cells(reg, suite.at())
     assert len(small) == 2 * 4 * 5 * 1  # tasks × p × seeds × N
     assert sorted({c.protocol.label_noise for c in small}) == list(P)
     assert {c.protocol.corrupt_test for c in small} == {True} and len({c.cell_id for c in small}) == 40
     assert {c.learner.grid_spec["width"][0] for c in small} == {1000}
-    paper = suiteboard.cells(reg, suite.at("paper"))
+    paper = suite_pages.cells(reg, suite.at("paper"))
     assert len(paper) == 40 and {c.learner.grid_spec["width"][0] for c in paper} == {10000}
     assert {c.learner.grid_spec["kappa"][0] for c in paper} == {0.01}
     assert max(c.n for c in paper) <= 260  # what two digit classes leave after their 100 test points
@@ -266,14 +269,14 @@ def test_a_reduced_copy_of_the_suite_runs_end_to_end_and_writes_verdict_and_figu
                                 conditions={"label_noise": (0.0, 1.0)},
                                 learners={"arora_gd": {"width": [100], "epochs": [1000]}})
     grid = suite.at()
-    planned = suiteboard.cells(reg, grid)
+    planned = suite_pages.cells(reg, grid)
     assert len(planned) == 2 * 2
     store = Store(tmp_path / "s.sqlite")
     for spec in planned:
         store.put(run_cell(spec))
     rows = {r["cell_id"]: r for r in store.rows()}
     assert all(r["status"] == "ok" for r in rows.values())
-    written = suiteboard.build(reg, suite, grid, planned, rows, tmp_path / "lb")
+    written = suite_pages.build(reg, suite, grid, planned, rows, tmp_path / "lb")
     where = tmp_path / "lb" / "arora-random-labels"
     md = (where / "verdict.md").read_text()
     pngs = sorted(p.name for p in where.glob("*.png") if "-N50-" in p.name)

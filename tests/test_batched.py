@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from harness import BenchError, Problem
-from harness.registry import load_registry
+from harness.execution.registry import load_registry
 from plugins.learners.nets import batched
 from plugins.learners.nets.sgd_learner import SGDNetLearner
 from plugins.learners.nets.torch_training import torch_seed

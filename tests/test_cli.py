@@ -109,7 +109,7 @@ def test_show_exports_one_record_per_cell_as_csv_or_json(bench, tmp_path):
     import csv
     import json as jsonlib
 
-    from harness.store import Store
+    from harness.storage.store import Store
 
     args = ("run", "-t", "sin3", "-l", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0", "--ns", "30,40",
             "--seeds", "2", "--n-test", "50", "--jobs", "1", "--no-leaderboard")
@@ -149,7 +149,7 @@ import shlex  # noqa: E402
 import click  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from harness.cli import cli  # noqa: E402
+from harness.cli.app import cli
 
 
 def _commands(group: click.Group = cli, path: tuple[str, ...] = ()):
@@ -240,7 +240,7 @@ def test_bench_list_fits_100_columns_and_verbose_shows_everything(bench, fake_pl
         def register_tasks(register):
             register(Wordy())
         """, dist="wordy-dist")
-    from harness.registry import load_registry
+    from harness.execution.registry import load_registry
 
     reg = load_registry()
     code, out, _ = bench("list")

@@ -15,12 +15,14 @@ import pytest
 
 import harness
 from conftest import ROOT, one_line_error
-from harness import config, suiteboard
-from harness.config import tomllib  # tomli on Python 3.10
-from harness.cli import CONFIG_OPTIONS, run as run_command
-from harness.registry import load_registry
-from harness.runner import RunSummary
-from harness.suites import suite_from_toml, suite_to_toml
+from harness.cli import run_config
+from harness.reporting import suite_pages
+from harness.suites import toml
+from harness.suites.toml import tomllib
+from harness.cli.run import CONFIG_OPTIONS, run as run_command
+from harness.execution.registry import load_registry
+from harness.execution.runner import RunSummary
+from harness.suites.suite import suite_from_toml, suite_to_toml
 from suite_plugin import install, section
 
 BUILTIN_SUITES = ("quick", "allen-zhu-fig1", "allen-zhu-fig1a", "allen-zhu-fig1b", "allen-zhu-fig2", "zou-gu-deep", "teacher-nets", "li-liang-mixtures", "arora-random-labels")
@@ -35,7 +37,7 @@ def planned(monkeypatch):
         seen[:] = cells
         return RunSummary(planned=len(cells), skipped=len(cells))
 
-    monkeypatch.setattr("harness.cli.execute", execute)
+    monkeypatch.setattr("harness.cli.run.execute", execute)
     return lambda: list(seen)
 
 
@@ -186,7 +188,7 @@ def test_what_to_run_comes_from_the_file_alone(bench, tmp_path, flag):
 def test_every_run_option_has_a_key():
     """Anything the command line can say, a file can: each option maps to a checked key."""
     covered = {"config_path", "ns_csv", "params"}  # the file itself; ns; the [tasks.X]/[learners.X] tables
-    keys = set(config.RUN_KEYS) | set(config.OBJECT_KEYS)
+    keys = set(toml.RUN_KEYS) | set(run_config.OBJECT_KEYS)
     reverse = {v: k for k, v in CONFIG_OPTIONS.items()}
     for param in run_command.params:
         if param.name not in covered:
@@ -299,7 +301,7 @@ def test_key_lines_track_tables_arrays_of_tables_and_values_that_span_lines():
         [[claims]]
         'literal' = 'a'       # 29
     ''')
-    lines = config.key_lines(text)
+    lines = toml.key_lines(text)
     assert tomllib.loads(text)  # valid TOML
     expected = {("name",): 3, ("caveats",): 4, ("notes",): 8, ("quoted key",): 12, ("dotted", "inner"): 13,
                 ("tasks", "sin3"): 15, ("learners", "a", 0): 16, ("learners", "a", 0, "width"): 17,
@@ -309,7 +311,7 @@ def test_key_lines_track_tables_arrays_of_tables_and_values_that_span_lines():
                 ("claims", 1, "literal"): 30}
     assert {k: lines.get(k) for k in expected} == expected
     assert not any(k[0] in ("not", "fake") for k in lines)  # nothing read inside the multi-line string
-    src = config.TomlFile("f.toml", {}, lines)
+    src = toml.TomlFile("f.toml", {}, lines)
     assert src.line(("scales", "paper", "learners", "b", 0, "x", "y")) == 26  # inside an inline table
 
 
@@ -320,19 +322,19 @@ def test_every_builtin_suite_prints_as_toml_that_loads_back_as_the_same_suite(be
     code, out, err = bench("suite", "show", name)
     assert code == 0, err
     suite = load_registry().suites[name]
-    back = suite_from_toml(config.TomlFile.parse(out, f"{name}.toml"))
+    back = suite_from_toml(toml.TomlFile.parse(out, f"{name}.toml"))
     assert back == suite
     assert back.claims == suite.claims
     reg = load_registry()
     for scale in suite.scale_names:  # the same cells at every scale
-        assert ids(suiteboard.cells(reg, back.at(scale))) == ids(suiteboard.cells(reg, suite.at(scale)))
+        assert ids(suite_pages.cells(reg, back.at(scale))) == ids(suite_pages.cells(reg, suite.at(scale)))
 
 
 def test_the_toml_writer_reads_back_with_tomllib():
     doc = {"s": 'quote " backslash \\ tab \t newline \n unicode ⁻ᵏ', "key with space": 1, "f": [1e-10, 0.1, 2.5e-05],
            "inf": float("inf"), "b": [True, False], "nested": [[1, 2], [3]], "long": ["x" * 40] * 4,
            "t": {"u": {}, "v": {"w": 1}}, "aot": [{"a": 1, "c": {"d": "e"}}, {}], "none": None}
-    back = tomllib.loads(config.dumps(doc))
+    back = tomllib.loads(toml.dumps(doc))
     assert back == {k: v for k, v in doc.items() if k != "none"}
 
 
@@ -361,7 +363,7 @@ def test_a_suite_file_in_conceptbench_suites_runs_like_the_python_suite(toy, ben
     assert code == 0, err
     reg = load_registry()
     stored = {r[0] for r in sqlite3.connect(tmp_path / "store.sqlite").execute("SELECT cell_id FROM cells")}
-    assert stored == ids(suiteboard.cells(reg, reg.suites["toy-a"].at()))  # exactly the Python suite's cells
+    assert stored == ids(suite_pages.cells(reg, reg.suites["toy-a"].at()))  # exactly the Python suite's cells
     verdict = (lb / "toy-file" / "verdict.md").read_text()
     assert "ridge < mean on line" in verdict and section(verdict, "Claim 1:")
 
@@ -464,5 +466,5 @@ def test_the_readmes_run_files_are_their_commands(bench, planned, tmp_path):
 
 def test_the_readme_lists_every_run_file_key():
     text = readme_section()
-    for key in [*config.RUN_KEYS, *config.OBJECT_KEYS]:
+    for key in [*toml.RUN_KEYS, *run_config.OBJECT_KEYS]:
         assert f"`{key}`" in text, f"README 'Runs as files' does not list the key {key}"

@@ -11,12 +11,12 @@ import time
 import pytest
 
 from conftest import one_line_error
-from harness import backends
-from harness.backends import DaskBackend
-from harness.cell import Protocol
-from harness.registry import load_registry
-from harness.runner import Progress, execute, plan
-from harness.store import Store
+from harness.execution import backends
+from harness.execution.backends import DaskBackend
+from harness.protocol.cell import Protocol
+from harness.execution.registry import load_registry
+from harness.execution.runner import Progress, execute, plan
+from harness.storage.store import Store
 
 # Row fields that say when, where and how long a cell trained, not what it found.
 WHEN_AND_WHERE = {"created_at", "seconds", "host"}

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from harness import BenchError, Learner, Problem, arora_complexity, arora_kernel, training_curve
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.learners import validate_learner
-from harness.registry import load_registry
-from harness.store import Store
-from harness.tasks import training_set
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.api.learners import validate_learner
+from harness.execution.registry import load_registry
+from harness.storage.store import Store
+from harness.protocol.data import training_set
 from plugins.learners.nets.torch_training import torch_seed
 
 REGRESSION = Problem("regression", 5)
@@ -371,7 +371,7 @@ def test_unknown_data_diagnostics_are_refused_when_the_plugin_loads():
 def test_the_complexity_is_computed_before_training_and_skipped_above_its_bound(reg, monkeypatch):
     """A cell with a zero input fails before selection trains anything; above ARORA_MAX_N the
     measure is left out, the cell runs."""
-    import harness.diagnostics as diagnostics
+    from harness.api import diagnostics
 
     class Zero(type(reg.get("task", "sin3"))):
         def sample(self, n, rng):

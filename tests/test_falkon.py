@@ -188,8 +188,8 @@ def test_k_nm_rows_past_the_memory_budget_are_computed_in_each_pass_to_the_same_
 def test_a_whole_cell_whose_k_nm_is_past_the_budget_is_the_cell_that_holds_it(monkeypatch, name):
     # Selection (with the edge search's look-ahead), refit, training and test scores through the
     # harness: holding three blocks of K_nM instead of all of it changes nothing but memory.
-    from harness.cell import CellSpec, Protocol, run_cell
-    from harness.registry import load_registry
+    from harness.protocol.cell import CellSpec, Protocol, run_cell
+    from harness.execution.registry import load_registry
     from plugins.learners.kernels import kernel_ridge
 
     monkeypatch.setattr(nystrom, "EXACT_MAX", 0)              # the Nyström path at any N
@@ -223,8 +223,8 @@ def test_the_memory_budget_caps_the_held_rows_and_the_estimate():
 
 CELL = textwrap.dedent("""
     import json, resource, sys, time
-    from harness.cell import CellSpec, Protocol, run_cell
-    from harness.registry import load_registry
+    from harness.protocol.cell import CellSpec, Protocol, run_cell
+    from harness.execution.registry import load_registry
     reg = load_registry()
     spec = CellSpec(reg.tasks["sin3"], reg.learners[sys.argv[1]], 100_000, 0, Protocol(n_test=5000))
     start = time.perf_counter()
@@ -250,7 +250,7 @@ def test_an_ntk_cell_at_n_100000_runs_in_8_gib_with_converged_cg():
 
 def test_edge_extensions_are_answered_from_the_passes_of_the_first_round(monkeypatch):
     from harness import Problem
-    from harness.registry import load_registry
+    from harness.execution.registry import load_registry
 
     monkeypatch.setattr(nystrom, "EXACT_MAX", 0)
     monkeypatch.setattr(nystrom, "CENTRES", 10**9)   # every training point a centre: exact reference
@@ -291,7 +291,7 @@ def test_the_training_outputs_a_fit_keeps_are_its_predictions(monkeypatch, name,
     # K_nM of its fit instead of recomputing N × M kernel values. A copy of the array is
     # predicted the ordinary way.
     from harness import Problem
-    from harness.registry import load_registry
+    from harness.execution.registry import load_registry
 
     monkeypatch.setattr(nystrom, "EXACT_MAX", 0)
     monkeypatch.setattr(nystrom, "CENTRES", 200)

@@ -9,8 +9,8 @@ import torch
 
 from conftest import one_line_error
 from harness import BenchError, Problem, Task
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.registry import load_registry
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.execution.registry import load_registry
 from plugins.learners.kernels import arccos
 from plugins.learners.nets.torch_training import torch_seed
 

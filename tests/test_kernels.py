@@ -8,7 +8,7 @@ import torch
 from sklearn.kernel_ridge import KernelRidge
 
 from harness import Problem
-from harness.registry import load_registry
+from harness.execution.registry import load_registry
 from plugins.learners.kernels import arccos
 
 E1, E2 = np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, 1.0, 0.0]])

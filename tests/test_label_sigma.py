@@ -9,10 +9,11 @@ import pytest
 from scipy import stats
 
 from conftest import ROOT, one_line_error
-from harness import Learner, suiteboard
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.registry import load_registry
-from harness.tasks import fixed_test_set, gaussian_label_noise, training_set
+from harness import Learner
+from harness.reporting import suite_pages
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.execution.registry import load_registry
+from harness.protocol.data import fixed_test_set, gaussian_label_noise, training_set
 
 
 def sin3_f(X):
@@ -97,17 +98,17 @@ def test_sigma_is_part_of_the_cells_identity_and_zero_keeps_old_ids(sin3):
     # by the code before this option) holds every σ = 0 cell of allen-zhu-fig1 under the same id
     reg = load_registry()
     grid = reg.suites["allen-zhu-fig1"].at()
-    zero = [c.cell_id for c in suiteboard.cells(reg, grid) if c.protocol.label_sigma == 0.0]
+    zero = [c.cell_id for c in suite_pages.cells(reg, grid) if c.protocol.label_sigma == 0.0]
     con = sqlite3.connect(ROOT / "leaderboards" / "store.sqlite")
     stored = {r[0] for r in con.execute("SELECT cell_id FROM cells")}
     assert len(zero) == 63 and set(zero) <= stored
 
 
 def test_the_noise_functions_are_part_of_the_protocol_fingerprint():
-    tree = ast.parse((ROOT / "harness" / "cell.py").read_text())
+    tree = ast.parse((ROOT / "harness" / "protocol" / "cell.py").read_text())
     listed = {f"{n.value.id}.{n.attr}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
               and isinstance(n.value, ast.Name)}
-    assert {"tasks.gaussian_label_noise", "tasks.label_scale"} <= listed
+    assert {"data.gaussian_label_noise", "data.label_scale"} <= listed
 
 
 def test_a_run_stores_sigma_and_the_page_names_it(bench, tmp_path):

@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from harness import export, leaderboard, plots
-from harness.learners import label, short_labels
-from harness.store import Store
-from harness.verdict import Point, Slope, Trend
+from harness.reporting import curves, export, leaderboard, plots
+from harness.api.learners import label, short_labels
+from harness.storage.store import Store
+from harness.suites.claims import Point, Slope
+from harness.suites.sweeps import Trend
 
 from test_leaderboard import gfm_tables
 
@@ -98,7 +99,7 @@ def page_of(rows, long_labels=False, monkeypatch=None):
     before (the short-label step made the identity)."""
     if long_labels:
         monkeypatch.setattr(leaderboard, "shown_labels", lambda v: {c.label: c.label for c in v.curves.values()})
-    (v,) = leaderboard.collect(rows)["toy"]
+    (v,) = curves.collect(rows)["toy"]
     return leaderboard.page("toy", [v])[0]
 
 
@@ -136,7 +137,7 @@ def test_rows_carry_short_labels_the_legend_gives_each_full_grid_and_no_number_c
 def test_the_plots_legend_uses_the_tables_short_labels(rows):
     import matplotlib.pyplot as plt
 
-    (v,) = leaderboard.collect(rows)["toy"]
+    (v,) = curves.collect(rows)["toy"]
     fig = plots.figure(v)
     try:
         texts = [t.get_text().replace("\n", "") for t in fig.axes[0].get_legend().get_texts()]

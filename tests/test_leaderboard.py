@@ -8,8 +8,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from harness import leaderboard
-from harness.store import Store
+from harness.reporting import curves, leaderboard
+from harness.storage.store import Store
 
 
 def put(store, learner, n, seed, score, status="ok", params=None):
@@ -101,7 +101,7 @@ def test_a_row_superseded_by_a_newer_run_of_the_same_label_is_not_averaged_in(tm
     put(store, "lr", 100, 0, 0.9)  # e.g. before the learner's default grid changed …
     store.put({**store.rows()[0], "cell_id": "new-identity", "test_score": 0.1,
                "created_at": None})  # … and the re-run under the new identity
-    _, body = parse_table(leaderboard.page("toy", leaderboard.collect(store.rows())["toy"])[0])
+    _, body = parse_table(leaderboard.page("toy", curves.collect(store.rows())["toy"])[0])
     assert body[0][1].startswith("**0.1 ± 0**")
 
 

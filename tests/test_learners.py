@@ -7,8 +7,8 @@ from scipy.spatial.distance import pdist
 from sklearn.kernel_ridge import KernelRidge
 
 from harness import Problem, Task
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.registry import load_registry
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.execution.registry import load_registry
 from plugins.learners.nets.torch_training import torch_seed
 
 
@@ -175,7 +175,7 @@ def test_param_grid_is_scikit_learns_parametergrid_in_its_order():
     configurations and their order are ParameterGrid's."""
     from sklearn.model_selection import ParameterGrid
 
-    from harness.registry import load_registry
+    from harness.execution.registry import load_registry
 
     reg = load_registry()
     task = reg.get("task", "sin3")

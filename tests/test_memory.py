@@ -4,9 +4,10 @@
 import pytest
 
 from conftest import one_line_error
-from harness import BenchError, Learner, runner
-from harness.cell import Protocol
-from harness.registry import load_registry
+from harness import BenchError, Learner
+from harness.execution import runner
+from harness.protocol.cell import Protocol
+from harness.execution.registry import load_registry
 
 REG = load_registry()
 GiB = 2**30

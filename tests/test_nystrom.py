@@ -16,9 +16,9 @@ import scipy.linalg
 from sklearn.kernel_ridge import KernelRidge
 
 from harness import Problem
-from harness.cell import Protocol
-from harness.registry import load_registry
-from harness import runner
+from harness.protocol.cell import Protocol
+from harness.execution.registry import load_registry
+from harness.execution import runner
 from plugins.learners.kernels import arccos, nystrom
 from plugins.learners.kernels.kernel_ridge import median_distance
 
@@ -142,7 +142,7 @@ CHILD = textwrap.dedent("""
     import json, resource, sys, time
     import numpy as np
     from harness import Problem
-    from harness.registry import load_registry
+    from harness.execution.registry import load_registry
     reg = load_registry()
     name, params, n = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
     task = reg.tasks["sin3"]

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from harness import leaderboard, plots
+from harness.reporting import curves, leaderboard, plots
 from suite_plugin import install
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -22,7 +22,7 @@ from matplotlib.colors import to_hex  # noqa: E402
 
 
 def row(learner, n, seed, score, metric="rel_mse", n_test=1000, params=None, status="ok", task="toy"):
-    """A store row as :func:`harness.leaderboard.collect` reads it."""
+    """A store row as :func:`harness.reporting.curves.collect` reads it."""
     return {"task": task, "task_params": {}, "task_version": "1", "n_test": n_test, "val_fraction": 0.2,
             "label_noise": 0.0, "input_transform": None, "select_on": "validation", "learner": learner,
             "learner_params": params or {}, "n": n, "seed": seed, "created_at": "2026-01-01T00:00:00",
@@ -31,7 +31,7 @@ def row(learner, n, seed, score, metric="rel_mse", n_test=1000, params=None, sta
 
 
 def variant(rows):
-    (v,) = leaderboard.collect(rows)["toy"]
+    (v,) = curves.collect(rows)["toy"]
     return v
 
 
@@ -198,7 +198,7 @@ def test_a_width_sweep_keeps_the_marker_and_shades_from_dark_to_light():
 
 
 def test_a_plugin_learners_style_does_not_depend_on_pythons_per_process_hash_seed():
-    code = "from harness.plots import style; print(style('knn'), style('knn (k=3)'))"
+    code = "from harness.reporting.plots import style; print(style('knn'), style('knn (k=3)'))"
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(outs) == 1 and str(plots.style("knn")) in outs.pop()
@@ -286,7 +286,7 @@ def test_the_gallery_shows_every_plot_as_a_thumbnail_linking_its_table(fake_plug
 
 
 def _sweep_points(scores):
-    from harness.verdict import Point
+    from harness.suites.claims import Point
 
     return [Point(task="mixtures", condition="mixtures (k=2)", settings={}, learner="two_layer_sgd",
                   label=f"two_layer_sgd (train=hidden, width={m})", fixed={"train": "hidden", "width": m}, n=400,
@@ -299,7 +299,7 @@ def test_a_width_sweep_is_drawn_against_width_with_the_tables_band():
     seeds (numpy's), the legend outside the axes; no plot when nothing is swept."""
     import matplotlib.pyplot as plt
 
-    from harness import plots
+    from harness.reporting import plots
 
     rng = np.random.default_rng(0)
     scores = {(m, seed): float(rng.uniform(0.01, 0.2)) for m in (64, 256, 1024) for seed in range(3)}

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from harness import Diverged, Learner
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.registry import load_registry
-from harness.tasks import fixed_test_set, training_set
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.execution.registry import load_registry
+from harness.protocol.data import fixed_test_set, training_set
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +112,14 @@ def test_cell_identity_depends_on_everything_that_changes_the_result(sin3):
 
 def test_a_refit_that_explodes_without_reaching_inf_falls_back_to_the_next_best(tmp_path):
     """A refit fitting its own training set 1000× worse than their mean (relative training MSE
-    above harness.cell.EXPLODED) diverged, even with finite numbers: the next-best configuration
+    above harness.protocol.cell.EXPLODED) diverged, even with finite numbers: the next-best configuration
     is refit instead, and the fallback is recorded."""
     import numpy as np
 
     from harness import Learner
-    from harness.cell import EXPLODED, Protocol, run_cell
-    from harness.registry import load_registry
-    from harness.runner import plan
+    from harness.protocol.cell import EXPLODED, Protocol, run_cell
+    from harness.execution.registry import load_registry
+    from harness.execution.runner import plan
 
     class Blows(Learner):
         name = "blows"

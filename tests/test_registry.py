@@ -3,8 +3,8 @@
 import pytest
 
 from conftest import one_line_error
-from harness.errors import BenchError, PluginError
-from harness.registry import load_registry
+from harness.api.errors import BenchError, PluginError
+from harness.execution.registry import load_registry
 
 GOOD = """
 from harness import Task, hookimpl

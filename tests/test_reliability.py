@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from conftest import one_line_error
-from harness.errors import StoreError
-from harness.store import SCHEMA_VERSION, Store
+from harness.api.errors import StoreError
+from harness.storage.store import SCHEMA_VERSION, Store
 
 SLOW = """
 import time

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from harness.runner import Progress
+from harness.execution.runner import Progress
 from test_registry import GOOD
 
 DUPLICATE = GOOD.format(name="twin")
@@ -101,7 +101,7 @@ def test_ctrl_c_keeps_every_finished_cell_and_the_rerun_resumes(tmp_path, fake_p
 
 
 def test_cells_never_take_more_torch_threads_than_omp_num_threads_allows(monkeypatch):
-    from harness.runner import cell_threads
+    from harness.execution.runner import cell_threads
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
@@ -139,9 +139,9 @@ class ThreadProbe(TwoLayerSGD):
 def test_each_loky_worker_caps_blas_and_torch_threads_and_opens_no_cuda_context(tmp_path, monkeypatch):
     import json
 
-    from harness import runner
-    from harness.cell import Protocol
-    from harness.registry import load_registry
+    from harness.execution import runner
+    from harness.protocol.cell import Protocol
+    from harness.execution.registry import load_registry
 
     # A cap the workers would not have by themselves: they inherit OMP_NUM_THREADS=1 (conftest),
     # which gives numpy's and scipy's OpenBLAS, torch's libgomp and torch 1 thread each.

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from harness import Learner, Search, Selection
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.registry import load_registry
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.execution.registry import load_registry
 
 
 class Const:

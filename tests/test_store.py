@@ -4,11 +4,11 @@ import sqlite3
 
 import pytest
 
-from harness.cell import Protocol
-from harness.errors import StoreError
-from harness.registry import load_registry
-from harness.runner import execute, plan
-from harness.store import SCHEMA_VERSION, Store
+from harness.protocol.cell import Protocol
+from harness.api.errors import StoreError
+from harness.execution.registry import load_registry
+from harness.execution.runner import execute, plan
+from harness.storage.store import SCHEMA_VERSION, Store
 
 
 def record(cell_id, status="ok", **extra):

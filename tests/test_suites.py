@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 from conftest import one_line_error
-from harness import suiteboard
-from harness.registry import load_registry
+from harness.reporting import suite_pages
+from harness.execution.registry import load_registry
 from suite_plugin import install, section, table
 
 
@@ -105,7 +105,7 @@ def test_wall_time_is_credited_to_the_runs_that_wrote_the_cells(toy, bench, tmp_
             {"command": "c", "began": "2026-01-01T12:00:00+00:00", "ended": "2026-01-01T12:01:00+00:00"}]
     rows = [{"created_at": t} for t in ("2026-01-01T10:01:00+00:00", "2026-01-01T11:00:30+00:00",
                                         "2026-01-01T11:01:00+00:00", "2026-01-01T13:00:00+00:00")]
-    kept, unknown = suiteboard.credit(runs, rows)
+    kept, unknown = suite_pages.credit(runs, rows)
     assert [(r["command"], r["credited"]) for r in kept] == [("a", 1), ("b", 2)] and unknown == 1
 
 
@@ -233,21 +233,21 @@ def test_a_suite_with_conditions_runs_each_and_lists_them(fake_plugin, monkeypat
 
 def test_the_condition_and_paper_suites_plan_their_cells_without_training(bench):
     reg = load_registry()
-    fig1 = suiteboard.cells(reg, reg.suites["allen-zhu-fig1"].at())
+    fig1 = suite_pages.cells(reg, reg.suites["allen-zhu-fig1"].at())
     # 7 learner variants × 3 N × 3 seeds, once per σ ∈ {0, 0.1, 0.5}; the paper scale likewise
     assert len(fig1) == 7 * 3 * 3 * 3
     assert sorted({c.protocol.label_sigma for c in fig1}) == [0.0, 0.1, 0.5]
-    assert len(suiteboard.cells(reg, reg.suites["allen-zhu-fig1"].at("paper"))) == 7 * 4 * 3 * 3
-    teacher = suiteboard.cells(reg, reg.suites["teacher-nets"].at())
+    assert len(suite_pages.cells(reg, reg.suites["allen-zhu-fig1"].at("paper"))) == 7 * 4 * 3 * 3
+    teacher = suite_pages.cells(reg, reg.suites["teacher-nets"].at())
     assert len(teacher) == 2 * 7 * 3 * 3 and {c.task.name for c in teacher} == {"teacher2", "teacher3"}
-    ll = suiteboard.cells(reg, reg.suites["li-liang-mixtures"].at())
+    ll = suite_pages.cells(reg, reg.suites["li-liang-mixtures"].at())
     assert len(ll) == 4 * 6 * 3 * 3  # 3 mixtures + digits × (3 widths + 3 kernels) × N × seeds
     widths = sorted({c.learner.grid_spec["width"][0] for c in ll if c.learner.name == "two_layer_sgd"})
     assert widths == [64, 256, 1024]
     mixtures = {(c.task.params["k"], c.task.params["l"], c.task.params["delta"]) for c in ll
                 if c.task.name == "mixtures"}
     assert mixtures == {(2, 2, 1.0), (5, 4, 0.5), (10, 8, 0.25)}
-    paper = suiteboard.cells(reg, reg.suites["li-liang-mixtures"].at("paper"))
+    paper = suite_pages.cells(reg, reg.suites["li-liang-mixtures"].at("paper"))
     assert sorted({c.learner.grid_spec["width"][0] for c in paper if c.learner.name == "two_layer_sgd"}) == [
         500, 2000, 8000, 32000]
     code, out, _ = bench("suite", "list")

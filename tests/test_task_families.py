@@ -8,9 +8,9 @@ from scipy.spatial.distance import cdist, pdist
 
 from conftest import one_line_error
 from harness import BenchError
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.registry import load_registry
-from harness.tasks import corrupt_labels, fixed_test_set, training_set, zou_gu
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.execution.registry import load_registry
+from harness.protocol.data import corrupt_labels, fixed_test_set, training_set, zou_gu
 
 REG = load_registry()
 SPHERE_TASKS = ["teacher2", "teacher3", "poly", "cos"]
@@ -340,5 +340,5 @@ def test_n_above_a_finite_tasks_training_pool_is_refused_before_training(bench):
     assert code != 0 and "[1/" not in err  # nothing trained, not even N=100
     assert one_line_error(err) == ("error: task 'digits' holds 1300 training points; N=2000 is too large "
                                    "(largest N: 1300)")
-    from harness.runner import plan
+    from harness.execution.runner import plan
     assert len(plan([REG.tasks["digits"]], [REG.learners["kernel_ridge"]], [1300], [0], Protocol())) == 1

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from harness import BenchError, Task
-from harness.registry import load_registry
-from harness.tasks import CHUNK, checked_sample, fixed_test_set, training_set
+from harness.execution.registry import load_registry
+from harness.protocol.data import CHUNK, checked_sample, fixed_test_set, training_set
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from harness import Diverged, Learner
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.registry import load_registry
-from harness.store import Store, new_owner
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.execution.registry import load_registry
+from harness.storage.store import Store, new_owner
 
 PLUGIN = """
 import numpy as np
@@ -289,7 +289,7 @@ def test_a_claim_is_respected_while_its_owner_lives_and_taken_over_when_it_expir
 
 def test_select_on_test_reports_the_best_test_score_and_every_page_says_so(bench, tmp_path):
     sin3 = load_registry().tasks["sin3"]
-    from harness.tasks import fixed_test_set, training_set
+    from harness.protocol.data import fixed_test_set, training_set
 
     learner = RefitBlowsUp()  # constant predictors: mean(y) + shift
     record = run_cell(CellSpec(sin3, learner, 60, 0, Protocol(n_test=300, select_on="test")))
@@ -328,7 +328,7 @@ def test_the_same_code_hashes_the_same_under_python_3_12s_ast(monkeypatch):
     ``ast.dump`` prints; simulate that parser on this Python and compare with the plain dump."""
     import ast
 
-    from harness import fingerprint
+    from harness.protocol import fingerprint
 
     source = textwrap.dedent('''
         class Net(Base):

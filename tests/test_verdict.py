@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness import Ordering, Slope, suiteboard
-from harness.registry import load_registry
-from harness.runner import plan
-from harness.store import Store
+from harness import Ordering, Slope
+from harness.reporting import suite_pages
+from harness.execution.registry import load_registry
+from harness.execution.runner import plan
+from harness.storage.store import Store
 from suite_plugin import fill, install, section, table
 
 BASE = {"a": 0.1, "b": 0.2, "c": 0.4}
@@ -29,7 +30,7 @@ def synth(fake_plugin, monkeypatch, tmp_path, bench):
     install(fake_plugin, monkeypatch)
     reg = load_registry()
     assert not reg.problems
-    cells = suiteboard.cells(reg, reg.suites["synth"].at())
+    cells = suite_pages.cells(reg, reg.suites["synth"].at())
     store = Store(tmp_path / "store.sqlite")  # the bench fixture's store
 
     def verdict(score):
@@ -219,7 +220,7 @@ def test_a_claim_naming_a_learner_the_suite_does_not_run_is_a_plugin_problem(fak
 
 
 def test_a_selector_names_one_variant_of_a_learner_run_twice():
-    from harness.verdict import Point
+    from harness.suites.claims import Point
 
     def points(train, base):
         return [Point("t", "t", {}, "net", f"net (train={train})", {"train": train, "width": 8}, n, seed,
@@ -245,7 +246,7 @@ def cond(fake_plugin, monkeypatch, tmp_path, bench):
     install_conditions(fake_plugin, monkeypatch)
     reg = load_registry()
     assert not reg.problems, reg.problems
-    cells = suiteboard.cells(reg, reg.suites["cond"].at())
+    cells = suite_pages.cells(reg, reg.suites["cond"].at())
     store = Store(tmp_path / "store.sqlite")
 
     def verdict(score):
@@ -284,7 +285,7 @@ def test_a_suite_plans_its_cells_once_per_condition(cond):
     assert len(cond.cells) == 3 * 6 * 2 * 4  # conditions × learner variants × N × seeds
     assert {s: sigmas.count(s) for s in set(sigmas)} == {0.0: 48, 0.1: 48, 0.5: 48}
     assert len({c.cell_id for c in cond.cells}) == len(cond.cells)
-    paper = suiteboard.cells(reg, suite.at("paper"))  # the paper scale's own conditions
+    paper = suite_pages.cells(reg, suite.at("paper"))  # the paper scale's own conditions
     assert len(paper) == 2 * 6 * 1 * 4
     assert sorted({(c.protocol.label_noise, c.protocol.label_sigma) for c in paper}) == [(0.0, 0.0), (0.5, 0.0)]
 
@@ -379,7 +380,7 @@ def test_the_task_page_has_a_section_per_condition(cond):
 
 def test_a_threshold_with_no_spread_is_a_point_interval():
     from harness import Threshold
-    from harness.verdict import Point
+    from harness.suites.claims import Point
 
     pts = [Point("t", "t", {}, "net", "net", {}, 10, seed, 0.0) for seed in range(3)]
     result = Threshold(learner="net", at_most=0.05, text="x", source="y").evaluate(pts)
@@ -414,7 +415,7 @@ def test_malformed_conditions_are_a_plugin_problem(fake_plugin, monkeypatch, con
 
 def test_a_condition_also_fixed_as_a_field_is_refused():
     from harness import Suite
-    from harness.suites import validate_suite
+    from harness.suites.suite import validate_suite
 
     with pytest.raises(ValueError, match="sets label_sigma both as a field and as a condition"):
         validate_suite(Suite(name="x", description="", tasks={"sin3": {}}, learners={"ntk": {}}, ns=(10,),
@@ -422,7 +423,7 @@ def test_a_condition_also_fixed_as_a_field_is_refused():
 
 
 def test_a_slope_of_the_error_itself_against_log_width_keeps_zero_errors():
-    from harness.verdict import Point
+    from harness.suites.claims import Point
 
     def pts(err):
         return [Point("t", "t", {}, "net", f"net (width={m})", {"width": m}, 100, seed, err(m, seed))
@@ -446,7 +447,7 @@ def test_a_slope_of_the_error_itself_against_log_width_keeps_zero_errors():
 
 def test_checks_name_a_variant_by_what_tells_it_apart():
     from harness import Threshold
-    from harness.verdict import Point
+    from harness.suites.claims import Point
 
     def pts(m, lr):  # a long label: every fixed parameter, as learner labels have
         label = f"net (epochs=100, lr={lr}, train=hidden, width={m})"

@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from conftest import one_line_error
-from harness import Problem, Task, WidthNeeded, suiteboard
-from harness.cell import CellSpec, Protocol, run_cell
-from harness.registry import load_registry
-from harness.store import Store
-from harness.tasks import zou_gu
-from harness.verdict import FAILS, HOLDS, NOT_SEPARABLE, Point
+from harness import Problem, Task, WidthNeeded
+from harness.reporting import suite_pages
+from harness.protocol.cell import CellSpec, Protocol, run_cell
+from harness.execution.registry import load_registry
+from harness.storage.store import Store
+from harness.protocol.data import zou_gu
+from harness.suites.claims import Point
+from harness.suites.statistics import FAILS, HOLDS, NOT_SEPARABLE
 from plugins.learners.nets.deep_sgd import DeepSGD, zou_gu_net
 from plugins.learners.nets.torch_training import torch_seed
 from suite_plugin import record, section, table
@@ -243,20 +245,20 @@ def test_claim_arguments_are_checked():
 def test_the_suite_plans_a_width_sweep_on_zou_gu_inputs_without_training():
     reg = load_registry()
     suite = reg.suites["zou-gu-deep"]
-    small = suiteboard.cells(reg, suite.at())
+    small = suite_pages.cells(reg, suite.at())
     assert len(small) == 7 * 4 * 3  # widths × N × seeds, one task
     assert {c.protocol.zou_gu_mu for c in small} == {0.5}
     assert sorted({c.learner.grid_spec["width"][0] for c in small}) == [4, 8, 16, 32, 64, 128, 256]
     assert {c.learner.grid_spec["depth"][0] for c in small} == {3}
     assert sorted({c.n for c in small}) == [50, 100, 200, 400]
-    assert len(suiteboard.cells(reg, suite.at("paper"))) == 10 * 6 * 3
+    assert len(suite_pages.cells(reg, suite.at("paper"))) == 10 * 6 * 3
 
 
 def test_the_suites_verdict_reads_the_stored_training_scores(bench, tmp_path):
     """The real suite's cells written with known training scores (no training): verdict.md says
     what the claim computes, with the m* table."""
     reg = load_registry()
-    cells = suiteboard.cells(reg, reg.suites["zou-gu-deep"].at())
+    cells = suite_pages.cells(reg, reg.suites["zou-gu-deep"].at())
     store = Store(tmp_path / "store.sqlite")  # the bench fixture's store
     for spec in cells:
         m = spec.learner.grid_spec["width"][0]

@@ -101,7 +101,7 @@ def primal_gram(features: Callable[[np.ndarray], np.ndarray], X: np.ndarray, T: 
 class CellCache:
     """What one selection round computed that a later round of the same cell reuses: the edge
     search's extension rounds call ``fit_select`` again with the same data and the same ``rng``
-    object (``harness.search.refine``). Values are kept under a key for one (data, rng) at a time:
+    object (``harness.protocol.edges.refine``). Values are kept under a key for one (data, rng) at a time:
     the data by a hash of its arrays, the rng by identity (held, so that its id cannot pass to
     another cell's); another cell's call drops everything kept, so what a cell kept stays in its
     worker until then (random features: the grid's Grams, 136 MB at the default widths, which

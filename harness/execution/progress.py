@@ -2,8 +2,8 @@
 terminal (cells done with an ETA, the cells running now and the epoch each has reached) or, when
 stderr is not a terminal, one plain line per finished cell.
 
-Epochs reach the display through :func:`report_epoch`, which a learner's training loop calls once
-per epoch. In-process it updates the display directly; in a joblib (loky) worker it writes the
+Epochs reach the display through :func:`harness.report_epoch` (:mod:`harness.api.epochs`), which
+a learner's training loop calls once per epoch. In-process it updates the display directly; in a joblib (loky) worker it writes the
 cell's state to a small file named after the cell in a folder the parent polls — a plain file
 survives a worker that dies and needs no server process or queue proxy pickled into the worker.
 
@@ -28,15 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TextIO
 
+from harness.api.epochs import report_epoch, reporting
+
 if TYPE_CHECKING:  # only for annotations: this module is imported by `import harness`
-    from .cell import CellSpec
-    from .runner import RunSummary
+    from harness.execution.runner import RunSummary
+    from harness.protocol.cell import CellSpec
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 
-# A training loop's epoch report is forwarded at most this often (first epochs and the last
-# always pass), so a loop of thousands of millisecond epochs pays a clock read per epoch.
-REPORT_EVERY = 0.2
 
 # With one N seen for a learner (the first quarter of a run: the largest N go first), its cost is
 # taken to grow like N^1.5: the median slope of log seconds against log N between consecutive
@@ -47,36 +46,6 @@ REPORT_EVERY = 0.2
 # learner here costs more than a cubic solve.
 PRIOR_EXPONENT = 1.5
 EXPONENT_RANGE = (0.0, 3.0)
-
-_reporter: Callable[[int, int], None] | None = None
-_last_report = 0.0
-
-
-def report_epoch(done: int, total: int) -> None:
-    """Tell the progress display that ``done`` of at most ``total`` epochs (or rounds) of the
-    current fit are finished. Call it once per epoch from a training loop; a fit that stops early
-    simply stops reporting, and the next fit starts again at ``done = 1``. Costs a clock read
-    when a run displays progress, nothing otherwise (a no-op without a reporter)."""
-    global _last_report
-    reporter = _reporter
-    if reporter is None:
-        return
-    now = time.monotonic()
-    if done > 1 and done < total and now - _last_report < REPORT_EVERY:
-        return
-    _last_report = now
-    reporter(done, total)
-
-
-@contextmanager
-def reporting(reporter: Callable[[int, int], None]) -> Iterator[None]:
-    """Route :func:`report_epoch` calls to ``reporter`` while the block runs."""
-    global _reporter, _last_report
-    previous, _reporter, _last_report = _reporter, reporter, 0.0
-    try:
-        yield
-    finally:
-        _reporter = previous
 
 
 @dataclass
@@ -105,10 +74,10 @@ def _write_state(path: Path, state: CellState) -> None:
 
 
 def run_reported(spec: CellSpec, threads: int | None, timeout: float | None, folder: str) -> dict[str, Any]:
-    """:func:`harness.cell.run_cell` in a worker process, with its epoch reports written to
+    """:func:`harness.protocol.cell.run_cell` in a worker process, with its epoch reports written to
     ``folder/<cell_id>`` ("fit done total", rewritten at most every :data:`REPORT_EVERY` s); the
     file appears when the cell starts, which is how the parent learns which cells run."""
-    from .cell import run_cell
+    from harness.protocol.cell import run_cell
 
     path = Path(folder) / spec.cell_id
     state = CellState(0.0)
@@ -396,7 +365,9 @@ class Progress:
 
     def _start_bar(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress as Bar, TextColumn
+        from rich.progress import BarColumn
+        from rich.progress import Progress as Bar
+        from rich.progress import TextColumn
 
         console = Console(file=self.stream, force_terminal=True)
         self._bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[note]}"),
@@ -455,7 +426,7 @@ class Progress:
     def heartbeat(self) -> Iterator[None]:
         """While the block runs, refresh the display every fraction of a second (plain output:
         a heartbeat line when nothing was printed for ``interval`` seconds); stop the bar after."""
-        from .periodic import every
+        from harness.storage.periodic import every
 
         try:
             with every(min(0.25, self.interval / 4), self.tick):

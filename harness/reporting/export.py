@@ -8,7 +8,7 @@ import io
 import json
 from typing import Any
 
-from .learners import label, short_labels
+from harness.api.learners import label, short_labels
 
 # The columns every record has, in this order; metrics, diagnostics and chosen parameters follow as
 # ``metric_<name>``, ``diag_<name>`` and ``chosen_<name>`` columns (their names depend on the task
@@ -26,7 +26,7 @@ def row_labels(rows: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def record(row: dict[str, Any], stale_reasons: list[str], short: dict[str, str] | None = None) -> dict[str, Any]:
-    """One store row as a flat record; ``stale_reasons`` from :func:`harness.runner.staleness`.
+    """One store row as a flat record; ``stale_reasons`` from :func:`harness.execution.runner.staleness`.
     ``label`` is the short label ``short`` gives the row's variant (see :func:`row_labels`; the
     full label without it); its whole grid stays in ``learner_params``."""
     out = {k: row.get(k) for k in FIXED}

@@ -1,18 +1,6 @@
-"""Tuning whose answer is not a grid edge.
-
-A grid search whose winner is the largest or smallest candidate of a numeric axis has not found
-the optimum, only the end of the grid. After the learner's own ``fit_select`` over its grid,
-:func:`refine` looks for such edges and, on the axes the learner declares extendable
-(:class:`Search`), validates one more value one step outwards — a line search from the winner,
-one configuration per edge — until the winner is inside what was tried or the declared bound is
-reached. An axis whose winner is on an edge that cannot be extended (a bound hit, an axis the
-learner does not declare, such as a costly width) is reported as such with the cell, marked on
-the leaderboards and warned about after the run.
-
-Written here rather than taken from scikit-learn or optuna: their searches (``ParameterGrid``,
-successive halving, TPE) choose among or sample inside given ranges; growing a range outwards
-from its edge, through the learner's own ``fit_select`` contract, is what none of them does.
-"""
+"""The edge search (:func:`refine`; why and how: :mod:`harness.api.search`): when a cell's
+chosen value sits on an edge of its grid, the grid grows past that edge (within the learner's
+:class:`harness.Search` bounds) and selection runs again."""
 
 from __future__ import annotations
 
@@ -21,26 +9,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .learners import Learner, Selection
+from harness.api.learners import Learner, Selection
+from harness.api.search import Search
 
 MAX_ROUNDS = 8  # extensions per cell; each validates at most one configuration per edge
-
-
-@dataclass(frozen=True)
-class Search:
-    """How selection may extend a numeric candidate axis whose winner is on its edge.
-
-    ``lo``/``hi``: the bounds never crossed. ``step``: the factor of one extension (default: the
-    ratio of the edge candidate to its neighbour, ×10 when that is undefined). ``cap``: the
-    axis is an upper limit inside which the learner chooses the value itself (epochs, chosen by
-    early stopping): it is on its edge when the chosen value equals the limit, even as a single
-    candidate.
-    """
-
-    lo: float
-    hi: float
-    step: float | None = None
-    cap: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 
-from .diagnostics import DATA_DIAGNOSTICS
-from .errors import BenchError, Diverged
-from .tasks import KINDS, Problem, Task
+from harness.api.diagnostics import DATA_DIAGNOSTICS
+from harness.api.errors import BenchError, Diverged
+from harness.api.tasks import KINDS, Problem, Task
 
 
 class Model(Protocol):
@@ -32,7 +32,7 @@ class Model(Protocol):
     Optionally a model also has ``diagnostics() -> dict[str, float | int | None | list]``: how
     its training went (a training-loss curve, epochs to a loss threshold, how far the weights
     moved, ...). The harness calls it on the refit model of every cell and stores the result in
-    the row's ``metrics`` under ``diagnostics`` (see :mod:`harness.diagnostics`), beside what
+    the row's ``metrics`` under ``diagnostics`` (see :mod:`harness.api.diagnostics`), beside what
     the harness computes itself for the names in ``Learner.data_diagnostics``; values must be
     numbers, None or lists of numbers.
     """
@@ -125,11 +125,11 @@ class Learner(abc.ABC):
     renamed: dict[str, str] = {}
     uses_device = False  # True for learners that honour ``bench run --device`` (torch learners)
     # Numeric axes selection may extend past the grid when the winner sits on an edge, with their
-    # bounds (see harness.search.Search); other numeric axes' edges are only reported.
+    # bounds (see harness.api.search.Search); other numeric axes' edges are only reported.
     search: dict[str, Any] = {}
     discrete: frozenset[str] = frozenset()  # numeric parameters that are categories, not ordered axes
     # Diagnostics of the training set the harness computes for this learner's cells (names from
-    # harness.diagnostics.DATA_DIAGNOSTICS, e.g. "arora_complexity" for two-layer ReLU networks).
+    # harness.api.diagnostics.DATA_DIAGNOSTICS, e.g. "arora_complexity" for two-layer ReLU networks).
     data_diagnostics: tuple[str, ...] = ()
     device = "cpu"
 

@@ -3,7 +3,7 @@
 1. Draw the nested training set (first N points of the seed's stream) and the fixed test set.
 2. Split the N points into train / validation; the learner selects its configuration there.
 3. Refit the chosen configuration on all N points; score it on the test set, which no learner
-   method ever receives. The refit model's diagnostics (harness.diagnostics) go with the metrics.
+   method ever receives. The refit model's diagnostics (harness.api.diagnostics) go with the metrics.
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from .diagnostics import collect, data_diagnostics
-from .errors import BenchError, Diverged, one_line
-from . import learners, search, tasks
-from .fingerprint import code_fingerprint, fingerprint_functions
-from .learners import Learner, score
-from .search import refine
-from .tasks import (Problem, Task, corrupt_labels, fixed_test_set, gaussian_label_noise, stable_int, task_rng,
-                    training_set, zou_gu)
+from harness.api import learners, tasks
+from harness.api.diagnostics import collect, data_diagnostics
+from harness.api.errors import BenchError, Diverged, one_line
+from harness.api.learners import Learner, score
+from harness.api.tasks import Problem, Task
+from harness.protocol import data, edges
+from harness.protocol.data import (corrupt_labels, fixed_test_set, gaussian_label_noise, stable_int, task_rng,
+                                   training_set, zou_gu)
+from harness.protocol.edges import refine
+from harness.protocol.fingerprint import code_fingerprint, fingerprint_functions
 
 STATUSES = ("ok", "diverged", "failed", "timeout")
 SELECT_ON = ("validation", "test")
@@ -41,13 +43,13 @@ class Protocol:
 
     n_test: int = 5000
     val_fraction: float = 0.2
-    label_noise: float = 0.0  # fraction of training labels replaced (see tasks.corrupt_labels)
+    label_noise: float = 0.0  # fraction of training labels replaced (see data.corrupt_labels)
     # additive Gaussian noise on regression training labels, std label_sigma · std y
-    # (see tasks.gaussian_label_noise; std y from tasks.label_scale); the test set stays clean
+    # (see data.gaussian_label_noise; std y from data.label_scale); the test set stays clean
     label_sigma: float = 0.0
-    zou_gu_mu: float | None = None  # map inputs to ||x|| = 1 with x_d = mu (see tasks.zou_gu)
+    zou_gu_mu: float | None = None  # map inputs to ||x|| = 1 with x_d = mu (see data.zou_gu)
     # corrupt the test labels too, the same fraction label_noise (Arora et al. 2019, App. A: "train
-    # and test alike"); our default keeps the test set clean (see tasks.corrupt_labels)
+    # and test alike"); our default keeps the test set clean (see data.corrupt_labels)
     corrupt_test: bool = False
     # "validation" (ours) or "test": train every configuration on all N and report the best test
     # score, as Allen-Zhu, Li & Liang (2019, §7) report their figures — optimistic, and labelled so.
@@ -98,7 +100,7 @@ class CellSpec:
 
     @property
     def code(self) -> dict[str, str]:
-        """Fingerprints of the code this cell runs (see :mod:`harness.fingerprint`); recorded with
+        """Fingerprints of the code this cell runs (see :mod:`harness.protocol.fingerprint`); recorded with
         the row, not part of the identity, so a stored cell whose code changed is found and
         reported as stale rather than silently missed or reused."""
         return {"learner_code": code_fingerprint(self.learner), "task_code": code_fingerprint(self.task),
@@ -340,8 +342,8 @@ def harness_fingerprint() -> str:
     return fingerprint_functions([
         _run, exploded, _rng_and_grid, _select_on_test, split_indices, test_metrics,
         learners.Learner.fit_select, learners.Learner.param_grid, learners.Learner.grid_spec.fget,
-        learners.canonical, learners.Selection, learners._refit, learners.score, search.edges,
-        search._next, search.refine, tasks.training_set, tasks.fixed_test_set, tasks._finite_split,
-        tasks.corrupt_labels, tasks.gaussian_label_noise, tasks.label_scale, tasks.zou_gu, tasks.task_rng,
-        tasks.stable_int, tasks.checked_sample, tasks.checked_sample_arrays, tasks.FiniteTask.sample,
+        learners.canonical, learners.Selection, learners._refit, learners.score, edges.edges,
+        edges._next, edges.refine, data.training_set, data.fixed_test_set, data._finite_split,
+        data.corrupt_labels, data.gaussian_label_noise, data.label_scale, data.zou_gu, data.task_rng,
+        data.stable_int, data.checked_sample, data.checked_sample_arrays, tasks.FiniteTask.sample,
     ], "protocol")

@@ -23,8 +23,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import BenchError
-from .tasks import KINDS, Problem
+from harness.api.errors import BenchError
+from harness.api.tasks import KINDS, Problem
 
 # Training-curve conventions (training_curve):
 CURVE_POINTS = 50     # at most this many (log-spaced) epochs of the curve are stored

@@ -1,5 +1,5 @@
 """Named benchmark suites: a fixed grid of tasks × learners × N × seeds, registered by plugins,
-at one or more named scales, with the paper claims it tests (see :mod:`harness.verdict`)."""
+at one or more named scales, with the paper claims it tests (see :mod:`harness.suites.claims`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import config
-from .errors import BenchError
+from harness.api.errors import BenchError
+from harness.suites import toml
 
 DEFAULT_SCALE = "small"
 # The protocol options a suite may vary as conditions (axes of its grid), each value a separate
@@ -70,9 +70,9 @@ class Grid:
 
     @functools.cached_property
     def labels(self) -> tuple[str, ...]:
-        """Each learner variant's label (:func:`harness.learners.label`), in the order of
+        """Each learner variant's label (:func:`harness.api.learners.label`), in the order of
         ``learners``: computed once, as checking a suite's claims asks for them ~1,500 times."""
-        from .learners import label
+        from harness.api.learners import label
 
         return tuple(label(name, ov) for name, ov in self.learners)
 
@@ -170,7 +170,7 @@ def _resolve(base: dict[str, Variants], scale: dict[str, Variants]) -> tuple[tup
 
 def validate_suite(suite: object) -> None:
     """Raise ``ValueError`` saying how ``suite`` is malformed."""
-    from .verdict import Claim  # verdict imports nothing from here at import time; no cycle
+    from harness.suites.claims import Claim
 
     if not isinstance(suite, Suite):
         raise ValueError(f"registered {type(suite).__name__}, which is not a harness.Suite")
@@ -206,18 +206,18 @@ def validate_suite(suite: object) -> None:
 # A suite file's keys: the Suite's fields. ``tasks``/``learners`` hold [NAME] tables (one variant)
 # or [[NAME]] arrays of tables (several); a task's table holds values, a learner's candidate lists.
 def _suite_schema() -> dict[str, Any]:
-    return {"name": config.string, "description": config.string, "tasks": None, "learners": None, "ns": config.sizes,
-            "seeds": config.positive_int, "n_test": config.positive_int, "val_fraction": config.number, "label_noise": config.number,
-            "zou_gu_mu": config.number, "select_on": config.choice("validation", "test"), "compare_selection": config.boolean,
-            "label_sigma": config.number, "corrupt_test": config.boolean, "conditions": _conditions_table,
-            "scales": None, "claims": None, "caveats": config.strings}
+    return {"name": toml.string, "description": toml.string, "tasks": None, "learners": None, "ns": toml.sizes,
+            "seeds": toml.positive_int, "n_test": toml.positive_int, "val_fraction": toml.number, "label_noise": toml.number,
+            "zou_gu_mu": toml.number, "select_on": toml.choice("validation", "test"), "compare_selection": toml.boolean,
+            "label_sigma": toml.number, "corrupt_test": toml.boolean, "conditions": _conditions_table,
+            "scales": None, "claims": None, "caveats": toml.strings}
 
 
 def _conditions_table(value: Any, src: Any, path: tuple) -> dict[str, tuple[Any, ...]]:
     """``[conditions]`` with ``OPTION = [values]``: the protocol options a suite varies (checked,
     values and all, by validate_suite once the Suite is built)."""
-    config.table(value, src, path, "[conditions] with label_sigma = [0.0, 0.1]")
-    return {k: tuple(config.param_values(v, src, path + (k,))) for k, v in value.items()}
+    toml.table(value, src, path, "[conditions] with label_sigma = [0.0, 0.1]")
+    return {k: tuple(toml.param_values(v, src, path + (k,))) for k, v in value.items()}
 
 
 SCALE_KEYS = ("ns", "seeds", "n_test", "tasks", "learners", "note", "conditions")
@@ -230,23 +230,23 @@ def _entries(value: Any, src: Any, path: tuple, kind: str) -> dict[str, Variants
     key = path[-1]
     if isinstance(value, list) and all(isinstance(v, str) for v in value) and value:
         return {name: {} for name in value}  # names alone, no overrides
-    config.table(value, src, path, f"[{key}.NAME] with one KEY = VALUE line per parameter, or a list of names")
+    toml.table(value, src, path, f"[{key}.NAME] with one KEY = VALUE line per parameter, or a list of names")
     out: dict[str, Variants] = {}
 
     def variant(spec: Any, where: tuple) -> dict[str, Any]:
-        config.table(spec, src, where, f"[{dotted_name(where)}] with one KEY = VALUE line per parameter")
+        toml.table(spec, src, where, f"[{dotted_name(where)}] with one KEY = VALUE line per parameter")
         if kind == "learner":
-            return {p: config.param_values(v, src, where + (p,)) for p, v in spec.items()}
+            return {p: toml.param_values(v, src, where + (p,)) for p, v in spec.items()}
         for p, v in spec.items():
-            if not config.is_plain(v):
-                raise src.error(where + (p,), f"{config.dotted(where + (p,))} must be a value (string, number, boolean "
-                                              f"or list), got {config.describe(v)}")
+            if not toml.is_plain(v):
+                raise src.error(where + (p,), f"{toml.dotted(where + (p,))} must be a value (string, number, boolean "
+                                              f"or list), got {toml.describe(v)}")
         return dict(spec)
 
     for name, spec in value.items():
         if isinstance(spec, list):
             if not spec:
-                raise src.error(path + (name,), f"{config.dotted(path + (name,))} = [] has no variant; write "
+                raise src.error(path + (name,), f"{toml.dotted(path + (name,))} = [] has no variant; write "
                                                 f"[[{dotted_name(path + (name,))}]] tables, one per variant")
             out[name] = [variant(s, path + (name, i)) for i, s in enumerate(spec)]
         else:
@@ -256,14 +256,15 @@ def _entries(value: Any, src: Any, path: tuple, kind: str) -> dict[str, Variants
 
 def dotted_name(path: tuple) -> str:
     """A table's name in a header: the path without array indexes."""
-    return config.dotted(tuple(p for p in path if not isinstance(p, int)))
+    return toml.dotted(tuple(p for p in path if not isinstance(p, int)))
 
 
 def claim_kinds() -> dict[str, type]:
     """Every claim class by its suite-file ``kind``: the class name in snake case (``Ordering`` →
     ``ordering``, ``WidthNeeded`` → ``width_needed``), for harness.Claim's subclasses defined so far
     (a plugin's own claim types too, once imported)."""
-    from .verdict import Claim
+    from harness.suites import sweeps  # noqa: F401  (its claim types are Claim's subclasses too)
+    from harness.suites.claims import Claim
 
     kinds: dict[str, type] = {}
     todo = list(Claim.__subclasses__())
@@ -285,33 +286,33 @@ def _claim_fields(cls: type) -> dict[str, Any]:
             continue
         hint = str(hints[f.name])
         if f.name == "conditions":
-            checks[f.name] = lambda v, src, path: dict(config.table(v, src, path, "conditions = { label_noise = 0.2 }"))
+            checks[f.name] = lambda v, src, path: dict(toml.table(v, src, path, "conditions = { label_noise = 0.2 }"))
         elif "tuple" in hint:
-            checks[f.name] = config.strings
+            checks[f.name] = toml.strings
         elif "float" in hint or "int" in hint:
-            checks[f.name] = config.number
+            checks[f.name] = toml.number
         elif "bool" in hint:
-            checks[f.name] = config.boolean
+            checks[f.name] = toml.boolean
         else:
-            checks[f.name] = config.string
+            checks[f.name] = toml.string
     return checks
 
 
 def _claim(spec: Any, src: Any, path: tuple) -> Any:
     kinds = claim_kinds()
     names = " or ".join(f'"{k}"' for k in sorted(kinds))
-    config.table(spec, src, path, f"[[claims]] with kind = {names}")
+    toml.table(spec, src, path, f"[[claims]] with kind = {names}")
     kind = spec.get("kind")
     if kind not in kinds:
         raise src.error(path + (("kind",) if "kind" in spec else ()),
-                        f"{config.dotted(path)} needs kind = {names}, got "
-                        + (config.describe(kind) if "kind" in spec else "no kind"))
+                        f"{toml.dotted(path)} needs kind = {names}, got "
+                        + (toml.describe(kind) if "kind" in spec else "no kind"))
     cls = kinds[kind]
     checks = _claim_fields(cls)
-    config.check_keys(src, path, spec, dict.fromkeys(("kind", *checks)), f" in {'an' if kind[0] in 'aeiou' else 'a'} {kind} claim")
+    toml.check_keys(src, path, spec, dict.fromkeys(("kind", *checks)), f" in {'an' if kind[0] in 'aeiou' else 'a'} {kind} claim")
     for key in ("text", "source"):
         if key not in spec:
-            raise src.error(path, f"{config.dotted(path)} needs {key} = \"...\" (the claim in words, and where the "
+            raise src.error(path, f"{toml.dotted(path)} needs {key} = \"...\" (the claim in words, and where the "
                                   f"paper makes it)")
     args = {k: checks[k](v, src, path + (k,)) for k, v in spec.items() if k != "kind"}
     try:
@@ -319,16 +320,16 @@ def _claim(spec: Any, src: Any, path: tuple) -> Any:
     except TypeError as exc:  # a required argument missing: name it as the file would
         missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in args
                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        raise src.error(path, f"{config.dotted(path)}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} claim needs "
+        raise src.error(path, f"{toml.dotted(path)}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} claim needs "
                               + ", ".join(f"{k} = ..." for k in missing) if missing else str(exc)) from None
     except ValueError as exc:
-        raise src.error(path, f"{config.dotted(path)}: {exc}") from None
+        raise src.error(path, f"{toml.dotted(path)}: {exc}") from None
 
 
 def suite_from_toml(src: Any) -> Suite:
-    """The :class:`Suite` a parsed suite file (:class:`harness.config.TomlFile`) declares."""
+    """The :class:`Suite` a parsed suite file (:class:`harness.suites.toml.TomlFile`) declares."""
     data, schema = src.data, _suite_schema()
-    config.check_keys(src, (), data, schema, " in a suite file")
+    toml.check_keys(src, (), data, schema, " in a suite file")
     for key in REQUIRED:
         if key not in data:
             raise BenchError(f"{src.name}: a suite file needs {key} = ... (it has {', '.join(data) or 'no key'})")
@@ -338,21 +339,21 @@ def suite_from_toml(src: Any) -> Suite:
             args[key] = _entries(value, src, (key,), key[:-1])
         elif key == "scales":
             args[key] = {}
-            for name, spec in config.table(value, src, (key,), "[scales.paper] with ns = [...], note = \"...\"").items():
+            for name, spec in toml.table(value, src, (key,), "[scales.paper] with ns = [...], note = \"...\"").items():
                 where = (key, name)
-                config.table(spec, src, where, f"[scales.{config.toml_key(name)}] with ns = [...], note = \"...\"")
-                config.check_keys(src, where, spec, dict.fromkeys(SCALE_KEYS), f" in [scales.{name}]")
+                toml.table(spec, src, where, f"[scales.{toml.toml_key(name)}] with ns = [...], note = \"...\"")
+                toml.check_keys(src, where, spec, dict.fromkeys(SCALE_KEYS), f" in [scales.{name}]")
                 fields = {k: schema[k](v, src, where + (k,)) for k, v in spec.items() if k in ("ns", "seeds", "n_test")}
                 fields.update({k: _entries(v, src, where + (k,), k[:-1]) for k, v in spec.items()
                                if k in ("tasks", "learners")})
                 if "note" in spec:
-                    fields["note"] = config.string(spec["note"], src, where + ("note",))
+                    fields["note"] = toml.string(spec["note"], src, where + ("note",))
                 if "conditions" in spec:
                     fields["conditions"] = _conditions_table(spec["conditions"], src, where + ("conditions",))
                 args[key][name] = Scale(**fields)
         elif key == "claims":
             if not isinstance(value, list):
-                raise src.error((key,), f"claims must be [[claims]] tables, got {config.describe(value)}")
+                raise src.error((key,), f"claims must be [[claims]] tables, got {toml.describe(value)}")
             args[key] = tuple(_claim(spec, src, (key, i)) for i, spec in enumerate(value))
         else:
             args[key] = schema[key](value, src, (key,))
@@ -368,7 +369,7 @@ def load_suite_toml(path: str | Path) -> Suite:
     """Read a suite file (TOML; its format is in the README, "Runs as files", and
     ``bench suite show NAME`` prints any suite in it). Every problem is one :class:`BenchError`
     line naming the file and the line of the key."""
-    return suite_from_toml(config.TomlFile.read(path, "suite file"))
+    return suite_from_toml(toml.TomlFile.read(path, "suite file"))
 
 
 def suite_files(path: str | Path) -> list[Path]:
@@ -417,14 +418,14 @@ def suite_to_toml(suite: Suite) -> str:
            "tasks": {k: _overrides(v) for k, v in suite.tasks.items()},
            "learners": {k: _overrides(v) for k, v in suite.learners.items()},
            "scales": scales or None, "claims": claims or None}
-    return config.dumps(doc)
+    return toml.dumps(doc)
 
 
 def _check_conditions(suite: Suite, where: str, spec: object) -> None:
     """Raise ``ValueError`` for conditions that are not protocol options with a non-empty list of
     valid values, or that a suite also fixes as a plain field."""
-    from .cell import Protocol
-    from .errors import BenchError
+    from harness.api.errors import BenchError
+    from harness.protocol.cell import Protocol
 
     if not isinstance(spec, dict):
         raise ValueError(f"suite '{suite.name}': conditions{where} must be a dict of option → values, "

@@ -14,15 +14,16 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .cell import CellSpec, Protocol, harness_fingerprint, run_cell
-from .errors import BenchError, one_line
-from .fingerprint import code_fingerprint, upgraded
-from .learners import Learner
-from .progress import Progress, run_reported
-from .provenance import git_revision, versions
-from .registry import Registry
-from .store import CODE_COLUMNS, FINAL, Store, new_owner
-from .tasks import FiniteTask, Task, checked_sample
+from harness.api.errors import BenchError, one_line
+from harness.api.learners import Learner
+from harness.api.tasks import FiniteTask, Task
+from harness.execution.progress import Progress, run_reported
+from harness.execution.provenance import git_revision, versions
+from harness.execution.registry import Registry
+from harness.protocol.cell import CellSpec, Protocol, harness_fingerprint, run_cell
+from harness.protocol.data import checked_sample
+from harness.protocol.fingerprint import code_fingerprint, upgraded
+from harness.storage.store import CODE_COLUMNS, FINAL, Store, new_owner
 
 
 @dataclass
@@ -80,7 +81,7 @@ def stale_reasons(stored: dict[str, Any], code: dict[str, str]) -> list[str]:
 
 def as_today(row: dict[str, Any], learner: Learner, task: Task) -> dict[str, Any]:
     """``row`` with fingerprints stored under an earlier scheme read as today's scheme's value
-    for the same code (see :func:`harness.fingerprint.upgraded`)."""
+    for the same code (see :func:`harness.protocol.fingerprint.upgraded`)."""
     return {**row, "learner_code": upgraded(row.get("learner_code"), "learner", row["learner"], learner),
             "task_code": upgraded(row.get("task_code"), "task", row["task"], task)}
 
@@ -326,8 +327,10 @@ def pending(cells: list[CellSpec], store: Store, retry_failed: bool = False,
             reuse_stale: bool = False) -> list[CellSpec]:
     """The cells a run would train (not yet stored, stale, or failed with ``retry_failed``)."""
     stored = store.existing(c.cell_id for c in cells)
-    return [c for c in cells if _to_train(stored.get(c.cell_id), stale_reasons(as_today(stored[c.cell_id], c.learner, c.task), c.code)
-                                          if c.cell_id in stored else [], retry_failed, reuse_stale)]
+    def reasons(c: CellSpec) -> list[str]:
+        row = stored.get(c.cell_id)
+        return [] if row is None else stale_reasons(as_today(row, c.learner, c.task), c.code)
+    return [c for c in cells if _to_train(stored.get(c.cell_id), reasons(c), retry_failed, reuse_stale)]
 
 
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
@@ -345,7 +348,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     ``progress`` shows the plan (with ``estimate`` = (seconds per cell, where from) when no stored
     timing gives one), the cells in flight with their epochs, and each finished cell.
     ``backend`` trains the cells elsewhere (``backend(cells, cell_timeout)`` yields (spec,
-    record) pairs, e.g. :class:`harness.backends.DaskBackend`); default: this process, or
+    record) pairs, e.g. :class:`harness.execution.backends.DaskBackend`); default: this process, or
     ``jobs`` joblib worker processes. This process claims and stores every cell either way.
     """
     if not isinstance(jobs, int) or jobs < 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import BenchError
+from harness.api.errors import BenchError
 
 HELP = "cpu, cuda, cuda:N, mps or auto (cuda when torch sees a GPU, else cpu)"
 

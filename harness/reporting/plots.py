@@ -2,7 +2,7 @@
 
 A plot shows, per learner, the mean test metric over seeds at each tested N with a band of ± one
 standard deviation over seeds — exactly the numbers of the leaderboard's table (``np.std``, as
-:func:`harness.leaderboard.table` shows them). Both axes are logarithmic, the x ticks sit at the
+:func:`harness.reporting.leaderboard.table` shows them). Both axes are logarithmic, the x ticks sit at the
 tested N. A zero (a perfect score) has no place on a log axis, so it is drawn at a marked floor,
 1/n_test (lowered below the smallest positive mean if one lies under it); for relative MSE a line
 at 1 marks the mean predictor. The legend sits outside the axes, the image is saved at
@@ -26,7 +26,7 @@ import numpy as np
 if TYPE_CHECKING:  # only for annotations: leaderboard imports this module
     from matplotlib.figure import Figure
 
-    from .leaderboard import Variant
+    from harness.reporting.curves import Variant
 
 DPI = 150
 BAND = "band: ± std over seeds"
@@ -154,10 +154,10 @@ def _wrap(text: str, width: int) -> str:
 
 def legend_labels(variants: list[tuple[str, dict[str, list[Any]]]]) -> tuple[dict[str, str], list[str]]:
     """Legend entries for the learner variants (name, candidate-list overrides) of one plot: full
-    label → the short label the tables show (:func:`harness.learners.short_labels`), and the
+    label → the short label the tables show (:func:`harness.api.learners.short_labels`), and the
     ``key=value`` overrides every variant has (all of them, for a plot of one variant), said once in
     the legend's title. Only the text changes; the style stays a function of the full label."""
-    from .learners import grid_text, label, short_labels
+    from harness.api.learners import grid_text, label, short_labels
 
     short = short_labels(variants)
     grids = {label(name, ov): [grid_text({k: v}) for k, v in ov.items()] for name, ov in variants}
@@ -186,7 +186,7 @@ def figure(v: Variant) -> Figure:
     floor = floor_of(v)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     handles, drawn, floored = [], [], False
-    from .leaderboard import shown_labels  # leaderboard imports this module at load time
+    from harness.reporting.curves import shown_labels
 
     short = shown_labels(v)  # the table's own row labels
     _, shared = legend_labels([(c.learner, c.params) for c in v.curves.values() if c.learner])
@@ -253,13 +253,13 @@ def sweep_figure(points: list[Any], x: str, metric: str | None, heading: str) ->
     """Test metric against a learner parameter ``x`` (a width sweep: Allen-Zhu et al.'s Fig. 1(a),
     Li & Liang's error vs m), one curve per learner variant apart from ``x`` and per N, mean over
     seeds with a ± std band, as the learning curves are drawn. ``points`` are the suite's
-    :class:`harness.verdict.Point` of one condition; None when no variant varies ``x``."""
+    :class:`harness.suites.claims.Point` of one condition; None when no variant varies ``x``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .learners import label as learner_label
+    from harness.api.learners import label as learner_label
 
     curves: dict[tuple[str, int], dict[float, list[float]]] = {}
     variants: dict[str, tuple[str, dict[str, list[Any]]]] = {}
@@ -321,17 +321,18 @@ def _slug(text: str) -> str:
 
 def _save(fig: Figure, path: Path) -> None:
     """Write ``fig`` to ``path`` atomically at :data:`DPI` with a tight bounding box, and close it."""
-    from .leaderboard import _atomic  # leaderboard imports this module at load time
     import matplotlib.pyplot as plt
 
+    from harness.reporting.files import write_atomically
+
     try:
-        _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
+        write_atomically(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
     finally:
         plt.close(fig)
 
 
 def condition_figures(points: list[Any], axis: str, where: Path) -> list[tuple[str, str]]:
-    """Arora et al.'s figures from a suite's stored cells (``points``: :class:`harness.verdict.Point`
+    """Arora et al.'s figures from a suite's stored cells (``points``: :class:`harness.suites.claims.Point`
     with their diagnostics), one set per task, learner variant and N, written into ``where``:
 
     - ``<task>-<learner>-N<n>-train-loss.png`` (their Fig. 1): the training loss against the epoch,
@@ -348,7 +349,7 @@ def condition_figures(points: list[Any], axis: str, where: Path) -> list[tuple[s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .verdict import point_labels
+    from harness.suites.claims import point_labels
 
     groups: dict[tuple[str, str, int], list[Any]] = {}
     for p in points:

@@ -2,7 +2,7 @@
 ``<out>/<suite>/<scale>/`` for any other, so that running one suite (or one scale) never
 overwrites another's committed pages.
 
-The directory holds a leaderboard page and plot per task (as :mod:`harness.leaderboard` writes
+The directory holds a leaderboard page and plot per task (as :mod:`harness.reporting.leaderboard` writes
 them), ``verdict.md`` — one line per claim, the numbers behind it, the command and wall time
 that produced them, the suite's caveats — and ``verdict.json`` (the same, for the index) and
 ``runs.json`` (the measured runs that trained the cells). Only the suite's own cells count:
@@ -25,15 +25,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import leaderboard, plots
-from .cell import CellSpec, Protocol
-from .errors import BenchError
-from .learners import Learner, short_labels
-from .registry import Registry
-from .runner import plan
-from .suites import DEFAULT_SCALE, Grid, Suite
-from .tasks import Task
-from .verdict import CHECK_HEADERS, ClaimResult, Point, Tracks, Trend, checks_table, fmt, t_interval, to_json
+from harness.api.errors import BenchError
+from harness.api.learners import Learner, short_labels
+from harness.api.tasks import Task
+from harness.execution.registry import Registry
+from harness.execution.runner import plan
+from harness.protocol.cell import CellSpec, Protocol
+from harness.reporting import curves, files, leaderboard, plots
+from harness.reporting.verdicts import CHECK_HEADERS, checks_table, to_json
+from harness.suites.claims import ClaimResult, Point, fmt
+from harness.suites.statistics import t_interval
+from harness.suites.suite import DEFAULT_SCALE, Grid, Suite
+from harness.suites.sweeps import Tracks, Trend
 
 
 def directory(out: Path, grid: Grid) -> Path:
@@ -199,7 +202,7 @@ def record_run(path: Path, argv: list[str], wall_seconds: float, trained: int, j
     runs = recorded_runs(path) + [{"command": "bench " + shlex.join(argv), "wall_seconds": round(wall_seconds, 1),
                            "trained": trained, "jobs": jobs, "cores": os.cpu_count(),
                            "began": began.isoformat(timespec="seconds"), "ended": now.isoformat(timespec="seconds")}]
-    leaderboard._write_text(path / "runs.json", json.dumps({"runs": runs}, indent=1) + "\n")
+    files.write_text(path / "runs.json", json.dumps({"runs": runs}, indent=1) + "\n")
 
 
 def recorded_runs(path: Path) -> list[dict[str, Any]]:
@@ -233,13 +236,13 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
     """Write the suite's directory at ``grid.scale`` from the stored ``rows`` (by cell id) of its
     ``planned`` cells, and the index ``<out>/README.md``; return the paths written."""
     where = directory(out, grid)
-    leaderboard.check_writable(where)
+    files.check_writable(where)
     mine = [rows[c.cell_id] for c in planned if c.cell_id in rows]
     if not mine:
         raise BenchError(f"the store holds none of the {len(planned)} cells of suite '{suite.name}' at scale "
                          f"'{grid.scale}'; run `{command(grid)}` first")
     written = []
-    grouped = leaderboard.collect(mine, stale)
+    grouped = curves.collect(mine, stale)
     try:
         for task in sorted(grouped):
             text, pngs = leaderboard.page(task, grouped[task], reg.tasks[task].description if task in reg.tasks
@@ -247,7 +250,7 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
             for png, v in pngs.items():
                 plots.plot(v, where / png)
                 written.append(where / png)
-            leaderboard._write_text(where / f"{task}.md", text)
+            files.write_text(where / f"{task}.md", text)
             written.append(where / f"{task}.md")
         own = [p for p in points(reg, grid, planned, rows) if p.settings["select_on"] == grid.select_on]
         results = [claim.evaluate(own) for claim in suite.claims]
@@ -260,12 +263,12 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         facts = _facts(planned, mine, [stale(r) for r in mine] if stale is not None else [], where)
         if facts["runs"] or (where / "runs.json").exists():  # forget runs whose cells are all gone
             kept = [{k: v for k, v in run.items() if k != "credited"} for run in facts["runs"]]
-            leaderboard._write_text(where / "runs.json", json.dumps({"runs": kept}, indent=1) + "\n")
+            files.write_text(where / "runs.json", json.dumps({"runs": kept}, indent=1) + "\n")
         sweeps = sweep_plots(suite, own, metric, where)
         written += [where / png for _, png in sweeps]
-        leaderboard._write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric,
+        files.write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric,
                                                            flatters, figures) + sweep_section(sweeps))
-        leaderboard._write_text(where / "verdict.json", json.dumps(
+        files.write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
              "compute_seconds": facts["compute"], "runs": facts["runs"], "caveats": list(suite.caveats),
              "claims": [to_json(r) for r in results],

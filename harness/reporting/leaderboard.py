@@ -3,21 +3,16 @@
 ``<out>/<task>.md`` holds, for each task variant (parameters + protocol), a learners × N table of
 mean ± std of the test metric over seeds (best mean per column in bold), the fitted scaling
 exponent b of error ≈ a·N^b, the time per cell, and the chosen hyper-parameters; a PNG plot of the
-same numbers (drawn by :mod:`harness.plots`) sits beside it. ``<out>/README.md`` indexes the pages
-and the suites' directories (see :mod:`harness.suiteboard`) and shows every plot as a thumbnail.
+same numbers (drawn by :mod:`.plots`) sits beside it. ``<out>/README.md`` indexes the pages and
+the suites' directories (see :mod:`.suite_pages`) and shows every plot as a thumbnail. Rows are
+grouped into curves by :mod:`.curves`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
-import os
 import re
-import secrets
-import tempfile
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import quote
@@ -25,110 +20,15 @@ from urllib.parse import quote
 import numpy as np
 from tabulate import tabulate
 
-from . import plots
-from .errors import BenchError
-from .learners import label, short_labels
-from .plots import METRIC_TITLES
+from harness.api.errors import BenchError
+from harness.reporting import plots
+from harness.reporting.curves import Variant, collect, shown_labels
+from harness.reporting.files import check_writable, write_text
+from harness.reporting.plots import METRIC_TITLES
 
 SELECTED_ON_TEST = ("**hyper-parameters selected on the test set** (`--select-on test`, as Allen-Zhu, Li & "
                     "Liang 2019 report their figures): every configuration trains on all N and the best test "
                     "score is shown, so these numbers are optimistic.")
-
-
-@dataclass
-class Curve:
-    """One learner's results on one task variant: scores and seconds per N, over seeds. ``label``
-    is the variant's full label (its identity); ``learner`` and ``params`` (its candidate-list
-    overrides) let a page show it by its short label (:func:`shown_labels`)."""
-
-    label: str
-    learner: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-    scores: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
-    counts: Counter = field(default_factory=Counter)  # rows per N, any status
-    seconds: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
-    chosen: dict[int, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    stale: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # N → reasons
-    # N → chosen params (JSON) → parameter → why it is still on an edge of what was tried
-    edges: dict[int, dict[str, dict[str, str]]] = field(default_factory=lambda: defaultdict(dict))
-
-    def mean(self, n: int) -> float | None:
-        return float(np.mean(self.scores[n])) if self.scores.get(n) else None
-
-    def std(self, n: int) -> float | None:
-        return float(np.std(self.scores[n])) if self.scores.get(n) else None
-
-    def exponent(self) -> float | None:
-        """Least-squares slope of log(mean score) against log N (needs two N with positive mean)."""
-        pts = [(n, self.mean(n)) for n in sorted(self.scores)]
-        pts = [(n, m) for n, m in pts if m is not None and m > 0]
-        if len(pts) < 2:
-            return None
-        x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-        return float(np.polyfit(x, y, 1)[0])
-
-
-@dataclass
-class Variant:
-    """A task with fixed parameters and protocol: one table and one plot."""
-
-    task: str
-    params: dict[str, Any]
-    protocol: dict[str, Any]
-    metric: str | None = None
-    curves: dict[str, Curve] = field(default_factory=dict)
-    seeds: set[int] = field(default_factory=set)
-
-    @property
-    def ns(self) -> list[int]:
-        return sorted({n for c in self.curves.values() for n in c.counts})
-
-    @property
-    def key(self) -> str:
-        blob = json.dumps([self.params, self.protocol], sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:8]
-
-
-def collect(rows: Iterable[dict[str, Any]],
-            stale: Callable[[dict[str, Any]], list[str]] | None = None) -> dict[str, list[Variant]]:
-    """Group store rows by task → variant → learner curve.
-
-    Where several stored rows stand for one (variant, learner label, N, seed) — a cell re-run
-    after its default grid or version changed has a new identity but the same label — only the
-    newest counts. ``stale(row)`` says why a row's code has changed since it ran (see
-    :func:`harness.runner.staleness`); such rows are marked.
-    """
-    newest: dict[tuple, dict[str, Any]] = {}
-    for r in rows:
-        protocol = {"n_test": r["n_test"], "val_fraction": r["val_fraction"], "task_version": r["task_version"],
-                    "label_noise": r.get("label_noise") or 0.0, "input_transform": r.get("input_transform"),
-                    "select_on": r.get("select_on") or "validation",
-                    **({"label_sigma": r["label_sigma"]} if r.get("label_sigma") else {}),  # absent: old keys
-                    **({"corrupt_test": True} if r.get("corrupt_test") else {})}
-        slot = (r["task"], json.dumps(r["task_params"], sort_keys=True, default=str),
-                json.dumps(protocol, sort_keys=True), label(r["learner"], r["learner_params"]), r["n"], r["seed"])
-        if slot not in newest or r["created_at"] >= newest[slot]["created_at"]:
-            newest[slot] = dict(r, _protocol=protocol)
-    variants: dict[tuple, Variant] = {}
-    for (task, params_key, protocol_key, name, n, seed), r in sorted(newest.items(), key=lambda kv: kv[0]):
-        v = variants.setdefault((task, params_key, protocol_key), Variant(task, r["task_params"], r["_protocol"]))
-        curve = v.curves.setdefault(name, Curve(name, r["learner"], r["learner_params"] or {}))
-        curve.counts[n] += 1
-        v.seeds.add(seed)
-        if stale is not None:
-            curve.stale[n].update(stale(r))
-        if r["status"] == "ok":
-            v.metric = v.metric or r["metric"]
-            curve.scores[n].append(r["test_score"])
-            curve.seconds[n].append(r["seconds"])
-            chosen = json.dumps(r["chosen_params"], sort_keys=True)
-            curve.chosen[n][chosen] += 1
-            for e in r.get("edges") or []:
-                curve.edges[n].setdefault(chosen, {})[e["param"]] = e.get("why") or "still improving"
-    out: dict[str, list[Variant]] = defaultdict(list)
-    for v in variants.values():
-        out[v.task].append(v)
-    return out
 
 
 def _fmt(x: float) -> str:
@@ -142,14 +42,6 @@ def gfm(rows: list[list[Any]], headers: list[str]) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
     return tabulate([[cell(v) for v in row] for row in rows], headers=[cell(h) for h in headers],
                     tablefmt="github", disable_numparse=True)
-
-
-def shown_labels(v: Variant) -> dict[str, str]:
-    """Each curve's full label → the short label its table, plot and legend show
-    (:func:`harness.learners.short_labels` over the variant's learners); a curve that does not say
-    its learner keeps its full label."""
-    short = short_labels((c.learner, c.params) for c in v.curves.values() if c.learner)
-    return {c.label: short.get(c.label, c.label) if c.learner else c.label for c in v.curves.values()}
 
 
 def grid_legend(short: dict[str, str]) -> str:
@@ -241,42 +133,6 @@ def edge_note(why: dict[str, str]) -> str:
             "; ".join(f"{k} ({w})" for k, w in sorted(why.items())) + ".")
 
 
-def _atomic(path: Path, write) -> None:
-    """Write via a temporary file and rename, so a crash never leaves a half-written page."""
-    # Not mkstemp: it makes the file 0600, and the rename would keep that. Opening with 0666
-    # lets the kernel apply the user's umask, as for any other file (no racy os.umask read).
-    while True:
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def check_writable(out: Path) -> None:
-    """Raise a one-line error now, before any training, if ``out`` cannot receive pages."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise BenchError(f"cannot write leaderboards to {out}: {exc.strerror or exc}; "
-                         f"choose another directory with --out") from None
-
-
 def page(task: str, variants: list[Variant], description: str = "") -> tuple[str, dict[Path, Variant]]:
     """The Markdown of one task page and the plot file each variant needs."""
     lines = [f"# {task}", ""]
@@ -342,7 +198,7 @@ def build(rows: list[dict[str, Any]], out: Path, tasks: Iterable[str] | None = N
             for png, v in pngs.items():
                 plots.plot(v, out / png)
                 written.append(out / png)
-            _write_text(out / f"{task}.md", text)
+            write_text(out / f"{task}.md", text)
             written.append(out / f"{task}.md")
         written.append(write_index(out, task_index(grouped, descriptions)))
     except OSError as exc:
@@ -370,7 +226,7 @@ def write_index(out: Path, tasks: str | None = None) -> Path:
     if tasks:
         text += f"\n## Tasks\n\n{TASKS_BEGIN}\n{tasks}\n{TASKS_END}\n"
     text += gallery(out)
-    _write_text(path, text)
+    write_text(path, text)
     return path
 
 

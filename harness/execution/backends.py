@@ -1,7 +1,7 @@
 """Where a run's cells train: ``local`` (this process, or joblib worker processes with --jobs) or
 ``dask`` (the workers of a dask.distributed cluster). A backend only runs cells and hands their
 records back; the run's own process claims each cell and is the one process that writes the
-store (:func:`harness.runner.execute`), whichever backend trained it."""
+store (:func:`harness.execution.runner.execute`), whichever backend trained it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import time
 from collections import Counter
 from typing import Any, Iterable, Iterator
 
-from .cell import CellSpec, CellTimeout, cell_record, run_cell
-from .errors import BenchError, one_line
+from harness.api.errors import BenchError, one_line
+from harness.protocol.cell import CellSpec, CellTimeout, cell_record, run_cell
 
 BACKENDS = ("local", "dask")
 EXTRA = "pip install -e '.[dask]' (or pip install 'dask[distributed]')"
@@ -60,7 +60,7 @@ def run_on_worker(spec: CellSpec, host_threads: dict[str, int], timeout: float |
     """
     from distributed import get_worker
 
-    from .runner import cell_threads
+    from harness.execution.runner import cell_threads
 
     worker = get_worker()
     threads = cell_threads(host_threads.get(_host_of(worker.address), worker.state.nthreads))

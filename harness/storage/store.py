@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import StoreError
-from .periodic import every
+from harness.api.errors import StoreError
+from harness.storage.periodic import every
 
 SCHEMA_VERSION = 7
 JSON_COLUMNS = ("task_params", "learner_params", "learner_grid", "metrics", "chosen_params", "selection",
@@ -33,7 +33,7 @@ COLUMNS = (
     "learner_grid", "learner_code", "task_code", "harness_code", "refit_failures", "select_on", "edges",
     "label_sigma", "corrupt_test",
 )
-CODE_COLUMNS = ("learner_code", "task_code", "harness_code")  # fingerprints: see harness.fingerprint
+CODE_COLUMNS = ("learner_code", "task_code", "harness_code")  # fingerprints: see harness.protocol.fingerprint
 SCHEMA = f"""
 CREATE TABLE cells (
     cell_id TEXT PRIMARY KEY,

@@ -27,16 +27,16 @@ import re
 import weakref
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import PurePath, Path
+from pathlib import Path, PurePath
 from typing import Any, Callable
 
 import pluggy
 
-from . import hookspecs
-from .errors import BenchError, PluginError, one_line
-from .learners import Learner, validate_learner
-from .suites import Suite, load_suite_toml, suite_files, validate_suite
-from .tasks import Task, validate_task
+from harness.api import hookspecs
+from harness.api.errors import BenchError, PluginError, one_line
+from harness.api.learners import Learner, validate_learner
+from harness.api.tasks import Task, validate_task
+from harness.suites.suite import Suite, load_suite_toml, suite_files, validate_suite
 
 GROUP = "conceptbench"
 ENV_FILTER = "CONCEPTBENCH_PLUGINS"

@@ -1,0 +1,1 @@
+"""The SQLite result store: rows, claims of cells in flight, history, merges."""
