@@ -188,3 +188,44 @@ def test_the_committed_leaderboards_render():
     assert pages
     for page in pages:
         assert_tables_render(page.read_text(), page)
+
+
+def test_a_wide_table_is_written_unaligned_with_the_same_cells():
+    narrow = leaderboard.gfm([["a", "1"], ["bb", "22"]], ["x", "y"])
+    assert narrow.splitlines()[1] == "|-----|-----|"  # aligned: tabulate's GitHub table
+    long_cell = "lr=0.01, " * 20
+    rows = [["short", "1"], ["long", long_cell]]
+    wide = leaderboard.gfm(rows, ["learner", "chosen"])
+    lines = wide.splitlines()
+    assert lines[1] == "| --- | --- |" and lines[2] == "| short | 1 |"  # no padding to the long cell
+    assert len(lines[2]) < 20 and len(lines[3]) > leaderboard.ALIGNED_WIDTH
+    assert gfm_tables(wide)[0] == [["learner", "chosen"], ["short", "1"], ["long", long_cell.strip()]]
+
+
+def test_no_committed_table_row_is_wider_than_160_columns_unless_a_cell_needs_it():
+    """Rows past 160 characters hold one long cell (a verdict's note); one row of the six-N
+    zou-gu-deep paper table is allowed its 161 characters of nine short cells."""
+    from conftest import ROOT
+
+    wide = []
+    for page in sorted((ROOT / "leaderboards").rglob("*.md")):
+        for line in page.read_text(encoding="utf-8").splitlines():
+            longest = max((len(c.strip()) for c in line.strip("|").split(" | ")), default=0)
+            if line.startswith("|") and len(line) > 160 and longest < 75:
+                wide.append((page.relative_to(ROOT).as_posix(), len(line)))
+    assert all(where == "leaderboards/zou-gu-deep/paper/sin3.md" and n <= 162 for where, n in wide), wide
+
+
+def test_the_chosen_column_shows_what_selection_decided(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for seed in range(2):
+        store.put({"cell_id": f"c{seed}", "task": "toy", "task_params": {}, "task_version": "1", "learner": "net",
+                   "learner_params": {}, "learner_version": "1", "n": 100, "seed": seed, "n_test": 100,
+                   "val_fraction": 0.2, "status": "ok", "metric": "rel_mse", "test_score": 0.5, "seconds": 1.0,
+                   "learner_grid": {"lr": [0.1, 0.3], "width": [64], "decay": [0.0]},
+                   # the edge search took decay past its one-value grid
+                   "chosen_params": {"lr": 0.3, "width": 64, "decay": 1e-4}})
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    chosen = gfm_tables((tmp_path / "lb" / "toy.md").read_text())[1]
+    assert chosen[0] == ["learner", "N", "chosen", "seeds"]
+    assert chosen[1] == ["net", "100", "decay=0.0001, lr=0.3", "2/2"]  # width=64 was never a choice

@@ -31,6 +31,14 @@ class Curve:
     stale: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # N → reasons
     # N → chosen params (JSON) → parameter → why it is still on an edge of what was tried
     edges: dict[int, dict[str, dict[str, str]]] = field(default_factory=lambda: defaultdict(dict))
+    # parameter → every candidate its cells' grids held: a parameter with one is fixed, not tuned
+    candidates: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def tuned(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        """The part of ``chosen`` that selection decided: parameters with several candidates, or
+        a value the edge search found outside the grid. The rest is the learner's fixed grid."""
+        return {k: v for k, v in chosen.items()
+                if len(self.candidates.get(k, ())) != 1 or json.dumps(v) not in self.candidates[k]}
 
     def mean(self, n: int) -> float | None:
         return float(np.mean(self.scores[n])) if self.scores.get(n) else None
@@ -103,6 +111,8 @@ def collect(rows: Iterable[dict[str, Any]],
             curve.seconds[n].append(r["seconds"])
             chosen = json.dumps(r["chosen_params"], sort_keys=True)
             curve.chosen[n][chosen] += 1
+            for k, values in (r.get("learner_grid") or {}).items():
+                curve.candidates[k].update(json.dumps(v) for v in values)
             for e in r.get("edges") or []:
                 curve.edges[n].setdefault(chosen, {})[e["param"]] = e.get("why") or "still improving"
     out: dict[str, list[Variant]] = defaultdict(list)

@@ -35,13 +35,28 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _seconds(x: float) -> str:
+    """Seconds to about three significant digits, never in exponent form (379, 41.6, 6.52)."""
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+# A table whose aligned rows would be wider than this is written unaligned: padding every row to
+# the longest cell of each column made rows of 250 characters out of a few long cells.
+ALIGNED_WIDTH = 160
+
+
 def gfm(rows: list[list[Any]], headers: list[str]) -> str:
-    """A GitHub-flavoured Markdown table; a ``|`` inside a cell is escaped, or it would split the
-    cell and break the row (a label such as ``width=100|1000``, a task parameter, an error)."""
+    """A GitHub-flavoured Markdown table, its columns aligned when that fits in ``ALIGNED_WIDTH``
+    characters (else each row as long as its own cells); a ``|`` inside a cell is escaped, or it
+    would split the cell and break the row (a label such as ``width=100|1000``, an error)."""
     def cell(value: Any) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
-    return tabulate([[cell(v) for v in row] for row in rows], headers=[cell(h) for h in headers],
-                    tablefmt="github", disable_numparse=True)
+    body = [[cell(v) for v in row] for row in rows]
+    head = [cell(h) for h in headers]
+    text = tabulate(body, headers=head, tablefmt="github", disable_numparse=True)
+    if max(len(line) for line in text.splitlines()) <= ALIGNED_WIDTH:
+        return text
+    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *body])
 
 
 def grid_legend(short: dict[str, str]) -> str:
@@ -91,7 +106,7 @@ def table(v: Variant) -> str:
         b = curve.exponent()
         row.append("—" if b is None else f"{b:+.2f}")
         top = max((n for n in ns if curve.seconds.get(n)), default=None)
-        row.append("—" if top is None else f"{np.mean(curve.seconds[top]):.2f} (N={top})")
+        row.append("—" if top is None else f"{_seconds(float(np.mean(curve.seconds[top])))} (N={top})")
         rows.append(row)
     headers = ["learner", *[f"N={n}" for n in ns], "exponent b", "s / cell"]
     return gfm(rows, headers)
@@ -107,8 +122,10 @@ def stale_note(v: Variant) -> str:
 
 
 def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
-    """Most frequent chosen hyper-parameters per learner at the largest N it reached, values still
-    on an edge of what was tried marked ``(edge)``; and why each marked parameter is on its edge."""
+    """Most frequent chosen hyper-parameters per learner at the largest N it reached — only those
+    selection decided (:meth:`Curve.tuned`; the fixed rest is the learner's grid, in the legend) —
+    values still on an edge of what was tried marked ``(edge)``; and why each marked parameter is
+    on its edge."""
     rows, why = [], {}
     short = shown_labels(v)
     for curve in sorted(v.curves.values(), key=lambda c: c.label):
@@ -119,7 +136,11 @@ def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
         params, count = curve.chosen[n].most_common(1)[0]
         on_edge = curve.edges[n].get(params, {})
         why.update({f"{short[curve.label]}: {k}": w for k, w in on_edge.items()})
-        shown = ", ".join(f"{k}={val}" + (" (edge)" if k in on_edge else "") for k, val in json.loads(params).items())
+        chosen = json.loads(params)
+        decided = curve.tuned(chosen)
+        tuned = {k: val for k, val in chosen.items() if k in decided or k in on_edge}
+        shown = ", ".join(f"{k}={val}" + (" (edge)" if k in on_edge else "") for k, val in tuned.items()
+                          ) or "— (one configuration)"
         rows.append([short[curve.label], n, shown, f"{count}/{sum(curve.chosen[n].values())}"])
     text = gfm(rows, ["learner", "N", "chosen", "seeds"])
     return text, why
@@ -168,8 +189,9 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
             *([stale_note(v), ""] if stale_note(v) else []),
             f"![learning curves of {task}]({png.name})",
             "",
-            "Hyper-parameters chosen at the largest N" + (" (on the test set):" if on_test else
-                                                          " (on the validation split):"),
+            "Hyper-parameters chosen at the largest N" + (" (on the test set)" if on_test else
+                                                          " (on the validation split)")
+            + ", those selection decided (the rest is each learner's fixed grid):",
             "",
             chosen[0],
             "",

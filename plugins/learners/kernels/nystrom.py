@@ -37,6 +37,10 @@ numpy and scipy do every product, factorisation and triangular solve; only the C
 :func:`nystrom_design`, the direct solve of the same estimator (K_nMᵀ K_nM streamed in float64,
 one Cholesky per ridge), is kept as the baseline ``benchmarks/kernel_scaling.py`` measures
 Falkon against.
+
+Over 500 lines because it is one algorithm: the centres, the preconditioner groups, the CG passes
+over K_nM held or recomputed, and the selection that rides every ridge on the same passes share
+their constants and their memory budget; cut apart, each piece would need the others' internals.
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ last iteration may use all ``epochs``. The loop is written here because neither 
 one batched program: ``HalvingGridSearchCV`` fits a separate estimator per candidate and
 resource level (it would retrain each from scratch at r, 2r, 4r …), and optuna's
 ``SuccessiveHalvingPruner`` prunes one trial at a time as it reports, in its own process loop.
+
+Just over 500 lines: the stacked networks, their SGD step and the halving schedule are one
+program (the schedule decides which stacked members each step updates).
 """
 
 from __future__ import annotations
