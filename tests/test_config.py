@@ -10,20 +10,20 @@ import shlex
 import sqlite3
 import textwrap
 
-
 import pytest
+from conftest import ROOT, one_line_error
+from suite_plugin import install, section
 
 import harness
-from conftest import ROOT, one_line_error
 from harness.cli import run_config
+from harness.cli.run import CONFIG_OPTIONS
+from harness.cli.run import run as run_command
+from harness.execution.registry import load_registry
+from harness.execution.summary import RunSummary
 from harness.reporting import suite_pages
 from harness.suites import toml
-from harness.suites.toml import tomllib
-from harness.cli.run import CONFIG_OPTIONS, run as run_command
-from harness.execution.registry import load_registry
-from harness.execution.runner import RunSummary
 from harness.suites.suite import suite_from_toml, suite_to_toml
-from suite_plugin import install, section
+from harness.suites.toml import tomllib
 
 BUILTIN_SUITES = ("quick", "allen-zhu-fig1", "allen-zhu-fig1a", "allen-zhu-fig1b", "allen-zhu-fig2", "zou-gu-deep", "teacher-nets", "li-liang-mixtures", "arora-random-labels")
 

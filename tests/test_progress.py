@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from harness import report_epoch
-from harness.protocol.cell import Protocol
 from harness.api.epochs import reporting
-from harness.execution.progress import (CostModel, PRIOR_EXPONENT, Progress, QUIET, naive_remaining,
+from harness.execution.progress import (PRIOR_EXPONENT, QUIET, CostModel, Progress, naive_remaining,
                                         schedule_remaining, suite_estimate)
 from harness.execution.registry import load_registry
-from harness.execution.runner import RunSummary, execute, plan
+from harness.execution.runner import execute, plan
+from harness.execution.summary import RunSummary
+from harness.protocol.cell import Protocol
 from harness.storage.store import Store
 
 # A learner that reports EPOCHS epochs per fit, sleeping between them, so that a poll of the

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TextIO
 from harness.api.epochs import report_epoch, reporting
 
 if TYPE_CHECKING:  # only for annotations: this module is imported by `import harness`
-    from harness.execution.runner import RunSummary
+    from harness.execution.summary import RunSummary
     from harness.protocol.cell import CellSpec
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2

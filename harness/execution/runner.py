@@ -8,7 +8,6 @@ import random
 import time
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -20,56 +19,11 @@ from harness.api.tasks import FiniteTask, Task
 from harness.execution.progress import Progress, run_reported
 from harness.execution.provenance import git_revision, versions
 from harness.execution.registry import Registry
+from harness.execution.summary import RunSummary, StaleGroup
 from harness.protocol.cell import CellSpec, Protocol, harness_fingerprint, run_cell
 from harness.protocol.data import checked_sample
 from harness.protocol.fingerprint import code_fingerprint, upgraded
 from harness.storage.store import CODE_COLUMNS, FINAL, Store, new_owner
-
-
-@dataclass
-class StaleGroup:
-    """Stored cells of one learner whose code changed since they ran."""
-
-    cells: int = 0
-    reasons: set[str] = field(default_factory=set)
-    since: str = ""  # date of the newest such row: the code changed after it
-
-    def line(self, learner: str, reuse: bool) -> str:
-        what = "kept as they are (--reuse-stale)" if reuse else "re-running them (--reuse-stale keeps them)"
-        return (f"{learner}: {self.cells} cell(s) stale, {' and '.join(sorted(self.reasons))} since "
-                f"{self.since}; {what}")
-
-
-@dataclass
-class RunSummary:
-    """What a run did: cells planned, skipped as already finished, and run, by status."""
-
-    planned: int = 0
-    skipped: int = 0
-    statuses: Counter = field(default_factory=Counter)
-    interrupted: bool = False
-    seconds: float = 0.0
-    stale: dict[str, StaleGroup] = field(default_factory=dict)  # by learner
-    busy: Counter = field(default_factory=Counter)  # cells left to another live process, by owner
-    edges: dict[str, Counter] = field(default_factory=dict)  # learner → (param, side, why) → cells
-
-    def edge_lines(self) -> list[str]:
-        """One warning per learner whose chosen values stayed on an edge of what was tried."""
-        out = []
-        for learner, counts in sorted(self.edges.items()):
-            cells = counts.pop("cells")
-            what = ", ".join(f"{p} ({side}: {why})" for p, side, why in sorted(counts))
-            out.append(f"{learner}: chosen on the edge of what was tried in {cells} cell(s): {what}")
-            counts["cells"] = cells
-        return out
-
-    @property
-    def ran(self) -> int:
-        return sum(self.statuses.values())
-
-    @property
-    def failed(self) -> int:
-        return self.statuses["failed"] + self.statuses["timeout"]
 
 
 def stale_reasons(stored: dict[str, Any], code: dict[str, str]) -> list[str]:

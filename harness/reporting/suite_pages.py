@@ -34,8 +34,9 @@ from harness.protocol.cell import CellSpec, Protocol
 from harness.reporting import curves, files, leaderboard, plots
 from harness.reporting.verdicts import CHECK_HEADERS, checks_table, to_json
 from harness.suites.claims import ClaimResult, Point, fmt
+from harness.suites.grid import Grid
 from harness.suites.statistics import t_interval
-from harness.suites.suite import DEFAULT_SCALE, Grid, Suite
+from harness.suites.suite import DEFAULT_SCALE, Suite
 from harness.suites.sweeps import Tracks, Trend
 
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from harness.suites.statistics import FAILS, HOLDS, NOT_SEPARABLE, Check, combine, level, paired, slope
 
 if TYPE_CHECKING:
-    from harness.suites.suite import Grid
+    from harness.suites.grid import Grid
 
 
 @dataclass(frozen=True)

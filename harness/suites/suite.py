@@ -4,7 +4,6 @@ at one or more named scales, with the paper claims it tests (see :mod:`harness.s
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import json
 import re
@@ -15,16 +14,13 @@ from typing import Any
 
 from harness.api.errors import BenchError
 from harness.suites import toml
+from harness.suites.grid import Grid, Variants
 
 DEFAULT_SCALE = "small"
 # The protocol options a suite may vary as conditions (axes of its grid), each value a separate
 # set of cells: label noise (a fraction of random labels), additive Gaussian label noise (σ as a
 # multiple of std y) and Zou & Gu's input map.
 CONDITION_KEYS = ("label_noise", "label_sigma", "zou_gu_mu")
-
-# A task's (or learner's) entry in a suite: one dict of overrides, or a list of them for several
-# variants of the same task (a parameter sweep) or learner (e.g. a width sweep).
-Variants = dict[str, Any] | list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -44,44 +40,6 @@ class Scale:
     learners: dict[str, Variants] = field(default_factory=dict)
     note: str = ""
     conditions: dict[str, tuple[Any, ...]] | None = None  # None: the suite's own
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A suite resolved at one scale: exactly the cells ``bench run --suite`` plans."""
-
-    suite: str
-    scale: str
-    tasks: tuple[tuple[str, dict[str, Any]], ...]  # (task name, parameter overrides), one per variant
-    learners: tuple[tuple[str, dict[str, list[Any]]], ...]  # (learner name, candidate-list overrides)
-    ns: tuple[int, ...]
-    seeds: int
-    n_test: int
-    val_fraction: float
-    label_noise: float
-    zou_gu_mu: float | None
-    select_on: str
-    compare_selection: bool = False
-    label_sigma: float = 0.0
-    corrupt_test: bool = False
-    # one dict of protocol options per condition (the cartesian product of the suite's
-    # ``conditions``); ({},) when the suite varies none
-    conditions: tuple[dict[str, Any], ...] = ({},)
-
-    @functools.cached_property
-    def labels(self) -> tuple[str, ...]:
-        """Each learner variant's label (:func:`harness.api.learners.label`), in the order of
-        ``learners``: computed once, as checking a suite's claims asks for them ~1,500 times."""
-        from harness.api.learners import label
-
-        return tuple(label(name, ov) for name, ov in self.learners)
-
-    def protocol_options(self) -> list[dict[str, Any]]:
-        """The protocol options of each condition: the grid's own, with the condition's on top."""
-        base = {"n_test": self.n_test, "val_fraction": self.val_fraction, "label_noise": self.label_noise,
-                "label_sigma": self.label_sigma, "zou_gu_mu": self.zou_gu_mu, "select_on": self.select_on,
-                **({"corrupt_test": True} if self.corrupt_test else {})}
-        return [{**base, **c} for c in self.conditions]
 
 
 @dataclass(frozen=True)

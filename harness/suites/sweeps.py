@@ -16,7 +16,7 @@ from harness.suites.claims import (Claim, ClaimResult, Point, _by_label, _grid_m
 from harness.suites.statistics import NOT_SEPARABLE, Check, decide, slope, t_interval
 
 if TYPE_CHECKING:
-    from harness.suites.suite import Grid
+    from harness.suites.grid import Grid
 
 
 def _width(w: float) -> str:

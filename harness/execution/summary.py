@@ -1,0 +1,52 @@
+"""What a run did (:class:`RunSummary`): cells planned, trained, stale, failed, and its time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StaleGroup:
+    """Stored cells of one learner whose code changed since they ran."""
+
+    cells: int = 0
+    reasons: set[str] = field(default_factory=set)
+    since: str = ""  # date of the newest such row: the code changed after it
+
+    def line(self, learner: str, reuse: bool) -> str:
+        what = "kept as they are (--reuse-stale)" if reuse else "re-running them (--reuse-stale keeps them)"
+        return (f"{learner}: {self.cells} cell(s) stale, {' and '.join(sorted(self.reasons))} since "
+                f"{self.since}; {what}")
+
+
+@dataclass
+class RunSummary:
+    """What a run did: cells planned, skipped as already finished, and run, by status."""
+
+    planned: int = 0
+    skipped: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    interrupted: bool = False
+    seconds: float = 0.0
+    stale: dict[str, StaleGroup] = field(default_factory=dict)  # by learner
+    busy: Counter = field(default_factory=Counter)  # cells left to another live process, by owner
+    edges: dict[str, Counter] = field(default_factory=dict)  # learner → (param, side, why) → cells
+
+    def edge_lines(self) -> list[str]:
+        """One warning per learner whose chosen values stayed on an edge of what was tried."""
+        out = []
+        for learner, counts in sorted(self.edges.items()):
+            cells = counts.pop("cells")
+            what = ", ".join(f"{p} ({side}: {why})" for p, side, why in sorted(counts))
+            out.append(f"{learner}: chosen on the edge of what was tried in {cells} cell(s): {what}")
+            counts["cells"] = cells
+        return out
+
+    @property
+    def ran(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def failed(self) -> int:
+        return self.statuses["failed"] + self.statuses["timeout"]
