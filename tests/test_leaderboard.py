@@ -229,3 +229,80 @@ def test_the_chosen_column_shows_what_selection_decided(tmp_path):
     chosen = gfm_tables((tmp_path / "lb" / "toy.md").read_text())[1]
     assert chosen[0] == ["learner", "N", "chosen", "seeds"]
     assert chosen[1] == ["net", "100", "decay=0.0001, lr=0.3", "2/2"]  # width=64 was never a choice
+
+
+# --- marks a reader would ask about (issue 27, item 7) -------------------------------------------
+
+
+def put_row(store, learner, n, seed, score, metric="rel_mse", chosen=None, edges=None, grid=None):
+    """A stored ok row with its metric, chosen parameters, edges and grid given."""
+    store.put({"cell_id": f"{learner}-{n}-{seed}", "task": "toy", "task_params": {}, "task_version": "1",
+               "learner": learner, "learner_params": {}, "learner_version": "1", "n": n, "seed": seed,
+               "n_test": 100, "val_fraction": 0.2, "status": "ok", "metric": metric, "test_score": score,
+               "chosen_params": chosen or {"k": 1}, "seconds": 1.0, "edges": edges or [],
+               "learner_grid": grid or {}})
+
+
+def test_a_mean_worse_than_predicting_the_mean_is_marked_and_explained(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for seed, (a, b) in enumerate([(1.2, 0.5), (1.6, 0.4), (1.36, 0.6)]):  # means 1.3867 and 0.5
+        put_row(store, "bad", 100, seed, a)
+        put_row(store, "bad", 400, seed, b)
+        put_row(store, "fine", 100, seed, 0.99)  # just below 1: not marked
+        put_row(store, "fine", 400, seed, 0.3)
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    md = (tmp_path / "lb" / "toy.md").read_text()
+    by = {r[0]: r for r in gfm_tables(md)[0][1:]}
+    assert by["bad"][1] == "1.39 ± 0.164 †" and by["bad"][2] == "0.5 ± 0.0816"
+    assert "†" not in by["fine"][1] + by["fine"][2]
+    assert "† Mean relative MSE above 1: worse than predicting the mean" in md
+
+
+def test_a_classification_error_above_one_half_is_not_marked(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for seed in range(2):
+        put_row(store, "clf", 100, seed, 0.9, metric="error")  # no majority baseline to compare with
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    md = (tmp_path / "lb" / "toy.md").read_text()
+    assert "†" not in md
+
+
+def test_the_exponent_leaves_out_means_below_the_floor_and_says_so(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for seed in range(2):
+        # exact N^-1 above the floor (0.04 → 0.01), then a mean at the numerical floor
+        for n, s in ((100, 0.04), (400, 0.01), (1600, 5e-6)):
+            put_row(store, "converged", n, seed, s)
+        for n, s in ((100, 4e-6), (400, 1e-5), (1600, 2e-5)):  # all below: a rising "+0.5" to ignore
+            put_row(store, "floored", n, seed, s)
+        for n, s in ((100, 0.2), (400, 0.1), (1600, 0.05)):  # N^-1/2, untouched
+            put_row(store, "plain", n, seed, s)
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    md = (tmp_path / "lb" / "toy.md").read_text()
+    table = gfm_tables(md)[0]
+    col = table[0].index("exponent b")
+    b = {r[0]: r[col] for r in table[1:]}
+    assert b == {"converged": "-1.00 ‡", "floored": "— ‡", "plain": "-0.50"}
+    assert "at least 1e-4" in md
+    assert "left out: converged at N = 1600; floored at N = 100, 400, 1600" in md
+
+
+def test_an_edge_hit_in_any_seed_shows_on_the_row_that_aggregates_it(tmp_path):
+    """Two seeds choose alpha 1e-12 inside the grid, one ends on its 1e-14 bound: the row shows the
+    most common choice (1e-12, 2/3) and that 1 of 3 seeds hit the edge, at 1e-14."""
+    store = Store(tmp_path / "s.sqlite")
+    grid = {"alpha": [1e-14, 1e-12, 1e-10], "kernel": ["rbf"]}
+    edge = [{"param": "alpha", "side": "low", "value": 1e-14, "why": "at its search bound 1e-14"}]
+    put_row(store, "ridge", 800, 0, 0.1, chosen={"alpha": 1e-14, "kernel": "rbf"}, edges=edge, grid=grid)
+    for seed in (1, 2):
+        put_row(store, "ridge", 800, seed, 0.1, chosen={"alpha": 1e-12, "kernel": "rbf"}, grid=grid)
+    # another learner: every seed on the edge, its shown value the edge value itself
+    wide = [{"param": "width", "side": "high", "value": 1000, "why": "not extended"}]
+    for seed in range(3):
+        put_row(store, "rf", 800, seed, 0.2, chosen={"width": 1000}, edges=wide, grid={"width": [100, 1000]})
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    md = (tmp_path / "lb" / "toy.md").read_text()
+    chosen = {r[0]: r for r in gfm_tables(md)[1][1:]}
+    assert chosen["ridge"][2:] == ["alpha=1e-12 (edge in 1/3 seeds: 1e-14)", "2/3"]
+    assert chosen["rf"][2:] == ["width=1000 (edge in 3/3 seeds)", "3/3"]
+    assert "ridge: alpha (at its search bound 1e-14)" in md and "rf: width (not extended)" in md

@@ -22,7 +22,7 @@ from tabulate import tabulate
 
 from harness.api.errors import BenchError
 from harness.reporting import plots
-from harness.reporting.curves import Variant, collect, shown_labels
+from harness.reporting.curves import EXPONENT_FLOOR, Variant, collect, shown_labels
 from harness.reporting.files import check_writable, write_text
 from harness.reporting.plots import METRIC_TITLES
 
@@ -81,8 +81,26 @@ def leader(v: Variant, n: int) -> tuple[float, str] | None:
     return min(scored) if scored else None
 
 
+# Marks in a learners × N table, each explained under it (:func:`marks_note`) when it occurs.
+WORSE_THAN_MEAN = "†"  # a mean relative MSE above 1: worse than predicting the mean of y
+BELOW_FLOOR = "‡"  # an exponent fitted without the N whose mean lies below EXPONENT_FLOOR
+
+
+def floor_text() -> str:
+    """The exponent's floor as pages write it (``1e-4``)."""
+    return f"{EXPONENT_FLOOR:.0e}".replace("e-0", "e-")
+
+
+def worse_than_mean(v: Variant, mean: float) -> bool:
+    """Whether a cell's mean is worse than predicting the mean: relative MSE above 1 (MSE / Var y of
+    the test labels, so the test labels' own mean scores exactly 1). Regression only: the
+    classification baseline (the majority class's error) needs class frequencies the store does
+    not keep."""
+    return v.metric == "rel_mse" and mean > 1.0
+
+
 def table(v: Variant) -> str:
-    """The learners × N Markdown table of one variant."""
+    """The learners × N Markdown table of one variant (its marks explained by :func:`marks_note`)."""
     ns = v.ns
     best = {n: leader(v, n) for n in ns}
     short = shown_labels(v)
@@ -97,6 +115,8 @@ def table(v: Variant) -> str:
             cell = f"{_fmt(m)} ± {_fmt(curve.std(n))}"
             if best[n] is not None and (m, curve.label) == best[n]:
                 cell = f"**{cell}**"
+            if worse_than_mean(v, m):
+                cell += f" {WORSE_THAN_MEAN}"
             k, full = len(curve.scores[n]), max(full_seeds(v, n), curve.counts[n])
             if k < full:
                 cell += f" ({k}/{full} seeds)"
@@ -104,12 +124,30 @@ def table(v: Variant) -> str:
                 cell += " (stale)"
             row.append(cell)
         b = curve.exponent()
-        row.append("—" if b is None else f"{b:+.2f}")
+        mark = f" {BELOW_FLOOR}" if curve.below_floor() else ""
+        row.append(("—" if b is None else f"{b:+.2f}") + mark)
         top = max((n for n in ns if curve.seconds.get(n)), default=None)
         row.append("—" if top is None else f"{_seconds(float(np.mean(curve.seconds[top])))} (N={top})")
         rows.append(row)
     headers = ["learner", *[f"N={n}" for n in ns], "exponent b", "s / cell"]
     return gfm(rows, headers)
+
+
+def marks_note(v: Variant) -> str:
+    """The lines under a table that explain each of its marks, when it has any."""
+    out = []
+    if any(worse_than_mean(v, m) for c in v.curves.values() for n in c.scores if (m := c.mean(n)) is not None):
+        out.append(f"{WORSE_THAN_MEAN} Mean relative MSE above 1: worse than predicting the mean of the test labels "
+                   f"(which scores exactly 1).")
+    floored = {c.label: c.below_floor() for c in v.curves.values() if c.below_floor()}
+    if floored:
+        short = shown_labels(v)
+        which = "; ".join(f"{short[label]} at N = {', '.join(map(str, ns))}" for label, ns in sorted(floored.items()))
+        out.append(f"{BELOW_FLOOR} Exponent fitted only on the N whose mean is at least {floor_text()} (an RMS error "
+                   f"of 1% of std y for relative MSE), a floor below which the error is set by the optimiser's "
+                   f"stopping point and numerical precision rather than by N; left out: {which}. "
+                   f"— {BELOW_FLOOR}: fewer than 2 N left to fit.")
+    return "\n\n".join(out)
 
 
 def stale_note(v: Variant) -> str:
@@ -124,8 +162,11 @@ def stale_note(v: Variant) -> str:
 def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
     """Most frequent chosen hyper-parameters per learner at the largest N it reached — only those
     selection decided (:meth:`Curve.tuned`; the fixed rest is the learner's grid, in the legend) —
-    values still on an edge of what was tried marked ``(edge)``; and why each marked parameter is
-    on its edge."""
+    and why each parameter marked ``(edge)`` is on its edge.
+
+    The row aggregates every seed at that N, so a parameter is marked ``(edge in k/t seeds)``
+    whenever ANY of its seeds ended on an edge of what was tried on it, whether or not that seed
+    made the most frequent choice; the edge value(s) follow when they differ from the one shown."""
     rows, why = [], {}
     short = shown_labels(v)
     for curve in sorted(v.curves.values(), key=lambda c: c.label):
@@ -134,14 +175,24 @@ def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
             continue
         n = max(ns)
         params, count = curve.chosen[n].most_common(1)[0]
-        on_edge = curve.edges[n].get(params, {})
-        why.update({f"{short[curve.label]}: {k}": w for k, w in on_edge.items()})
+        total = sum(curve.chosen[n].values())
+        hits = {k: hs for k, hs in curve.edges.get(n, {}).items() if hs}
+        for k, hs in hits.items():
+            why[f"{short[curve.label]}: {k}"] = "; ".join(dict.fromkeys(w for _, w in hs))
         chosen = json.loads(params)
         decided = curve.tuned(chosen)
-        tuned = {k: val for k, val in chosen.items() if k in decided or k in on_edge}
-        shown = ", ".join(f"{k}={val}" + (" (edge)" if k in on_edge else "") for k, val in tuned.items()
-                          ) or "— (one configuration)"
-        rows.append([short[curve.label], n, shown, f"{count}/{sum(curve.chosen[n].values())}"])
+        tuned = {k: val for k, val in chosen.items() if k in decided or k in hits}
+        tuned.update({k: None for k in hits if k not in chosen})  # an edge on a parameter this choice lacks
+
+        def shown_value(k: str, val: Any) -> str:
+            text = f"{k}={'—' if val is None else val}"
+            if k not in hits:
+                return text
+            values = [str(x) for x in dict.fromkeys(json.dumps(x) for x, _ in hits[k]) if x != json.dumps(val)]
+            return text + f" (edge in {len(hits[k])}/{total} seeds" + (f": {', '.join(values)}" if values else "") + ")"
+
+        shown = ", ".join(shown_value(k, val) for k, val in tuned.items()) or "— (one configuration)"
+        rows.append([short[curve.label], n, shown, f"{count}/{total}"])
     text = gfm(rows, ["learner", "N", "chosen", "seeds"])
     return text, why
 
@@ -150,7 +201,8 @@ def edge_note(why: dict[str, str]) -> str:
     """The sentence under the chosen table that explains its ``(edge)`` marks."""
     if not why:
         return ""
-    return ("*(edge)*: the largest or smallest value tried on that axis — " +
+    return ("*(edge in k/t seeds)*: in k of the t seeds at that N, selection ended on the largest or smallest "
+            "value tried on that axis (after the value shown, the edge value where it differs) — " +
             "; ".join(f"{k} ({w})" for k, w in sorted(why.items())) + ".")
 
 
@@ -181,10 +233,12 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
             f"{len(v.seeds)} seed(s); lower is better, best per column in bold. Task parameters: {params}; "
             f"test set {v.protocol['n_test']} points; " + (SELECTED_ON_TEST if on_test else
             f"hyper-parameters chosen on {v.protocol['val_fraction']:.0%} of the N samples, then refit on all N.")
-            + " Exponent b: slope of log error against log N.",
+            + f" Exponent b: slope of log mean error against log N, over the N whose mean is at least "
+            f"{floor_text()} (marked {BELOW_FLOOR} where an N was left out).",
             "",
             table(v),
             "",
+            *([marks_note(v), ""] if marks_note(v) else []),
             *([legend, ""] if legend else []),
             *([stale_note(v), ""] if stale_note(v) else []),
             f"![learning curves of {task}]({png.name})",
