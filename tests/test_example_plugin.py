@@ -69,16 +69,16 @@ def test_installed_plugin_runs_beside_builtins(plugin_site, tmp_path):
                  "--n-test", "500", "--jobs", "1")
     assert proc.returncode == 0, proc.stderr
     assert "Ran 8 of 8 cells" in proc.stdout
-    page = (tmp_path / "leaderboards" / "halfspace.md").read_text()
+    page = (tmp_path / "conceptbench-pages" / "halfspace.md").read_text()  # beside ./conceptbench.sqlite
     assert "knn" in page and "kernel_ridge" in page and "test 0-1 error" in page
 
 
 @pytest.mark.parametrize("args, line", [
     (["-t", "halfspace", "-l", "knn", "-p", "d=1"], "error: halfspace: d must be an integer ≥ 2, got 1; e.g. -p d=5"),
     (["-t", "halfspace", "-l", "knn", "-p", "n_neighbors=0,3"],
-     "error: learner 'knn': n_neighbors must be a positive integer, got 0"),
+     "error: learner 'knn': n_neighbors must be a positive integer, got 0; e.g. -p n_neighbors=9"),
     (["-t", "halfspace", "-l", "knn", "-p", "weights=nearest"],
-     "error: learner 'knn': weights must be uniform or distance, got 'nearest'"),
+     "error: learner 'knn': weights must be uniform or distance, got 'nearest'; e.g. -p weights=uniform"),
     (["-t", "sin3", "-l", "nearest_centroid"],
      "error: nothing to run: no selected learner supports the selected tasks"),
 ])
@@ -133,7 +133,7 @@ def test_suite_runs_and_its_verdict_agrees_with_the_stored_rows(plugin_site, tmp
     proc = bench(plugin_site, tmp_path, "run", "--suite", "halfspace-example", "--jobs", "1")
     assert proc.returncode == 0, proc.stderr
     assert "Ran 40 of 40 cells" in proc.stdout  # 2 learners × 4 N × 5 seeds
-    verdict = (tmp_path / "leaderboards" / "halfspace-example" / "verdict.md").read_text()
+    verdict = (tmp_path / "conceptbench-pages" / "halfspace-example" / "verdict.md").read_text()
     assert "1. **HOLDS** — nearest_centroid < knn on halfspace: HOLDS at every N" in verdict
     assert "2. **HOLDS** — slope of log knn error vs log N ≤ 0" in verdict
     # the same numbers, recomputed from the stored rows with scipy

@@ -177,7 +177,10 @@ class Learner(abc.ABC):
         """Check every candidate of parameter ``key`` with ``ok``; ``what`` describes a valid value."""
         bad = [v for v in self.grid_spec.get(key, []) if not _safe(ok, v)]
         if bad:
-            raise BenchError(f"learner '{self.name}': {key} must be {what}, got {', '.join(map(repr, bad))}")
+            # an example of a good value: a default candidate (the middle one) that passes the check
+            good = [v for v in canonical(list(self.parameters.get(key, []))) if _safe(ok, v)]
+            example = f"; e.g. -p {key}={_as_written(good[len(good) // 2])}" if good else ""
+            raise BenchError(f"learner '{self.name}': {key} must be {what}, got {', '.join(map(repr, bad))}{example}")
 
     @property
     def grid_spec(self) -> dict[str, list[Any]]:
@@ -337,6 +340,15 @@ def _fewest_keys(varying: list[str], text: dict[str, dict[str, str]], fulls: lis
         if fits:
             return min(fits, key=lambda keys: (sum(k in listed for k in keys), keys))
     return tuple(varying)  # unreachable for distinct full labels: every varying key together tells them apart
+
+
+def _as_written(value: Any) -> str:
+    """A candidate as ``--param`` takes it back: true/false, a list in brackets without spaces."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(map(_as_written, value)) + "]"
+    return str(value)
 
 
 def _safe(ok: Callable[[Any], bool], value: Any) -> bool:

@@ -19,7 +19,10 @@ from harness.cli.run import run
 def cli() -> None:
     """conceptbench: how does test error fall with the number of training samples N?
 
-    Run a benchmark, then read leaderboards/<task>.md. Start with `bench run --suite quick`.
+    Start with `bench run --suite quick`, then read its verdict in
+    ./conceptbench-pages/quick/verdict.md: a run writes the pages of its own store beside it
+    (./conceptbench.sqlite → ./conceptbench-pages/: <suite>/ for a suite, <task>.md for a task;
+    --out DIR to choose). The committed results are in leaderboards/README.md.
     """
 
 

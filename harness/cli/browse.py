@@ -11,10 +11,11 @@ from tabulate import tabulate
 
 from harness.api.errors import BenchError
 from harness.api.learners import label
-from harness.cli.common import STORE_HELP, descriptions, examples_epilog, plugin_registry, store_path_of
+from harness.cli.common import (PAGES_HELP, STORE_HELP, descriptions, examples_epilog, pages_of, plugin_registry,
+                                store_path_of)
 from harness.execution.registry import Registry
 from harness.execution.runner import staleness
-from harness.reporting import export, leaderboard, suite_pages
+from harness.reporting import export, files, leaderboard, suite_pages
 from harness.storage.store import Store
 from harness.suites.suite import suite_to_toml
 
@@ -149,7 +150,7 @@ def suite_show(name) -> int:
               help="Rebuild this suite's directory (<out>/<suite>/: pages, plots, verdict.md) from its own cells.")
 @click.option("--scale", metavar="SCALE", help="The suite's scale [default: small].")
 @click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
-@click.option("--out", default="leaderboards", show_default=True, metavar="DIR", help="Output directory.")
+@click.option("--out", metavar="DIR", help=PAGES_HELP)
 def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
     """Rebuild Markdown leaderboards and learning-curve plots (or a suite's verdict) from the store."""
     if scale is not None and not suite_name:
@@ -167,13 +168,15 @@ def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
     rows = store.rows()
     if not rows:
         raise BenchError(f"the store {path} holds no results yet; run `bench run` first")
+    out = pages_of(path, out)
+    files.claim(out, path)  # this store's pages only: another store's folder is refused
     if suite_name:
         cells = suite_pages.cells(reg, grid)
         planned = {c.cell_id for c in cells}
         paths = suite_pages.build(reg, suite, grid, cells, {r["cell_id"]: r for r in rows if r["cell_id"] in planned},
-                                 Path(out), staleness(reg))
+                                 out, staleness(reg))
     else:
-        paths = leaderboard.build(rows, Path(out), task_names or None, descriptions(reg), staleness(reg))
+        paths = leaderboard.build(rows, out, task_names or None, descriptions(reg), staleness(reg))
     for p in paths:
         click.echo(str(p))
     return 0

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
 from harness.execution.registry import Registry, load_registry
+from harness.reporting.files import pages_dir
 
 DEFAULT_NS = (100, 200, 400, 800)
 DEFAULT_STORE = "conceptbench.sqlite"
 STORE_HELP = "SQLite result store (default: $CONCEPTBENCH_STORE or ./conceptbench.sqlite)."
 
 
+PAGES_HELP = ("Where this store's pages go [default: beside the store: ./conceptbench-pages/ for "
+              "./conceptbench.sqlite, <dir>/<name>-pages/ for <dir>/<name>.sqlite, and a store named store.sqlite "
+              "keeps them in its own folder (leaderboards/store.sqlite: leaderboards/)]. A suite's pages go to "
+              "DIR/<suite>/, a task's to DIR/<task>.md, the index to DIR/README.md. A folder holding another "
+              "store's pages is refused, never overwritten.")
+
+
 def store_path_of(path: str | None) -> str:
     """The store a command uses: ``--store``, else $CONCEPTBENCH_STORE, else the default file."""
     return path or os.environ.get("CONCEPTBENCH_STORE") or DEFAULT_STORE
+
+
+def pages_of(store: str | Path, out: str | None) -> Path:
+    """Where a command writes the pages of ``store``: ``--out``, else the folder beside the store
+    (:func:`harness.reporting.files.pages_dir`)."""
+    return Path(out) if out else pages_dir(store)
 
 
 # Error lines printed by this invocation: a plugin problem printed when the registry loads is not

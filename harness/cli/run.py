@@ -17,8 +17,8 @@ from click.core import ParameterSource
 
 from harness.api.errors import BenchError, one_line
 from harness.cli import run_config
-from harness.cli.common import (COMMAND_ARGV, DEFAULT_NS, STORE_HELP, descriptions, examples_epilog,
-                                plugin_registry, store_path_of)
+from harness.cli.common import (COMMAND_ARGV, DEFAULT_NS, PAGES_HELP, STORE_HELP, descriptions, examples_epilog,
+                                pages_of, plugin_registry, store_path_of)
 from harness.execution import backends, devices
 from harness.execution.progress import NORMAL, QUIET, VERBOSE, Progress, suite_estimate
 from harness.execution.registry import Registry
@@ -89,6 +89,20 @@ def _unknown_target(spec: str, target: str, selected: list[str]) -> BenchError:
                       f"{', '.join(selected)})" + (f"; did you mean '{hint[0]}'?" if hint else ""))
 
 
+def _no_such_parameter(spec: str, name: str, target: str, tasks: list, learners: list) -> BenchError:
+    """The error for a ``--param`` key that no selected (or the named) task or learner has: what
+    each of them does take, with a did-you-mean, so the line says what to write instead."""
+    keys = {o.name: sorted(o.params) for o in tasks if not target or o.name == target}
+    keys.update({o.name: sorted({**o.parameters, **o.renamed}) for o in learners if not target or o.name == target})
+    hint = difflib.get_close_matches(name, sorted({k for ks in keys.values() for k in ks}), n=1)
+    owners = ", ".join(keys)
+    taken = "; ".join(f"{o}: {', '.join(ks) or 'none'}" for o, ks in keys.items())
+    if len(taken) > 240:  # many learners (-l all): their parameters would not fit a line
+        taken = "`bench list --verbose` shows each one's"
+    return BenchError(f"--param {spec!r}: no selected task or learner ({owners}) has a parameter {name!r}"
+                      + (f"; did you mean '{hint[0]}'?" if hint else "") + f" (parameters: {taken})")
+
+
 def _parse_params(specs: tuple[str, ...], tasks: list, learners: list,
                   base: dict[tuple[str, str], dict[str, list]] | None = None) -> tuple[list, list]:
     """Apply ``--param [name.]key=v1,v2`` to the selected tasks and learners, on top of ``base``
@@ -129,9 +143,7 @@ def _parse_params(specs: tuple[str, ...], tasks: list, learners: list,
                 overrides.setdefault((kind, obj.name), {})[name] = values
                 hits += 1
         if not hits:
-            names = ", ".join(selected)
-            raise BenchError(f"--param {spec!r}: no selected task or learner ({names}) has a parameter "
-                             f"{name!r}; `bench list` shows each one's parameters")
+            raise _no_such_parameter(spec, name, target, tasks, learners)
     swept: dict[str, Any] = {}  # by identity: a repeated value (k=2,2) is one variant, not two
     for t in tasks:
         grid = overrides.get(("task", t.name), {})
@@ -191,8 +203,7 @@ def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
 @click.option("--seeds", type=int, default=None, help="Seeds 0..K-1 per cell [default: 3].")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes [default: number of cores].")
 @click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
-@click.option("--out", default="leaderboards", show_default=True, metavar="DIR",
-              help="Where leaderboards are written after the run.")
+@click.option("--out", metavar="DIR", help=PAGES_HELP)
 @click.option("--param", "-p", "params", multiple=True, metavar="[NAME.]KEY=V1,V2",
               help="A learner's candidate list, or a task parameter: several values tune a learner over "
                    "them and sweep a task (one variant per value). Write a list or tuple value in "
@@ -353,10 +364,6 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
                         zou_gu_mu=defaults["zou_gu_mu"] if zou_gu_mu is None else zou_gu_mu,
                         select_on=defaults["select_on"] if select_on is None else select_on,
                         corrupt_test=defaults["corrupt_test"] if corrupt_test is None else corrupt_test)
-    out_dir = Path(out)
-    if not no_leaderboard:
-        # fail before hours of training, not after
-        files.check_writable(out_dir if grid is None else suite_pages.directory(out_dir, grid))
     unsupported: list[str] = []
     if grid is None:
         cells = plan(tasks, learners, ns_list, range(seeds), protocol, reg, unsupported)
@@ -368,14 +375,24 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         click.echo(f"skipping: {line}", err=True)
     if not cells:
         raise BenchError("nothing to run: no selected learner supports the selected tasks")
+    out_dir = pages_of(store_path_of(store_path), out)
+    if not no_leaderboard:  # this store's pages only: a folder holding another store's is refused
+        files.check_owner(out_dir, store_path_of(store_path))  # before the store file is created
     store = Store(store_path_of(store_path))
+    if not no_leaderboard:  # fail before hours of training, not after
+        files.claim(out_dir, store.path)
+        if grid is not None:
+            files.check_writable(suite_pages.directory(out_dir, grid))
     upgrade_fingerprints(store, reg)
     if not force:  # an N the machine cannot hold fails here, not after a minute in a cell
         # A remote cluster's cells run side by side on its own machines: only each cell must fit.
         check_memory(pending(cells, store, retry_failed, reuse_stale), 1 if scheduler else jobs)
     progress = Progress(len(cells), verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, jobs=jobs)
-    # Without stored timings of these cells, a suite's plan line estimates from its last recorded run.
-    estimate = None if grid is None else suite_estimate(suite_pages.recorded_runs(suite_pages.directory(out_dir, grid)), jobs)
+    # Without stored timings of these cells, a suite's plan line estimates from its last recorded
+    # run: in this store's pages, else in the committed pages (a fresh clone's first run).
+    estimate = None if grid is None else suite_estimate(
+        suite_pages.recorded_runs(suite_pages.directory(out_dir, grid))
+        or suite_pages.recorded_runs(suite_pages.directory(suite_pages.COMMITTED, grid)), jobs)
     cluster = backends.DaskBackend(scheduler, jobs) if backend_name == "dask" else None
     with cluster or contextlib.nullcontext(), progress.heartbeat():
         if scheduler:

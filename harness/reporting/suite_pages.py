@@ -40,8 +40,13 @@ from harness.suites.suite import DEFAULT_SCALE, Suite
 from harness.suites.sweeps import Tracks, Trend
 
 
+# The committed pages of a source checkout (none in an installed wheel): their runs.json gives a
+# fresh clone's first suite run a plan-line estimate before its own pages exist.
+COMMITTED = Path(__file__).resolve().parents[2] / "leaderboards"
+
+
 def directory(out: Path, grid: Grid) -> Path:
-    """Where a suite's pages at ``grid.scale`` go."""
+    """Where a suite's pages at ``grid.scale`` go, in the pages folder ``out``."""
     base = Path(out) / grid.suite
     return base if grid.scale == DEFAULT_SCALE else base / grid.scale
 
@@ -448,7 +453,7 @@ def listing(reg: Registry, width: int = 100) -> str:
             text = (f"N = {_ns_text(g.ns)}; {g.seeds} seeds; test set {g.n_test}; "
                     + (f"conditions {conds}; " if conds else "") + "tasks "
                     f"{', '.join(dict.fromkeys(t for t, _ in g.tasks))}; learners {learners}"
-                    + (f"; {note}" if note else "") + f"; pages: leaderboards/{directory(Path(''), g).as_posix()}/; "
+                    + (f"; {note}" if note else "") + f"; committed pages: leaderboards/{directory(Path(''), g).as_posix()}/; "
                     f"run: {command(g)}")
             out += block(f"scale {name}{' (default)' if name == DEFAULT_SCALE else ''}: ", text)
         for i, claim in enumerate(suite.claims, 1):

@@ -12,6 +12,7 @@ import shutil
 import socket
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
 from contextlib import closing, contextmanager
@@ -99,6 +100,24 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _unwritable(folder: Path) -> Path | None:
+    """The nearest existing directory at or above ``folder`` when no file can be created in it
+    (read-only permissions or file system), else None. Tried, not asked: ``os.access`` says
+    yes to root even where the file system refuses."""
+    here = folder
+    while not here.exists() and here.parent != here:
+        here = here.parent
+    if not here.is_dir():
+        return None
+    try:
+        fd, probe = tempfile.mkstemp(dir=here, prefix=".conceptbench-probe-")
+    except OSError:
+        return here
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
 class Store:
     """A results database at ``path`` (created on first use)."""
 
@@ -117,11 +136,21 @@ class Store:
             self.db.execute("PRAGMA busy_timeout = 60000")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
+            # SQLite says "unable to open database file" both for a file it cannot create and for
+            # one it cannot read: a directory that cannot take the store (or the -wal and -shm
+            # files WAL mode writes beside it) is the cause to name, not the file.
+            folder = _unwritable(self.path.parent)
+            if folder is not None:
+                todo = ("copy it to a writable directory and pass the copy with --store" if self.path.exists()
+                        else f"pass --store with a path in a writable directory, e.g. --store ~/{self.path.name}")
+                raise StoreError(f"cannot {'open' if self.path.exists() else 'create'} store {self.path}: "
+                                 f"the directory {folder} is not writable (SQLite writes the store and its "
+                                 f"-wal/-shm files there); {todo}") from None
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot open store {self.path}: {exc.strerror or exc}; {hint}") from None
             raise StoreError(f"store {self.path} is not a readable conceptbench database ({exc}); "
                              f"move it aside or {hint}") from None
-        except OSError as exc:
-            raise StoreError(f"cannot open store {self.path}: {exc.strerror or exc}; {hint}") from None
         if version > SCHEMA_VERSION:
             raise StoreError(f"store {self.path} has schema {version}, newer than this conceptbench "
                              f"({SCHEMA_VERSION}); upgrade conceptbench or {hint}")
