@@ -25,7 +25,7 @@ from harness.execution.registry import Registry
 from harness.execution.runner import check_memory, execute, pending, plan, staleness, upgrade_fingerprints
 from harness.protocol.cell import Protocol
 from harness.protocol.data import checked_sample
-from harness.reporting import files, leaderboard, suite_pages
+from harness.reporting import files, leaderboard, suite_pages, terminal
 from harness.storage.store import Store
 
 
@@ -430,6 +430,8 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         md = [str(p) for p in paths if p.suffix == ".md" and p.name != "README.md"]
         if md:
             click.echo(f"Leaderboards: {', '.join(md)}")
+    if table := terminal.terminal_table(store.rows(), only={c.cell_id for c in cells}):
+        click.echo(f"\n{table}")  # the results on screen, not only a page's path (harness/reporting/terminal.py)
     store.close()
     if summary.interrupted:
         click.echo(f"Interrupted: {summary.ran} finished cell(s) are saved; run the same command again to resume.",
