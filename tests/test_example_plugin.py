@@ -47,11 +47,13 @@ def test_installed_plugin_is_listed_with_its_distribution(plugin_site, tmp_path)
     assert max(map(len, lines)) <= 100
     for name in ("halfspace", "knn", "nearest_centroid", "halfspace-example"):
         assert any(l.startswith(name + " ") and " example " in l for l in lines), name  # its entry point
-    proc = bench(plugin_site, tmp_path, "list", "--verbose")
+    proc = bench(plugin_site, tmp_path, "list", "--verbose")  # a block per name: its plugin, then its fields
     lines = proc.stdout.splitlines()
+    assert max(map(len, lines)) <= 100
     for name in ("halfspace", "knn", "nearest_centroid", "halfspace-example"):
         assert any(l.startswith(name + " ") and "example (conceptbench-example 0.1.0)" in l for l in lines), name
-    assert any(l.startswith("knn ") and "n_neighbors∈{1, 3, 9, 27}; weights=uniform" in l for l in lines)
+    knn = proc.stdout[proc.stdout.index("\nknn "):].split("\n", 2)[1:]
+    assert "    grid: n_neighbors∈{1, 3, 9, 27}; weights=uniform" in knn[1].splitlines()[0]
 
 
 def test_listing_the_plugin_imports_no_heavy_library(plugin_site, tmp_path):

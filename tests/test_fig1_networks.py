@@ -325,12 +325,13 @@ def test_preset_is_applied_explicit_params_win_and_others_keep_their_grids(bench
     assert code == 0, err
     assert ("preset allen-zhu: applied to three_layer_sgd; kernel_ridge declare(s) no such preset and keep their "
             "own grids") in err
-    code, out, _ = bench("show")
-    line = next(row for row in out.splitlines() if "three_layer_sgd" in row)
+    code, out, _ = bench("show", "--verbose")  # each cell's line, then its details (chosen: ...)
+    cells = out.split("\nsin3 ")
+    line = " ".join(next(c for c in cells if c.lstrip().startswith("three_layer_sgd")).split())
     for shown in ("init=paper", "momentum=0.9", "schedule=step", "train=hidden", "batch_size=50", "width=8",
                   "epochs=4", "lr=0.001"):
         assert shown in line, line
-    assert "init=paper" not in next(row for row in out.splitlines() if "kernel_ridge" in row)
+    assert "init=paper" not in next(c for c in cells if c.lstrip().startswith("kernel_ridge"))
 
 
 def test_unknown_preset_is_a_one_line_error_and_bench_list_shows_presets(bench):

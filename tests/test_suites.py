@@ -214,8 +214,9 @@ def test_a_suite_with_conditions_runs_each_and_lists_them(fake_plugin, monkeypat
     code, out, _ = bench("suite", "list")
     assert code == 0 and "conditions label_sigma ∈ {0.0, 0.1, 0.5}; tasks line" in " ".join(out.split())
     assert "conditions label_noise ∈ {0.0, 0.5}" in " ".join(out.split())  # the paper scale's own
-    code, out, _ = bench("list", "--verbose")  # the default listing cuts lines at 100 columns
-    assert "small: N 100–200 × 4 seeds × 3 label_sigma; paper: N 100–100 × 4 seeds × 2 label_noise" in out
+    code, out, _ = bench("list", "--verbose")  # the default listing cuts lines at 100 columns; this one wraps
+    assert ("small: N 100–200 × 4 seeds × 3 label_sigma; paper: N 100–100 × 4 seeds × 2 label_noise"
+            in " ".join(out.split()))
     code, out, err = bench("run", "--suite", "cond", "--jobs", "1", "--out", str(tmp_path / "lb"))
     assert code == 0 and "Ran 144 of 144 cells" in out, err
     con = sqlite3.connect(tmp_path / "store.sqlite")

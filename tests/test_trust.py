@@ -308,7 +308,7 @@ def test_select_on_test_reports_the_best_test_score_and_every_page_says_so(bench
     assert sorted(r["select_on"] for r in rows) == ["test", "validation"]
     page = (tmp_path / "lb" / "sin3.md").read_text()
     assert "selected on the TEST set" in page and "optimistic" in page and "chosen on 20% of the N samples" in page
-    assert "(selected on test)" in bench("show")[1]
+    assert "sel. on test" in bench("show")[1] and "chosen on the test set" in bench("show")[1]
 
 
 def test_a_changed_comment_or_docstring_does_not_make_cells_stale_but_code_does(fake_plugin, bench, tmp_path):
