@@ -152,6 +152,24 @@ def test_an_unreadable_marker_is_one_line(tmp_path, bench):
     assert code == 2 and "does not say which store made the pages" in one_line_error(err)
 
 
+def test_a_folder_whose_readme_is_not_an_index_is_refused(tmp_path, monkeypatch, capsys):
+    """`--out .` in a project would replace the project's README.md with the pages' index."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("# my project\n")
+    code, _, err = run(capsys, "run", "-t", "sin3", *KR, "--store", "x.sqlite", "--out", ".")
+    assert code == 2 and "README.md is not a page index this tool wrote" in one_line_error(err)
+    assert (tmp_path / "README.md").read_text() == "# my project\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]  # no store, no marker, no page
+
+
+def test_the_index_title_is_what_the_index_starts_with():
+    # files.py recognises an index by its first line; leaderboard.py writes it
+    from harness.reporting.files import INDEX_TITLE
+    from harness.reporting.leaderboard import INDEX_HEAD
+    assert INDEX_HEAD.split("\n", 1)[0] == INDEX_TITLE
+    assert (ROOT / "leaderboards" / "README.md").read_text().split("\n", 1)[0] == INDEX_TITLE
+
+
 def test_help_says_where_pages_go(capsys):
     for args in (["--help"], ["run", "--help"], ["leaderboard", "--help"]):
         code, out, _ = run(capsys, *args)

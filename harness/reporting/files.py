@@ -55,6 +55,7 @@ def write_text(path: Path, text: str) -> None:
 
 
 MARKER = ".conceptbench-pages.json"
+INDEX_TITLE = "# conceptbench leaderboards"  # the first line of the index every pages folder holds
 OWN_STORE = "store.sqlite"  # the store a folder holding a file of this name belongs to
 
 
@@ -99,13 +100,24 @@ def owner(folder: str | Path) -> Path | None:
 
 
 def check_owner(folder: str | Path, store: str | Path) -> Path | None:
-    """Raise a one-line error when ``folder`` holds the pages of another store than ``store``;
-    return its owner (``store`` resolved, or None when nothing names one). Reads only."""
+    """Raise a one-line error when ``folder`` holds the pages of another store than ``store``, or,
+    claimed by none, holds a README.md that is not a page index (``--out .`` in a project would
+    replace the project's README); return its owner (``store`` resolved, or None when nothing
+    names one). Reads only."""
     theirs, mine = owner(folder), Path(os.path.realpath(store))
     if theirs is not None and theirs != mine:
         raise BenchError(f"{shown(folder)}/ holds the pages of the store {shown(theirs)}, not of {shown(mine)}, "
                          f"so nothing was written there; pass --out DIR for this store's pages (or --store "
                          f"{shown(theirs)} to update those)")
+    if theirs is None:  # a folder no store has claimed: not one whose README.md is someone's own text
+        index = Path(folder) / "README.md"
+        try:
+            first = index.read_text(encoding="utf-8").split("\n", 1)[0] if index.is_file() else INDEX_TITLE
+        except (OSError, UnicodeDecodeError):
+            first = ""
+        if first != INDEX_TITLE:
+            raise BenchError(f"{shown(index)} is not a page index this tool wrote, and the pages' index would "
+                             f"replace it; pass --out DIR with a new or empty folder")
     return theirs
 
 
