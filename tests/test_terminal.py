@@ -284,3 +284,24 @@ def test_every_committed_regression_row_redraws_exactly(committed):
     rows = [r for r in Store(committed).rows() if r["val_score"] is not None]
     notes = {export.relative_val(r, draws, stale(r))[1] for r in rows}
     assert notes <= {"", "selected on the test set: the validation set is it"}, notes
+
+
+def test_a_failed_cell_is_one_line_with_its_error_below_the_table(bench, committed):
+    """A cell that failed has no score: its line says so, and a note under the table (three lines at
+    most) gives the error, which --verbose prints whole under the cell's line."""
+    store = Store(committed)
+    row = dict(store.rows("sin3", "ntk")[0])
+    error = "ValueError: " + "a long error message " * 20
+    row.update(status="failed", error=error, test_score=None, train_score=None, metric=None, metrics={},
+               chosen_params=None)
+    store.put(row)
+    store.close()
+    code, out, _ = bench("show", "--store", committed, "-t", "sin3", "-l", "ntk")
+    assert code == 0 and widest(out) <= WIDTH
+    line = next(l for l in out.splitlines() if l.split()[:5] == ["sin3", "ntk", str(row["n"]), str(row["seed"]),
+                                                                  "failed"])
+    assert len(line.split()) == 6  # task, learner, N, seed, status, seconds: no score
+    note = out[out.index(f"failed: sin3 ntk N={row['n']} seed {row['seed']}: ValueError: a long error"):]
+    assert len(note.splitlines()) == 3 and note.splitlines()[2].endswith("…")
+    code, out, _ = bench("show", "--store", committed, "-t", "sin3", "-l", "ntk", "--status", "failed", "--verbose")
+    assert code == 0 and widest(out) <= WIDTH and "error: " + " ".join(error.split()) in " ".join(out.split())

@@ -524,9 +524,11 @@ def _show_notes(rows, short, names, stale_reasons, fallbacks, failures, verbose,
         if len(failures) > len(shown):
             notes.append(f"... and {len(failures) - len(shown)} more not ok (`bench show --status failed "
                          f"--verbose` lists each with its error).")
-    for note in notes:
-        text += "\n".join(_shorten(line, width) for line in textwrap.wrap(
-            note, width, subsequent_indent="  ", break_on_hyphens=False)[:3]) + "\n"
+    for note in notes:  # at most three lines a note; --verbose has every error whole
+        lines = textwrap.wrap(note, width, subsequent_indent="  ", break_on_hyphens=False)
+        if len(lines) > 3:
+            lines = lines[:2] + ["  " + _shorten(" ".join(line.strip() for line in lines[2:]), width - 2)]
+        text += "\n".join(lines) + "\n"
     return text
 
 
