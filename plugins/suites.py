@@ -30,6 +30,10 @@ PAPER = "Allen-Zhu, Li, Liang 2019 (NeurIPS, arXiv 1811.04918 v6)"
 FIG1_NET = {"init": ["paper"], "momentum": [0.9]}
 HIDDEN, LAST = {**FIG1_NET, "train": ["hidden"]}, {**FIG1_NET, "train": ["last"]}
 THREE, TWO, NTK3 = "three_layer_sgd[train=hidden]", "two_layer_sgd[train=hidden]", "three_layer_ntk"
+# Fig. 1's curves by the paper's own names (../shared/PAPERS.md; there is no 2-layer NTK curve): the
+# pages write claims in these names, with the mapping in a legend, and the claims below use them.
+FIG1_CURVES = {"3layer": THREE, "2layer": TWO, "3layer(NTK)": NTK3,
+               "3layer(last)": "three_layer_sgd[train=last]", "2layer(last)": "two_layer_sgd[train=last]"}
 LABEL_SIGMAS = (0.0, 0.1, 0.5)  # issue #13: σ ∈ {0, 0.1·std y, 0.5·std y}
 
 
@@ -76,8 +80,10 @@ ALLEN_ZHU_FIG1 = Suite(
                  "run it on a GPU, --device cuda --jobs 8 (an H200: 3-layer epochs 5.5–7× faster than 16 CPU "
                  "cores, ≈ 5 min–1 h for the network cells, estimated from benchmarks/gpu_epoch.md)"),
     },
+    curves=FIG1_CURVES,
+    paper_scale="paper",
     claims=(
-        Ordering(learners=(THREE, TWO, NTK3), task="sin3",
+        Ordering(learners=("3layer", "2layer", "3layer(NTK)"), task="sin3",
                  text="on sin3 the 3-layer network's test error lies below the 2-layer network's, "
                       "which lies below the (finite-width, hidden-weight) NTK's, at every N of the sweep",
                  source=f"{PAPER}, Fig. 1(b) and §7"),
@@ -135,7 +141,9 @@ def _fig_b(name: str, task: str, figure: str) -> Suite:
         scales={"paper": Scale(ns=(200, 500, 1000, 2000, 5000, 10000), seeds=3, n_test=5000,
                                learners=_five({}),
                                note="≈ 2–3.5 h of one core per cell at N = 1000 (README): a GPU's work")},
-        claims=(Ordering(learners=(THREE, TWO, NTK3), task=task,
+        curves=FIG1_CURVES,
+        paper_scale="paper",
+        claims=(Ordering(learners=("3layer", "2layer", "3layer(NTK)"), task=task,
                          text=f"on {task} 3layer < 2layer < 3layer(NTK) in test error at every N",
                          source=f"{PAPER}, {figure}, §7"),),
         caveats=(
@@ -174,10 +182,12 @@ ALLEN_ZHU_FIG1A = Suite(
     n_test=2000,
     scales={"paper": Scale(ns=(1000,), n_test=5000, learners=_widths(PAPER_WIDTHS, 800, tuple(LR_GRID)),
                            note="the width-5000 3-layer cells alone are days of CPU: a GPU's work")},
+    curves=FIG1_CURVES,
+    paper_scale="paper",
     claims=(
-        Slope(learner=THREE, x="width", at_most=0.0, text="a wider 3-layer network does not generalise worse",
+        Slope(learner="3layer", x="width", at_most=0.0, text="a wider 3-layer network does not generalise worse",
               source=f"{PAPER}, Fig. 1(a), §7"),
-        Slope(learner=TWO, x="width", at_most=0.0, text="a wider 2-layer network does not generalise worse",
+        Slope(learner="2layer", x="width", at_most=0.0, text="a wider 2-layer network does not generalise worse",
               source=f"{PAPER}, Fig. 1(a), §7"),
     ),
     caveats=(
@@ -228,6 +238,7 @@ ZOU_GU_DEEP = Suite(
                                 "wall with --jobs 2 over two runs (the machine shared with other work); a width-2048 "
                                 "cell at N = 3200 22–27 min (3.3 s an epoch on the idle machine; width 1024 0.93 s, "
                                 "512 0.22 s, 64 0.04 s)")},
+    paper_scale="paper",
     claims=(
         WidthNeeded(learner="deep_sgd", threshold=ZOU_GU_THRESHOLD, at_least=0.0, task="sin3",
                     text="the width over-parameterised (S)GD needs to reach a small training loss grows "
@@ -265,7 +276,7 @@ ZOU_GU_DEEP = Suite(
 # the 3-layer net beat every kernel method on teacher3? "Kernel" here: the finite-width NTK
 # (three_layer_ntk), the infinite-width NTK (ntk), RBF/Laplacian kernel ridge, and the two
 # conjugate kernels trained by SGD ('(last)': only the output layer on a random hidden layer).
-KERNELS = (NTK3, "ntk", "kernel_ridge", "three_layer_sgd[train=last]", "two_layer_sgd[train=last]")
+KERNELS = ("3layer(NTK)", "ntk", "kernel_ridge", "3layer(last)", "2layer(last)")
 TEACHER_NETS = Suite(
     name="teacher-nets",
     description=f"{PAPER} §3–4: the Fig. 1 learners on the paper's two- and three-layer concept classes "
@@ -278,13 +289,15 @@ TEACHER_NETS = Suite(
     scales={"paper": Scale(ns=(1000, 2000, 5000, 10000), seeds=3, n_test=5000, learners=FIG1_PAPER_LEARNERS,
                            note="width 2000 up to N = 10⁴, as allen-zhu-fig1's paper scale: a GPU's work, "
                                 "--device cuda")},
+    curves=FIG1_CURVES,
+    paper_scale="paper",
     claims=(
-        Beats(learner=THREE, others=KERNELS, task="teacher3",
+        Beats(learner="3layer", others=KERNELS, task="teacher3",
               text="on the three-layer concept class the 3-layer network (hidden weights trained) has lower test "
                    "error than every kernel method, at every N",
               source=f"{PAPER}, §4, eq. (4.1) for the class three-layer networks learn; the comparison with "
                      f"kernels is Fig. 1's (shown there on sin3), asked here on the paper's own class (issue #13)"),
-        Ordering(learners=(THREE, TWO, NTK3), task="teacher2",
+        Ordering(learners=("3layer", "2layer", "3layer(NTK)"), task="teacher2",
                  text="Fig. 1's ordering 3layer < 2layer < 3layer(NTK), asked on the two-layer concept class",
                  source=f"{PAPER}, §3, eq. (3.1) (the class); the ordering is Fig. 1(b)'s, which the paper shows "
                         f"on sin3 only"),
@@ -343,6 +356,7 @@ LI_LIANG_MIXTURES = Suite(
                            learners={"two_layer_sgd": _li_liang((500, 2000, 8000, 32000))},
                            note="widths to 32,000 (Li & Liang §7); measured: the 336 cells in 25 min with --jobs 2 "
                                 "(early stopping keeps the width-32,000 cells at 30–80 s)")},
+    paper_scale="paper",
     claims=(
         Threshold(learner=LL_NET, at_most=0.05, task="mixtures",
                   text="on data meeting (A1)–(A2), two-layer SGD reaches a small test error (ε = 0.05, our level) "
@@ -397,6 +411,7 @@ ARORA_RANDOM_LABELS = Suite(
                                 "measured: the 40 cells in 87 min with --jobs 2 (one torch thread each; 2–6 min a cell, "
                                 "the machine shared with other work); on an H200 (--device cuda --jobs 4) 158 s, 15–17 s a "
                                 "cell, every verdict the same (benchmarks/gpu_epoch.md)")},
+    paper_scale="paper",
     claims=(
         # step 100: early in training, before any label kind is fitted; by step 1000 a reduced run
         # (m = 300, N = 100) had brought every p's loss to 0.015–0.03 on linear_sign, too close to tell apart

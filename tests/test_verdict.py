@@ -96,8 +96,9 @@ def test_a_clear_ordering_holds_at_every_n_with_scipys_intervals(synth):
     rows = check_pairs_against_scipy(md, synth.db)
     assert all(r["verdict"] == "HOLDS" for r in rows)
     line = verdict_line(md, 1)
-    assert line.startswith("1. **HOLDS** — a < b < c on line: HOLDS at every N.")
-    assert "At N = 400: a − b = " in line and "4 seed(s)" in line  # the numbers behind it
+    assert line == "1. **HOLDS** — a < b < c on line: HOLDS at every N."
+    numbers = section(md, "Claim 1:").strip().splitlines()[0]  # the numbers behind it, over the table
+    assert numbers.startswith("**HOLDS**. At N = 400: a − b = ") and "4 seed(s)" in numbers
 
 
 def test_a_reversed_ordering_fails(synth):
@@ -132,8 +133,8 @@ def test_per_n_summary_and_fewer_than_two_paired_seeds(synth):
         assert at_400[pair]["seeds / points"] == "1"
         assert at_400[pair]["verdict"].startswith("NOT SEPARABLE (fewer than 2 paired seeds; 3 seed(s) with a "
                                                   "result on one side only, left out)")
-    assert verdict_line(md, 1).startswith(
-        "1. **NOT SEPARABLE** — a < b < c on line: HOLDS at N = 200; NOT SEPARABLE at N ∈ {100, 400}.")
+    # the headline says where each status was found, rather than one word its own line contradicts
+    assert verdict_line(md, 1) == "1. **HOLDS at N = 200; NOT SEPARABLE at N ∈ {100, 400}** — a < b < c on line."
 
 
 def test_slopes_against_n_and_width_equal_scipys_linregress(synth):
@@ -304,9 +305,13 @@ def test_each_claim_is_checked_and_stated_per_condition(cond):
         assert all(map(close, interval(row["95% interval"]), (lo, hi)))
         expected = "FAILS" if (sigma == 0.5 and row["check"] == "a − b") else "HOLDS"
         assert row["verdict"] == expected
-    assert verdict_line(md, 1).startswith(
-        "1. **FAILS** — a < b < c on line: line, σ = 0·std y: HOLDS at every N; line, σ = 0.1·std y: HOLDS at "
-        "every N; line, σ = 0.5·std y: FAILS at every N. At N = 200: line, σ = 0·std y: a − b = ")
+    failed = sum(r["verdict"] == "FAILS" for r in rows)
+    assert failed == 2  # a − b at σ = 0.5, at both N: the headline says where, and out of how many
+    assert verdict_line(md, 1) == (
+        f"1. **FAILS at line, σ = 0.5·std y, every N: {failed} of {len(rows)} checks** — a < b < c on line: line, "
+        "σ = 0·std y: HOLDS at every N; line, σ = 0.1·std y: HOLDS at every N; line, σ = 0.5·std y: FAILS at every N.")
+    assert section(md, "Claim 1:").strip().startswith("**FAILS at line, σ = 0.5·std y, every N: 2 of 12 checks**. "
+                                                      "At N = 200: line, σ = 0·std y: a − b = ")
     # a claim limited to one condition is checked there only
     rows = claim_rows(md, 5)
     assert {r["condition"] for r in rows} == {"line, σ = 0.5·std y"} and {r["verdict"] for r in rows} == {"HOLDS"}
@@ -333,8 +338,10 @@ def test_an_ordering_per_width_names_the_width_and_keeps_a_widthless_learner_in_
         assert close(number(row["estimate"]), np.mean([sa[s] - sk[s] for s in sa]))
         assert row["verdict"] == ("HOLDS" if width == 1 else "FAILS")
     line = verdict_line(md, 2)
-    assert line.startswith("2. **FAILS** — ridge < kern, per width: line, σ = 0·std y, width=1: HOLDS at "
-                           "every N; line, σ = 0·std y, width=2: FAILS at every N;")
+    assert line.startswith("2. **FAILS at line, σ = 0·std y, width=2, every N and line, σ = 0.1·std y, width=2, "
+                           f"every N and line, σ = 0.5·std y, width=2, every N: {len(rows) // 2} of {len(rows)} "
+                           "checks** — ridge < kern, per width: line, σ = 0·std y, width=1: HOLDS at every N; "
+                           "line, σ = 0·std y, width=2: FAILS at every N;")
 
 
 def test_beats_and_threshold_per_condition_against_scipy(cond):
@@ -353,7 +360,8 @@ def test_beats_and_threshold_per_condition_against_scipy(cond):
             assert row["verdict"] == "HOLDS"
     noisy = [r["verdict"] for r in beats if r["condition"].endswith(SIGMA[0.5]) and r["check"] == "a − b"]
     assert noisy == ["FAILS", "FAILS"]
-    assert verdict_line(md, 3).startswith("3. **FAILS** — a < each of b, c, kern: line, σ = 0·std y: HOLDS "
+    assert verdict_line(md, 3).startswith(f"3. **FAILS at line, σ = 0.5·std y, every N: {len(noisy)} of {len(beats)} "
+                                          "checks** — a < each of b, c, kern: line, σ = 0·std y: HOLDS "
                                           "at every N; line, σ = 0.1·std y: HOLDS at every N; line, σ = 0.5·std y: "
                                           "FAILS at every N.")
     rows = claim_rows(md, 4)

@@ -324,22 +324,43 @@ def _existing_task_table(path: Path) -> str:
 
 def suite_index(out: Path) -> str:
     """The suites section of the index: one entry per ``<suite>/verdict.json`` (and per
-    ``<suite>/<scale>/verdict.json``) under ``out``, with its claims' verdict lines."""
-    entries = []
+    ``<suite>/<scale>/verdict.json``) under ``out``, with its claims' verdict lines. A suite's
+    entries are together, the scale that answers its paper's question (``Suite.paper_scale``)
+    first and saying so; every other scale of such a suite says it is a smaller trial."""
+    found = []
     for path in sorted([*out.glob("*/verdict.json"), *out.glob("*/*/verdict.json")]):
         try:
             v = json.loads(path.read_text(encoding="utf-8"))
             rel = path.parent.relative_to(out).as_posix()
             cells = v["cells"]
-            lines = [f"- [{v['suite']}]({rel}/verdict.md) — scale `{v['scale']}`, {cells['ok']} of "
+            paper = v.get("paper_scale")  # absent from a verdict.json written before it existed
+            if paper is None:
+                role = ""
+            elif v["scale"] == paper:
+                role = " (**answers the paper's question**)"
+            else:
+                ran = any(_scale_of(p) == paper for p in (out / v["suite"]).glob("**/verdict.json") if p != path)
+                role = (f" (a smaller trial: the paper's question is answered at scale `{paper}`"
+                        + ("" if ran else ", not run here") + ")")
+            lines = [f"- [{v['suite']}]({rel}/verdict.md) — scale `{v['scale']}`{role}, {cells['ok']} of "
                      f"{cells['planned']} cells ok: {v['description']}"]
             lines += [f"  - {c['line']}" for c in v["claims"]]
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a verdict this version wrote; leave it out rather than fail the index
-        entries.append("\n".join(lines))
-    if not entries:
+        found.append(((v["suite"], v["scale"] != paper if paper else 0, v["scale"]), "\n".join(lines)))
+    if not found:
         return ""
-    return "\n## Suites\n\n" + "\n".join(entries) + "\n"
+    return ("\n## Suites\n\nEach suite's verdicts, the scale that answers its paper's question first (where the suite "
+            "has one); a smaller scale runs the same claims at smaller N and width, in minutes.\n\n"
+            + "\n".join(text for _, text in sorted(found)) + "\n")
+
+
+def _scale_of(path: Path) -> str | None:
+    """The scale a verdict.json says it is of (None when unreadable)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("scale")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 # the image link page() writes: only our own pages' plots, whatever other Markdown lies under --out

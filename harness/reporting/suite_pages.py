@@ -33,9 +33,9 @@ from harness.execution.runner import plan
 from harness.protocol.cell import CellSpec, Protocol
 from harness.reporting import curves, files, leaderboard, plots
 from harness.reporting.verdicts import CHECK_HEADERS, checks_table, to_json
-from harness.suites.claims import ClaimResult, Point, fmt
+from harness.suites.claims import ClaimResult, Point, fmt, with_curve_names
 from harness.suites.grid import Grid
-from harness.suites.statistics import t_interval
+from harness.suites.statistics import RULE, t_interval
 from harness.suites.suite import DEFAULT_SCALE, Suite
 from harness.suites.sweeps import Tracks, Trend
 
@@ -277,7 +277,8 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         files.write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
              "compute_seconds": facts["compute"], "runs": facts["runs"], "caveats": list(suite.caveats),
-             "claims": [to_json(r) for r in results],
+             "paper_scale": suite.paper_scale, "answers_paper": grid.scale == suite.paper_scale,
+             "curves": dict(suite.curves), "claims": [to_json(r, suite.curves) for r in results],
              "selection_on_test": [{k: v for k, v in f.items() if not k.startswith("_")} for f in flatters]}, indent=1,
             ensure_ascii=False) + "\n")
         written += [where / "verdict.md", where / "verdict.json", leaderboard.write_index(Path(out))]
@@ -326,14 +327,21 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
          figures: list[tuple[str, str]] | None = None) -> str:
     """The Markdown of verdict.md (``figures``: (file, caption) of plots in the suite's directory)."""
     cells, runs = facts["cells"], facts["runs"]
-    lines = [f"# {suite.name}: verdict at scale `{grid.scale}`", "", suite.description, "",
+    named = lambda text: with_curve_names(text, suite.curves)  # noqa: E731 (the paper's curve names)
+    lines = [f"# {suite.name}: verdict at scale `{grid.scale}`", "", *summary(suite, grid, results, facts, tasks), "",
              "Generated from the result store by `bench run --suite` / `bench leaderboard --suite`; do not edit "
              "by hand.", "", "## Verdicts", ""]
     if not results:
         lines += ["This suite declares no claims.", ""]
     for i, r in enumerate(results, 1):
-        lines += [f"{i}. {r.line()}{_numbers_at_largest_n(r)}", f"   - The paper's claim ({r.claim.source}): "
-                  f"{r.claim.text.rstrip('.')}.", ""]
+        lines += [f"{i}. {r.line(suite.curves)}.",  # the headline, the claim, where each status was found
+                  f"   - The paper's claim ({r.claim.source}): {r.claim.text.rstrip('.')}.",
+                  f"   - The numbers: [Claim {i}](#{_anchor(i, named(r.claim.statement()))}) below.", ""]
+    if results:
+        lines += [f"How a verdict is read: {RULE}", ""]
+    legend = curve_legend(suite, grid)
+    if legend and results:
+        lines += [legend, ""]
     if figures:
         lines += ["## Figures", ""] + [f"![{caption}]({name})" + "\n" for name, caption in figures]
     compute = (f"Compute: {facts['compute']:.0f} s, the sum of the cells' own timings (the store's `seconds`).")
@@ -371,8 +379,10 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               "- Learning curves: " + ", ".join(f"[{t}]({t}.md)" for t in tasks) + ".", ""]
     for i, r in enumerate(results, 1):
         legend = leaderboard.grid_legend(r.grids)
-        lines += [f"## Claim {i}: {r.claim.statement()}", "",
-                  leaderboard.gfm(checks_table(r), CHECK_HEADERS), "", *([legend, ""] if legend else [])]
+        at_top = _numbers_at_largest_n(r)
+        lines += [f"## Claim {i}: {named(r.claim.statement())}", "",
+                  f"**{r.verdict or r.status}**{named(at_top)}", "",
+                  leaderboard.gfm(checks_table(r, suite.curves), CHECK_HEADERS), "", *([legend, ""] if legend else [])]
     what = METRIC_WORDS.get(metric or "", metric or "the test metric")
     lines += ["Scores are the " + what + " of each cell. A difference a − b is score(a) − score(b) paired by "
               "seed, its interval the 95% t-interval of the mean over the paired seeds (HOLDS: entirely below 0). "
@@ -386,6 +396,48 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
     lines += ["- Each interval is a 95% interval for its own check; none is adjusted for the number of checks "
               "on this page.", ""]
     return "\n".join(lines)
+
+
+def summary(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, Any], tasks: list[str]) -> list[str]:
+    """The three lines verdict.md opens with: what was asked (and whether this scale answers the
+    paper's question), the answer per claim, and where the numbers are."""
+    if suite.paper_scale is None:
+        scale = ""
+    elif grid.scale == suite.paper_scale:
+        scale = f" Scale `{grid.scale}` answers the paper's question."
+    else:
+        scale = (f" Scale `{grid.scale}` is a smaller trial: the paper's question is answered at scale "
+                 f"`{suite.paper_scale}` (`{command(replace(grid, scale=suite.paper_scale))}`).")
+    answers = "; ".join(f"claim {i}, {with_curve_names(r.claim.statement(), suite.curves)}: **{r.verdict or r.status}**"
+                        for i, r in enumerate(results, 1)) or "no claim is checked: the suite draws learning curves"
+    cells = facts["cells"]
+    return [f"- **Asked:** {suite.description.rstrip('.')}.{scale}",
+            f"- **Answer:** {answers}.",
+            f"- **Numbers:** " + ("each claim's checks under its heading below; " if results else "")
+            + "learning curves " + ", ".join(f"[{t}]({t}.md)" for t in tasks)
+            + f"; {cells['ok']} of {cells['planned']} planned cells ok."]
+
+
+def curve_legend(suite: Suite, grid: Grid) -> str:
+    """The legend of the paper's curve names the page uses: each name, its selector and the grid's
+    learner variant(s) it selects."""
+    from harness.suites.claims import _grid_matches
+
+    if not suite.curves:
+        return ""
+    entries = [f"- **{name}**: `{selector}` ({', '.join(f'`{lab}`' for lab in _grid_matches(selector, grid))})"
+               for name, selector in suite.curves.items()]
+    return "\n".join(["Curves by the paper's names (each stands for the learner variant(s) after it; other learners "
+                      "go by their own names):", "", *entries])
+
+
+def _anchor(i: int, heading: str) -> str:
+    """GitHub's anchor of the heading ``Claim i: heading`` (lower case, spaces to hyphens, other
+    punctuation dropped)."""
+    import re
+
+    text = f"claim {i}: {heading}".lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
 def _numbers_at_largest_n(r: ClaimResult) -> str:

@@ -32,6 +32,7 @@ SEPARABLE at N = 250"). Intervals are per check, not adjusted for the number of 
 from __future__ import annotations
 
 import abc
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
@@ -65,14 +66,29 @@ class ClaimResult:
     """What a claim came to on the stored results."""
 
     claim: "Claim"
-    status: str
+    status: str  # the strict combination of every check (statistics.combine): one word
     summary: str
     checks: list[Check] = field(default_factory=list)
     grids: dict[str, str] = field(default_factory=dict)  # full label → the short label the checks show for it
+    # the verdict as the page heads it (:func:`headline`): ``status`` when every check agrees, else
+    # where each status was found ("HOLDS at N ≥ 500; NOT SEPARABLE below", "FAILS at …: 1 of 18 checks")
+    verdict: str = ""
 
-    def line(self) -> str:
-        """The one-line verdict: status, the claim as checked, and where each status was found."""
-        return f"**{self.status}** — {self.claim.statement()}: {self.summary}"
+    def detail(self) -> str:
+        """Where each status was found (the summary), or "" when the headline already says it: the
+        summary repeats it, or one condition's checks hold at some N and are not separable at the rest."""
+        verdict = self.verdict or self.status
+        said = verdict != self.status and len({c.condition for c in self.checks}) <= 1 and \
+            all(c.status != FAILS for c in self.checks)
+        return "" if said or self.summary == verdict else self.summary
+
+    def line(self, curves: dict[str, str] | None = None) -> str:
+        """The one-line verdict: the headline, the claim as checked (its learners by the paper's
+        curve names, ``curves``: name → selector) and, when it adds to the headline, where each
+        status was found."""
+        detail = self.detail()
+        return (f"**{self.verdict or self.status}** — {with_curve_names(self.claim.statement(), curves or {})}"
+                + (f": {with_curve_names(detail, curves or {})}" if detail else ""))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -434,6 +450,83 @@ def _summary(checks: list[Check], by_n: bool) -> str:
     return "; ".join(parts)
 
 
+def headline(checks: list[Check], by_n: bool) -> str:
+    """A claim's verdict in a few words that never contradict its checks (the rule, as pages
+    state it, is :data:`harness.suites.statistics.RULE`):
+
+    - every check agrees: that word (``HOLDS``);
+    - a check fails: ``FAILS at <where>: k of M checks`` — where (condition and N) and how many of
+      the claim's checks failed, so that a FAILS resting on one check out of 18 says so;
+    - else some hold and some cannot be separated; where the checks at each N (and condition)
+      combine to one word everywhere, that word (the chain a < b < c is NOT SEPARABLE at an N
+      where a < b holds and b < c does not separate). By N with one pattern in every condition:
+      ``HOLDS at N ≥ 500; NOT SEPARABLE below`` (``above`` for a lower range, the other N by name
+      otherwise), with ``in every condition`` when there are several; else how many places
+      (a condition, and an N where checks are by N) hold: ``HOLDS at 4 of 9 (condition, N); NOT
+      SEPARABLE at the other 5``.
+    """
+    statuses = [c.status for c in checks]
+    if not statuses:
+        return NOT_SEPARABLE
+    if len(set(statuses)) == 1:
+        return statuses[0]
+    if FAILS in statuses:
+        failed = [c for c in checks if c.status == FAILS]
+        places = []
+        for cond in dict.fromkeys(c.condition for c in failed):  # per condition, the N it failed at
+            ns = sorted({c.n for c in failed if c.condition == cond and c.n is not None})
+            all_ns = sorted({c.n for c in checks if c.condition == cond and c.n is not None})
+            places.append(cond + (f", {where_ns(ns, all_ns)}" if ns else ""))
+        where = " and ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+        return f"{FAILS} at {where}: {len(failed)} of {len(checks)} checks"
+    # HOLDS and NOT SEPARABLE only: per place, the checks combine as at one N
+    conditions = list(dict.fromkeys(c.condition for c in checks))
+    if by_n:
+        per = {cond: {n: combine(c.status for c in checks if c.condition == cond and c.n == n)
+                      for n in sorted({c.n for c in checks if c.condition == cond and c.n is not None})}
+               for cond in conditions}
+        combined = {st for p in per.values() for st in p.values()}
+        if len(combined) == 1:  # e.g. one pair of a chain holds at every N, the other never separates
+            return combined.pop()
+        patterns = {json_pattern(p) for p in per.values()}
+        if len(patterns) == 1 and all(per.values()):
+            pattern = next(iter(per.values()))
+            held = [n for n, st in pattern.items() if st == HOLDS]
+            rest = [n for n in pattern if n not in held]
+            ns = list(pattern)
+            other = "below" if held == ns[-len(held):] else "above" if held == ns[:len(held)] else \
+                f"at {where_ns(rest, ns)}"
+            text = f"{HOLDS} at {where_ns(held, ns)}; {NOT_SEPARABLE} {other}"
+            return text + (" in every condition" if len(conditions) > 1 else "")
+        places = [(cond, n) for cond, p in per.items() for n in p]
+        held = sum(1 for cond, n in places if per[cond][n] == HOLDS)
+        return f"{HOLDS} at {held} of {len(places)} (condition, N); {NOT_SEPARABLE} at the other {len(places) - held}"
+    per_condition = {cond: combine(c.status for c in checks if c.condition == cond) for cond in conditions}
+    if len(set(per_condition.values())) == 1:
+        return next(iter(per_condition.values()))
+    held = [cond for cond, st in per_condition.items() if st == HOLDS]
+    if len(conditions) > 1 and len(held) <= 3 and len(conditions) - len(held) <= 3:
+        rest = [cond for cond in conditions if cond not in held]
+        return f"{HOLDS} on {', '.join(held)}; {NOT_SEPARABLE} on {', '.join(rest)}"
+    held_checks = statuses.count(HOLDS)
+    return f"{HOLDS} in {held_checks} of {len(checks)} checks; {NOT_SEPARABLE} in the other {len(checks) - held_checks}"
+
+
+def json_pattern(pattern: dict[Any, str]) -> str:
+    """A per-N pattern of statuses as a hashable key (to tell whether every condition shares it)."""
+    return repr(sorted(pattern.items()))
+
+
+def with_curve_names(text: str, curves: dict[str, str]) -> str:
+    """``text`` with every learner selector that ``curves`` (name → selector) names replaced by its
+    name: the paper's own curve names on a page (``3layer < 2layer < 3layer(NTK)``). A selector is
+    replaced only where it stands as a whole reference — ``ntk`` inside ``three_layer_ntk`` is not
+    the learner ``ntk`` — and the longest first, so that a name never replaces part of another."""
+    for name, selector in sorted(curves.items(), key=lambda kv: -len(kv[1])):
+        text = re.sub(rf"(?<![\w\[=,.-]){re.escape(selector)}(?![\w\[])", lambda _: name, text)
+    return text
+
+
 def _named(groups: dict[str, list[Point]]) -> bool:
     """Whether a verdict line must name its condition(s): a condition is more than the task's name
     (a protocol condition such as σ), even when the store holds only one of them so far."""
@@ -448,7 +541,8 @@ def _result(claim: Claim, checks: list[Check], by_n: bool, named: bool = False,
                             for cond in conditions)
     else:
         summary = _summary(checks, by_n)
-    return ClaimResult(claim, combine(c.status for c in checks), summary, checks, dict(sorted((grids or {}).items())))
+    return ClaimResult(claim, combine(c.status for c in checks), summary, checks, dict(sorted((grids or {}).items())),
+                       headline(checks, by_n))
 
 
 def fmt(x: float | None) -> str:

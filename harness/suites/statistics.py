@@ -103,3 +103,14 @@ def combine(statuses: Iterable[str]) -> str:
     if FAILS in statuses:
         return FAILS
     return HOLDS if statuses and all(s == HOLDS for s in statuses) else NOT_SEPARABLE
+
+
+# How a claim's checks become its verdict, as every suite page states it (the code: decide and
+# combine above, claims.headline for the words).
+RULE = ("each check is **HOLDS** when its 95% interval lies entirely on the claimed side (a difference "
+        "below 0, a slope or level past its threshold), **FAILS** when it lies entirely on the other side, "
+        "and **NOT SEPARABLE** when it straddles the threshold or has too few seeds or points. At one N (and "
+        "condition) a claim's checks combine: FAILS if any fails, HOLDS if all hold, else NOT SEPARABLE. A "
+        "claim's verdict is one word when every check agrees; otherwise it says where each was found — "
+        "\"HOLDS at N ≥ 500; NOT SEPARABLE below\" — and a FAILS names where, and in how many of the claim's "
+        "checks, it failed (\"FAILS at sin3, N = 500: 1 of 18 checks\").")

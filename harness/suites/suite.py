@@ -78,6 +78,17 @@ class Suite:
     scales: dict[str, Scale] = field(default_factory=dict)
     claims: tuple[Any, ...] = ()
     caveats: tuple[str, ...] = ()
+    # the paper's own curve names → the learner selectors they stand for, e.g. {"3layer":
+    # "three_layer_sgd[train=hidden]"}: pages write claims and checks in these names, with the
+    # mapping in a legend, and a claim may name a learner by one (resolved to its selector here)
+    curves: dict[str, str] = field(default_factory=dict)
+    # the scale whose grid answers the paper's question (e.g. "paper"); None: no scale does (the
+    # suite is ours, or only smaller trials of the question exist). The index lists it first.
+    paper_scale: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.curves, dict) and all(isinstance(v, str) for v in self.curves.values()):
+            object.__setattr__(self, "claims", tuple(_with_selectors(c, self.curves) for c in self.claims))
 
     @property
     def scale_names(self) -> list[str]:
@@ -97,6 +108,27 @@ class Suite:
             label_noise=self.label_noise, zou_gu_mu=self.zou_gu_mu, select_on=self.select_on,
             compare_selection=self.compare_selection, label_sigma=self.label_sigma,
             corrupt_test=self.corrupt_test, conditions=_conditions(self.conditions if s.conditions is None else s.conditions))
+
+
+# A claim's fields that name learners: where a curve name may stand for its selector.
+LEARNER_FIELDS = ("learner", "learners", "others")
+
+
+def _with_selectors(claim: Any, curves: dict[str, str]) -> Any:
+    """``claim`` with each learner it names by a curve name (a key of ``curves``) named by that
+    curve's selector instead: checks and results are the selector's, whichever the suite wrote."""
+    if not curves or not dataclasses.is_dataclass(claim):
+        return claim
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(claim):
+        value = getattr(claim, f.name, None)
+        if f.name not in LEARNER_FIELDS or not f.init:
+            continue
+        if isinstance(value, str) and value in curves:
+            changes[f.name] = curves[value]
+        elif isinstance(value, tuple) and any(isinstance(v, str) and v in curves for v in value):
+            changes[f.name] = tuple(curves.get(v, v) if isinstance(v, str) else v for v in value)
+    return dataclasses.replace(claim, **changes) if changes else claim
 
 
 def _conditions(spec: dict[str, tuple[Any, ...]]) -> tuple[dict[str, Any], ...]:
@@ -145,6 +177,10 @@ def validate_suite(suite: object) -> None:
     for where, spec in [("", suite.conditions), *((f" at scale '{k}'", v.conditions) for k, v in suite.scales.items()
                                                   if v.conditions is not None)]:
         _check_conditions(suite, where, spec)
+    _check_curves(suite)
+    if suite.paper_scale is not None and suite.paper_scale not in suite.scale_names:
+        raise ValueError(f"suite '{suite.name}': paper_scale {suite.paper_scale!r} is not one of its scales; "
+                         f"write one of {', '.join(repr(s) for s in suite.scale_names)}, or leave it out (None)")
     for scale in suite.scale_names:
         grid = suite.at(scale)
         if not grid.ns:
@@ -168,7 +204,15 @@ def _suite_schema() -> dict[str, Any]:
             "seeds": toml.positive_int, "n_test": toml.positive_int, "val_fraction": toml.number, "label_noise": toml.number,
             "zou_gu_mu": toml.number, "select_on": toml.choice("validation", "test"), "compare_selection": toml.boolean,
             "label_sigma": toml.number, "corrupt_test": toml.boolean, "conditions": _conditions_table,
-            "scales": None, "claims": None, "caveats": toml.strings}
+            "scales": None, "claims": None, "caveats": toml.strings, "curves": _curves_table,
+            "paper_scale": toml.string}
+
+
+def _curves_table(value: Any, src: Any, path: tuple) -> dict[str, str]:
+    """``[curves]`` with ``"3layer" = "three_layer_sgd[train=hidden]"``: the paper's curve names
+    (checked against the learners by validate_suite once the Suite is built)."""
+    toml.table(value, src, path, '[curves] with "3layer" = "three_layer_sgd[train=hidden]"')
+    return {k: toml.string(v, src, path + (k,)) for k, v in value.items()}
 
 
 def _conditions_table(value: Any, src: Any, path: tuple) -> dict[str, tuple[Any, ...]]:
@@ -375,8 +419,38 @@ def suite_to_toml(suite: Suite) -> str:
            "caveats": list(suite.caveats) or None,
            "tasks": {k: _overrides(v) for k, v in suite.tasks.items()},
            "learners": {k: _overrides(v) for k, v in suite.learners.items()},
-           "scales": scales or None, "claims": claims or None}
+           "scales": scales or None, "claims": claims or None,
+           "curves": dict(suite.curves) or None, "paper_scale": suite.paper_scale}
     return toml.dumps(doc)
+
+
+def _check_curves(suite: Suite) -> None:
+    """Raise ``ValueError`` unless ``curves`` maps distinct, non-empty names to distinct selectors,
+    each naming at least one learner variant at every scale, and no name is a learner's own name
+    (a page could not tell the two apart)."""
+    from harness.suites.claims import _grid_matches, parse_ref
+
+    example = "e.g. {'3layer': 'three_layer_sgd[train=hidden]'}"
+    if not isinstance(suite.curves, dict):
+        raise ValueError(f"suite '{suite.name}': curves must be a dict of curve name → learner selector, {example}")
+    for name, selector in suite.curves.items():
+        if not isinstance(name, str) or not name.strip() or not isinstance(selector, str) or not selector.strip():
+            raise ValueError(f"suite '{suite.name}': curve {name!r} → {selector!r}: a curve is a non-empty name "
+                             f"and a learner selector (NAME or NAME[key=value,...]), {example}")
+        if name in suite.learners:
+            raise ValueError(f"suite '{suite.name}': curve name {name!r} is also a learner's name; "
+                             f"give the curve the paper's own name for it, e.g. '3layer'")
+        parse_ref(selector)
+    twice = sorted({s for s in suite.curves.values() if list(suite.curves.values()).count(s) > 1})
+    if twice:
+        raise ValueError(f"suite '{suite.name}': curves name selector {twice[0]!r} more than once; give each "
+                         f"curve its own learner variant")
+    for scale in suite.scale_names:
+        grid = suite.at(scale)
+        for name, selector in suite.curves.items():
+            if not _grid_matches(selector, grid):
+                raise ValueError(f"suite '{suite.name}': curve {name!r} → {selector!r} names no learner the suite "
+                                 f"runs at scale '{scale}' (it runs: {', '.join(grid.labels)})")
 
 
 def _check_conditions(suite: Suite, where: str, spec: object) -> None:
