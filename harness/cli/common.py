@@ -18,8 +18,8 @@ STORE_HELP = "SQLite result store (default: $CONCEPTBENCH_STORE or ./conceptbenc
 PAGES_HELP = ("Where this store's pages go [default: beside the store: ./conceptbench-pages/ for "
               "./conceptbench.sqlite, <dir>/<name>-pages/ for <dir>/<name>.sqlite, and a store named store.sqlite "
               "keeps them in its own folder (leaderboards/store.sqlite: leaderboards/)]. A suite's pages go to "
-              "DIR/<suite>/, a task's to DIR/<task>.md, the index to DIR/README.md. A folder holding another "
-              "store's pages is refused, never overwritten.")
+              "DIR/<suite>/ (DIR/<suite>/<scale>/ at a scale other than small), a task's to DIR/<task>.md, the "
+              "index to DIR/README.md. A folder holding another store's pages is refused, never overwritten.")
 
 
 def store_path_of(path: str | None) -> str:

@@ -242,7 +242,9 @@ def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
                    "the dask extra). Results come back to this process, which writes the store.")
 @click.option("--scheduler", metavar="ADDRESS",
               help="With --backend dask: the scheduler of the cluster to train on, e.g. tcp://10.0.0.5:8786.")
-@click.option("--no-leaderboard", is_flag=True, help="Do not rebuild leaderboards after the run.")
+@click.option("--no-leaderboard", is_flag=True,
+              help="Write no pages after the run (its results are stored all the same; `bench leaderboard` "
+                   "writes the pages later).")
 @click.option("--force", is_flag=True,
               help="Run even when the memory check estimates that the largest cells need more memory than "
                    "this machine has available.")
