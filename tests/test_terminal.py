@@ -237,7 +237,7 @@ def test_exported_val_score_is_relative_mse_like_the_test_score(bench, tmp_path)
         assert rec["val_score"] == pytest.approx(_recomputed_relative_val(row), rel=1e-9)
         assert rec["val_mse"] == row["val_score"]  # the raw one, under its metric's name
         assert rec["val_score"] != pytest.approx(rec["val_mse"], rel=1e-3)  # a real change (Var y_val ≠ 1)
-    code, out, _ = bench("show", "--format", "csv")
+    code, out, _ = bench("show", "-f", "csv")  # -f: the issue's own spelling of --format
     header = out.splitlines()[0].split(",")
     assert {"metric", "test_score", "train_score", "val_score", "val_mse", "val_note"} <= set(header)
     by_id = {r["cell_id"]: r for r in csv.DictReader(out.splitlines())}

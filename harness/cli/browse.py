@@ -310,7 +310,7 @@ def merge(sources, store_path) -> int:
 @click.option("--status", type=click.Choice(["ok", "diverged", "failed", "timeout"]), default=None,
               help="Only cells with this status.")
 @click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="table for the terminal; csv or json: one record per cell with its metrics and chosen "
                    "parameters as columns (pandas.read_csv / read_json); test_score, train_score and "
                    "val_score are all in the record's `metric` (rel_mse or error).")
