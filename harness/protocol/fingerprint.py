@@ -333,16 +333,39 @@ def _legacy_table() -> dict[str, dict[str, str]]:
     return json.loads(LEGACY_FILE.read_text())["fingerprints"]
 
 
+EQUIVALENT_FILE = Path(__file__).with_name("equivalent.json")
+
+
+@lru_cache(maxsize=1)
+def _equivalent_table() -> dict[str, dict[str, dict[str, str]]]:
+    """``"learner:<name>"`` → {fingerprint: {"same_as": a later one, "because": why}}: code edits
+    recorded as leaving every result of the earlier code unchanged (equivalent.json)."""
+    return json.loads(EQUIVALENT_FILE.read_text())["fingerprints"]
+
+
+def equivalent(fingerprint: str | None, kind: str, name: str) -> str | None:
+    """``fingerprint`` followed through the recorded equivalences to the latest code it stands for
+    (itself when none is recorded), so the cells of code changed without changing any result —
+    a default grid (a cell's identity holds its whole grid), a faster path computing the same
+    bits — stay current."""
+    table = _equivalent_table().get(f"{kind}:{name}", {})
+    seen: set[str] = set()
+    while fingerprint in table and fingerprint not in seen:
+        seen.add(fingerprint)
+        fingerprint = table[fingerprint]["same_as"]
+    return fingerprint
+
+
 def upgraded(stored: str | None, kind: str, name: str, obj: Any) -> str | None:
     """The fingerprint ``stored`` stands for under today's scheme: itself when it is of today's
     scheme; for an old-scheme value, the new fingerprint of the same code when the recorded table
     or the old scheme applied to the code installed now says that code is unchanged; else
     ``stored`` itself (so it reads as stale)."""
     if stored is None or stored.startswith(PREFIX):
-        return stored
+        return equivalent(stored, kind, name)
     recorded = _legacy_table().get(f"{kind}:{name}", {}).get(stored)
     if recorded is not None:
-        return recorded
+        return equivalent(recorded, kind, name)
     if legacy_fingerprint(type(obj)) == stored:
         return code_fingerprint(obj)
     return stored
