@@ -1,5 +1,5 @@
 """The memory check: an N the machine cannot hold is refused before any training (one line),
-`--force` overrides it, and the learners' estimates are honest about how memory grows with N."""
+`--yes` (or the older `--force`) overrides it, and the learners' estimates are honest about how memory grows with N."""
 
 import pytest
 
@@ -29,7 +29,7 @@ def test_a_billion_points_is_refused_for_every_learner_before_training(bench, me
     line = one_line_error(err)
     assert code != 0 and "[1/" not in err  # nothing trained
     assert f"error: {learner} on sin3 at N=1000000000 needs ~" in line
-    assert "for the data); this machine has 64 GiB available; lower N, or pass --force to try anyway" in line
+    assert "for the data); this machine has 64 GiB available; lower N, or pass --yes to start it anyway" in line
 
 
 def test_ntk_at_20000_is_refused_naming_its_estimate(bench, memory):
@@ -38,7 +38,7 @@ def test_ntk_at_20000_is_refused_naming_its_estimate(bench, memory):
     assert code != 0 and "[1/" not in err
     line = one_line_error(err)
     assert line.startswith("error: ntk on sin3 at N=20000 needs ~19 GiB (19 GiB for the learner, ")
-    assert line.endswith("; this machine has 8.0 GiB available; lower N, or pass --force to try anyway")
+    assert line.endswith("; this machine has 8.0 GiB available; lower N, or pass --yes to start it anyway")
 
 
 def test_force_runs_past_the_memory_check(bench, memory):
@@ -51,6 +51,16 @@ def test_force_runs_past_the_memory_check(bench, memory):
     assert code == 0 and "Ran 1 of 1 cells" in out, err
     code, out, err = bench(*args)  # stored now: nothing to train, nothing to check
     assert code == 0 and "Nothing to train" in out, err
+
+
+def test_yes_starts_a_run_the_memory_check_refuses(bench, memory):
+    memory(1024)
+    args = ["run", "-t", "sin3", "-l", "kernel_ridge", "-p", "kernel=rbf", "-p", "gamma_scale=1.0",
+            "-p", "alpha_per_n=1e-3", "--n", "20", *QUIET]
+    code, _, err = bench(*args)
+    assert code == 2 and one_line_error(err).endswith("lower N, or pass --yes to start it anyway")
+    code, out, err = bench(*args, "--yes")
+    assert code == 0 and "Ran 1 of 1 cells" in out, err
 
 
 def test_jobs_whose_cells_together_do_not_fit_are_refused(bench, memory):

@@ -26,6 +26,11 @@ from harness.api.errors import BenchError, Diverged
 from harness.api.tasks import KINDS, Problem, Task
 
 
+# The fixed cost of one fit in Learner.time_estimate's default: the median seconds of a cell at
+# N ≤ 100 in the committed store is 0.01–0.5 s over the built-in learners (benchmarks/eta_check.md).
+DEFAULT_FIT_SECONDS = 0.05
+
+
 class Model(Protocol):
     """What ``Learner.fit`` returns: anything with ``predict(X)``.
 
@@ -208,6 +213,27 @@ class Learner(abc.ABC):
         default, 0, means unknown: then only the data is checked.
         """
         return 0
+
+    def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
+        """Rough seconds of one whole cell of ``n`` points of dimension ``d`` on this machine's
+        CPU: selection over ``grid`` (the configurations :meth:`param_grid` gives, trained on the
+        training part of the split), the refit of the winner on all ``n`` points and the
+        predictions on the validation part and a test set of a few thousand points.
+
+        ``bench run`` prints the sum over the run's cells, scheduled on its ``--jobs`` workers,
+        before it trains; where the store holds timings of this learner it rescales the estimate
+        by them (measured ÷ estimated at the nearest stored N), so the estimate's *shape* in n
+        and the grid matters more than its constant. A run estimated over an hour asks for
+        ``--yes``. A factor of two either way is fine; what the check catches is an N whose
+        N² or N³ cost runs for hours. Not part of the learner's code fingerprint (editing it
+        leaves stored cells current).
+
+        The default is conservative, for a learner that says nothing: each configuration and the
+        refit cost as much as a method quadratic in n (a kernel or nearest-neighbour method,
+        10⁻⁹ s per pair of points) plus a linear pass and a fixed overhead.
+        """
+        per_fit = DEFAULT_FIT_SECONDS + 1e-7 * n * (d + 1) + 1e-9 * float(n) * n
+        return (len(grid) + 1) * per_fit
 
     @abc.abstractmethod
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,

@@ -20,6 +20,7 @@ from harness.cli import run_config
 from harness.cli.common import (COMMAND_ARGV, DEFAULT_NS, PAGES_HELP, STORE_HELP, descriptions, examples_epilog,
                                 pages_of, plugin_registry, store_path_of)
 from harness.execution import backends, devices
+from harness.execution.estimates import check_duration
 from harness.execution.progress import NORMAL, QUIET, VERBOSE, Progress, suite_estimate
 from harness.execution.registry import Registry
 from harness.execution.runner import check_memory, execute, pending, plan, staleness, upgrade_fingerprints
@@ -248,6 +249,9 @@ def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
 @click.option("--force", is_flag=True,
               help="Run even when the memory check estimates that the largest cells need more memory than "
                    "this machine has available.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Start even a run estimated at over an hour, or one whose cells (--jobs of them side by side) "
+                   "need more memory than is available; without it such a run is refused before it trains.")
 @click.option("--quiet", "-q", is_flag=True,
               help="Print only the plan line, errors and the summary (no per-cell lines, no progress bar).")
 @click.option("--verbose", "-v", is_flag=True, help="Also print each finished cell's chosen parameters and grid edges.")
@@ -280,7 +284,7 @@ CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "lea
 
 def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
          val_fraction, label_noise, label_sigma, zou_gu_mu, select_on, corrupt_test, retry_failed, reuse_stale, cell_timeout, device,
-         backend_name, scheduler, no_leaderboard, force, quiet, verbose, cfg: run_config.RunConfig | None = None) -> int:
+         backend_name, scheduler, no_leaderboard, force, yes, quiet, verbose, cfg: run_config.RunConfig | None = None) -> int:
     """`bench run` with its options resolved (``cfg``: the run file they came from, if any)."""
     if quiet and verbose:
         raise BenchError("--quiet and --verbose contradict each other; give one of them")
@@ -386,9 +390,12 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         if grid is not None:
             files.check_writable(suite_pages.directory(out_dir, grid))
     upgrade_fingerprints(store, reg)
-    if not force:  # an N the machine cannot hold fails here, not after a minute in a cell
+    todo = pending(cells, store, retry_failed, reuse_stale)
+    if not (force or yes):  # an N the machine cannot hold fails here, not after a minute in a cell
         # A remote cluster's cells run side by side on its own machines: only each cell must fit.
-        check_memory(pending(cells, store, retry_failed, reuse_stale), 1 if scheduler else jobs)
+        check_memory(todo, 1 if scheduler else jobs)
+    if not yes:  # nor one that would run for hours (harness/execution/estimates.py)
+        check_duration(todo, store, jobs)
     progress = Progress(len(cells), verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, jobs=jobs)
     # Without stored timings of these cells, a suite's plan line estimates from its last recorded
     # run: in this store's pages, else in the committed pages (a fresh clone's first run).

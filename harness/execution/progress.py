@@ -7,9 +7,12 @@ a learner's training loop calls once per epoch. In-process it updates the displa
 cell's state to a small file named after the cell in a folder the parent polls — a plain file
 survives a worker that dies and needs no server process or queue proxy pickled into the worker.
 
-The ETA comes from :class:`CostModel` (seconds ≈ c·N^a per learner, fitted on the cells finished
-so far) and a simulation of the remaining cells on the run's workers: cells run largest N first,
-so the mean time of the cells so far — the estimator this replaced — overestimates the rest.
+The ETA comes from :class:`CostModel` and a simulation of the remaining cells on the run's
+workers: cells run largest N first, so the mean time of the cells so far — the estimator this
+replaced — overestimates the rest. Each cell's cost is its learner's own estimate
+(:meth:`harness.Learner.time_estimate`, known before anything trains) rescaled by the timings
+of similar stored and finished cells (:mod:`harness.execution.estimates`); without that estimate
+(a caller that gives none) it is c·N^a fitted on the timings alone.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ QUIET, NORMAL, VERBOSE = 0, 1, 2
 # learner here costs more than a cubic solve.
 PRIOR_EXPONENT = 1.5
 EXPONENT_RANGE = (0.0, 3.0)
+# A measured ÷ estimated ratio is trusted as is within a factor TRUSTED_SPAN in N of the timing it
+# came from; farther out its logarithm shrinks as span ÷ distance (in log N), toward the cost
+# model alone: a ratio measured at N = 100, where a fit's fixed overheads dominate, says little
+# about N = 10⁶, where the model's N² or N³ term does.
+TRUSTED_SPAN = 4.0
 
 
 @dataclass
@@ -107,22 +115,57 @@ def _key(spec: CellSpec) -> tuple[str, str]:
 
 
 class CostModel:
-    """Predicts a cell's seconds from the cells finished so far: per (task, learner),
-    seconds ≈ c·N^a, a least-squares line through log(mean seconds at each N) against log N.
+    """Predicts a cell's seconds from the timings of cells finished so far (stored or in this run).
 
-    With timings at a single N the exponent is :data:`PRIOR_EXPONENT`; a learner with no timing
-    on this task borrows its timings on other tasks, and one with none at all is predicted as
-    the geometric mean of the other learners' predictions at that N.
+    Given the cell's ``prior`` (its learner's cost-model seconds), the prediction is the prior
+    times measured ÷ prior at the nearest N (geometric mean over the timings at that N) of the
+    most similar timed cells: the same (task, learner label), else the same label on any task,
+    else the same learner with any grid; the prior alone without any. A ratio from an N far from
+    the cell's counts less (:data:`TRUSTED_SPAN`).
+
+    Without a prior: per (task, learner), seconds ≈ c·N^a, a least-squares line through log(mean
+    seconds at each N) against log N. With timings at a single N the exponent is
+    :data:`PRIOR_EXPONENT`; a learner with no timing on this task borrows its timings on other
+    tasks, and one with none at all is predicted as the geometric mean of the other learners'
+    predictions at that N.
     """
 
     def __init__(self) -> None:
         self.seconds: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+        # log(measured ÷ prior) by level (the key, ("", label), ("", "", name)) and N
+        self.ratios: dict[tuple[str, ...], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
         self._fits: dict[Any, tuple[float, float] | None] = {}
+        self.slowdown = 1.0  # how much the priors were scaled for the machine's load (said on the plan line)
 
-    def add(self, key: tuple[str, str], n: int, seconds: float) -> None:
-        """Record that a cell of ``key`` = (task, learner label) at ``n`` took ``seconds``."""
-        self.seconds[key][n].append(max(float(seconds), 1e-3))
+    def add(self, key: tuple[str, str], n: int, seconds: float, prior: float | None = None) -> None:
+        """Record that a cell of ``key`` = (task, learner label) at ``n`` took ``seconds`` where its
+        cost model said ``prior`` (None: unknown)."""
+        seconds = max(float(seconds), 1e-3)
+        self.seconds[key][n].append(seconds)
+        if prior is not None and prior > 0:
+            for level in _levels(key):
+                self.ratios[level][n].append(math.log(seconds / prior))
         self._fits.clear()
+
+    def ratio(self, key: tuple[str, str], n: int) -> float | None:
+        """measured ÷ prior for a cell of ``key`` at ``n`` (see the class docstring); None
+        without any timing of a similar cell."""
+        for level in _levels(key):
+            by_n = self.ratios.get(level)
+            if not by_n:
+                continue
+            near = min(by_n, key=lambda m: (abs(math.log(m / n)), -m))
+            logs = by_n[near]
+            value = sum(logs) / len(logs)
+            distance = abs(math.log(near / n))
+            if distance > math.log(TRUSTED_SPAN):
+                value *= math.log(TRUSTED_SPAN) / distance
+            return math.exp(value)
+        return None
+
+    def calibrated(self, key: tuple[str, str]) -> bool:
+        """Whether a cell of ``key`` has any similar timed cell to rescale its prior by."""
+        return any(self.ratios.get(level) for level in _levels(key))
 
     def __bool__(self) -> bool:
         return bool(self.seconds)
@@ -153,14 +196,25 @@ class CostModel:
             self._fits[which] = self._fit(by_n)
         return self._fits[which]
 
-    def predict(self, key: tuple[str, str], n: int) -> float | None:
-        """Predicted seconds of a cell of ``key`` at ``n``; None before any timing."""
+    def predict(self, key: tuple[str, str], n: int, prior: float | None = None) -> float | None:
+        """Predicted seconds of a cell of ``key`` at ``n`` whose cost model says ``prior``
+        seconds; without a prior, None before any timing."""
+        if prior is not None:
+            ratio = self.ratio(key, n)
+            return prior * (1.0 if ratio is None else ratio)
         line = self._line(key) or self._line(key[1])
         if line is not None:
             return math.exp(line[0] + line[1] * math.log(n))
         others = [self._line(k) for k in self.seconds]
         logs = [c + a * math.log(n) for c, a in filter(None, others)]
         return math.exp(sum(logs) / len(logs)) if logs else None
+
+
+def _levels(key: tuple[str, str]) -> tuple[tuple[str, ...], ...]:
+    """The similarity levels of a (task, label) key, closest first: itself, its label on any
+    task, its learner (the label's name part) with any grid."""
+    name = key[1].split(" (", 1)[0]
+    return key, ("", key[1]), ("", "", name)
 
 
 def naive_remaining(elapsed: float, done: int, total: int) -> float | None:
@@ -208,10 +262,12 @@ class Progress:
         self.total, self.done = total, 0
         self.start = self.last = clock()
         self.model = CostModel()
+        self.prior: Callable[[CellSpec], float] | None = None  # each cell's cost-model seconds
         self.todo: dict[str, CellSpec] = {}  # cells not yet finished, in run order
         self.running: dict[str, CellState] = {}
         self.folder: str | None = None
         self.lock = threading.RLock()
+        self.console_width: int | None = None  # the live bar's width (None: the terminal's)
         self._bar: Any = None  # rich.progress.Progress while live
         self._rows: dict[str, Any] = {}  # cell_id -> rich task id
 
@@ -221,7 +277,16 @@ class Progress:
         """Teach the cost model cells' earlier timings (stored rows), before the run starts."""
         for spec, seconds in timings:
             if seconds is not None:
-                self.model.add(_key(spec), spec.n, seconds)
+                self.model.add(_key(spec), spec.n, seconds, self._prior(spec))
+
+    def calibrate(self, model: CostModel, prior: Callable[[CellSpec], float]) -> None:
+        """Estimate from the start: ``prior`` gives each cell's cost-model seconds, ``model``
+        holds the stored timings that rescale them (:func:`harness.execution.estimates.cost_model`)."""
+        with self.lock:
+            self.model, self.prior = model, prior
+
+    def _prior(self, spec: CellSpec) -> float | None:
+        return None if self.prior is None else self.prior(spec)
 
     def begin(self, summary: RunSummary, todo: list[CellSpec], reuse_stale: bool,
               fallback: tuple[float, str] | None = None) -> None:
@@ -237,6 +302,15 @@ class Progress:
             estimate = self.remaining()
             if not todo:
                 how = ""
+            elif estimate is not None and self.prior is not None:
+                # what the estimate stands on, tersely (the line fits 100 columns): cells with no
+                # stored timing of a similar cell ("untimed") rest on their cost model alone, and
+                # a busy machine scaled every cell
+                untimed = sum(not self.model.calibrated(_key(spec)) for spec in todo)
+                notes = (["no stored timings"] if untimed == len(todo) else [f"{untimed} untimed"] if untimed else [])
+                if self.model.slowdown >= 1.2:
+                    notes.append(f"busy ×{self.model.slowdown:.1f}")
+                how = f"; estimate {clock_text(estimate)}" + (f" ({'; '.join(notes)})" if notes else "")
             elif estimate is not None:
                 how = f"; estimate {clock_text(estimate)} from the stored timings of {self._timings()} cell(s)"
             elif fallback is not None:
@@ -318,7 +392,7 @@ class Progress:
             self.running.pop(spec.cell_id, None)
             if self.folder is not None:
                 Path(self.folder, spec.cell_id).unlink(missing_ok=True)
-            self.model.add(_key(spec), spec.n, record["seconds"])
+            self.model.add(_key(spec), spec.n, record["seconds"], self._prior(spec))
             if self.verbosity > QUIET:
                 eta = self.remaining()
                 if record["status"] == "ok":
@@ -338,14 +412,14 @@ class Progress:
     def remaining(self, now: float | None = None) -> float | None:
         """Estimated seconds until the last cell finishes: the cost model's prediction of every
         unfinished cell, the running ones less their time so far, scheduled in run order on
-        ``jobs`` workers. None until the model has a timing."""
-        if not self.model:
+        ``jobs`` workers. None until the model has a timing or a prior."""
+        if not self.model and self.prior is None:
             return None
         now = self.clock() if now is None else now
         with self.lock:
             busy, costs = [], []
             for cell_id, spec in self.todo.items():
-                cost = self.model.predict(_key(spec), spec.n)
+                cost = self.model.predict(_key(spec), spec.n, self._prior(spec))
                 state = self.running.get(cell_id)
                 if state is None:
                     costs.append(cost)
@@ -368,9 +442,15 @@ class Progress:
         from rich.progress import BarColumn
         from rich.progress import Progress as Bar
         from rich.progress import TextColumn
+        from rich.table import Column
 
-        console = Console(file=self.stream, force_terminal=True)
-        self._bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=24), TextColumn("{task.fields[note]}"),
+        console = Console(file=self.stream, force_terminal=True, width=self.console_width)
+        # Every column on one line, cut with "…" rather than wrapped; the notes say the ETA first,
+        # so a narrow terminal (80 columns) cuts the elapsed time, not the ETA; the bar shrinks there.
+        line = dict(no_wrap=True, overflow="ellipsis")
+        self._bar = Bar(TextColumn("{task.description}", table_column=Column(**line)),
+                        BarColumn(bar_width=24 if console.width >= 100 else 10),
+                        TextColumn("{task.fields[note]}", table_column=Column(**line)),
                         console=console, transient=True, refresh_per_second=4, redirect_stdout=True,
                         redirect_stderr=True)  # stray prints land above the bar
         self._rows["all"] = self._bar.add_task("cells", total=self.total, note="")
@@ -385,8 +465,8 @@ class Progress:
             eta = self.remaining()
             elapsed = self.clock() - self.start
             bar.update(self._rows["all"], total=self.total, completed=self.done,
-                       note=f"{self.done}/{self.total} · {clock_text(elapsed)} elapsed · "
-                            f"ETA {'?' if eta is None else clock_text(eta)}")
+                       note=f"ETA {'?' if eta is None else clock_text(eta)} · {self.done}/{self.total} done · "
+                            f"{clock_text(elapsed)} elapsed")
             for cell_id in [c for c in self._rows if c != "all" and c not in self.running]:
                 bar.remove_task(self._rows.pop(cell_id))
             for cell_id, state in self.running.items():
@@ -394,7 +474,8 @@ class Progress:
                 if spec is None:
                     continue
                 if cell_id not in self._rows:
-                    self._rows[cell_id] = bar.add_task(f"  {spec.learner.label} N={spec.n} seed {spec.seed}",
+                    # the learner's name: its full label (every grid value) would crowd out the notes
+                    self._rows[cell_id] = bar.add_task(f"  {spec.learner.name} N={spec.n} seed {spec.seed}",
                                                        total=None, note="")
                 bar.update(self._rows[cell_id], total=state.total or None, completed=state.done,
                            note=f"{state.text()} · {clock_text(self.clock() - state.started)}")

@@ -11,17 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
 
 from harness.api.errors import BenchError, one_line
 from harness.api.learners import Learner
 from harness.api.tasks import FiniteTask, Task
+from harness.execution.estimates import cost_model, task_dimension
 from harness.execution.progress import Progress, run_reported
 from harness.execution.provenance import git_revision, versions
 from harness.execution.registry import Registry
 from harness.execution.summary import RunSummary, StaleGroup
 from harness.protocol.cell import CellSpec, Protocol, harness_fingerprint, run_cell
-from harness.protocol.data import checked_sample
 from harness.protocol.fingerprint import code_fingerprint, upgraded
 from harness.storage.store import CODE_COLUMNS, FINAL, Store, new_owner
 
@@ -168,7 +167,7 @@ def cell_memory(spec: CellSpec, d: int) -> tuple[int, int]:
                 learner = max(learner, int(spec.learner.memory_estimate(size, d, params)))
             except Exception as exc:
                 raise BenchError(f"learner '{spec.learner.name}' could not estimate its memory "
-                                 f"({one_line(exc)}); fix the plugin, or pass --force to skip the "
+                                 f"({one_line(exc)}); fix the plugin, or pass --yes to skip the "
                                  f"memory check") from None
     return learner, data_memory(spec.task, n, spec.protocol, d)
 
@@ -201,8 +200,7 @@ def check_memory(cells: list[CellSpec], jobs: int = 1, available: int | None = N
         if key in needs:
             continue
         if id(spec.task) not in dims:  # d from a few points, as the cell will see them
-            X, _ = checked_sample(spec.task, 8, np.random.default_rng(0))
-            dims[id(spec.task)] = X.shape[1] + (spec.protocol.zou_gu_mu is not None)
+            dims[id(spec.task)] = task_dimension(spec.task, spec.protocol.zou_gu_mu is not None)
         needs[key] = (*cell_memory(spec, dims[id(spec.task)]), spec)
     over = sorted((v for v in needs.values() if v[0] + v[1] > available), key=lambda v: -(v[0] + v[1]))
     if over:
@@ -213,14 +211,14 @@ def check_memory(cells: list[CellSpec], jobs: int = 1, available: int | None = N
         raise BenchError(f"{spec.learner.name} on {spec.task.name} at N={spec.n} needs ~{_size(learner + data)} "
                          f"({parts}, {_size(data)} for the data); this machine has {_size(available)} available"
                          + (f" (also too large: {', '.join(others)})" if others else "")
-                         + "; lower N, or pass --force to try anyway")
+                         + "; lower N, or pass --yes to start it anyway")
     # The largest cells start first (see execute), so up to `jobs` of the largest run side by side.
     per_cell = sorted((v[0] + v[1] for key, v in needs.items() for _ in range(count[key])), reverse=True)
     together = sum(per_cell[:jobs])
     if jobs > 1 and together > available:
         raise BenchError(f"--jobs {jobs} runs up to {jobs} cells at once, together ~{_size(together)}; this "
                          f"machine has {_size(available)} available; use fewer --jobs, lower N, or pass "
-                         f"--force to try anyway")
+                         f"--yes to start it anyway")
 
 
 def cell_threads(jobs: int) -> int:
@@ -327,8 +325,9 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     todo.sort(key=lambda c: (-c.n, order.random()))
     summary.skipped = len(cells) - len(todo)
     if progress is not None:
-        # stored timings of these very cells (reused, stale or failed ones) seed the ETA's model
-        progress.seed((spec, stored[spec.cell_id].get("seconds")) for spec in cells if spec.cell_id in stored)
+        # each cell's cost model, rescaled by the stored timings of this run's learners (any
+        # task, any grid), gives the plan line its estimate and the ETA its start
+        progress.calibrate(*cost_model(todo, store))
         progress.begin(summary, todo, reuse_stale, estimate)
     owner = new_owner()
 

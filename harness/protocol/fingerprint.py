@@ -209,7 +209,7 @@ class _Walk:
         nodes = parsed.defs.get(head, []) if parsed else []
         if not nodes:  # no source on disk (made at run time): its name is all we know
             return hashlib.sha256(f"{module}:{qualname}".encode()).hexdigest(), []
-        trees = [_strip(copy.deepcopy(n)) for n in nodes]
+        trees = [_unhashed_methods(_strip(copy.deepcopy(n))) for n in nodes]
         package = module if (_source_file(module) or "").endswith("__init__.py") else module.rpartition(".")[0]
         local: dict[str, tuple[str, str | None]] = {}
 
@@ -254,6 +254,20 @@ class _Walk:
                         reach(self.resolve(owner, node.attr))
         text = b"\0".join(ast.dump(t, **_SHOW_EMPTY).encode() for t in trees)
         return hashlib.sha256(text).hexdigest(), reached
+
+
+# Methods that predict a cell's cost and never change its result: a learner's cost model can be
+# refitted without making its stored cells stale. (memory_estimate predates this and stays hashed:
+# leaving it out now would change every built-in's fingerprint.)
+NOT_HASHED = frozenset({"time_estimate"})
+
+
+def _unhashed_methods(tree: ast.AST) -> ast.AST:
+    """``tree`` (a class) without its :data:`NOT_HASHED` methods, in place."""
+    if isinstance(tree, ast.ClassDef):
+        tree.body = [n for n in tree.body if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                                 and n.name in NOT_HASHED)] or [ast.Pass()]
+    return tree
 
 
 def _dotted(node: ast.AST) -> str | None:

@@ -14,7 +14,12 @@ from harness import BenchError, Diverged, Learner, Problem, Search, Selection, h
 
 from . import nystrom
 from .design import safe_blas
-from .ridge import PREDICT_ROWS
+from .ridge import PREDICT_ROWS, ridge_seconds
+
+# Seconds per entry of a (kernel, gamma)'s distances and exp (time_estimate only), fitted to the
+# committed store's kernel_ridge cells at N = 1000 (0.63–0.79 s; 48 Cholesky factorisations of
+# p = 800 at ridge.CHOLESKY_SECONDS account for ~0.5 s of it).
+KERNEL_ENTRY_SECONDS = 2e-8
 
 
 # Nyström centres of the Falkon path (past nystrom.EXACT_MAX points): each of the grid's 8
@@ -178,6 +183,13 @@ class KernelRidge(Learner):
             fit = nystrom.falkon_peak(n, CENTRES, 8, self.grid_spec["alpha_per_n"], self.search["alpha_per_n"])
             return max(fit, 8 * 2 * PREDICT_ROWS * CENTRES) + 8 * n * d
         return 8 * (3 * n * n + 2 * PREDICT_ROWS * n) + 8 * n * d
+
+    def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
+        """:func:`ridge_seconds` with each (kernel, gamma)'s entries at :data:`KERNEL_ENTRY_SECONDS`,
+        one n × n Cholesky per alpha, Falkon on ``CENTRES`` centres past nystrom.EXACT_MAX points."""
+        return ridge_seconds(n, grid, CENTRES, lambda params, size: nystrom.use_nystrom(size),
+                             lambda params, rows, other: KERNEL_ENTRY_SECONDS * rows * (rows + other) * max(1, d / 4),
+                             lambda params, rows: rows)
 
     def check_params(self) -> None:
         bad = [k for k in self.grid_spec.get("kernel", []) if k not in KERNELS]

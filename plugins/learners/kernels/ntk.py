@@ -12,7 +12,13 @@ from harness import hookimpl, is_int
 
 from . import arccos, nystrom
 from .design import Design
-from .ridge import PREDICT_ROWS, RIDGE, RIDGES, RidgeLearner, ridge_bytes
+from .ridge import PREDICT_ROWS, RIDGE, RIDGES, RidgeLearner, ridge_bytes, ridge_seconds
+
+# Seconds per entry of the arc-cosine NTK (time_estimate only): arccos.ntk on N × N points of
+# dimension 4 took 2.5–6.2e-8 s per entry for N = 1000–2000 and depth 2–3 (best-of-one on the
+# 2-core machine under a load of ~2); at 4e-8 the committed store's 141 ntk cells measured 0.42×
+# the estimate (median), hence 1.5e-8.
+NTK_ENTRY_SECONDS = 1.5e-8
 
 
 class NTK(RidgeLearner):
@@ -64,6 +70,13 @@ class NTK(RidgeLearner):
         fit = ridge_bytes(n) + 8 * n * (n // 4)
         predict = 2 * 8 * PREDICT_ROWS * n
         return max(fit, predict) + 8 * n * d
+
+    def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
+        """:func:`ridge_seconds` with the NTK's entries at :data:`NTK_ENTRY_SECONDS` each and
+        Falkon on nystrom.CENTRES centres past nystrom.EXACT_MAX points."""
+        return ridge_seconds(n, grid, nystrom.CENTRES, lambda params, size: nystrom.use_nystrom(size),
+                             lambda params, rows, other: NTK_ENTRY_SECONDS * rows * (rows + other),
+                             lambda params, rows: rows)
 
     def falkon_kernel(self, params: dict[str, Any], n_total: int) -> nystrom.Kernel | None:
         """Past nystrom.EXACT_MAX points: Falkon on nystrom.CENTRES centres."""

@@ -12,7 +12,12 @@ import numpy as np
 from harness import hookimpl, is_int
 
 from .design import Design, feature_rows, kept_bytes
-from .ridge import PREDICT_ROWS, RIDGE, RIDGES, RidgeLearner, ridge_bytes
+from .ridge import PREDICT_ROWS, RIDGE, RIDGES, RidgeLearner, ridge_bytes, ridge_seconds
+
+# Seconds per row × m² of the primal Gram ΦᵀΦ (time_estimate only), fitted to the whole cell at
+# N = 10⁵ in benchmarks/kernel_scaling.md (44 s, widths 100/1000/4000, 11 ridges each): its
+# Cholesky factorisations come to ~15 s at ridge.CHOLESKY_SECONDS, the Grams to the other ~29 s.
+GRAM_SECONDS = 1e-11
 
 
 class ReLUFeatures:
@@ -68,6 +73,15 @@ class RandomFeatures(RidgeLearner):
         fit = ridge_bytes(p) + (8 * n * m if dual else 8 * feature_rows(m) * m) + kept
         predict = 8 * (p * p + 2 * PREDICT_ROWS * m) + (8 * n * m if dual else 0)
         return max(fit, predict)
+
+    def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
+        """:func:`ridge_seconds` with the features' Gram at :data:`GRAM_SECONDS` per row × m²
+        (the primal form) or the n × n Gram of the dual one (m > n), a min(m, n) solve per ridge."""
+        def design(params: dict[str, Any], rows: int, other: int) -> float:
+            m = int(params["width"])
+            return GRAM_SECONDS * (rows * min(m, rows) * m + other * m * (d + 1))
+        return ridge_seconds(n, grid, 0, lambda params, size: False, design,
+                             lambda params, rows: min(int(params["width"]), rows))
 
     def design(self, X: np.ndarray, T: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
                n_total: int) -> Design:

@@ -34,6 +34,54 @@ def ridge_bytes(p: int) -> int:
     return 8 * 6 * p * p
 
 
+# The kernels' cost model (time_estimate; not part of the learners' fingerprints). Seconds per p³ of
+# one Cholesky factorisation of a p × p matrix: 0.9e-11 on one thread, 3.5e-11 on two threads of
+# the loaded 2-core machine (scipy cho_factor, p = 800–2000, best of 3), 2.2e-11 from the committed
+# store's ntk cells at N = 1000 (0.25 s for 22 factorisations at p = 800 and the refit's).
+CHOLESKY_SECONDS = 2e-11
+# Seconds per N·M entry of one Falkon path (K_nM filled, ~20–30 CG passes over it, the M × M
+# preconditioners): whole cells at N = 10⁵ in benchmarks/kernel_scaling.md took 199 s for ntk (3
+# paths of M = 10⁴: two depths and the refit) and 290 s for kernel_ridge (9 paths of M = 5·10³):
+# 6.6e-8 and 6.4e-8. Past nystrom.HOLD_BYTES the rows of K_nM are computed again in every pass, so
+# beyond N ≈ 10⁵ this is a lower bound.
+FALKON_SECONDS = 6.5e-8
+# Predictions on the test set: bench run's default n_test.
+TEST_POINTS = 5000
+# Fixed seconds per ridge solved and per representation built (Python, validation scoring, the
+# features' draw): the committed store's random_features cells at N ≤ 250 take 0.01–0.09 s where
+# their arithmetic comes to a few milliseconds.
+SOLVE_OVERHEAD, DESIGN_OVERHEAD = 3e-4, 3e-3
+
+
+def ridge_seconds(n: int, grid: list[dict[str, Any]], centres: int,
+                  falkon: Callable[[dict[str, Any], int], bool],
+                  design: Callable[[dict[str, Any], int, int], float],
+                  solve_size: Callable[[dict[str, Any], int], int]) -> float:
+    """Estimated seconds of a ridge learner's cell (time_estimate of :class:`RidgeLearner` and
+    kernel_ridge): per setting of the non-ridge parameters, the representation of the 80 %
+    training part with the validation part (``design(params, rows, other_rows)`` seconds) and one
+    Cholesky of ``solve_size(params, rows)`` per ridge, or one Falkon path on ``centres`` centres
+    when ``falkon(params, n)``; then the refit of the costliest setting on all n with its
+    predictions on n training and :data:`TEST_POINTS` test points."""
+    n_fit = max(1, n - round(0.2 * n))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for params in grid:
+        others = repr(sorted((k, v) for k, v in params.items() if k not in (RIDGE, "alpha_per_n")))
+        groups.setdefault(others, []).append(params)
+    total, refit = 0.0, 0.0
+    for members in groups.values():
+        params = members[0]
+        if falkon(params, n):
+            total += FALKON_SECONDS * n * centres
+            refit = max(refit, FALKON_SECONDS * n * centres)
+            continue
+        total += (DESIGN_OVERHEAD + design(params, n_fit, n - n_fit)
+                  + len(members) * (SOLVE_OVERHEAD + CHOLESKY_SECONDS * solve_size(params, n_fit) ** 3))
+        refit = max(refit, DESIGN_OVERHEAD + design(params, n, n + TEST_POINTS)
+                    + SOLVE_OVERHEAD + CHOLESKY_SECONDS * solve_size(params, n) ** 3)
+    return total + refit
+
+
 @dataclass
 class Targets:
     """Regression targets centred on their training mean (an unpenalised intercept);
@@ -139,6 +187,13 @@ class RidgeLearner(Learner):
     def check_params(self) -> None:
         self.require(RIDGE, is_number(0.0, lo_open=True), "a positive number")
         self.require("bias", is_number(0.0, 1.0), "a number in [0, 1) (β², the bias share)")
+
+    def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
+        """See :func:`ridge_seconds`: the Gram as ``n² · d`` at 10⁻⁹ s (a subclass knows its
+        representation's cost better), an n × n solve per ridge."""
+        return ridge_seconds(n, grid, 10_000, lambda params, size: self.falkon_kernel(params, size) is not None,
+                             lambda params, rows, other: 1e-9 * rows * (rows + other) * d,
+                             lambda params, rows: rows)
 
     @abc.abstractmethod
     def design(self, X: np.ndarray, T: np.ndarray, params: dict[str, Any], rng: np.random.Generator,

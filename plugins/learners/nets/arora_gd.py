@@ -115,6 +115,16 @@ class AroraGD(Learner):
         m = int(params["width"])
         return 4 * (3 * m * d + 2 * n * m + PREDICT_ROWS * m + n * d)
 
+    def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
+        """Full-batch steps: epochs × n × m at 10⁻⁸ s, fitted to the committed store's cells at
+        m = 10⁴, 10⁴ steps, N = 250 (251 s on digits2, d = 64; 269 s on linear_sign, d = 10: the
+        n × m activations dominate, not d). One configuration is only refit; several are each
+        trained on the 80 % split first."""
+        def fit(params: dict[str, Any], size: int) -> float:
+            return 1e-8 * int(params["epochs"]) * size * int(params["width"])
+        selection = sum(fit(p, max(1, n - round(0.2 * n))) for p in grid) if len(grid) > 1 else 0.0
+        return selection + max((fit(p, n) for p in grid), default=0.0)
+
     def fit(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], rng: np.random.Generator,
             problem: Problem) -> AroraNet:
         import torch

@@ -20,6 +20,20 @@ if TYPE_CHECKING:  # torch is imported where a network is built or run: it costs
     import torch
     from torch import nn
 
+# The cost model of time_estimate (not part of the learners' fingerprints): seconds of one optimiser
+# step beyond its arithmetic (torch dispatch, the batch gather, the loss) and of one floating-point
+# operation of forward + backward (6 per weight per sample). Fitted (least squares on log seconds)
+# to the committed store's cells of the torch SGD learners, as benchmarks/eta_check.py does:
+# three_layer_sgd's 198 cells give 1.8e-4 s per step and 1.6e-11 s per flop (median measured ÷
+# estimated 1.14, 80 % of cells within 0.41–1.85×); deep_sgd's 264 cells (one configuration, 400
+# epochs) give 1.8e-4 and 1.1e-11. `bench run` rescales by the stored timings where it has them.
+STEP_SECONDS = 1.8e-4
+FLOP_SECONDS = 1.6e-11
+# An early-stopped configuration trains about this share of its epoch cap on average (patience
+# runs past the best epoch, the cap binds on the slow learners): a middle value, the stored
+# timings correct it per learner.
+EARLY_STOP_SHARE = 0.6
+
 
 class SGDNetLearner(Learner):
     """A torch network trained by :func:`train`; subclasses implement :meth:`build`.
@@ -91,6 +105,24 @@ class SGDNetLearner(Learner):
             configs = math.prod(len(self.grid_spec.get(k, [0])) for k in ("lr", "weight_decay", "momentum"))
             floats = max(floats, 4 * configs * self.weight_count(d, params) + 2 * PREDICT_ROWS * int(params["width"]))
         return 4 * floats + data_bytes(n, d)
+
+    def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
+        """Optimiser steps and their arithmetic: every configuration trains on the training
+        part (80 %) for its epochs (a share :data:`EARLY_STOP_SHARE` of the cap under early
+        stopping), then the costliest is refit on all n. (A batched grid runs its configurations
+        as one program, but each still costs about a step of its own: STEP_SECONDS is fitted on
+        batched grids.)"""
+        n_fit = max(1, n - round(0.2 * n))
+
+        def cost(params: dict[str, Any], size: int) -> float:
+            epochs = int(params["epochs"]) * (EARLY_STOP_SHARE if params.get("schedule", "early_stop") == "early_stop"
+                                              else 1.0)
+            width = int(params["width"])
+            weights = self.weight_count(d, params) or (d + 1) * width + width * width + width
+            steps = epochs * math.ceil(size / int(params["batch_size"]))
+            return steps * STEP_SECONDS + epochs * size * 6 * weights * FLOP_SECONDS
+
+        return sum(cost(params, n_fit) for params in grid) + max((cost(params, n) for params in grid), default=0.0)
 
     @abc.abstractmethod
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator: torch.Generator) -> nn.Module:

@@ -1,0 +1,178 @@
+"""How long a run will take, said before it trains: each cell's cost from its learner's cost model
+(:meth:`harness.Learner.time_estimate`), rescaled by the store's timings of similar cells (the same
+learner, any task or grid), and the cells scheduled on the run's workers. A run estimated over
+:data:`CONFIRM_SECONDS` is refused unless the user passes ``--yes``.
+
+The rescaling: for every stored timing of a learner, measured ÷ estimated is a *ratio*; a planned
+cell's estimate is multiplied by the ratio at the nearest stored N among the closest kind of cell
+that has one — the same task and grid, else the same grid on other tasks, else the learner with any
+grid (see :class:`harness.execution.progress.CostModel`). So the learner's cost model supplies the
+shape (how cost grows with N and the grid), the store the constant of this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from harness.api.errors import BenchError
+from harness.api.learners import Learner, label
+from harness.execution.progress import CostModel, clock_text, schedule_remaining
+from harness.protocol.data import checked_sample
+
+if TYPE_CHECKING:
+    from harness.api.tasks import Task
+    from harness.protocol.cell import CellSpec
+    from harness.storage.store import Store
+
+# Past this many seconds (an hour) `bench run` asks for --yes before it starts.
+CONFIRM_SECONDS = 3600.0
+# Stored statuses whose seconds are a cell's real cost (a timeout's are its limit; a failure's,
+# however long it ran before failing).
+TIMED = ("ok", "diverged")
+
+
+def busy_factor() -> float:
+    """How much slower than on an idle machine cells will train now: this run fills the cores,
+    and the other work already running (the 1-minute load average, in runnable threads) shares
+    them, so a run gets cores ÷ (cores + load) of the machine. 1 where the load is unknown. On the
+    shared 2-core machine, quick-suite cells run at a load of 2.8 took 1.7–3× their committed
+    timings (benchmarks/eta_check.md); this gives 2.4×."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 1.0
+    cores = os.cpu_count() or 1
+    return max(1.0, (cores + load) / cores)
+
+
+def task_dimension(task: Task, zou_gu: bool) -> int:
+    """The input dimension a cell of ``task`` sees: d from a few points, plus one with Zou & Gu's map."""
+    X, _ = checked_sample(task, 8, np.random.default_rng(0))
+    return X.shape[1] + zou_gu
+
+
+class Priors:
+    """Each cell's seconds by its learner's own cost model, cached per (learner, task, N)."""
+
+    def __init__(self) -> None:
+        self._dims: dict[int, int] = {}
+        self._seconds: dict[tuple[int, int, int], float] = {}
+
+    def dimension(self, task: Task, zou_gu: bool) -> int:
+        key = id(task) * 2 + zou_gu
+        if key not in self._dims:
+            self._dims[key] = task_dimension(task, zou_gu)
+        return self._dims[key]
+
+    def seconds(self, learner: Learner, task: Task, n: int, d: int) -> float:
+        """``learner.time_estimate`` over its grid for ``n`` points of ``task``; a plugin whose
+        estimate raises or returns nonsense gets :meth:`Learner.time_estimate`'s default."""
+        key = (id(learner), id(task), n)
+        if key not in self._seconds:
+            grid = learner.param_grid(task, n)
+            try:
+                value = float(learner.time_estimate(n, d, grid))
+            except Exception:  # an estimate must never stop a run that could train
+                value = float("nan")
+            if not np.isfinite(value) or value <= 0:
+                value = Learner.time_estimate(learner, n, d, grid)
+            self._seconds[key] = value
+        return self._seconds[key]
+
+    def cell(self, spec: CellSpec) -> float:
+        """The cost-model seconds of one planned cell."""
+        zou_gu = spec.protocol.zou_gu_mu is not None
+        return self.seconds(spec.learner, spec.task, spec.n, self.dimension(spec.task, zou_gu))
+
+
+def stored_timings(cells: list[CellSpec], store: Store, priors: Priors) -> list[tuple[tuple[str, str], int, float, float]]:
+    """(key, N, seconds, cost-model seconds) of every finished stored cell of the learners in
+    ``cells`` on the same device, any task and grid: what :class:`CostModel` is calibrated on.
+    A stored grid the learner no longer accepts (a parameter since removed) is skipped."""
+    by_name: dict[str, CellSpec] = {}
+    tasks: dict[str, CellSpec] = {}
+    for spec in cells:
+        by_name.setdefault(spec.learner.name, spec)
+        tasks.setdefault(spec.task.name, spec)
+    out = []
+    variants: dict[tuple[str, str], Learner | None] = {}
+    for name, example in by_name.items():
+        for row in store.rows(learner=name):
+            if row["status"] not in TIMED or not row.get("seconds") or (row.get("device") or "cpu") != example.learner.device:
+                continue
+            grid = row.get("learner_grid")
+            if not grid:  # rows from before grids were recorded
+                continue
+            vkey = (name, json.dumps(grid, sort_keys=True, default=str))
+            if vkey not in variants:
+                try:  # the full stored grid replaces every list of the planned variant
+                    variants[vkey] = example.learner.with_params(**grid)
+                except (BenchError, TypeError, ValueError):
+                    variants[vkey] = None
+            learner = variants[vkey]
+            if learner is None:
+                continue
+            # the row's own task when this run has it (its d), else this learner's planned task:
+            # d moves the built-in estimates little next to N and the grid
+            spec = tasks.get(row["task"], example)
+            d = priors.dimension(spec.task, row.get("input_transform") is not None)
+            key = (row["task"], label(name, row.get("learner_params") or {}))
+            out.append((key, int(row["n"]), float(row["seconds"]), priors.seconds(learner, spec.task, int(row["n"]), d)))
+    return out
+
+
+def cost_model(cells: list[CellSpec], store: Store | None,
+               slowdown: float | None = None) -> tuple[CostModel, Callable[[CellSpec], float]]:
+    """A :class:`CostModel` calibrated on ``store``'s timings of similar cells (none without a
+    store) and the prior that it rescales, per planned cell: the learner's cost model times
+    ``slowdown`` (default :func:`busy_factor`; the model keeps it as ``model.slowdown``)."""
+    priors = Priors()
+    model = CostModel()
+    if store is not None:
+        for key, n, seconds, prior in stored_timings(cells, store, priors):
+            model.add(key, n, seconds, prior)
+    model.slowdown = busy_factor() if slowdown is None else slowdown
+    return model, lambda spec: priors.cell(spec) * model.slowdown
+
+
+def cell_key(spec: CellSpec) -> tuple[str, str]:
+    return spec.task.name, spec.learner.label
+
+
+def plan_seconds(todo: list[CellSpec], model: CostModel, prior: Callable[[CellSpec], float],
+                 jobs: int) -> tuple[float, dict[tuple[str, int], list[float]]]:
+    """Seconds until ``todo`` (in run order) is done on ``jobs`` workers, and the estimate of
+    each cell grouped by (learner, N)."""
+    costs = [model.predict(cell_key(spec), spec.n, prior(spec)) for spec in todo]
+    groups: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for spec, cost in zip(todo, costs):
+        groups[(spec.learner.name, spec.n)].append(cost)
+    order = sorted(range(len(todo)), key=lambda i: -todo[i].n)  # the run starts the largest N first
+    return schedule_remaining([costs[i] for i in order], [], max(1, min(jobs, len(todo)))), groups
+
+
+def check_duration(todo: list[CellSpec], store: Store | None, jobs: int,
+                   limit: float = CONFIRM_SECONDS, slowdown: float | None = None) -> float:
+    """Refuse, before any training, a run whose estimate exceeds ``limit`` seconds, naming the
+    estimate and its largest part; else return the estimate (0 for nothing to train).
+    ``slowdown``: as :func:`cost_model`."""
+    if not todo:
+        return 0.0
+    model, prior = cost_model(todo, store, slowdown)
+    total, groups = plan_seconds(todo, model, prior, jobs)
+    if total > limit:
+        (name, n), costs = max(groups.items(), key=lambda kv: sum(kv[1]))
+        each = sum(costs) / len(costs)
+        part = f"{name} at N={n:,}: {len(costs)} cell(s) of ~{clock_text(each)}"
+        raise BenchError(f"this run is estimated at {clock_text(total)} ({part}); pass --yes to start it, "
+                         f"or lower N")
+    return total
+
+
+__all__ = ["CONFIRM_SECONDS", "Priors", "busy_factor", "check_duration", "cost_model", "plan_seconds", "stored_timings",
+           "task_dimension"]
