@@ -337,8 +337,8 @@ def show(task, learner, status, store_path, fmt, verbose, output) -> int:
         return 0
     if not rows:
         asked = ", ".join(f"{k} {v!r}" for k, v in (("task", task), ("learner", learner), ("status", status)) if v)
-        click.echo(f"no stored results{' for ' + asked if asked else ''} in {path} (`bench show --store {path}` "
-                   f"lists what it holds; `bench run` stores more)")
+        hint = f"`bench show --store {path}` lists what it holds" if asked else "`bench run` stores results there"
+        click.echo(f"no stored results{' for ' + asked if asked else ''} in {path} ({hint})")
         return 0
     _emit(show_table(rows, stale, short, draws if verbose else None, SHOW_WIDTH), output, len(rows))
     return 0
