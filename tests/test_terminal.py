@@ -305,3 +305,11 @@ def test_a_failed_cell_is_one_line_with_its_error_below_the_table(bench, committ
     assert len(note.splitlines()) == 3 and note.splitlines()[2].endswith("…")
     code, out, _ = bench("show", "--store", committed, "-t", "sin3", "-l", "ntk", "--status", "failed", "--verbose")
     assert code == 0 and widest(out) <= WIDTH and "error: " + " ".join(error.split()) in " ".join(out.split())
+
+
+@pytest.mark.parametrize("command", [(), ("run",), ("list",), ("suite",), ("suite", "list"), ("suite", "show"),
+                                     ("leaderboard",), ("merge",), ("show",)])
+def test_every_help_fits_100_columns_on_a_wide_terminal(bench, command, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # click wraps help at the terminal's width, up to its own limit
+    code, out, _ = bench(*command, "--help")
+    assert code == 0 and widest(out) <= WIDTH
