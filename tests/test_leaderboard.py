@@ -303,6 +303,6 @@ def test_an_edge_hit_in_any_seed_shows_on_the_row_that_aggregates_it(tmp_path):
     leaderboard.build(store.rows(), tmp_path / "lb")
     md = (tmp_path / "lb" / "toy.md").read_text()
     chosen = {r[0]: r for r in gfm_tables(md)[1][1:]}
-    assert chosen["ridge"][2:] == ["alpha=1e-12 (edge in 1/3 seeds: 1e-14)", "2/3"]
-    assert chosen["rf"][2:] == ["width=1000 (edge in 3/3 seeds)", "3/3"]
+    assert chosen["ridge"][2:] == ["alpha=1e-12 (edge) in 1/3 seeds at 1e-14", "2/3"]
+    assert chosen["rf"][2:] == ["width=1000 (edge) in 3/3 seeds", "3/3"]
     assert "ridge: alpha (at its search bound 1e-14)" in md and "rf: width (not extended)" in md

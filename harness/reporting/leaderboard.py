@@ -164,7 +164,7 @@ def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
     selection decided (:meth:`Curve.tuned`; the fixed rest is the learner's grid, in the legend) —
     and why each parameter marked ``(edge)`` is on its edge.
 
-    The row aggregates every seed at that N, so a parameter is marked ``(edge in k/t seeds)``
+    The row aggregates every seed at that N, so a parameter is marked ``(edge) in k/t seeds``
     whenever ANY of its seeds ended on an edge of what was tried on it, whether or not that seed
     made the most frequent choice; the edge value(s) follow when they differ from the one shown."""
     rows, why = [], {}
@@ -189,7 +189,7 @@ def chosen_table(v: Variant) -> tuple[str, dict[str, str]]:
             if k not in hits:
                 return text
             values = [str(x) for x in dict.fromkeys(json.dumps(x) for x, _ in hits[k]) if x != json.dumps(val)]
-            return text + f" (edge in {len(hits[k])}/{total} seeds" + (f": {', '.join(values)}" if values else "") + ")"
+            return text + f" (edge) in {len(hits[k])}/{total} seeds" + (f" at {' or '.join(values)}" if values else "")
 
         shown = ", ".join(shown_value(k, val) for k, val in tuned.items()) or "— (one configuration)"
         rows.append([short[curve.label], n, shown, f"{count}/{total}"])
@@ -201,8 +201,8 @@ def edge_note(why: dict[str, str]) -> str:
     """The sentence under the chosen table that explains its ``(edge)`` marks."""
     if not why:
         return ""
-    return ("*(edge in k/t seeds)*: in k of the t seeds at that N, selection ended on the largest or smallest "
-            "value tried on that axis (after the value shown, the edge value where it differs) — " +
+    return ("*(edge) in k/t seeds*: in k of the t seeds at that N, selection ended on the largest or smallest "
+            "value tried on that axis ('at': the edge value, where it differs from the value shown) — " +
             "; ".join(f"{k} ({w})" for k, w in sorted(why.items())) + ".")
 
 
