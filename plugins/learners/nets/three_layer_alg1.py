@@ -174,6 +174,7 @@ def _torch_classes() -> dict[str, type]:
             self.register_buffer("V_out", torch.zeros(m2, m1))
             self.j_star: int | None = None
             self.draw_losses: list[float] = []
+            self._bases = None  # (key, Σ̂, [(W(0) + W^{ρ,j}, V(0) + V^{ρ,j})]): see output_bases
 
         def generator(self, which: int) -> torch.Generator:
             return torch.Generator(device=self.W0.device).manual_seed(self.seeds[which])
@@ -224,15 +225,36 @@ def _torch_classes() -> dict[str, type]:
             sign = self.draw_signs(gen)
             return sign, [self.draw_smoothing(gen) for _ in range(n_draws)]
 
+        def output_bases(self, n_draws: int) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+            """Σ̂ and the frozen part of each output draw, (W(0) + W^{ρ,j}, V(0) + V^{ρ,j}): the same
+            every round, so drawn and summed once per training (:meth:`release_outputs` frees them)
+            instead of after every round — at width 1000 that was 0.17 s of a 0.62 s round (cProfile,
+            benchmarks/alg1_speed.md). These are the very tensors :meth:`weights` adds first."""
+            key = (n_draws, self.W0.device)
+            if self._bases is None or self._bases[0] != key:
+                sign, draws = self.output_draws(n_draws)
+                self._bases = (key, sign, [(self.W0 + W_rho, self.V0 + V_rho) for W_rho, V_rho in draws])
+            return self._bases[1], self._bases[2]
+
+        def release_outputs(self) -> None:
+            """Free :meth:`output_bases`' tensors (output_draws × width² floats) once training ends."""
+            self._bases = None
+
         @torch.no_grad()
         def select_output(self, X: torch.Tensor, y: torch.Tensor, loss_fn, n_draws: int) -> None:
             """The output step: j* = the draw with the lowest training loss of
-            λ F(x; W(0) + W^{ρ,j} + Σ̂W′, V(0) + V^{ρ,j} + V′Σ̂); predict with that single draw."""
-            sign, draws = self.output_draws(n_draws)
+            λ F(x; W(0) + W^{ρ,j} + Σ̂W′, V(0) + V^{ρ,j} + V′Σ̂); predict with that single draw.
+
+            Each draw's weights are :meth:`weights`' sums in its order, (W(0) + W^{ρ,j}) + Σ̂W′ and
+            (V(0) + V^{ρ,j}) + V′Σ̂, with the first terms from :meth:`output_bases` and Σ̂W′, V′Σ̂
+            formed once for all draws: the same float operations on the same values, so the same
+            bits (tests/test_alg1_speed.py checks against the per-draw version)."""
+            sign, bases = self.output_bases(n_draws)
+            W_sign, V_sign = sign[:, None] * self.W1, self.V1 * sign[None, :]
             best = None
             self.draw_losses = []
-            for j, (W_rho, V_rho) in enumerate(draws):
-                W, V = self.weights(sign, W_rho, V_rho)
+            for j, (W_base, V_base) in enumerate(bases):
+                W, V = W_base + W_sign, V_base + V_sign
                 loss = float(sum(loss_fn(self.out(X[i:i + 4096], W, V), y[i:i + 4096]) * len(X[i:i + 4096])
                                  for i in range(0, len(X), 4096)) / len(X))
                 self.draw_losses.append(loss)
@@ -318,6 +340,8 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
             break
     if stopper is None:
         net.select_output(Xt, yt, loss_fn, output_draws)
+    net.release_outputs()
+    if stopper is None:
         return Outcome(model, epochs, None)
     return Outcome(model, stopper.best_epoch, stopper.best_score)
 
@@ -367,10 +391,12 @@ class ThreeLayerAlg1(SGDNetLearner):
         width 1000, N = 4000 measured 125 MiB, this gives 123 MiB; width 2000, N = 2000 measured
         420 MiB, this gives 399 MiB. Those were measured on version 1, which formed every step's
         V^ρ as a width × width matrix; version 2's per-sample smoothing forms none, so this
-        overestimates it (a safe side for a check that refuses runs).
+        overestimates it (a safe side for a check that refuses runs). Since issue 27 the output
+        step also keeps its ``output_draws`` frozen bases W(0) + W^ρ, V(0) + V^ρ for the whole
+        training (:meth:`Alg1Network.output_bases`): output_draws more width × width blocks.
         """
         m = int(params["width"])
-        return 4 * (20 * m * m + 4 * m * d + 3 * PREDICT_ROWS * m) + data_bytes(n, d)
+        return 4 * ((20 + int(params["output_draws"])) * m * m + 4 * m * d + 3 * PREDICT_ROWS * m) + data_bytes(n, d)
 
     def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
         """:meth:`SGDNetLearner.time_estimate` × 8: a step here also draws noise, smooths W and V and
