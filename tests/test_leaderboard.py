@@ -306,3 +306,19 @@ def test_an_edge_hit_in_any_seed_shows_on_the_row_that_aggregates_it(tmp_path):
     assert chosen["ridge"][2:] == ["alpha=1e-12 (edge) in 1/3 seeds at 1e-14", "2/3"]
     assert chosen["rf"][2:] == ["width=1000 (edge) in 3/3 seeds", "3/3"]
     assert "ridge: alpha (at its search bound 1e-14)" in md and "rf: width (not extended)" in md
+
+
+def test_a_classification_exponent_drops_only_zero_errors(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    for seed in range(2):
+        for n, s in ((100, 8e-4), (400, 2e-4), (1600, 5e-5)):  # real mistakes below 1e-4: kept, exact N^-1
+            put_row(store, "tiny", n, seed, s, metric="error")
+        for n, s in ((100, 0.02), (400, 0.005), (1600, 0.0)):  # a perfect score at 1600: no logarithm
+            put_row(store, "perfect", n, seed, s, metric="error")
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    md = (tmp_path / "lb" / "toy.md").read_text()
+    table = gfm_tables(md)[0]
+    col = table[0].index("exponent b")
+    assert {r[0]: r[col] for r in table[1:]} == {"perfect": "-1.00 ‡", "tiny": "-1.00"}
+    assert "mean error is not 0 (a perfect score has no logarithm); left out: perfect at N = 1600" in md
+    assert "1e-4" not in md

@@ -19,8 +19,9 @@ from harness.api.learners import label, short_labels
 # of 1e-4 is an RMS error of 1% of std y: below it the error of a converged learner is set by its
 # optimiser's stopping point, float32 rounding in the networks and the ridge's smallest α (1e-14
 # per point), not by N — the stored quick suite's kernel_ridge curve on sin3 rises from 4e-6 to
-# 2e-5 as N grows, an exponent of +2.27 that says nothing about learning. A 0-1 error below it
-# is 0 on any test set under 10,000 points (so it was left out before as well).
+# 2e-5 as N grows, an exponent of +2.27 that says nothing about learning. It applies to relative
+# MSE only: a 0-1 error is a count of test mistakes, exact down to one mistake in the whole test
+# set (1/(seeds·n_test), which can lie below 1e-4), so only its zeros (no logarithm) are left out.
 EXPONENT_FLOOR = 1e-4
 
 
@@ -59,12 +60,14 @@ class Curve:
         return float(np.std(self.scores[n])) if self.scores.get(n) else None
 
     def below_floor(self, floor: float = EXPONENT_FLOOR) -> list[int]:
-        """The N whose mean score lies below ``floor`` (zero included): left out of :meth:`exponent`."""
-        return [n for n in sorted(self.scores) if self.mean(n) is not None and self.mean(n) < floor]
+        """The N whose mean score lies below ``floor``, or is 0 (no logarithm): left out of :meth:`exponent`."""
+        return [n for n in sorted(self.scores) if (m := self.mean(n)) is not None and (m < floor or m <= 0)]
 
     def exponent(self, floor: float = EXPONENT_FLOOR) -> float | None:
-        """Least-squares slope of log(mean score) against log N over the N whose mean is at least
-        ``floor`` (:data:`EXPONENT_FLOOR`); None when fewer than two such N remain."""
+        """Least-squares slope of log(mean score) against log N over the N whose mean is positive
+        and at least ``floor`` (:data:`EXPONENT_FLOOR` for a relative MSE; pages pass 0 for a 0-1
+        error, whose smallest non-zero mean is a count of test mistakes); None when fewer than two
+        such N remain."""
         pts = [(n, self.mean(n)) for n in sorted(self.scores)]
         pts = [(n, m) for n, m in pts if m is not None and m >= floor and m > 0]
         if len(pts) < 2:

@@ -91,6 +91,21 @@ def floor_text() -> str:
     return f"{EXPONENT_FLOOR:.0e}".replace("e-0", "e-")
 
 
+def exponent_floor(v: Variant) -> float:
+    """The floor below which a mean is left out of the exponent: :data:`EXPONENT_FLOOR` for a
+    relative MSE, 0 (only zeros, which have no logarithm) for any other metric."""
+    return EXPONENT_FLOOR if v.metric == "rel_mse" else 0.0
+
+
+def exponent_text(v: Variant) -> str:
+    """The sentence on a page that says what the exponent b is fitted on."""
+    if exponent_floor(v):
+        return (f"Exponent b: slope of log mean error against log N, over the N whose mean is at least {floor_text()} "
+                f"(marked {BELOW_FLOOR} where an N was left out).")
+    return (f"Exponent b: slope of log mean error against log N, over the N whose mean is not 0 (marked {BELOW_FLOOR} "
+            f"where an N was left out).")
+
+
 def worse_than_mean(v: Variant, mean: float) -> bool:
     """Whether a cell's mean is worse than predicting the mean: relative MSE above 1 (MSE / Var y of
     the test labels, so the test labels' own mean scores exactly 1). Regression only: the
@@ -123,8 +138,8 @@ def table(v: Variant) -> str:
             if curve.stale.get(n):
                 cell += " (stale)"
             row.append(cell)
-        b = curve.exponent()
-        mark = f" {BELOW_FLOOR}" if curve.below_floor() else ""
+        b = curve.exponent(exponent_floor(v))
+        mark = f" {BELOW_FLOOR}" if curve.below_floor(exponent_floor(v)) else ""
         row.append(("—" if b is None else f"{b:+.2f}") + mark)
         top = max((n for n in ns if curve.seconds.get(n)), default=None)
         row.append("—" if top is None else f"{_seconds(float(np.mean(curve.seconds[top])))} (N={top})")
@@ -139,13 +154,15 @@ def marks_note(v: Variant) -> str:
     if any(worse_than_mean(v, m) for c in v.curves.values() for n in c.scores if (m := c.mean(n)) is not None):
         out.append(f"{WORSE_THAN_MEAN} Mean relative MSE above 1: worse than predicting the mean of the test labels "
                    f"(which scores exactly 1).")
-    floored = {c.label: c.below_floor() for c in v.curves.values() if c.below_floor()}
+    floor = exponent_floor(v)
+    floored = {c.label: c.below_floor(floor) for c in v.curves.values() if c.below_floor(floor)}
     if floored:
         short = shown_labels(v)
         which = "; ".join(f"{short[label]} at N = {', '.join(map(str, ns))}" for label, ns in sorted(floored.items()))
-        out.append(f"{BELOW_FLOOR} Exponent fitted only on the N whose mean is at least {floor_text()} (an RMS error "
-                   f"of 1% of std y for relative MSE), a floor below which the error is set by the optimiser's "
-                   f"stopping point and numerical precision rather than by N; left out: {which}. "
+        why = (f"whose mean is at least {floor_text()} (an RMS error of 1% of std y), a floor below which the error is "
+               f"set by the optimiser's stopping point and numerical precision rather than by N" if floor else
+               "whose mean error is not 0 (a perfect score has no logarithm)")
+        out.append(f"{BELOW_FLOOR} Exponent fitted only on the N {why}; left out: {which}. "
                    f"— {BELOW_FLOOR}: fewer than 2 N left to fit.")
     return "\n\n".join(out)
 
@@ -233,8 +250,7 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
             f"{len(v.seeds)} seed(s); lower is better, best per column in bold. Task parameters: {params}; "
             f"test set {v.protocol['n_test']} points; " + (SELECTED_ON_TEST if on_test else
             f"hyper-parameters chosen on {v.protocol['val_fraction']:.0%} of the N samples, then refit on all N.")
-            + f" Exponent b: slope of log mean error against log N, over the N whose mean is at least "
-            f"{floor_text()} (marked {BELOW_FLOOR} where an N was left out).",
+            + " " + exponent_text(v),
             "",
             table(v),
             "",
