@@ -177,8 +177,9 @@ def test_suite_list_shows_scales_and_claims_within_100_columns(bench):
     code, out, _ = bench("suite", "list")
     assert code == 0 and max(map(len, out.splitlines())) <= 100
     fig1 = out[out.index("allen-zhu-fig1"):]
-    for words in ("scale small (default): N = 250, 500, 1000; 3 seeds", "scale paper: N = 1000, 2000, 5000, 10000",
-                  "claim 1: three_layer_sgd[train=hidden] < two_layer_sgd[train=hidden] < three_layer_ntk on sin3",
+    for words in ("scale small (default): N = 250, 500, 1000; 3 seeds",
+                  "scale paper (answers the paper): N = 1000, 2000, 5000, 10000",
+                  "claim 1: 3layer < 2layer < 3layer(NTK) on sin3",  # the paper's curve names
                   "caveat: Networks as in Fig. 1"):
         assert words in " ".join(fig1.split())
     code, out, _ = bench("list")
@@ -257,8 +258,7 @@ def test_the_condition_and_paper_suites_plan_their_cells_without_training(bench)
     for words in ("teacher-nets — ", "li-liang-mixtures — ",
                   "scale small (default): N = 250, 500, 1000; 3 seeds; test set 2000; conditions label_sigma ∈ "
                   "{0.0, 0.1, 0.5}; tasks sin3",
-                  "claim 1: three_layer_sgd[train=hidden] < each of three_layer_ntk, ntk, kernel_ridge, "
-                  "three_layer_sgd[train=last], two_layer_sgd[train=last] on teacher3",
+                  "claim 1: 3layer < each of 3layer(NTK), ntk, kernel_ridge, 3layer(last), 2layer(last) on teacher3",
                   "claim 3: slope of two_layer_sgd[train=hidden] error vs log width ≤ 0",
                   "claim 1: mean two_layer_sgd[train=hidden] error at the largest N < 0.05 on mixtures"):
         assert words in text, words

@@ -507,9 +507,10 @@ def listing(reg: Registry, width: int = 100) -> str:
                     f"{', '.join(dict.fromkeys(t for t, _ in g.tasks))}; learners {learners}"
                     + (f"; {note}" if note else "") + f"; committed pages: leaderboards/{directory(Path(''), g).as_posix()}/; "
                     f"run: {command(g)}")
-            out += block(f"scale {name}{' (default)' if name == DEFAULT_SCALE else ''}: ", text)
+            out += block(f"scale {name}{' (default)' if name == DEFAULT_SCALE else ''}"
+                         f"{' (answers the paper)' if name == suite.paper_scale else ''}: ", text)
         for i, claim in enumerate(suite.claims, 1):
-            out += block(f"claim {i}: ", f"{claim.statement()} — {claim.source}")
+            out += block(f"claim {i}: ", f"{with_curve_names(claim.statement(), suite.curves)} — {claim.source}")
         for caveat in suite.caveats:
             out += block("caveat: ", caveat)
         out.append("")
