@@ -226,12 +226,31 @@ def test_the_gate_counts_the_jobs_running_side_by_side():
 
 def test_a_busy_machine_scales_the_estimate(monkeypatch):
     monkeypatch.setattr(estimates.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(estimates.os, "getloadavg", lambda: (2.0, 2.0, 2.0))
+    monkeypatch.setattr(estimates, "other_work", lambda: 2.0)
     assert BUSY_FACTOR() == pytest.approx(2.0)  # 2 cores, 2 threads of other work: half the machine each
-    monkeypatch.setattr(estimates.os, "getloadavg", lambda: (0.3, 0.0, 0.0))
+    monkeypatch.setattr(estimates, "other_work", lambda: 0.3)
     assert BUSY_FACTOR() == pytest.approx(1.15)
-    monkeypatch.setattr(estimates.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(estimates, "other_work", lambda: 0.0)
     assert BUSY_FACTOR() == 1.0
+    monkeypatch.setattr(estimates, "other_work", lambda: None)
+    assert BUSY_FACTOR() == 1.0
+
+
+def test_other_work_counts_a_busy_thread():
+    """A second process spinning on a core is at least one thread of other work, whatever else
+    the (shared) machine runs meanwhile."""
+    import subprocess
+
+    if estimates.other_work() is None:
+        pytest.skip("no /proc/stat or load average here")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        during = estimates.other_work()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert during >= 0.8, during
 
 
 # --- what the terminal shows -----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from harness.cli import run_config
 from harness.cli.common import (COMMAND_ARGV, DEFAULT_NS, PAGES_HELP, STORE_HELP, descriptions, examples_epilog,
                                 pages_of, plugin_registry, store_path_of)
 from harness.execution import backends, devices
-from harness.execution.estimates import check_duration
+from harness.execution.estimates import estimate_run
 from harness.execution.progress import NORMAL, QUIET, VERBOSE, Progress, suite_estimate
 from harness.execution.registry import Registry
 from harness.execution.runner import check_memory, execute, pending, plan, staleness, upgrade_fingerprints
@@ -394,8 +394,8 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     if not (force or yes):  # an N the machine cannot hold fails here, not after a minute in a cell
         # A remote cluster's cells run side by side on its own machines: only each cell must fit.
         check_memory(todo, 1 if scheduler else jobs)
-    if not yes:  # nor one that would run for hours (harness/execution/estimates.py)
-        check_duration(todo, store, jobs)
+    # nor one estimated at over an hour (harness/execution/estimates.py); the estimate goes on to the plan line
+    costs = estimate_run(todo, store, jobs, check=not yes)
     progress = Progress(len(cells), verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, jobs=jobs)
     # Without stored timings of these cells, a suite's plan line estimates from its last recorded
     # run: in this store's pages, else in the committed pages (a fresh clone's first run).
@@ -407,7 +407,8 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         if scheduler:
             jobs = cluster.slots  # what runs.json records as the run's parallelism
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
-                          cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate, backend=cluster)
+                          cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate, backend=cluster,
+                          costs=costs)
     for line in summary.edge_lines():
         click.echo(f"note: {line}", err=True)
     if summary.busy:

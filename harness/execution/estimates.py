@@ -36,15 +36,42 @@ CONFIRM_SECONDS = 3600.0
 TIMED = ("ok", "diverged")
 
 
+def other_work() -> float | None:
+    """Threads of other work runnable right now: the kernel's count of running threads
+    (``procs_running`` in /proc/stat, ours included) averaged over :data:`LOAD_SAMPLES` looks
+    :data:`LOAD_INTERVAL` s apart, less this process; the 1-minute load average where there is
+    no /proc (it also counts the run that ended a minute ago, this user's own); None if neither."""
+    import time
+
+    counts = []
+    for i in range(LOAD_SAMPLES):
+        try:
+            with open("/proc/stat", encoding="ascii") as fh:
+                counts += [int(line.split()[1]) for line in fh if line.startswith("procs_running ")]
+        except (OSError, ValueError, IndexError):
+            break
+        if i < LOAD_SAMPLES - 1:
+            time.sleep(LOAD_INTERVAL)
+    if counts:
+        return max(0.0, sum(counts) / len(counts) - 1)
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+# Five looks at the running threads, 20 ms apart: 80 ms before the plan line.
+LOAD_SAMPLES, LOAD_INTERVAL = 5, 0.02
+
+
 def busy_factor() -> float:
     """How much slower than on an idle machine cells will train now: this run fills the cores,
-    and the other work already running (the 1-minute load average, in runnable threads) shares
-    them, so a run gets cores ÷ (cores + load) of the machine. 1 where the load is unknown. On the
-    shared 2-core machine, quick-suite cells run at a load of 2.8 took 1.7–3× their committed
-    timings (benchmarks/eta_check.md); this gives 2.4×."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
+    and the other work already running (:func:`other_work`, in runnable threads) shares them, so
+    a run gets cores ÷ (cores + other work) of the machine. 1 when that is unknown. On the shared
+    2-core machine, quick-suite cells run beside ~2.8 threads of other work took 1.7–3× their
+    committed timings (benchmarks/eta_check.md); this gives 2.4×."""
+    load = other_work()
+    if load is None:
         return 1.0
     cores = os.cpu_count() or 1
     return max(1.0, (cores + load) / cores)
@@ -157,13 +184,14 @@ def plan_seconds(todo: list[CellSpec], model: CostModel, prior: Callable[[CellSp
 
 
 def check_duration(todo: list[CellSpec], store: Store | None, jobs: int,
-                   limit: float = CONFIRM_SECONDS, slowdown: float | None = None) -> float:
+                   limit: float = CONFIRM_SECONDS, slowdown: float | None = None,
+                   costs: tuple[CostModel, Callable[[CellSpec], float]] | None = None) -> float:
     """Refuse, before any training, a run whose estimate exceeds ``limit`` seconds, naming the
     estimate and its largest part; else return the estimate (0 for nothing to train).
-    ``slowdown``: as :func:`cost_model`."""
+    ``slowdown``: as :func:`cost_model`; ``costs``: its result, when already computed."""
     if not todo:
         return 0.0
-    model, prior = cost_model(todo, store, slowdown)
+    model, prior = costs or cost_model(todo, store, slowdown)
     total, groups = plan_seconds(todo, model, prior, jobs)
     if total > limit:
         (name, n), costs = max(groups.items(), key=lambda kv: sum(kv[1]))
@@ -174,5 +202,17 @@ def check_duration(todo: list[CellSpec], store: Store | None, jobs: int,
     return total
 
 
-__all__ = ["CONFIRM_SECONDS", "Priors", "busy_factor", "check_duration", "cost_model", "plan_seconds", "stored_timings",
+def estimate_run(todo: list[CellSpec], store: Store | None, jobs: int,
+                 check: bool = True) -> tuple[CostModel, Callable[[CellSpec], float]]:
+    """:func:`cost_model` for a run about to start, refused first (with ``check``) when its
+    estimate exceeds :data:`CONFIRM_SECONDS` (:func:`check_duration`); the model and prior go on
+    to the run's progress display (``execute(..., costs=...)``), which then need not read the
+    store's timings again."""
+    model, prior = cost_model(todo, store)
+    if check:
+        check_duration(todo, store, jobs, costs=(model, prior))
+    return model, prior
+
+
+__all__ = ["CONFIRM_SECONDS", "Priors", "busy_factor", "check_duration", "estimate_run", "other_work", "cost_model", "plan_seconds", "stored_timings",
            "task_dimension"]

@@ -16,7 +16,7 @@ from harness.api.errors import BenchError, one_line
 from harness.api.learners import Learner
 from harness.api.tasks import FiniteTask, Task
 from harness.execution.estimates import cost_model, task_dimension
-from harness.execution.progress import Progress, run_reported
+from harness.execution.progress import CostModel, Progress, run_reported
 from harness.execution.provenance import git_revision, versions
 from harness.execution.registry import Registry
 from harness.execution.summary import RunSummary, StaleGroup
@@ -288,7 +288,8 @@ def pending(cells: list[CellSpec], store: Store, retry_failed: bool = False,
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
             progress: Progress | None = None, cell_timeout: float | None = None,
             reuse_stale: bool = False, estimate: tuple[float, str] | None = None,
-            backend: Backend | None = None) -> RunSummary:
+            backend: Backend | None = None,
+            costs: tuple[CostModel, Callable[[CellSpec], float]] | None = None) -> RunSummary:
     """Run the cells not yet finished in ``store``; write each row the moment it completes.
 
     A stored cell whose code fingerprint differs from the code installed now is stale: it is
@@ -299,6 +300,8 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     A cell running longer than ``cell_timeout`` seconds is stopped and stored as ``timeout``.
     ``progress`` shows the plan (with ``estimate`` = (seconds per cell, where from) when no stored
     timing gives one), the cells in flight with their epochs, and each finished cell.
+    ``costs`` = (cost model, prior) from :func:`harness.execution.estimates.estimate_run`, else
+    computed here for the display.
     ``backend`` trains the cells elsewhere (``backend(cells, cell_timeout)`` yields (spec,
     record) pairs, e.g. :class:`harness.execution.backends.DaskBackend`); default: this process, or
     ``jobs`` joblib worker processes. This process claims and stores every cell either way.
@@ -327,7 +330,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     if progress is not None:
         # each cell's cost model, rescaled by the stored timings of this run's learners (any
         # task, any grid), gives the plan line its estimate and the ETA its start
-        progress.calibrate(*cost_model(todo, store))
+        progress.calibrate(*(costs or cost_model(todo, store)))
         progress.begin(summary, todo, reuse_stale, estimate)
     owner = new_owner()
 

@@ -36,9 +36,11 @@ def ridge_bytes(p: int) -> int:
 
 # The kernels' cost model (time_estimate; not part of the learners' fingerprints). Seconds per p³ of
 # one Cholesky factorisation of a p × p matrix: 0.9e-11 on one thread, 3.5e-11 on two threads of
-# the loaded 2-core machine (scipy cho_factor, p = 800–2000, best of 3), 2.2e-11 from the committed
-# store's ntk cells at N = 1000 (0.25 s for 22 factorisations at p = 800 and the refit's).
-CHOLESKY_SECONDS = 2e-11
+# the loaded 2-core machine (scipy cho_factor, p = 800–2000, best of 3); a cell gets one thread at
+# the default --jobs on 2 cores. At 2e-11 the committed store's kernel_ridge and ntk cells measured
+# 0.55 and 0.59× the estimate (median), hence 1.2e-11 (87 s for one exact solve at N = 20,000 in
+# benchmarks/kernel_scaling.md: 96 s here).
+CHOLESKY_SECONDS = 1.2e-11
 # Seconds per N·M entry of one Falkon path (K_nM filled, ~20–30 CG passes over it, the M × M
 # preconditioners): whole cells at N = 10⁵ in benchmarks/kernel_scaling.md took 199 s for ntk (3
 # paths of M = 10⁴: two depths and the refit) and 290 s for kernel_ridge (9 paths of M = 5·10³):

@@ -21,14 +21,17 @@ if TYPE_CHECKING:  # torch is imported where a network is built or run: it costs
     from torch import nn
 
 # The cost model of time_estimate (not part of the learners' fingerprints): seconds of one optimiser
-# step beyond its arithmetic (torch dispatch, the batch gather, the loss) and of one floating-point
-# operation of forward + backward (6 per weight per sample). Fitted (least squares on log seconds)
-# to the committed store's cells of the torch SGD learners, as benchmarks/eta_check.py does:
-# three_layer_sgd's 198 cells give 1.8e-4 s per step and 1.6e-11 s per flop (median measured ÷
-# estimated 1.14, 80 % of cells within 0.41–1.85×); deep_sgd's 264 cells (one configuration, 400
-# epochs) give 1.8e-4 and 1.1e-11. `bench run` rescales by the stored timings where it has them.
-STEP_SECONDS = 1.8e-4
-FLOP_SECONDS = 1.6e-11
+# step beyond its arithmetic (torch dispatch, the batch gather, the loss), of one floating-point
+# operation of forward + backward (6 per weight per sample), and per sample per hidden unit (the
+# element-wise work on activations: ReLU, its mask, the batched grid's copies; it dominates
+# two-layer nets, whose matrix products are small). Fitted together by least squares on log
+# seconds to the 1,053 finished CPU cells of two_layer_sgd, three_layer_sgd, three_layer_ntk and
+# deep_sgd in the committed store (rms error of log seconds 0.71); the median measured ÷
+# estimated per learner is 1.50, 0.84, 1.86 and 0.80 (benchmarks/eta_check.md has the table).
+# `bench run` rescales by the stored timings where it has them.
+STEP_SECONDS = 2.2e-4
+FLOP_SECONDS = 7.9e-12
+ACTIVATION_SECONDS = 1e-8
 # An early-stopped configuration trains about this share of its epoch cap on average (patience
 # runs past the best epoch, the cap binds on the slow learners): a middle value, the stored
 # timings correct it per learner.
@@ -107,8 +110,8 @@ class SGDNetLearner(Learner):
         return 4 * floats + data_bytes(n, d)
 
     def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
-        """Optimiser steps and their arithmetic: every configuration trains on the training
-        part (80 %) for its epochs (a share :data:`EARLY_STOP_SHARE` of the cap under early
+        """Optimiser steps, their arithmetic and their activations: every configuration trains
+        on the training part (80 %) for its epochs (a share :data:`EARLY_STOP_SHARE` of the cap under early
         stopping), then the costliest is refit on all n. (A batched grid runs its configurations
         as one program, but each still costs about a step of its own: STEP_SECONDS is fitted on
         batched grids.)"""
@@ -120,7 +123,9 @@ class SGDNetLearner(Learner):
             width = int(params["width"])
             weights = self.weight_count(d, params) or (d + 1) * width + width * width + width
             steps = epochs * math.ceil(size / int(params["batch_size"]))
-            return steps * STEP_SECONDS + epochs * size * 6 * weights * FLOP_SECONDS
+            hidden = width * (int(params.get("depth", getattr(self, "depth", 3))) - 1)
+            return (steps * STEP_SECONDS + epochs * size * 6 * weights * FLOP_SECONDS
+                    + epochs * size * hidden * ACTIVATION_SECONDS)
 
         return sum(cost(params, n_fit) for params in grid) + max((cost(params, n) for params in grid), default=0.0)
 

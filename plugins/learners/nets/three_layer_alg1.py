@@ -399,11 +399,11 @@ class ThreeLayerAlg1(SGDNetLearner):
         return 4 * ((20 + int(params["output_draws"])) * m * m + 4 * m * d + 3 * PREDICT_ROWS * m) + data_bytes(n, d)
 
     def time_estimate(self, n: int, d: int, grid: list[dict[str, Any]]) -> float:
-        """:meth:`SGDNetLearner.time_estimate` × 8: a step here also draws noise, smooths W and V and
-        (at the end) scores output_draws networks; the committed store's 12 cells (version 2,
-        width 128, 100 epochs, N = 100–800) measured 8.25× the plain SGD estimate (median).
+        """:meth:`SGDNetLearner.time_estimate` × 5.6: a step here also draws noise, smooths W and V
+        and (at the end) scores output_draws networks; the committed store's 12 cells (version 2,
+        width 128, 100 epochs, N = 100–800) measured 5.6× the plain SGD estimate (median).
         `bench run` rescales by stored timings where it has them."""
-        return 8 * super().time_estimate(n, d, grid)
+        return 5.6 * super().time_estimate(n, d, grid)
 
     def build(self, d: int, problem: Problem, params: dict[str, Any], generator) -> Alg1Network:
         return _torch_classes()["Alg1Network"](d, out_dim(problem), int(params["width"]), float(params["eps_a"]),
