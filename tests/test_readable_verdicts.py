@@ -238,3 +238,14 @@ def test_allen_zhu_fig1_says_its_fails_rests_on_one_check_of_eighteen(bench, tmp
     assert line.startswith(f"1. **{headline_}** — 3layer < 2layer < 3layer(NTK) on sin3: ")
     assert "At N = 1000" not in line and len(line) < 400  # the numbers live under the claim's heading
     assert "3layer − 2layer" in md.split("## Claim 1")[1]
+
+
+def test_the_selection_on_test_table_names_curves_by_the_paper():
+    from harness.reporting.suite_pages import flattery_section
+
+    row = {"learner": "three_layer_sgd[train=hidden]", "full_label": "three_layer_sgd (train=hidden, width=200)",
+           "_short": "three_layer_sgd[train=hidden]", "n": 200, "seeds": 3, "validation": 0.5, "test": 0.4,
+           "difference": -0.1, "lo": -0.2, "hi": 0.0, "relative": -0.2}
+    text = "\n".join(flattery_section([row], CURVES))
+    assert "| 3layer " in text and "- `3layer`: `three_layer_sgd (train=hidden, width=200)`" in text
+    assert "three_layer_sgd[train=hidden]" not in text

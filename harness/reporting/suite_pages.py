@@ -145,14 +145,14 @@ def flattery(grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]
     return out
 
 
-def flattery_section(rows: list[dict[str, Any]]) -> list[str]:
-    """verdict.md's side-by-side of the two selections."""
+def flattery_section(rows: list[dict[str, Any]], curves: dict[str, str] | None = None) -> list[str]:
+    """verdict.md's side-by-side of the two selections (learners by the paper's ``curves`` names)."""
     if not rows:
         return []
-    table = [[r["learner"], r["n"], r["seeds"], f"{r['validation']:.3g}", f"{r['test']:.3g}",
+    table = [[with_curve_names(r["learner"], curves or {}), r["n"], r["seeds"], f"{r['validation']:.3g}", f"{r['test']:.3g}",
               f"{r['difference']:+.3g}" + ("" if r["lo"] is None else f" [{r['lo']:+.3g}, {r['hi']:+.3g}]"),
               "—" if r["relative"] is None else f"{100 * r['relative']:+.0f}%"] for r in rows]
-    legend = leaderboard.grid_legend({r["full_label"]: r["_short"] for r in rows})
+    legend = leaderboard.grid_legend({r["full_label"]: with_curve_names(r["_short"], curves or {}) for r in rows})
     return ["## Selection on the test set: how much it flatters each curve", "",
             "Every cell also ran with `--select-on test` (every configuration trained on all N, the best *test* "
             "score reported, as Allen-Zhu, Li & Liang report their figures). Beside each curve's score with our "
@@ -390,7 +390,7 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               "interval ± t(0.975, points − 2) × standard error.", "",
               # a claim that reads other numbers than these (WidthNeeded: training scores) says how
               *[line for m in dict.fromkeys(getattr(r.claim, "method", "") for r in results) if m for line in (m, "")],
-              *flattery_section(flatters or []),
+              *flattery_section(flatters or [], suite.curves),
               "## Caveats", ""]
     lines += [f"- {c}" for c in suite.caveats]
     lines += ["- Each interval is a 95% interval for its own check; none is adjusted for the number of checks "
