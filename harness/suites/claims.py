@@ -481,15 +481,15 @@ def headline(checks: list[Check], by_n: bool) -> str:
         return f"{FAILS} at {where}: {len(failed)} of {len(checks)} checks"
     # HOLDS and NOT SEPARABLE only: per place, the checks combine as at one N
     conditions = list(dict.fromkeys(c.condition for c in checks))
-    if by_n:
-        per = {cond: {n: combine(c.status for c in checks if c.condition == cond and c.n == n)
-                      for n in sorted({c.n for c in checks if c.condition == cond and c.n is not None})}
-               for cond in conditions}
+    per = {cond: {n: combine(c.status for c in checks if c.condition == cond and c.n == n)
+                  for n in sorted({c.n for c in checks if c.condition == cond and c.n is not None})}
+           for cond in conditions}
+    if by_n and all(per.values()):  # (checks without an N are read per condition, below)
         combined = {st for p in per.values() for st in p.values()}
         if len(combined) == 1:  # e.g. one pair of a chain holds at every N, the other never separates
             return combined.pop()
-        patterns = {json_pattern(p) for p in per.values()}
-        if len(patterns) == 1 and all(per.values()):
+        patterns = {_pattern(p) for p in per.values()}
+        if len(patterns) == 1:
             pattern = next(iter(per.values()))
             held = [n for n, st in pattern.items() if st == HOLDS]
             rest = [n for n in pattern if n not in held]
@@ -512,7 +512,7 @@ def headline(checks: list[Check], by_n: bool) -> str:
     return f"{HOLDS} in {held_checks} of {len(checks)} checks; {NOT_SEPARABLE} in the other {len(checks) - held_checks}"
 
 
-def json_pattern(pattern: dict[Any, str]) -> str:
+def _pattern(pattern: dict[Any, str]) -> str:
     """A per-N pattern of statuses as a hashable key (to tell whether every condition shares it)."""
     return repr(sorted(pattern.items()))
 
