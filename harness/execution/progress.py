@@ -13,6 +13,9 @@ replaced — overestimates the rest. Each cell's cost is its learner's own estim
 (:meth:`harness.Learner.time_estimate`, known before anything trains) rescaled by the timings
 of similar stored and finished cells (:mod:`harness.execution.estimates`); without that estimate
 (a caller that gives none) it is c·N^a fitted on the timings alone.
+
+Past ~500 lines because the cost model lives with the display it feeds: the plan line, the ETA on
+every cell line, the live bar and the heartbeat all read it under the display's lock.
 """
 
 from __future__ import annotations
