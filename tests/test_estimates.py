@@ -181,6 +181,27 @@ def test_stored_timings_of_other_grids_calibrate_a_fresh_grid():
     assert model.predict(estimates.cell_key(far), 3000, prior(far)) == pytest.approx(shrunk * priors.cell(far))
 
 
+def test_a_cell_past_its_estimate_keeps_the_eta_above_zero():
+    clock = Clock()
+    cells = plan([REG.tasks["sin3"]], [REG.learners["ntk"]], [100], [0, 1], Protocol())
+    progress = Progress(len(cells), stream=io.StringIO(), live=False, jobs=1, clock=clock)
+    progress.calibrate(CostModel(), lambda spec: 10.0)
+    progress.begin(RunSummary(), cells, False)
+    progress.started(cells[0].cell_id)
+    clock.now = 4.0
+    assert progress.remaining() == pytest.approx(6.0 + 10.0)  # the rest of the first, then the second
+    clock.now = 40.0  # 30 s over its estimate: a quarter of the overrun again, then the second
+    assert progress.remaining() == pytest.approx(7.5 + 10.0)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
 # --- the --yes gate -------------------------------------------------------------------------------
 
 def test_a_run_estimated_over_an_hour_is_refused_fast_before_training(bench, tmp_path):

@@ -57,6 +57,7 @@ EXPONENT_RANGE = (0.0, 3.0)
 # model alone: a ratio measured at N = 100, where a fit's fixed overheads dominate, says little
 # about N = 10⁶, where the model's N² or N³ term does.
 TRUSTED_SPAN = 4.0
+OVERDUE_SHARE = 0.25
 
 
 @dataclass
@@ -427,7 +428,10 @@ class Progress:
                 if state is None:
                     costs.append(cost)
                 else:
-                    busy.append(max(cost - (now - state.started), 0.0))
+                    ran = now - state.started
+                    # past its prediction, a cell is taken to need OVERDUE_SHARE of its overrun
+                    # again rather than nothing: the ETA does not sit at 0:00 while cells run
+                    busy.append(cost - ran if ran <= cost else OVERDUE_SHARE * (ran - cost))
         return schedule_remaining(costs, busy, max(self.jobs, len(busy)))
 
     # Output -------------------------------------------------------------------------------
