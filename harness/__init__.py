@@ -30,9 +30,11 @@ not import from ``harness.<module>``; those are internals)::
     arora_kernel      H∞ of Arora et al. 2019 (the infinite-width two-layer ReLU Gram matrix)
     arora_complexity  Arora et al.'s complexity measure sqrt(2 yᵀ(H∞)⁻¹y / n)
     report_epoch  call it once per epoch of a training loop: the run's progress bar shows it
+    training_checkpoint  a training loop's checkpoint in the running cell: restore, save when due, finish
 """
 
 from harness.api.diagnostics import arora_complexity, arora_kernel, training_curve
+from harness.api.checkpoints import training_checkpoint
 from harness.api.epochs import report_epoch
 from harness.api.errors import BenchError, Diverged
 from harness.api.hookspecs import hookimpl
@@ -46,4 +48,4 @@ from harness.suites.sweeps import Tracks, Trend, WidthNeeded
 __all__ = ["Beats", "BenchError", "Diverged", "FiniteTask", "Learner", "Model", "Ordering", "Problem", "Scale",
            "Search", "Selection", "Slope", "Suite", "Task", "Threshold", "Tracks", "Trend", "WidthNeeded",
            "arora_complexity", "arora_kernel", "hookimpl", "is_int", "is_number", "load_suite_toml",
-           "report_epoch", "score", "training_curve"]
+           "report_epoch", "score", "training_checkpoint", "training_curve"]

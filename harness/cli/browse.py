@@ -19,7 +19,8 @@ from harness.api.learners import label
 from harness.cli.common import (PAGES_HELP, STORE_HELP, descriptions, examples_epilog, pages_of, plugin_registry,
                                 store_path_of)
 from harness.execution.registry import Registry
-from harness.execution.runner import staleness
+from harness.api.checkpoints import in_progress
+from harness.execution.runner import checkpoint_root, staleness
 from harness.reporting import export, files, leaderboard, suite_pages
 from harness.storage.store import Store
 from harness.suites.suite import suite_to_toml
@@ -241,12 +242,15 @@ def wrap_toml(text: str, width: int) -> str:
     "bench leaderboard", "bench leaderboard --suite allen-zhu-fig1 --store leaderboards/store.sqlite"))
 @click.option("--task", "-t", "task_names", multiple=True, metavar="T", help="Only this task's page. Repeatable.")
 @click.option("--suite", "suite_name", metavar="NAME",
-              help="Rebuild this suite's directory (<out>/<suite>/: pages, plots, verdict.md) from its own cells.")
+              help="Rebuild this suite's directory from its own cells: DIR/<suite>/ (DIR/<suite>/<scale>/ at a "
+                   "scale other than small) with its pages, plots and verdict.md.")
 @click.option("--scale", metavar="SCALE", help="The suite's scale [default: small].")
 @click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
 @click.option("--out", metavar="DIR", help=PAGES_HELP)
 def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
-    """Rebuild Markdown leaderboards and learning-curve plots (or a suite's verdict) from the store."""
+    """Rebuild this store's pages from the store, beside it unless --out: each task's leaderboard
+    and learning-curve plot (<task>.md, <task>.png), or with --suite the suite's directory and
+    verdict; then the index, README.md."""
     if scale is not None and not suite_name:
         raise BenchError("--scale chooses a suite's scale; give it with --suite NAME (see `bench suite list`)")
     if suite_name and task_names:
@@ -335,13 +339,30 @@ def show(task, learner, status, store_path, fmt, verbose, output) -> int:
     if fmt != "table":
         _emit(export.dumps([export.record(r, stale(r), short, draws) for r in rows], fmt), output, len(rows))
         return 0
+    running = in_progress_text(store, task, learner)
     if not rows:
         asked = ", ".join(f"{k} {v!r}" for k, v in (("task", task), ("learner", learner), ("status", status)) if v)
         hint = f"`bench show --store {path}` lists what it holds" if asked else "`bench run` stores results there"
         click.echo(f"no stored results{' for ' + asked if asked else ''} in {path} ({hint})")
+        click.echo(running, nl=False)
         return 0
-    _emit(show_table(rows, stale, short, draws if verbose else None, SHOW_WIDTH), output, len(rows))
+    _emit(show_table(rows, stale, short, draws if verbose else None, SHOW_WIDTH) + running, output, len(rows))
     return 0
+
+
+def in_progress_text(store: Store, task: str | None = None, learner: str | None = None) -> str:
+    """The cells with a training checkpoint beside ``store`` (cut off, or training now), one line
+    each with the program and epoch of their last save; "" when there are none."""
+    root = checkpoint_root(store)
+    cells = [c for c in in_progress(root)
+             if all(name is None or f" {name}" in f" {c.get('label', '')}" for name in (task, learner))]
+    if not cells:
+        return ""
+    lines = [f"\n{len(cells)} cell(s) in progress; a `bench run` of their grid resumes each from its checkpoint:"]
+    for c in cells:
+        lines.append(_shorten(f"  {c.get('label', c['cell_id'])}: program {c.get('program')}, epoch {c.get('epoch')} "
+                              f"of {c.get('epochs')}, saved {c.get('saved_at')}", SHOW_WIDTH))
+    return "\n".join(lines + [f"  (checkpoints in {root}/)"]) + "\n"
 
 
 SHOW_WIDTH = 100  # `bench show` fits a 100-column terminal; --verbose wraps its details there too

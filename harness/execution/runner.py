@@ -8,10 +8,12 @@ import random
 import time
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 
+from harness.api.checkpoints import DEFAULT_MINUTES, discard
 from harness.api.errors import BenchError, one_line
 from harness.api.learners import Learner
 from harness.api.tasks import FiniteTask, Task
@@ -20,7 +22,7 @@ from harness.execution.progress import CostModel, Progress, run_reported
 from harness.execution.provenance import git_revision, versions
 from harness.execution.registry import Registry
 from harness.execution.summary import RunSummary, StaleGroup
-from harness.protocol.cell import CellSpec, Protocol, harness_fingerprint, run_cell
+from harness.protocol.cell import CellSpec, Protocol, checkpoint_folder, harness_fingerprint, run_cell
 from harness.protocol.fingerprint import code_fingerprint, upgraded
 from harness.storage.store import CODE_COLUMNS, FINAL, Store, new_owner
 
@@ -285,11 +287,18 @@ def pending(cells: list[CellSpec], store: Store, retry_failed: bool = False,
     return [c for c in cells if _to_train(stored.get(c.cell_id), reasons(c), retry_failed, reuse_stale)]
 
 
+def checkpoint_root(store: Store) -> Path:
+    """Where a store's cells keep their checkpoints: ``<dir>/<name>-checkpoints/`` beside
+    ``<dir>/<name>.sqlite`` (git-ignored), one folder per cell in progress."""
+    return store.path.with_name(store.path.stem + "-checkpoints")
+
+
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
             progress: Progress | None = None, cell_timeout: float | None = None,
             reuse_stale: bool = False, estimate: tuple[float, str] | None = None,
             backend: Backend | None = None,
-            costs: tuple[CostModel, Callable[[CellSpec], float]] | None = None) -> RunSummary:
+            costs: tuple[CostModel, Callable[[CellSpec], float]] | None = None,
+            checkpoint_minutes: float | None = DEFAULT_MINUTES) -> RunSummary:
     """Run the cells not yet finished in ``store``; write each row the moment it completes.
 
     A stored cell whose code fingerprint differs from the code installed now is stale: it is
@@ -305,6 +314,9 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     ``backend`` trains the cells elsewhere (``backend(cells, cell_timeout)`` yields (spec,
     record) pairs, e.g. :class:`harness.execution.backends.DaskBackend`); default: this process, or
     ``jobs`` joblib worker processes. This process claims and stores every cell either way.
+    Network cells save their training state every ``checkpoint_minutes`` (None or 0: never) in
+    :func:`checkpoint_root`, so a cell cut off resumes where it was; a cell's checkpoints are
+    removed once its row is stored.
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise BenchError(f"--jobs must be a positive integer, got {jobs!r}")
@@ -326,6 +338,9 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     # store start on different cells.
     order = random.Random(os.getpid() ^ time.time_ns())
     todo.sort(key=lambda c: (-c.n, order.random()))
+    if checkpoint_minutes:
+        folder = str(checkpoint_root(store).resolve())
+        todo = [replace(spec, checkpoints=(folder, float(checkpoint_minutes))) for spec in todo]
     summary.skipped = len(cells) - len(todo)
     if progress is not None:
         # each cell's cost model, rescaled by the stored timings of this run's learners (any
@@ -345,6 +360,8 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
                 continue
             if why == "done":
                 summary.skipped += 1
+                if spec.checkpoints is not None:  # another process stored it
+                    discard(checkpoint_folder(spec))
             else:
                 summary.busy[why] += 1
             if progress is not None:
@@ -356,6 +373,8 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
                        else backend(claimed(), cell_timeout))
             for spec, record in results:
                 store.put(record, owner)
+                if spec.checkpoints is not None:
+                    discard(checkpoint_folder(spec))
                 summary.statuses[record["status"]] += 1
                 if record.get("edges"):
                     counts = summary.edges.setdefault(spec.learner.label, Counter())

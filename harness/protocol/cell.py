@@ -15,14 +15,16 @@ import signal
 import socket
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.api import learners, tasks
+from harness.api.checkpoints import cell_checkpoints
 from harness.api.diagnostics import collect, data_diagnostics
 from harness.api.errors import BenchError, Diverged, one_line
 from harness.api.learners import Learner, score
@@ -97,6 +99,9 @@ class CellSpec:
     seed: int
     protocol: Protocol
     provenance: tuple[tuple[str, str], ...] = ()  # (key, value) pairs recorded with the row
+    # (folder, minutes): checkpoint the cell's training into folder/<cell_id> every so many minutes
+    # (harness.api.checkpoints); not part of the identity, like the provenance
+    checkpoints: tuple[str, float] | None = None
 
     @property
     def code(self) -> dict[str, str]:
@@ -224,7 +229,7 @@ def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None =
     record = cell_record(spec)
     start = time.perf_counter()
     try:
-        with _deadline(timeout):
+        with _deadline(timeout), _checkpointed(spec):
             _run(spec, record)
     except CellTimeout as exc:
         record.update(status="timeout", error=str(exc))
@@ -234,6 +239,18 @@ def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None =
         record.update(status="failed", error=one_line(exc))
     record["seconds"] = time.perf_counter() - start
     return record
+
+
+def checkpoint_folder(spec: CellSpec) -> Path | None:
+    """Where ``spec``'s checkpoints go (None: not checkpointed)."""
+    return None if spec.checkpoints is None else Path(spec.checkpoints[0]) / spec.cell_id
+
+
+def _checkpointed(spec: CellSpec):
+    if spec.checkpoints is None:
+        return nullcontext()
+    return cell_checkpoints(checkpoint_folder(spec), {"key": spec.key, "code": spec.code}, spec.checkpoints[1],
+                            spec.describe())
 
 
 def _run(spec: CellSpec, record: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from harness import (BenchError, Diverged, Learner, Problem, Selection, hookimpl, is_int, is_number,
-                     report_epoch, training_curve)
+                     report_epoch, training_checkpoint, training_curve)
 
 PREDICT_ROWS = 4096
 
@@ -143,8 +143,18 @@ class AroraGD(Learner):
         yt = torch.as_tensor(_targets(y, problem), dtype=torch.float32, device=self.device)
         n, scale = len(Xt), m ** -0.5
         net = AroraNet(W, a, problem, self.device)
+        ckpt = training_checkpoint("gd", {"n": n, "width": m, "kappa": kappa, "lr": lr, "epochs": epochs})
+        done = 0
+        if (saved := ckpt.restore()) is not None:
+            done = int(saved["epoch"])
+            W.copy_(saved["W"])
+            net.train_loss, net.train_error = list(saved["train_loss"]), list(saved["train_error"])
+
+        def state() -> dict[str, Any]:
+            return {"W": W, "train_loss": net.train_loss, "train_error": net.train_error}
+
         with torch.no_grad():
-            for epoch in range(1, epochs + 1):
+            for epoch in range(done + 1, epochs + 1):
                 pre = Xt @ W.T                       # n × m
                 f = torch.relu(pre) @ a * scale      # n
                 r = f - yt
@@ -158,6 +168,10 @@ class AroraGD(Learner):
                 grad = (((pre >= 0).float() * r[:, None]).T @ Xt) * (a[:, None] * scale / n)
                 W -= lr * grad
                 report_epoch(epoch, epochs)
+                if epoch < epochs and ckpt.due():
+                    ckpt.save(state(), epoch, epochs)
+        if done < epochs:
+            ckpt.finish(state, epochs, epochs)
         net.moved = float(torch.linalg.norm((W - W0).double()))
         return net
 

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from harness import Diverged, Problem, Selection, report_epoch
+from harness import Diverged, Problem, Selection, report_epoch, training_checkpoint
 
 from .torch_training import (PREDICT_ROWS, SCHEDULES, EarlyStopping, Outcome, TrainedNet, snapshot, torch_seed,
                              weight_change)
@@ -249,7 +249,27 @@ def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
 
     rungs = dict(halving_rungs(len(members), epochs)) if halving else {}
     in_iteration = list(range(len(members)))  # the current halving iteration's candidates
-    for epoch in range(1, epochs + 1):
+
+    def state() -> dict[str, Any]:
+        """The program as a checkpoint keeps it: the stacked rows still training, and per member
+        its generator, curve, early stopping, outcome and (once it left) its own net."""
+        return {"active": list(active), "in_iteration": list(in_iteration), "params": params_t, "buffers": buffers_t,
+                "momentum": {k: v for k, v in momentum_buf.items() if v is not None},
+                "members": [_member_state(m, i in active) for i, m in enumerate(members)]}
+
+    ckpt = training_checkpoint("sgd-batched", {"grid": grid, "n": n, "n_val": len(Xv), "halving": halving})
+    done = 0
+    if (restored := ckpt.restore()) is not None:
+        done = int(restored["epoch"])
+        active[:], in_iteration = list(restored["active"]), list(restored["in_iteration"])
+        params_t = {k: v.to(device).requires_grad_(k in trained) for k, v in restored["params"].items()}
+        buffers_t = {k: v.to(device) for k, v in restored["buffers"].items()}
+        momentum_buf.update({name: (restored["momentum"][name].to(device) if name in restored["momentum"] else None)
+                             for name in trained})
+        for member, kept in zip(members, restored["members"]):
+            _load_member(member, kept)
+    epoch = done
+    for epoch in range(done + 1, epochs + 1):
         if not active:
             break
         C = len(active)
@@ -338,11 +358,39 @@ def train_batched(learner: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray,
                                               leaving, step)
                 leaving += halved
         leave(sorted(set(leaving)))
+        if active and epoch < epochs and ckpt.due():
+            ckpt.save(state(), epoch, epochs)
+    if restored is not None and restored["finished"]:
+        return members
     for row, i in enumerate(active):  # ran all epochs
         member = members[i]
         finish(member, Outcome(member.model, member.stopper.best_epoch, member.stopper.best_score))
     leave(list(range(len(active))))
+    ckpt.finish(state, epoch, epochs)
     return members
+
+
+def _member_state(member: _Member, training: bool) -> dict[str, Any]:
+    result = member.result
+    return {"generator": member.generator.get_state(), "train_loss": member.model.train_loss,
+            "train_error": member.model.train_error, "stopper": member.stopper.state(),
+            "result": (None if result is None else {"diverged": str(result)} if isinstance(result, Diverged)
+                       else {"best_epoch": result.best_epoch, "best_val": result.best_val}),
+            "halved_at": member.halved_at, "note": member.note, "weight_change": member.model.weight_change,
+            "net": None if training else member.net.state_dict()}  # a member in training lives in the stacked rows
+
+
+def _load_member(member: _Member, kept: dict[str, Any]) -> None:
+    member.generator.set_state(kept["generator"])
+    member.model.train_loss, member.model.train_error = list(kept["train_loss"]), list(kept["train_error"])
+    member.stopper.load(kept["stopper"])
+    result = kept["result"]
+    member.result = (None if result is None else Diverged(result["diverged"]) if "diverged" in result
+                     else Outcome(member.model, result["best_epoch"], result["best_val"]))
+    member.halved_at, member.note = kept["halved_at"], kept["note"]
+    member.model.weight_change = dict(kept["weight_change"])
+    if kept["net"] is not None:
+        member.net.load_state_dict(kept["net"])
 
 
 # Rows of at least this many entries are updated one configuration at a time with torch's own

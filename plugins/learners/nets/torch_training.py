@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from harness import Diverged, Problem, report_epoch, training_curve
+from harness import Diverged, Problem, report_epoch, training_checkpoint, training_curve
 
 if TYPE_CHECKING:  # torch is imported where a network is built or run: it costs `bench list` ~1 s
     import torch
@@ -133,6 +133,15 @@ class EarlyStopping:
         self.model, self.X_val, self.y_val, self.patience = model, X_val, y_val, patience
         self.best_epoch, self.best_loss, self.best_score, self.since_best = epochs, None, None, 0
 
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of it (:mod:`harness`'s training checkpoints)."""
+        return {"best_epoch": self.best_epoch, "best_loss": self.best_loss, "best_score": self.best_score,
+                "since_best": self.since_best}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.best_epoch, self.best_loss = state["best_epoch"], state["best_loss"]
+        self.best_score, self.since_best = state["best_score"], state["since_best"]
+
     def update(self, epoch: int, where: str = "") -> bool:
         """Score ``epoch``; True when training should stop. Raises :class:`Diverged` with ``where``."""
         try:
@@ -206,7 +215,21 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
     n = len(Xt)
     penalty, end_epoch = getattr(net, "penalty", None), getattr(net, "end_epoch", None)
     stopper = None if X_val is None else EarlyStopping(model, X_val, y_val, patience, epochs)
-    for epoch in range(1, epochs + 1):
+    # A net with end_epoch() may keep state outside its tensors, which a checkpoint would miss.
+    ckpt = training_checkpoint("sgd", None if end_epoch is not None else {
+        "n": n, "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size, "epochs": epochs,
+        "momentum": momentum, "schedule": schedule, "patience": patience, "validated": X_val is not None})
+    done, finished = 0, False
+    if end_epoch is None and (saved := ckpt.restore()) is not None:
+        done, finished = _load_state(saved, net, opt, sched, generator, model, stopper)
+
+    def state() -> dict[str, Any]:
+        return {"net": net.state_dict(), "opt": opt.state_dict(), "sched": None if sched is None else sched.state_dict(),
+                "generator": generator.get_state(), "train_loss": model.train_loss,
+                "train_error": model.train_error, "stopper": None if stopper is None else stopper.state()}
+
+    epoch = done
+    for epoch in range(done + 1, (done if finished else epochs) + 1):
         net.train()
         total = torch.zeros((), device=device)
         fit = torch.zeros(2, device=device)  # Σ loss × batch size, Σ misclassified: the diagnostics' curve
@@ -234,13 +257,29 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, problem: Problem, *, lr:
             on_epoch(epoch, opt, sched)
         if sched is not None:
             sched.step()
-        if stopper is None or (step and epoch < epochs):
-            continue
-        if stopper.update(epoch, f"epoch {epoch} (lr={lr})"):
+        if not (stopper is None or (step and epoch < epochs)) and stopper.update(epoch, f"epoch {epoch} (lr={lr})"):
             break
+        if epoch < epochs and ckpt.due():
+            ckpt.save(state(), epoch, epochs)
+    if end_epoch is None and not finished:
+        ckpt.finish(state, epoch, epochs)
     if stopper is None:
         return Outcome(model, epochs, None)
     return Outcome(model, stopper.best_epoch, stopper.best_score)
+
+
+def _load_state(saved: dict[str, Any], net: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                generator: torch.Generator, model: TrainedNet, stopper: EarlyStopping | None) -> tuple[int, bool]:
+    """Restore :func:`train`'s state from a checkpoint; (epochs done, whether training had finished)."""
+    net.load_state_dict(saved["net"])
+    opt.load_state_dict(saved["opt"])
+    if sched is not None:
+        sched.load_state_dict(saved["sched"])
+    generator.set_state(saved["generator"])
+    model.train_loss, model.train_error = list(saved["train_loss"]), list(saved["train_error"])
+    if stopper is not None:
+        stopper.load(saved["stopper"])
+    return int(saved["epoch"]), bool(saved["finished"])
 
 
 def snapshot(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,189 @@
+"""Checkpointed cells (issue #25, item 1): a cell cut off mid-training — an exception at a chosen
+save in this process, or ``kill -9`` of the process running it — resumes from its checkpoint and
+stores exactly the result of a run that was never cut (same bits on the CPU); a checkpoint of other
+code is not resumed; checkpoints go away when the cell is stored; ``bench show`` lists cells in
+progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.api import checkpoints
+from harness.execution.registry import load_registry
+from harness.execution.runner import checkpoint_root, execute
+from harness.protocol.cell import CellSpec, Protocol, checkpoint_folder, run_cell
+from harness.storage.store import Store
+
+EVERY_EPOCH = 1e-9  # minutes: every epoch's check finds a save due
+
+# Small cells of each kind of training loop: the batched grid of a ReLU net (selection) and its
+# refit (train()), the finite NTK (vmap'd linearised net, buffers W(0)), and full-batch GD.
+CELLS = {
+    "three_layer_sgd": ("sin3", {"width": [24], "lr": [0.001, 0.003], "weight_decay": [0.0], "momentum": [0.9], "epochs": [40],
+                                 "patience": [5], "batch_size": [20]}),
+    "three_layer_ntk": ("sin3", {"width": [16], "lr": [0.003, 0.01], "weight_decay": [0.0], "epochs": [25], "patience": [5],
+                                 "batch_size": [20]}),
+    "arora_gd": ("sin3", {"width": [64], "lr": [0.5, 1.0], "epochs": [60]}),
+}
+# A record's fields that must agree bit for bit (seconds and host may differ).
+SAME = ("status", "test_score", "train_score", "val_score", "metrics", "chosen_params", "edges", "refit_failures")
+
+
+def spec_of(name: str, n: int = 60, seed: int = 0) -> CellSpec:
+    reg = load_registry()
+    task, params = CELLS[name]
+    return CellSpec(reg.tasks[task], reg.learners[name].with_params(**params), n, seed, Protocol(n_test=200))
+
+
+def result(record: dict) -> dict:
+    trials = [{k: v for k, v in t.items() if k != "seconds"} for t in record["selection"]]
+    return {**{k: record.get(k) for k in SAME}, "selection": trials}
+
+
+class Cut(BaseException):  # not an Exception: run_cell must not catch it, as it cannot catch a kill
+    pass
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_a_cell_cut_in_its_first_and_its_last_program_resumes_to_the_uncut_result(tmp_path, monkeypatch, name):
+    reference = result(run_cell(spec_of(name)))
+    assert reference["status"] == "ok"
+    spec = replace(spec_of(name), checkpoints=(str(tmp_path), EVERY_EPOCH))
+    real_save, saves, cut = checkpoints.TrainingCheckpoint.save, [], [lambda index, epoch: False]
+
+    def save_then_cut(self, state, epoch, epochs, finished=False):
+        real_save(self, state, epoch, epochs, finished)
+        saves.append((self.index, epoch, finished))
+        if cut[0](self.index, epoch):
+            raise Cut
+
+    monkeypatch.setattr(checkpoints.TrainingCheckpoint, "save", save_then_cut)
+    assert result(run_cell(spec)) == reference  # saving every epoch changes nothing
+    programs = {}
+    for index, epoch, _ in saves:
+        programs.setdefault(index, []).append(epoch)
+    first, last = min(programs), max(programs)
+    assert len(programs) >= 2 and len(programs[first]) >= 3 and len(programs[last]) >= 3, programs
+    assert result(run_cell(spec)) == reference  # every program restored finished: nothing trains
+    checkpoints.discard(checkpoint_folder(spec))
+
+    saves.clear()
+    mid_first, mid_last = (programs[p][(len(programs[p]) - 1) // 2] for p in (first, last))
+    cut[0] = lambda index, epoch: (index, epoch) == (first, mid_first)
+    with pytest.raises(Cut):
+        run_cell(spec)
+    cut[0] = lambda index, epoch: (index, epoch) == (last, mid_last)
+    with pytest.raises(Cut):
+        run_cell(spec)
+    second = saves[saves.index((first, mid_first, False)) + 1]
+    assert second[:2] == (first, mid_first + 1)  # the second run went on where the first was cut
+    cut[0], before = (lambda index, epoch: False), len(saves)
+    assert result(run_cell(spec)) == reference
+    assert {index for index, _, _ in saves[before:]} == {last} and saves[before][1] == mid_last + 1
+
+
+def test_a_checkpoint_of_other_code_is_not_resumed_and_says_so(tmp_path, monkeypatch):
+    spec = replace(spec_of("three_layer_sgd"), checkpoints=(str(tmp_path), EVERY_EPOCH))
+    folder = checkpoint_folder(spec)
+    real_save = checkpoints.TrainingCheckpoint.save
+
+    def cut(self, *args, **kwargs):
+        real_save(self, *args, **kwargs)
+        raise Cut
+
+    monkeypatch.setattr(checkpoints.TrainingCheckpoint, "save", cut)
+    with pytest.raises(Cut):
+        run_cell(spec)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["identity"]["code"]["learner_code"] = "code+0000000000000000"  # written by other code
+    (folder / "meta.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(checkpoints.TrainingCheckpoint, "save", real_save)
+    notes = []
+    with checkpoints.cell_checkpoints(folder, {"key": spec.key, "code": spec.code}, 1.0, spec.describe(),
+                                      note=notes.append):
+        pass
+    assert notes == [f"checkpoint of {spec.describe()} of other code or another grid: not resumed, the cell restarts"]
+    assert not folder.exists()
+
+
+def test_a_training_program_of_another_signature_is_not_restored(tmp_path):
+    cell = checkpoints._Cell(tmp_path, {}, 0.0, "cell", note=lambda m: None)
+    checkpoints.TrainingCheckpoint(cell, 1, "sgd", {"lr": 0.1}).save({"x": 1}, 3, 10)
+    assert checkpoints.TrainingCheckpoint(cell, 1, "sgd", {"lr": 0.1}).restore() == {"x": 1, "epoch": 3,
+                                                                                     "finished": False}
+    assert checkpoints.TrainingCheckpoint(cell, 1, "sgd", {"lr": 0.2}).restore() is None
+    assert checkpoints.TrainingCheckpoint(cell, 1, "gd", {"lr": 0.1}).restore() is None
+
+
+def test_outside_a_checkpointed_cell_nothing_is_saved(tmp_path):
+    ckpt = checkpoints.training_checkpoint("sgd", {})
+    ckpt.save({"x": 1}, 1, 2)
+    ckpt.finish(lambda: {"x": 1}, 2, 2)
+    assert ckpt.restore() is None and not ckpt.due() and ckpt.path is None
+
+
+# A run of one cell in its own process, saving every epoch, slowed per save so a kill finds it mid-cell.
+KILLED = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from harness.api import checkpoints
+    real = checkpoints.TrainingCheckpoint.save
+    def slow(self, *a, **k):
+        real(self, *a, **k)
+        time.sleep(0.05)
+    checkpoints.TrainingCheckpoint.save = slow
+    from test_checkpoints import spec_of
+    from harness.execution.runner import execute
+    from harness.storage.store import Store
+    execute([spec_of({name!r})], Store({store!r}), checkpoint_minutes={every!r})
+""")
+
+
+def test_kill_9_mid_cell_then_a_rerun_resumes_and_stores_the_uncut_result(tmp_path):
+    name = "three_layer_sgd"
+    reference = result(run_cell(spec_of(name)))
+    store_path = tmp_path / "s.sqlite"
+    script = KILLED.format(tests=str(Path(__file__).parent), name=name, store=str(store_path), every=EVERY_EPOCH)
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    folder = checkpoint_root(Store(store_path)) / spec_of(name).cell_id
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if json.loads((folder / "meta.json").read_text())["epoch"] >= 8:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the cell finished before it could be killed"
+    assert Store(store_path).rows() == [] and (folder / "meta.json").exists()
+    listed = checkpoints.in_progress(checkpoint_root(Store(store_path)))
+    assert [r["cell_id"] for r in listed] == [spec_of(name).cell_id] and listed[0]["epoch"] >= 8
+
+    summary = execute([spec_of(name)], Store(store_path), checkpoint_minutes=EVERY_EPOCH)
+    (row,) = Store(store_path).rows()
+    assert summary.statuses["ok"] == 1 and result(row) == reference
+    assert not folder.exists()  # gone once the cell is stored
+
+
+def test_bench_show_lists_cells_in_progress(bench, tmp_path):
+    store = Store(tmp_path / "store.sqlite")  # the `bench` fixture's store
+    cell = checkpoints._Cell(checkpoint_root(store) / "abc", {}, 0.0, "sin3 · three_layer_sgd · N=1000 · seed 0",
+                             note=lambda m: None)
+    checkpoints.TrainingCheckpoint(cell, 2, "sgd", {}).save({}, 117, 800)
+    code, out, _ = bench("show")
+    assert code == 0 and "1 cell(s) in progress" in out
+    assert "sin3 · three_layer_sgd · N=1000 · seed 0: program 2, epoch 117 of 800" in out
+    assert max(len(line) for line in out.splitlines()) <= 100 or str(tmp_path) in out.splitlines()[-1]
+    assert "in progress" not in bench("show", "-l", "ntk")[1]
