@@ -435,25 +435,26 @@ def test_a_bad_suite_file_is_one_line_naming_the_key_and_its_line(toy, bench, tm
     assert code == 1 and words in one_line_error(err) and "toy-a" in out
 
 
-# --- the README ---------------------------------------------------------------------------------
+# --- docs/suites.md, "Runs as files" (moved there from the README, issue 27 item 5) -------------
 
-def readme_section() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return re.search(r"^## Runs as files\n(.*?)(?=^## )", readme, re.S | re.M).group(1)
+def runs_as_files_section() -> str:
+    """docs/suites.md's "Runs as files" section: up to the next ``## `` heading or the page's end."""
+    page = (ROOT / "docs" / "suites.md").read_text()
+    return re.search(r"^## Runs as files\n(.*?)(?=^## |\Z)", page, re.S | re.M).group(1)
 
 
-def test_the_readme_shows_every_builtin_suite_as_bench_suite_show_prints_it(bench):
+def test_docs_show_every_builtin_suite_as_bench_suite_show_prints_it(bench):
     blocks = dict(re.findall(r"<summary><code>bench suite show (\S+)</code></summary>\n\n```toml\n(.*?)```",
-                             readme_section(), re.S))
+                             runs_as_files_section(), re.S))
     assert set(blocks) == set(BUILTIN_SUITES) == set(load_registry().suites)
     for name, block in blocks.items():
         code, out, _ = bench("suite", "show", name)
-        assert code == 0 and block == out, f"README's {name} block is stale: paste `bench suite show {name}`"
+        assert code == 0 and block == out, f"docs/suites.md's {name} block is stale: paste `bench suite show {name}`"
 
 
-def test_the_readmes_run_files_are_their_commands(bench, planned, tmp_path):
-    """Each run file in the README says the command it equals in its first comment lines."""
-    blocks = re.findall(r"```toml\n# the same cells as: ([^\n]*\n(?:#   [^\n]*\n)*)(.*?)```", readme_section(), re.S)
+def test_the_docs_run_files_are_their_commands(bench, planned, tmp_path):
+    """Each run file in docs/suites.md says the command it equals in its first comment lines."""
+    blocks = re.findall(r"```toml\n# the same cells as: ([^\n]*\n(?:#   [^\n]*\n)*)(.*?)```", runs_as_files_section(), re.S)
     assert len(blocks) == 2 and blocks[0][0].strip() == "bench run --task sin3 --learner three_layer_sgd"
     for command, body in blocks:
         args = shlex.split(command.replace("#", " "))
@@ -465,7 +466,7 @@ def test_the_readmes_run_files_are_their_commands(bench, planned, tmp_path):
         assert code == 0 and from_file and ids(from_file) == ids(planned()), command
 
 
-def test_the_readme_lists_every_run_file_key():
-    text = readme_section()
+def test_the_docs_list_every_run_file_key():
+    text = runs_as_files_section()
     for key in [*toml.RUN_KEYS, *run_config.OBJECT_KEYS]:
-        assert f"`{key}`" in text, f"README 'Runs as files' does not list the key {key}"
+        assert f"`{key}`" in text, f"docs/suites.md 'Runs as files' does not list the key {key}"

@@ -60,16 +60,31 @@ def test_default_pages_folder_sits_beside_the_store(store, pages):
     assert pages_dir(store) == Path(pages)
 
 
+def readme_first_bench_command() -> list[str]:
+    """The `bench` words of the README's first command (its first bash block's last `&&` part)."""
+    import shlex
+
+    from markdown_it import MarkdownIt
+
+    first = next(t for t in MarkdownIt().parse((ROOT / "README.md").read_text())
+                 if t.type == "fence" and t.info.strip() == "bash")
+    words = shlex.split(first.content.split("&&")[-1])
+    assert words[0] == ".venv/bin/bench", first.content
+    return words[1:]
+
+
 def test_readme_first_command_leaves_the_checkout_clean(tmp_path, monkeypatch, capsys):
-    """`bench run --suite quick` with the default store, in a working directory laid out as a clone
-    (the store already holds the quick suite's 72 cells, so nothing trains): the pages go beside
-    the store, git ignores everything the run wrote, and the repository's leaderboards/ is
-    untouched."""
+    """The README's first command (`bench run --suite quick`) with the default store, in a working
+    directory laid out as a clone (the store already holds the quick suite's 72 cells, so nothing
+    trains): the pages go beside the store, git ignores everything the run wrote, and the
+    repository's leaderboards/ is untouched."""
+    args = readme_first_bench_command()
+    assert args == ["run", "--suite", "quick"]  # what the rest of this test and the README say it does
     monkeypatch.delenv("CONCEPTBENCH_STORE", raising=False)
     monkeypatch.chdir(tmp_path)
     shutil.copy(ROOT / "leaderboards" / "store.sqlite", tmp_path / "conceptbench.sqlite")
     before = digests(ROOT / "leaderboards")
-    code, out, err = run(capsys, "run", "--suite", "quick")
+    code, out, err = run(capsys, *args)
     assert code == 0, err
     assert "Nothing to train" in out  # (a stale quick suite is tests/test_fingerprint.py's failure)
     assert "Suite pages: conceptbench-pages/quick/ (verdict: conceptbench-pages/quick/verdict.md)" in out

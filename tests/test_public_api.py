@@ -27,7 +27,9 @@ def test_plugins_and_the_example_import_only_from_harness():
 def test_every_public_name_is_documented_for_plugin_authors():
     readme = (ROOT / "README.md").read_text()
     section = re.search(r"^## Writing a plugin\n(.*?)(?=^## )", readme, re.S | re.M).group(1)
+    guide = (ROOT / "docs" / "plugins.md").read_text()
     assert harness.__doc__
     for name in harness.__all__:
         assert f"`{name}`" in section, f"README 'Writing a plugin' does not list `{name}`"
+        assert f"`{name}`" in guide, f"docs/plugins.md does not explain `{name}`"
         assert name in harness.__doc__, f"harness/__init__.py's docstring does not list {name}"
