@@ -34,6 +34,8 @@ CELLS = {
     "three_layer_ntk": ("sin3", {"width": [16], "lr": [0.003, 0.01], "weight_decay": [0.0], "epochs": [25], "patience": [5],
                                  "batch_size": [20]}),
     "arora_gd": ("sin3", {"width": [64], "lr": [0.5, 1.0], "epochs": [60]}),
+    "three_layer_alg1": ("sin3", {"width": [16], "epochs": [12], "patience": [4], "output_draws": [2],
+                                  "lr": [0.01, 0.03]}),
 }
 # A record's fields that must agree bit for bit (seconds and host may differ).
 SAME = ("status", "test_score", "train_score", "val_score", "metrics", "chosen_params", "edges", "refit_failures")

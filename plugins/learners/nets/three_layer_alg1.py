@@ -90,7 +90,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness import Diverged, Problem, hookimpl, is_int, is_number, report_epoch
+from harness import Diverged, Problem, hookimpl, is_int, is_number, report_epoch, training_checkpoint
 
 from .sgd_learner import SGDNetLearner
 from .torch_training import (PREDICT_ROWS, EarlyStopping, Outcome, TrainedNet, data_bytes, out_dim, snapshot,
@@ -308,7 +308,33 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
     noise_std = sgd_noise / math.sqrt(sum(p.numel() for p in params))  # E‖ξ‖² = sgd_noise², as Ge et al.'s unit sphere
     n = len(Xt)
     stopper = None if X_val is None else EarlyStopping(model, X_val, y_val, patience, epochs)
-    for epoch in range(1, epochs + 1):
+    ckpt = training_checkpoint("alg1", {"n": n, "lr": lr, "sgd_noise": sgd_noise, "lambda_v": lambda_v,
+                                        "lambda_w": lambda_w, "decay": decay, "output_draws": output_draws,
+                                        "batch_size": batch_size, "epochs": epochs, "patience": patience,
+                                        "validated": X_val is not None})
+
+    def state() -> dict[str, Any]:
+        step = net._step_gen
+        return {"net": net.state_dict(), "lam": net.lam, "j_star": net.j_star, "draw_losses": net.draw_losses,
+                "generator": generator.get_state(), "noise": noise_gen.get_state(),
+                "step": None if step is None else step.get_state(), "train_loss": model.train_loss,
+                "train_error": model.train_error, "stopper": None if stopper is None else stopper.state()}
+
+    done, finished = 0, False
+    if (saved := ckpt.restore()) is not None:
+        net.load_state_dict(saved["net"])
+        net.lam, net.j_star, net.draw_losses = saved["lam"], saved["j_star"], list(saved["draw_losses"])
+        generator.set_state(saved["generator"])
+        noise_gen.set_state(saved["noise"])
+        if saved["step"] is not None:
+            net._step_gen = net.generator(0)
+            net._step_gen.set_state(saved["step"])
+        model.train_loss, model.train_error = list(saved["train_loss"]), list(saved["train_error"])
+        if stopper is not None:
+            stopper.load(saved["stopper"])
+        done, finished = int(saved["epoch"]), bool(saved["finished"])
+    epoch = done
+    for epoch in range(done + 1, (done if finished else epochs) + 1):
         net.train()
         total = torch.zeros((), device=device)
         fit = torch.zeros(2, device=device)  # the loss L (without R) and errors at the smoothed weights, for diagnostics
@@ -333,14 +359,17 @@ def train_alg1(net: Alg1Network, X: np.ndarray, y: np.ndarray, problem: Problem,
         model.record_epoch(fit, n)
         net.lam *= 1.0 - decay
         report_epoch(epoch, epochs)
-        if stopper is None:
-            continue
-        net.select_output(Xt, yt, loss_fn, output_draws)
-        if stopper.update(epoch, f"round {epoch} (lr={lr})"):
-            break
-    if stopper is None:
+        if stopper is not None:
+            net.select_output(Xt, yt, loss_fn, output_draws)
+            if stopper.update(epoch, f"round {epoch} (lr={lr})"):
+                break
+        if epoch < epochs and ckpt.due():
+            ckpt.save(state(), epoch, epochs)
+    if stopper is None and not finished:
         net.select_output(Xt, yt, loss_fn, output_draws)
     net.release_outputs()
+    if not finished:
+        ckpt.finish(state, epoch, epochs)
     if stopper is None:
         return Outcome(model, epochs, None)
     return Outcome(model, stopper.best_epoch, stopper.best_score)
