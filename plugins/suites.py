@@ -11,7 +11,8 @@ QUICK = Suite(
     learners={
         # Narrower and shorter than the paper-scale defaults (width 1000, 100–200 epochs) to fit
         # the budget; three_layer_alg1 gets one learning rate and 100 rounds (≈ 4 s a cell at
-        # N = 800 on its own), too few for it to learn sin3 (README, "three_layer_alg1 on sin3").
+        # N = 800 on its own), too few for it to learn sin3 (docs/tasks-and-learners.md,
+        # "three_layer_alg1 on sin3").
         "three_layer_sgd": {"width": [128], "epochs": [60]},
         "two_layer_sgd": {"width": [128], "epochs": [60]},
         "three_layer_alg1": {"width": [128], "epochs": [100], "lr": [0.3]},
@@ -164,7 +165,7 @@ def _fig_b(name: str, task: str, figure: str) -> Suite:
         compare_selection=True,  # beside ours, the paper's choice by test error, and how much it flatters
         scales={"paper": Scale(ns=(200, 500, 1000, 2000, 5000, 10000), seeds=3, n_test=5000,
                                learners=_five({}),
-                               note="≈ 2–3.5 h of one core per cell at N = 1000 (README): a GPU's work")},
+                               note="≈ 2–3.5 h of one core per cell at N = 1000 (docs/tasks-and-learners.md): a GPU's work")},
         curves=FIG1_CURVES,
         paper_scale="paper",
         claims=(Ordering(learners=("3layer", "2layer", "3layer(NTK)"), task=task,

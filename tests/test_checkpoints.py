@@ -31,9 +31,9 @@ EVERY_EPOCH = 1e-9  # minutes: every epoch's check finds a save due
 CELLS = {
     "three_layer_sgd": ("sin3", {"width": [24], "lr": [0.001, 0.003], "weight_decay": [0.0], "momentum": [0.9], "epochs": [40],
                                  "patience": [5], "batch_size": [20]}),
-    "three_layer_ntk": ("sin3", {"width": [16], "lr": [0.003, 0.01], "weight_decay": [0.0], "epochs": [25], "patience": [5],
+    "three_layer_ntk": ("sin3", {"width": [16], "lr": [0.003, 0.01], "weight_decay": [0.0], "epochs": [12], "patience": [4],
                                  "batch_size": [20]}),
-    "arora_gd": ("sin3", {"width": [64], "lr": [0.5, 1.0], "epochs": [60]}),
+    "arora_gd": ("sin3", {"width": [64], "lr": [0.5, 1.0], "epochs": [16]}),
     "three_layer_alg1": ("sin3", {"width": [16], "epochs": [12], "patience": [4], "output_draws": [2],
                                   "lr": [0.01, 0.03]}),
 }

@@ -247,14 +247,23 @@ def test_the_gate_counts_the_jobs_running_side_by_side():
 
 def test_a_busy_machine_scales_the_estimate(monkeypatch):
     monkeypatch.setattr(estimates.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(estimates, "other_work", lambda: 2.0)
-    assert BUSY_FACTOR() == pytest.approx(2.0)  # 2 cores, 2 threads of other work: half the machine each
-    monkeypatch.setattr(estimates, "other_work", lambda: 0.3)
-    assert BUSY_FACTOR() == pytest.approx(1.15)
-    monkeypatch.setattr(estimates, "other_work", lambda: 0.0)
-    assert BUSY_FACTOR() == 1.0
-    monkeypatch.setattr(estimates, "other_work", lambda: None)
-    assert BUSY_FACTOR() == 1.0
+    for load, factor in ((2.0, 2.0), (0.3, 1.15), (0.0, 1.0), (None, 1.0)):  # 2 threads of other work on 2 cores: half
+        monkeypatch.setattr(estimates, "_last_look", None)  # a fresh look
+        monkeypatch.setattr(estimates, "other_work", lambda: load)
+        assert BUSY_FACTOR() == pytest.approx(factor)
+
+
+def test_the_load_is_looked_at_once_in_a_while(monkeypatch):
+    looks = []
+    monkeypatch.setattr(estimates, "_last_look", None)
+    monkeypatch.setattr(estimates, "other_work", lambda: looks.append(1) or 2.0)
+    clock = [100.0]
+    monkeypatch.setattr(estimates.time, "monotonic", lambda: clock[0])
+    BUSY_FACTOR(), BUSY_FACTOR()
+    assert len(looks) == 1
+    clock[0] += estimates.LOAD_VALID + 1
+    BUSY_FACTOR()
+    assert len(looks) == 2
 
 
 def test_other_work_counts_a_busy_thread():

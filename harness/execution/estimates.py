@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Callable
 
@@ -62,6 +63,9 @@ def other_work() -> float | None:
 
 # Five looks at the running threads, 20 ms apart: 80 ms before the plan line.
 LOAD_SAMPLES, LOAD_INTERVAL = 5, 0.02
+# The machine's load changes over minutes, not seconds: a look is reused for this long.
+LOAD_VALID = 30.0
+_last_look: tuple[float, float | None] | None = None
 
 
 def busy_factor() -> float:
@@ -69,8 +73,13 @@ def busy_factor() -> float:
     and the other work already running (:func:`other_work`, in runnable threads) shares them, so
     a run gets cores ÷ (cores + other work) of the machine. 1 when that is unknown. On the shared
     2-core machine, quick-suite cells run beside ~2.8 threads of other work took 1.7–3× their
-    committed timings (benchmarks/eta_check.md); this gives 2.4×."""
-    load = other_work()
+    committed timings (benchmarks/eta_check.md); this gives 2.4×. A look stays valid for
+    :data:`LOAD_VALID` seconds, so runs started in one process (a notebook, a script) look once."""
+    global _last_look
+    now = time.monotonic()
+    if _last_look is None or now - _last_look[0] > LOAD_VALID:
+        _last_look = (now, other_work())
+    load = _last_look[1]
     if load is None:
         return 1.0
     cores = os.cpu_count() or 1

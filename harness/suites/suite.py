@@ -368,7 +368,7 @@ def suite_from_toml(src: Any) -> Suite:
 
 
 def load_suite_toml(path: str | Path) -> Suite:
-    """Read a suite file (TOML; its format is in the README, "Runs as files", and
+    """Read a suite file (TOML; its format is in docs/suites.md, "Runs as files", and
     ``bench suite show NAME`` prints any suite in it). Every problem is one :class:`BenchError`
     line naming the file and the line of the key."""
     return suite_from_toml(toml.TomlFile.read(path, "suite file"))
