@@ -247,3 +247,34 @@ def test_a_dask_workers_cells_share_their_hosts_cores(tmp_path, process_cluster)
     assert seen and all(s["pid"] != os.getpid() for s in seen)
     for s in seen:
         assert s["torch"] == cap and len(s["pools"]) >= 2 and set(s["pools"].values()) == {cap}, s
+
+
+def test_a_cut_cell_resumes_from_its_checkpoint_on_a_dask_worker(tmp_path, cluster, monkeypatch):
+    from dataclasses import replace
+
+    from test_checkpoints import EVERY_EPOCH, Cut, result, spec_of
+
+    from harness.api import checkpoints
+    from harness.execution.runner import checkpoint_root
+    from harness.protocol.cell import checkpoint_folder, run_cell
+
+    spec, store = spec_of("three_layer_sgd"), Store(tmp_path / "s.sqlite")
+    reference = result(run_cell(spec))
+    real_save, saves = checkpoints.TrainingCheckpoint.save, []
+
+    def save(self, state, epoch, epochs, finished=False):
+        real_save(self, state, epoch, epochs, finished)
+        saves.append((self.index, epoch))
+        if (self.index, epoch) == (1, 3) and len(saves) == 3:  # the first run: cut in its first program
+            raise Cut
+
+    monkeypatch.setattr(checkpoints.TrainingCheckpoint, "save", save)
+    cut = replace(spec, checkpoints=(str(checkpoint_root(store).resolve()), EVERY_EPOCH))
+    with pytest.raises(Cut):
+        run_cell(cut)
+    with DaskBackend(cluster.scheduler_address) as backend:
+        summary = execute([spec], store, backend=backend, checkpoint_minutes=EVERY_EPOCH)
+    (row,) = store.rows()
+    assert summary.statuses == {"ok": 1} and result(row) == reference
+    assert saves[3] == (1, 4)  # the worker went on from epoch 3 of the first program
+    assert not checkpoint_folder(cut).exists()
