@@ -189,3 +189,20 @@ def test_bench_show_lists_cells_in_progress(bench, tmp_path):
     assert "sin3 · three_layer_sgd · N=1000 · seed 0: program 2, epoch 117 of 800" in out
     assert max(len(line) for line in out.splitlines()) <= 100 or str(tmp_path) in out.splitlines()[-1]
     assert "in progress" not in bench("show", "-l", "ntk")[1]
+
+
+def test_bench_run_saves_every_checkpoint_minutes_and_refuses_a_bad_value(bench, tmp_path, monkeypatch):
+    real_save, saved = checkpoints.TrainingCheckpoint.save, []
+
+    def save(self, *args, **kwargs):
+        saved.append(self.cell is not None)
+        real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoints.TrainingCheckpoint, "save", save)
+    args = ("run", "-t", "sin3", "-l", "two_layer_sgd", "-p", "width=8", "-p", "epochs=4", "--n", "40", "--seeds",
+            "1", "--n-test", "50", "--jobs", "1", "--no-leaderboard")
+    assert bench(*args, "--checkpoint-minutes", "0")[0] == 0 and saved == []
+    assert bench(*args, "-p", "lr=0.01,0.02", "--checkpoint-minutes", "1e-9")[0] == 0 and saved and all(saved)
+    assert not list(checkpoint_root(Store(tmp_path / "store.sqlite")).glob("*"))  # stored: gone
+    code, _, err = bench(*args, "--checkpoint-minutes", "-1")
+    assert code == 2 and "--checkpoint-minutes must be a number of minutes ≥ 0" in err

@@ -15,6 +15,7 @@ import click
 import numpy as np
 from click.core import ParameterSource
 
+from harness.api.checkpoints import DEFAULT_MINUTES
 from harness.api.errors import BenchError, one_line
 from harness.cli import run_config
 from harness.cli.common import (COMMAND_ARGV, DEFAULT_NS, PAGES_HELP, STORE_HELP, descriptions, examples_epilog,
@@ -188,7 +189,7 @@ def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
                              "bench run --config run.toml --jobs 2"))
 @click.option("--config", "config_path", metavar="FILE",
               help="Read the run from a TOML file: tasks, learners (with their parameters), ns, seeds and any "
-                   "other option below by its long name (README, \"Runs as files\"). An option also given here "
+                   "other option below by its long name (docs/suites.md, \"Runs as files\"). An option also given here "
                    "overrides the file's key (--param: that parameter only); --task, --learner and --suite are "
                    "refused with --config.")
 @click.option("--suite", "suite_name", metavar="NAME", help="Run a named suite (see `bench suite list`).")
@@ -234,6 +235,9 @@ def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
               help="Keep stored cells whose code changed since they ran (default: re-run them).")
 @click.option("--cell-timeout", type=float, default=None, metavar="SECONDS",
               help="Stop a cell after this long and store it as 'timeout'.")
+@click.option("--checkpoint-minutes", type=float, default=DEFAULT_MINUTES, show_default=True, metavar="M",
+              help="Save each network cell's training state every M minutes beside the store "
+                   "(<store name>-checkpoints/), so a run cut off resumes mid-cell; 0 saves none.")
 @click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
               help=f"Torch device for the torch learners: {devices.HELP}. Recorded with each row; "
                    f"not part of a cell's identity.")
@@ -277,14 +281,14 @@ def run(config_path, **options) -> int:
     return _run(**options, cfg=cfg)
 
 
-# A run file's keys that are not the name of run()'s parameter (README, "Runs as files").
+# A run file's keys that are not the name of run()'s parameter (docs/suites.md, "Runs as files").
 CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "learner_names", "store": "store_path",
                   "backend": "backend_name"}
 
 
 def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
          val_fraction, label_noise, label_sigma, zou_gu_mu, select_on, corrupt_test, retry_failed, reuse_stale, cell_timeout, device,
-         backend_name, scheduler, no_leaderboard, force, yes, quiet, verbose, cfg: run_config.RunConfig | None = None) -> int:
+         checkpoint_minutes, backend_name, scheduler, no_leaderboard, force, yes, quiet, verbose, cfg: run_config.RunConfig | None = None) -> int:
     """`bench run` with its options resolved (``cfg``: the run file they came from, if any)."""
     if quiet and verbose:
         raise BenchError("--quiet and --verbose contradict each other; give one of them")
@@ -350,6 +354,9 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         raise BenchError(f"--jobs must be a positive integer, got {jobs}")
     if cell_timeout is not None and cell_timeout <= 0:
         raise BenchError(f"--cell-timeout must be a positive number of seconds, got {cell_timeout:g}")
+    if not (isinstance(checkpoint_minutes, (int, float)) and 0 <= checkpoint_minutes < float("inf")):
+        raise BenchError(f"--checkpoint-minutes must be a number of minutes ≥ 0 (e.g. 5; 0 saves no checkpoints), "
+                         f"got {checkpoint_minutes!r}")
     usable = []
     for task in tasks:  # a task that returns bad data fails here, once, not in every cell
         try:
@@ -408,7 +415,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
             jobs = cluster.slots  # what runs.json records as the run's parallelism
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
                           cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate, backend=cluster,
-                          costs=costs)
+                          costs=costs, checkpoint_minutes=checkpoint_minutes)
     for line in summary.edge_lines():
         click.echo(f"note: {line}", err=True)
     if summary.busy:
