@@ -51,7 +51,7 @@ def test_quick_keeps_its_grid_as_its_only_scale():
     (["leaderboard", "--suite", "allen-zhu-fig1", "--scale", "big"], "has no scale 'big'; its scales: small, paper"),
     (["run", "-t", "sin3", "-l", "ntk", "--scale", "paper"], "--scale chooses a suite's scale; give it with --suite"),
     (["run", "--suite", "quick", "--seeds", "5"], "--seeds would change the grid of suite 'quick'"),
-    (["run", "--suite", "quick", "--ns", "100"], "--n/--ns would change the grid of suite 'quick'"),
+    (["run", "--suite", "quick", "--ns", "150"], "--n 150: suite 'quick' has no N = 150 at scale small"),
     (["run", "--suite", "quick", "-p", "width=64"], "--param would change the grid of suite 'quick'"),
     (["suite", "list", "--width", "10"], "--width must be at least 40"),
 ])
@@ -59,6 +59,18 @@ def test_bad_suite_input_is_one_line(bench, tmp_path, args, words):
     code, _, err = bench(*args)
     assert code != 0 and words in one_line_error(err)
     assert "[1/" not in err  # nothing trained
+
+
+def test_ns_with_a_suite_train_only_those_of_its_ns_and_the_pages_count_all(toy, bench, tmp_path):
+    lb = str(tmp_path / "lb")
+    code, out, err = bench("run", "--suite", "toy-a", "--scale", "paper", "--n", "20", "--jobs", "1", "--out", lb)
+    assert code == 0, err
+    rows = sqlite3.connect(tmp_path / "store.sqlite").execute("SELECT DISTINCT n FROM cells").fetchall()
+    assert rows == [(20,)]
+    code, out, err = bench("run", "--suite", "toy-a", "--scale", "paper", "--ns", "40,80", "--jobs", "1", "--out", lb)
+    assert code == 0 and "Plan: 16 cell(s) to train" in out + err, out + err
+    assert "Nothing to train" in "".join(bench("run", "--suite", "toy-a", "--scale", "paper", "--jobs", "1",
+                                               "--out", lb)[1:])
 
 
 def test_a_suite_run_writes_its_directory_with_the_stores_numbers(toy, bench, tmp_path):

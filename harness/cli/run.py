@@ -200,8 +200,9 @@ def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
 @click.option("--learner", "-l", "learner_names", multiple=True, metavar="L",
               help="Learner name, or 'all'. Repeatable. With --suite: train only this learner's cells of it "
                    "(e.g. the torch learners on a GPU machine); its pages count all of its cells.")
-@click.option("--n", "ns", multiple=True, type=int, metavar="N", help="A training-set size. Repeatable.")
-@click.option("--ns", "ns_csv", metavar="N1,N2,..", help="Training-set sizes, comma-separated.")
+@click.option("--n", "ns", multiple=True, type=int, metavar="N",
+              help="A training-set size. Repeatable. With --suite: train only the suite's cells at this N.")
+@click.option("--ns", "ns_csv", metavar="N1,N2,..", help="Training-set sizes, comma-separated (with --suite: as --n).")
 @click.option("--seeds", type=int, default=None, help="Seeds 0..K-1 per cell [default: 3].")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes [default: number of cores].")
 @click.option("--store", "store_path", metavar="PATH", help=STORE_HELP)
@@ -303,7 +304,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         grid = suite_pages.grid_of(suite, scale)
         # A suite's verdicts count exactly its grid's cells: an option that changes the grid would
         # train cells its pages never show. Other grids are what --task/--learner are for.
-        given = (("--n/--ns", ns or ns_csv is not None), ("--seeds", seeds is not None), ("--param", params),
+        given = (("--seeds", seeds is not None), ("--param", params),
                  ("--n-test", n_test is not None), ("--val-fraction", val_fraction is not None),
                  ("--label-noise", label_noise is not None), ("--label-sigma", label_sigma is not None),
                  ("--zou-gu-mu", zou_gu_mu is not None), ("--corrupt-test", corrupt_test is not None),
@@ -315,6 +316,14 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
                              f"--task/--learner")
         variants, learners = suite_pages.objects(reg, grid)
         tasks = [t for t, _ in variants]
+        # --n/--ns with --suite train only those of its Ns (the small ones first, say, on a machine
+        # that may be cut off); like --task/--learner, the pages still count all of its cells.
+        only_ns = _parse_ns(ns, ns_csv)
+        foreign = [n for n in only_ns if n not in grid.ns]
+        if foreign:
+            raise BenchError(f"--n {foreign[0]}: suite '{suite.name}' has no N = {foreign[0]} at scale {grid.scale} "
+                             f"(its N: {', '.join(map(str, grid.ns))}); with --suite, --n/--ns pick which of its "
+                             f"Ns to train")
         # --task/--learner with --suite train only those cells of it (the torch learners on a GPU
         # machine, say, the kernels elsewhere); its pages still count all of its cells.
         for option, given, have in (("--task", task_names, {t.name for t in tasks}),
@@ -383,7 +392,8 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     else:  # exactly the cells its pages count (with compare_selection, the test-selected twins too)
         suite_cells = suite_pages.cells(reg, grid, learners, unsupported)
         cells = [c for c in suite_cells if (not task_names or "all" in task_names or c.task.name in task_names)
-                 and (not learner_names or "all" in learner_names or c.learner.name in learner_names)]
+                 and (not learner_names or "all" in learner_names or c.learner.name in learner_names)
+                 and (not only_ns or c.n in only_ns)]
     for line in unsupported:
         click.echo(f"skipping: {line}", err=True)
     if not cells:

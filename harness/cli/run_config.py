@@ -14,7 +14,7 @@ OBJECT_KEYS = ("tasks", "learners")
 
 # What a suite fixes: with ``suite = ...`` these keys would change its grid (the CLI refuses the
 # matching options with --suite for the same reason).
-GRID_KEYS = ("tasks", "learners", "ns", "seeds", "n_test", "val_fraction", "label_noise", "label_sigma",
+GRID_KEYS = ("tasks", "learners", "seeds", "n_test", "val_fraction", "label_noise", "label_sigma",
              "zou_gu_mu", "corrupt_test", "select_on", "preset")
 
 
