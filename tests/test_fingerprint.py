@@ -130,8 +130,9 @@ def test_the_committed_store_is_current_and_migrates_to_the_new_scheme(tmp_path)
     con = sqlite3.connect(copy)
     for key, pairs in fingerprint._legacy_table().items():
         kind, name = key.split(":")
-        for old, new in pairs.items():
-            con.execute(f"UPDATE cells SET {kind}_code = ? WHERE {kind} = ? AND {kind}_code = ?", (old, name, new))
+        for old, new in pairs.items():  # the value migrated to, or the later code it is recorded as the same as
+            for now in {new, fingerprint.equivalent(new, kind, name)}:
+                con.execute(f"UPDATE cells SET {kind}_code = ? WHERE {kind} = ? AND {kind}_code = ?", (old, name, now))
     con.commit()
     store, reg = Store(copy), load_registry()
     stale = staleness(reg)
