@@ -129,6 +129,7 @@ def test_memory_estimate_matches_measured_allocations(plugin_site, monkeypatch):
     assert 0.5 <= estimate / peak <= 2  # the contract: right within a factor of two
 
 
+@pytest.mark.slow  # ≥ 2 s; the default run stays under 2 minutes (the others in this file cover the path)
 def test_suite_runs_and_its_verdict_agrees_with_the_stored_rows(plugin_site, tmp_path):
     proc = bench(plugin_site, tmp_path, "suite", "list")
     assert proc.returncode == 0 and "halfspace-example" in proc.stdout

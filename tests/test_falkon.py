@@ -184,7 +184,7 @@ def test_k_nm_rows_past_the_memory_budget_are_computed_in_each_pass_to_the_same_
         assert [i["cg_iterations"] for i in info_part] == [i["cg_iterations"] for i in info_whole]
 
 
-@pytest.mark.parametrize("name", ["ntk", "kernel_ridge"])
+@pytest.mark.parametrize("name", ["ntk", pytest.param("kernel_ridge", marks=pytest.mark.slow)])  # kernel_ridge: 2.3 s
 def test_a_whole_cell_whose_k_nm_is_past_the_budget_is_the_cell_that_holds_it(monkeypatch, name):
     # Selection (with the edge search's look-ahead), refit, training and test scores through the
     # harness: holding three blocks of K_nM instead of all of it changes nothing but memory.

@@ -55,7 +55,8 @@ def test_kernel_ridge_equals_scikit_learns_own_result(reg, kernel, metric):
     ("two_layer_sgd", {"width": [128], "epochs": [60]}, 0.05),
     # Algorithm 1 learns through the second-order term only (the sign flips cancel the first): it
     # needs more rounds; 150 gave 0.011-0.016 over seeds 0-3 (the bound leaves a 3x margin).
-    ("three_layer_alg1", {"width": [128], "epochs": [150], "lr": [0.3], "patience": [100]}, 0.05),
+    pytest.param("three_layer_alg1", {"width": [128], "epochs": [150], "lr": [0.3], "patience": [100]}, 0.05,
+                 marks=pytest.mark.slow),  # 3 s; tests/test_alg1.py covers the algorithm by default
 ])
 def test_learners_fit_a_linear_target(reg, learner, overrides, bound):
     lr = reg.learners[learner].with_params(**overrides) if overrides else reg.learners[learner]
@@ -71,7 +72,7 @@ def test_learners_fit_a_linear_target(reg, learner, overrides, bound):
     ("random_features", {"width": [300]}),
     ("two_layer_sgd", {"width": [64], "epochs": [30]}),
     # Algorithm 1: 0-0.016 test error over seeds 0-6 (lr 0.3 stops so early that a refit can undertrain).
-    ("three_layer_alg1", {"width": [64], "epochs": [30], "lr": [0.1]}),
+    pytest.param("three_layer_alg1", {"width": [64], "epochs": [30], "lr": [0.1]}, marks=pytest.mark.slow),
 ])
 def test_learners_classify_separated_blobs(reg, learner, overrides):
     record = run_cell(CellSpec(Blobs(), reg.learners[learner].with_params(**overrides), n=300, seed=1,

@@ -219,7 +219,7 @@ def _stepper_cells(fake_plugin, pause, seeds):
     return plan([reg.tasks["sin3"]], [reg.learners["stepper"]], [20], range(seeds), Protocol(n_test=20), reg)
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)])  # 2 workers: 2.5 s
 def test_epoch_reports_reach_the_parent(fake_plugin, tmp_path, jobs):
     # jobs=2: the cells run in loky workers, their reports come back through the files
     cells = _stepper_cells(fake_plugin, 0.1, seeds=jobs)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from harness.execution.runner import Progress
 from test_registry import GOOD
 
@@ -136,6 +138,7 @@ class ThreadProbe(TwoLayerSGD):
         return model
 
 
+@pytest.mark.slow  # ≥ 2 s; the default run stays under 2 minutes (the others in this file cover the path)
 def test_each_loky_worker_caps_blas_and_torch_threads_and_opens_no_cuda_context(tmp_path, monkeypatch):
     import json
 

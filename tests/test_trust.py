@@ -238,6 +238,7 @@ def trained(tmp_path):
     return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []
 
 
+@pytest.mark.slow  # ≥ 2 s; the default run stays under 2 minutes (the others in this file cover the path)
 def test_two_processes_on_one_grid_train_each_cell_exactly_once(tmp_path):
     # 12 cells × 0.6 s: long enough that the second process is up (an interpreter start is ~3 s
     # on a loaded machine) before the first has done them all
@@ -253,6 +254,7 @@ def test_two_processes_on_one_grid_train_each_cell_exactly_once(tmp_path):
     assert con.execute("SELECT COUNT(*) FROM claims").fetchone() == (0,)
 
 
+@pytest.mark.slow  # ≥ 2 s; the default run stays under 2 minutes (the others in this file cover the path)
 def test_kill_9_mid_run_then_a_rerun_finishes_the_rest_without_duplicates(tmp_path):
     proc = counted_proc(tmp_path, COUNT_SLEEP="0.5")
     deadline = time.monotonic() + 60
