@@ -17,7 +17,7 @@ from harness import Beats, Ordering, Scale, Slope, Suite
 from harness.api.errors import BenchError
 from harness.reporting import leaderboard
 from harness.suites.claims import headline, with_curve_names
-from harness.suites.statistics import FAILS, HOLDS, NOT_SEPARABLE, RULE, Check
+from harness.suites.statistics import FAILS, HOLDS, NOT_SEPARABLE, RULE, UNDERPOWERED, Check
 from harness.suites.suite import load_suite_toml, suite_to_toml, validate_suite
 
 H, F, NS = HOLDS, FAILS, NOT_SEPARABLE
@@ -47,7 +47,7 @@ def checks(spec):
     ({("a", 250): [NS], ("a", 500): [H], ("b", 250): [NS], ("b", 500): [H]}, True,
      "HOLDS at N = 500; NOT SEPARABLE below in every condition"),
     ({("a", 250): [NS], ("a", 500): [H], ("b", 250): [NS], ("b", 500): [NS]}, True,
-     "HOLDS at 1 of 4 (condition, N); NOT SEPARABLE at the other 3"),
+     "HOLDS at 1 of 4 (condition, N); NOT SEPARABLE at 3"),
     # allen-zhu-fig1 as committed: 3 conditions × 3 N × 2 pairs, one failing
     ({**{(c, n): [H, NS] for c in ("sin3, σ = 0·std y", "sin3, σ = 0.1·std y", "sin3, σ = 0.5·std y")
          for n in (250, 500, 1000)}, ("sin3, σ = 0·std y", 500): [H, F]}, True,
@@ -71,7 +71,9 @@ def test_the_rule_on_the_page_is_the_rule_the_code_applies():
     spec = {("sin3", n): [H] * 6 for n in (250, 1000)}
     spec[("sin3", 500)] = [H] * 5 + [F]
     assert f'"{headline(checks(spec), True)}"' in RULE
-    assert '"HOLDS at N ≥ 500; NOT SEPARABLE below"' in RULE
+    spec = {("sin3", 250): [UNDERPOWERED], ("sin3", 500): [H], ("sin3", 1000): [H]}
+    assert headline(checks(spec), True) == "HOLDS at N ≥ 500; UNDERPOWERED below"
+    assert '"HOLDS at N ≥ 500; UNDERPOWERED below"' in RULE
 
 
 # --- curves and paper_scale on a Suite -------------------------------------------------------------

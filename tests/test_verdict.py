@@ -113,9 +113,9 @@ def test_overlapping_scores_are_not_separable(synth):
     md = synth(lambda s: BASE.get(s.learner.name, 0.3) * wobble(s)
                + (0.1 * (-1) ** s.seed if s.learner.name == "a" else 0.0))
     rows = check_pairs_against_scipy(md, synth.db)
-    assert {r["verdict"] for r in rows if r["check"] == "a − b"} == {"NOT SEPARABLE"}
+    assert {r["verdict"].split(" (")[0] for r in rows if r["check"] == "a − b"} == {"UNDERPOWERED"}
     assert {r["verdict"] for r in rows if r["check"] == "b − c"} == {"HOLDS"}
-    assert verdict_line(md, 1).startswith("1. **NOT SEPARABLE** — a < b < c on line: NOT SEPARABLE at every N")
+    assert verdict_line(md, 1).startswith("1. **UNDERPOWERED** — a < b < c on line: UNDERPOWERED at every N")
 
 
 def test_per_n_summary_and_fewer_than_two_paired_seeds(synth):
@@ -131,10 +131,10 @@ def test_per_n_summary_and_fewer_than_two_paired_seeds(synth):
     at_400 = {r["check"]: r for r in rows if r["N"] == "400"}
     for pair in ("a − b", "b − c"):
         assert at_400[pair]["seeds / points"] == "1"
-        assert at_400[pair]["verdict"].startswith("NOT SEPARABLE (fewer than 2 paired seeds; 3 seed(s) with a "
-                                                  "result on one side only, left out)")
+        assert at_400[pair]["verdict"].startswith("UNDERPOWERED (fewer than 2 paired seeds; 3 seed(s) with a "
+                                                  "result on one side only, left out")
     # the headline says where each status was found, rather than one word its own line contradicts
-    assert verdict_line(md, 1) == "1. **HOLDS at N = 200; NOT SEPARABLE at N ∈ {100, 400}** — a < b < c on line."
+    assert verdict_line(md, 1) == "1. **HOLDS at N = 200; UNDERPOWERED at N ∈ {100, 400}** — a < b < c on line."
 
 
 def test_slopes_against_n_and_width_equal_scipys_linregress(synth):

@@ -270,8 +270,10 @@ def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
     files.claim(out, path)  # this store's pages only: another store's folder is refused
     if suite_name:
         cells = suite_pages.cells(reg, grid)
-        planned = {c.cell_id for c in cells}
-        paths = suite_pages.build(reg, suite, grid, cells, {r["cell_id"]: r for r in rows if r["cell_id"] in planned},
+        everything = {r["cell_id"]: r for r in rows}
+        cells = suite_pages.with_stored_seeds(grid, cells, everything)  # with the seeds --until-decided added
+        paths = suite_pages.build(reg, suite, grid, cells, {c.cell_id: everything[c.cell_id] for c in cells
+                                                            if c.cell_id in everything},
                                  out, staleness(reg))
     else:
         paths = leaderboard.build(rows, out, task_names or None, descriptions(reg), staleness(reg))

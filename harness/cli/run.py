@@ -242,6 +242,11 @@ def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
 @click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
               help=f"Torch device for the torch learners: {devices.HELP}. Recorded with each row; "
                    f"not part of a cell's identity.")
+@click.option("--until-decided", is_flag=True,
+              help="With --suite: after its cells, add one seed at a time to the cells of every paired check "
+                   "that is UNDERPOWERED (docs/verdicts.md), until each is decided or has --max-seeds seeds.")
+@click.option("--max-seeds", type=int, default=None, metavar="K",
+              help="With --until-decided: the most seeds a check may use [default: 10].")
 @click.option("--backend", "backend_name", type=click.Choice(backends.BACKENDS), default="local", show_default=True,
               help="Where cells train: local (this machine, --jobs worker processes) or dask (a dask.distributed "
                    "cluster: the one at --scheduler, else a local cluster of --jobs workers × 1 thread; needs "
@@ -282,6 +287,32 @@ def run(config_path, **options) -> int:
     return _run(**options, cfg=cfg)
 
 
+MAX_SEEDS = 10  # --until-decided's default cap on the seeds of a check
+
+
+def _until_decided(reg: Registry, suite: Any, grid: Any, suite_cells: list, store: Store, max_seeds: int,
+                   **run: Any) -> None:
+    """Rounds of one more seed for the cells of every UNDERPOWERED paired check of the suite's
+    claims, until none is left below ``max_seeds`` seeds (``run``: execute's options)."""
+    quiet = run.pop("quiet")
+    for round_no in itertools.count(1):
+        everything = {r["cell_id"]: r for r in store.rows()}
+        planned = suite_pages.with_stored_seeds(grid, suite_cells, everything)
+        rows = {c.cell_id: everything[c.cell_id] for c in planned if c.cell_id in everything}
+        total, below, more = suite_pages.undecided(reg, suite, grid, planned, rows, max_seeds)
+        if not more:
+            click.echo("until decided: every paired check is decided" if not total else
+                       f"until decided: {total} check(s) still UNDERPOWERED at --max-seeds {max_seeds} (their "
+                       f"pages name the seeds that would resolve them)")
+            return
+        seeds = ", ".join(map(str, sorted({c.seed for c in more})))
+        click.echo(f"round {round_no}: {below} check(s) undecided, training {len(more)} cell(s) (seed {seeds})")
+        summary = execute(more, store, progress=Progress(len(more), verbosity=QUIET if quiet else NORMAL,
+                                                         jobs=run["jobs"]), **run)
+        if summary.interrupted:
+            return
+
+
 # A run file's keys that are not the name of run()'s parameter (docs/suites.md, "Runs as files").
 CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "learner_names", "store": "store_path",
                   "backend": "backend_name"}
@@ -289,7 +320,7 @@ CONFIG_OPTIONS = {"suite": "suite_name", "tasks": "task_names", "learners": "lea
 
 def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, store_path, out, params, preset, n_test,
          val_fraction, label_noise, label_sigma, zou_gu_mu, select_on, corrupt_test, retry_failed, reuse_stale, cell_timeout, device,
-         checkpoint_minutes, backend_name, scheduler, no_leaderboard, force, yes, quiet, verbose, cfg: run_config.RunConfig | None = None) -> int:
+         checkpoint_minutes, until_decided, max_seeds, backend_name, scheduler, no_leaderboard, force, yes, quiet, verbose, cfg: run_config.RunConfig | None = None) -> int:
     """`bench run` with its options resolved (``cfg``: the run file they came from, if any)."""
     if quiet and verbose:
         raise BenchError("--quiet and --verbose contradict each other; give one of them")
@@ -363,6 +394,14 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         raise BenchError(f"--jobs must be a positive integer, got {jobs}")
     if cell_timeout is not None and cell_timeout <= 0:
         raise BenchError(f"--cell-timeout must be a positive number of seconds, got {cell_timeout:g}")
+    if max_seeds is not None and not until_decided:
+        raise BenchError("--max-seeds caps the seeds --until-decided adds; add --until-decided (or drop --max-seeds)")
+    if until_decided and grid is None:
+        raise BenchError("--until-decided adds seeds to a suite's undecided checks; give it with --suite NAME")
+    max_seeds = MAX_SEEDS if max_seeds is None else max_seeds
+    if until_decided and max_seeds < grid.seeds:
+        raise BenchError(f"--max-seeds {max_seeds} is below the {grid.seeds} seeds suite '{grid.suite}' runs at scale "
+                         f"{grid.scale}; give at least {grid.seeds} (default {MAX_SEEDS})")
     if not (isinstance(checkpoint_minutes, (int, float)) and 0 <= checkpoint_minutes < float("inf")):
         raise BenchError(f"--checkpoint-minutes must be a number of minutes ≥ 0 (e.g. 5; 0 saves no checkpoints), "
                          f"got {checkpoint_minutes!r}")
@@ -426,6 +465,9 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
                           cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate, backend=cluster,
                           costs=costs, checkpoint_minutes=checkpoint_minutes)
+        if until_decided and not summary.interrupted:
+            _until_decided(reg, suite, grid, suite_cells, store, max_seeds, jobs=jobs, cell_timeout=cell_timeout,
+                           backend=cluster, checkpoint_minutes=checkpoint_minutes, quiet=quiet)
     for line in summary.edge_lines():
         click.echo(f"note: {line}", err=True)
     if summary.busy:
@@ -443,10 +485,11 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     if not no_leaderboard and grid is not None:
         where = suite_pages.directory(out_dir, grid)
         suite_pages.record_run(where, COMMAND_ARGV, summary.seconds, summary.ran, jobs)
-        stored = {c.cell_id for c in suite_cells}  # all of the suite's, whatever --task/--learner trained
-        rows = {r["cell_id"]: r for r in store.rows() if r["cell_id"] in stored}
+        everything = {r["cell_id"]: r for r in store.rows()}
+        planned = suite_pages.with_stored_seeds(grid, suite_cells, everything)  # with seeds --until-decided added
+        rows = {c.cell_id: everything[c.cell_id] for c in planned if c.cell_id in everything}  # whatever -t/-l trained
         if rows:
-            suite_pages.build(reg, suite, grid, suite_cells, rows, out_dir, staleness(reg))
+            suite_pages.build(reg, suite, grid, planned, rows, out_dir, staleness(reg))
             click.echo(f"Suite pages: {where}/ (verdict: {where / 'verdict.md'})")
     elif not no_leaderboard:
         names = [t.name for t in tasks if any(c.task is t for c in cells)]

@@ -35,7 +35,7 @@ from harness.reporting import curves, files, leaderboard, plots
 from harness.reporting.verdicts import CHECK_HEADERS, checks_table, to_json
 from harness.suites.claims import ClaimResult, Point, fmt, with_curve_names
 from harness.suites.grid import Grid
-from harness.suites.statistics import RULE, t_interval
+from harness.suites.statistics import RULE, UNDERPOWERED, t_interval
 from harness.suites.suite import DEFAULT_SCALE, Suite
 from harness.suites.sweeps import Tracks, Trend
 
@@ -113,6 +113,48 @@ def cells(reg: Registry, grid: Grid, learners: list[Learner] | None = None,
     return out
 
 
+def with_stored_seeds(grid: Grid, planned: list[CellSpec], stored: dict[str, dict[str, Any]]) -> list[CellSpec]:
+    """``planned`` and the same cells at the seeds past the scale's that the store holds — the
+    seeds ``bench run --until-decided`` added to undecided checks (``stored``: rows by cell id);
+    seed after seed, as long as a cell has the next one."""
+    out, last, seed = list(planned), [c for c in planned if c.seed == grid.seeds - 1], grid.seeds
+    while last:
+        last = [c for c in (replace(c, seed=seed) for c in last) if c.cell_id in stored]
+        out += last
+        seed += 1
+    return out
+
+
+def undecided(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]],
+              max_seeds: int) -> tuple[int, int, list[CellSpec]]:
+    """(UNDERPOWERED paired checks of ``suite``'s claims, those of them with fewer than
+    ``max_seeds`` seeds, the cells that give each of these one more seed): its two learners' cells
+    at its condition and N, at the next seed (``planned`` holds every seed stored so far,
+    :func:`with_stored_seeds`)."""
+    pairs = [(p, c) for p, c in points_and_cells(reg, grid, planned, rows) if p.settings["select_on"] == grid.select_on]
+    total = 0
+    own, specs = [p for p, _ in pairs], {id(p): c for p, c in pairs}
+    count, todo = 0, {}
+    for claim in suite.claims:
+        if not hasattr(claim, "points_of"):
+            continue
+        for check in claim.evaluate(own).checks:
+            pts = claim.points_of(check, own)
+            if check.status != UNDERPOWERED or not pts:
+                continue
+            total += 1
+            cells = [specs[id(p)] for p in pts]
+            seed = max(c.seed for c in cells) + 1
+            if seed >= max_seeds:
+                continue
+            count += 1
+            for c in cells:
+                nxt = replace(c, seed=seed)
+                if nxt.cell_id not in rows:
+                    todo.setdefault(nxt.cell_id, nxt)
+    return total, count, list(todo.values())
+
+
 def flattery(grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Per learner variant and N, how much choosing hyper-parameters on the test set (the paper's
     way) flatters the curve: the test score of the cell selected on the test set minus that of
@@ -165,6 +207,12 @@ def flattery_section(rows: list[dict[str, Any]], curves: dict[str, str] | None =
 
 def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]]) -> list[Point]:
     """The stored results of ``planned`` as claims see them (a cell not stored has no point)."""
+    return [p for p, _ in points_and_cells(reg, grid, planned, rows)]
+
+
+def points_and_cells(reg: Registry, grid: Grid, planned: list[CellSpec],
+                     rows: dict[str, dict[str, Any]]) -> list[tuple[Point, CellSpec]]:
+    """:func:`points`, each with the cell it comes from."""
     shown = {_key(t.identity): name for t, name in objects(reg, grid)[0]}
     out = []
     for spec in planned:
@@ -179,12 +227,12 @@ def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, d
         condition = shown.get(_key(spec.task.identity), spec.task.name)
         if _condition_of(grid, spec.protocol):
             condition += ", " + _condition_of(grid, spec.protocol)
-        out.append(Point(spec.task.name, condition, settings,
-                         spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
-                         row["test_score"] if row["status"] == "ok" else None,
-                         row.get("train_score") if row["status"] == "ok" else None,
-                         ((row.get("metrics") or {}).get("diagnostics") or {}) if row["status"] == "ok" else {},
-                         dict(spec.learner.overrides)))
+        out.append((Point(spec.task.name, condition, settings,
+                          spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
+                          row["test_score"] if row["status"] == "ok" else None,
+                          row.get("train_score") if row["status"] == "ok" else None,
+                          ((row.get("metrics") or {}).get("diagnostics") or {}) if row["status"] == "ok" else {},
+                          dict(spec.learner.overrides)), spec))
     return out
 
 
@@ -243,6 +291,8 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
     ``planned`` cells, and the index ``<out>/README.md``; return the paths written."""
     where = directory(out, grid)
     files.check_writable(where)
+    # the learning curves show the scale's seeds; the claims use every seed stored (--until-decided's too)
+    everything, planned = planned, [c for c in planned if c.seed < grid.seeds]
     mine = [rows[c.cell_id] for c in planned if c.cell_id in rows]
     if not mine:
         raise BenchError(f"the store holds none of the {len(planned)} cells of suite '{suite.name}' at scale "
@@ -258,7 +308,7 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
                 written.append(where / png)
             files.write_text(where / f"{task}.md", text)
             written.append(where / f"{task}.md")
-        own = [p for p in points(reg, grid, planned, rows) if p.settings["select_on"] == grid.select_on]
+        own = [p for p in points(reg, grid, everything, rows) if p.settings["select_on"] == grid.select_on]
         results = [claim.evaluate(own) for claim in suite.claims]
         # claims across a condition (Arora et al.'s random labels) come with their figures
         axis = next((c.axis for c in suite.claims if isinstance(c, (Trend, Tracks))), None)

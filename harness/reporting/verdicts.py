@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from harness.suites.claims import ClaimResult, fmt, with_curve_names
+from harness.suites.statistics import EQUIVALENT, MAX_SEEDS_NAMED, UNDERPOWERED
 
 
 def checks_table(result: ClaimResult, curves: dict[str, str] | None = None) -> list[list[str]]:
@@ -14,12 +15,20 @@ def checks_table(result: ClaimResult, curves: dict[str, str] | None = None) -> l
     rows = []
     for c in result.checks:
         interval = "—" if c.lo is None else f"[{fmt(c.lo)}, {fmt(c.hi)}]"
+        notes = [c.note] if c.note else []
+        if c.status == EQUIVALENT:
+            notes.append(f"inside ±{c.margin:.3g}")
+        elif c.status == UNDERPOWERED and c.seeds_needed is not None:
+            seeds = f"more than {MAX_SEEDS_NAMED:,}" if c.seeds_needed > MAX_SEEDS_NAMED else f"≈ {c.seeds_needed}"
+            notes.append(f"{seeds} paired seeds would resolve ±{c.margin:.3g}")
+        holm = "—" if c.holm is None else f"{c.holm[0]:.3g}"
         rows.append([c.condition, "all" if c.n is None else str(c.n), with_curve_names(c.what, curves or {}),
-                     str(c.count), fmt(c.estimate), interval, c.status + (f" ({c.note})" if c.note else "")])
+                     str(c.count), fmt(c.estimate), interval, holm, c.status + (f" ({'; '.join(notes)})" if notes else "")])
     return rows
 
 
-CHECK_HEADERS = ["condition", "N", "check", "seeds / points", "estimate", "95% interval", "verdict"]
+# "p (Holm)": the Holm-adjusted one-sided p-value of the claimed side (a − b < 0) of a paired check
+CHECK_HEADERS = ["condition", "N", "check", "seeds / points", "estimate", "95% interval", "p (Holm)", "verdict"]
 
 
 def to_json(result: ClaimResult, curves: dict[str, str] | None = None) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from harness.suites.statistics import FAILS, HOLDS, NOT_SEPARABLE, Check, combine, level, paired, slope
+from harness.suites.statistics import (FAILS, HOLDS, MARGIN, NOT_SEPARABLE, PRECEDENCE, Check, combine, holm_decide,
+                                       level, paired, slope)
 
 if TYPE_CHECKING:
     from harness.suites.grid import Grid
@@ -224,6 +225,8 @@ class _Pairwise(Claim):
     the condition names the value (``sin3, width=256``)."""
 
     per: str | None = None
+    # the practical margin of EQUIVALENT: this share of the larger of the two mean errors at a check
+    margin: float = MARGIN
 
     @abc.abstractmethod
     def pairs(self) -> list[tuple[str, str]]:
@@ -246,6 +249,22 @@ class _Pairwise(Claim):
                                  f"variants of '{ref}'{per}; name one by its label ({', '.join(crowded)}) "
                                  f"or by NAME[key=value]" + ("" if self.per else ", or check one per value with per="))
 
+    def points_of(self, check: Check, points: Iterable[Point]) -> list[Point]:
+        """The points (cells) behind one of this claim's checks: both learners of its pair at its
+        condition (and ``per`` value) and N — the cells ``--until-decided`` gives another seed."""
+        if check.pair is None:
+            return []
+        pts = [p for group in self._conditions(points).values() for p in group
+               if p.n == check.n and (check.condition == p.condition or check.condition.startswith(p.condition + ", "))]
+        value = check.condition.rsplit(f", {self.per}=", 1)[1] if self.per and f", {self.per}=" in check.condition \
+            else None
+        out = []
+        for ref in check.pair:
+            by_label = _by_label(ref, pts)
+            out += [p for p in pts if _matches(ref, p, by_label)
+                    and (value is None or self.per not in p.fixed or str(p.fixed[self.per]) == value)]
+        return out
+
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         refs = self.learner_refs()
         checks = []
@@ -266,8 +285,8 @@ class _Pairwise(Claim):
                 where = condition if value is None else f"{condition}, {self.per}={value}"
                 for n in sorted({p.n for p in pts}):
                     for a, b in self.pairs():
-                        checks.append(paired(where, n, a, b, scores[(a, n)], scores[(b, n)]))
-        return _result(self, checks, by_n=True, named=_named(groups))
+                        checks.append(paired(where, n, a, b, scores[(a, n)], scores[(b, n)], self.margin))
+        return _result(self, holm_decide(checks), by_n=True, named=_named(groups))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -443,7 +462,7 @@ def _summary(checks: list[Check], by_n: bool) -> str:
                          if c.lo is not None else f"{c.what}: {c.status} ({c.note})" for c in checks)
     per_n = {n: combine(c.status for c in checks if c.n == n) for n in sorted({c.n for c in checks})}
     parts = []
-    for status in (HOLDS, FAILS, NOT_SEPARABLE):
+    for status in (HOLDS, *PRECEDENCE[:-1]):
         ns = [n for n, s in per_n.items() if s == status]
         if ns:
             parts.append(f"{status} at {where_ns(ns, list(per_n))}")
@@ -479,7 +498,7 @@ def headline(checks: list[Check], by_n: bool) -> str:
             places.append(cond + (f", {where_ns(ns, all_ns)}" if ns else ""))
         where = " and ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
         return f"{FAILS} at {where}: {len(failed)} of {len(checks)} checks"
-    # HOLDS and NOT SEPARABLE only: per place, the checks combine as at one N
+    # no FAILS: per place, the checks combine as at one N
     conditions = list(dict.fromkeys(c.condition for c in checks))
     per = {cond: {n: combine(c.status for c in checks if c.condition == cond and c.n == n)
                   for n in sorted({c.n for c in checks if c.condition == cond and c.n is not None})}
@@ -489,27 +508,35 @@ def headline(checks: list[Check], by_n: bool) -> str:
         if len(combined) == 1:  # e.g. one pair of a chain holds at every N, the other never separates
             return combined.pop()
         patterns = {_pattern(p) for p in per.values()}
+        every = " in every condition" if len(conditions) > 1 else ""
         if len(patterns) == 1:
             pattern = next(iter(per.values()))
-            held = [n for n, st in pattern.items() if st == HOLDS]
-            rest = [n for n in pattern if n not in held]
             ns = list(pattern)
-            other = "below" if held == ns[-len(held):] else "above" if held == ns[:len(held)] else \
-                f"at {where_ns(rest, ns)}"
-            text = f"{HOLDS} at {where_ns(held, ns)}; {NOT_SEPARABLE} {other}"
-            return text + (" in every condition" if len(conditions) > 1 else "")
+            words = [w for w in (HOLDS, *PRECEDENCE[:-1]) if w in pattern.values()]
+            held = [n for n, st in pattern.items() if st == HOLDS]
+            if len(words) == 2 and held:  # "HOLDS at N ≥ 500; UNDERPOWERED below"
+                other = "below" if held == ns[-len(held):] else "above" if held == ns[:len(held)] else \
+                    f"at {where_ns([n for n in ns if n not in held], ns)}"
+                return f"{HOLDS} at {where_ns(held, ns)}; {words[1]} {other}{every}"
+            return "; ".join(f"{w} at {where_ns([n for n in ns if pattern[n] == w], ns)}" for w in words) + every
         places = [(cond, n) for cond, p in per.items() for n in p]
-        held = sum(1 for cond, n in places if per[cond][n] == HOLDS)
-        return f"{HOLDS} at {held} of {len(places)} (condition, N); {NOT_SEPARABLE} at the other {len(places) - held}"
+        return _counted([per[cond][n] for cond, n in places], "(condition, N)")
     per_condition = {cond: combine(c.status for c in checks if c.condition == cond) for cond in conditions}
     if len(set(per_condition.values())) == 1:
         return next(iter(per_condition.values()))
-    held = [cond for cond, st in per_condition.items() if st == HOLDS]
-    if len(conditions) > 1 and len(held) <= 3 and len(conditions) - len(held) <= 3:
-        rest = [cond for cond in conditions if cond not in held]
-        return f"{HOLDS} on {', '.join(held)}; {NOT_SEPARABLE} on {', '.join(rest)}"
-    held_checks = statuses.count(HOLDS)
-    return f"{HOLDS} in {held_checks} of {len(checks)} checks; {NOT_SEPARABLE} in the other {len(checks) - held_checks}"
+    if len(conditions) > 1 and len(conditions) <= 6:
+        words = [w for w in (HOLDS, *PRECEDENCE[:-1]) if w in per_condition.values()]
+        return "; ".join(f"{w} on {', '.join(c for c in conditions if per_condition[c] == w)}" for w in words)
+    return _counted(statuses, "checks")
+
+
+def _counted(statuses: list[str], unit: str) -> str:
+    """``HOLDS at 4 of 9 (condition, N); UNDERPOWERED at 3; EQUIVALENT at 2``: how many places (or
+    checks) each word was found at."""
+    words = [w for w in (HOLDS, *PRECEDENCE[:-1]) if w in statuses]
+    first, rest = words[0], words[1:]
+    return "; ".join([f"{first} at {statuses.count(first)} of {len(statuses)} {unit}",
+                      *(f"{w} at {statuses.count(w)}" for w in rest)])
 
 
 def _pattern(pattern: dict[Any, str]) -> str:

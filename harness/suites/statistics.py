@@ -1,5 +1,22 @@
-"""The statistics behind a verdict: paired t-intervals, slopes with their intervals, the rule
-that turns an interval into HOLDS / FAILS / NOT SEPARABLE, and how checks combine."""
+"""The statistics behind a verdict: paired t-intervals and tests, slopes with their intervals, the
+rules that turn them into HOLDS / FAILS / EQUIVALENT / UNDERPOWERED / NOT SEPARABLE, Holm's
+correction across a claim's checks, and how checks combine.
+
+A paired check (``a < b`` at one N) is decided on the differences d = a − b paired by seed:
+
+- **HOLDS** / **FAILS**: the one-sided t-test of mean d < 0 (resp. > 0) rejects at level
+  :data:`ALPHA` after Holm's step-down correction over the claim's paired checks. With one check
+  this is exactly "the 95% t-interval lies below (above) 0", the interval the page shows.
+- **EQUIVALENT**: two one-sided tests (TOST) against the claim's practical margin ±δ, δ =
+  ``margin`` × the larger of the two mean errors, both reject at :data:`ALPHA` (Holm-corrected
+  likewise): with one check, the 95% interval lies inside (−δ, δ).
+- **UNDERPOWERED**: none of these; the check names how many paired seeds would resolve a
+  difference of δ at the observed spread s of the differences — the smallest n whose 95%
+  half-width t₀.₉₇₅,ₙ₋₁·s/√n is below δ (then a true difference of δ would be HOLDS or FAILS, and
+  a true 0 EQUIVALENT). Fewer than 2 paired seeds is UNDERPOWERED too.
+
+Checks without a pair (a level, a slope) keep the interval rule: HOLDS / FAILS / NOT SEPARABLE.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +27,14 @@ from typing import Iterable
 import numpy as np
 
 HOLDS, FAILS, NOT_SEPARABLE = "HOLDS", "FAILS", "NOT SEPARABLE"
-
+EQUIVALENT, UNDERPOWERED = "EQUIVALENT", "UNDERPOWERED"
+# How checks combine into one word (see combine): the first that occurs wins, HOLDS only when all hold.
+PRECEDENCE = (FAILS, NOT_SEPARABLE, UNDERPOWERED, EQUIVALENT, HOLDS)
 
 LEVEL = 0.95
+ALPHA = (1 - LEVEL) / 2  # each one-sided test: with one check, the two-sided 95% interval's rule
+MARGIN = 0.10  # a claim's default practical margin: 10% of the larger of the two mean errors
+MAX_SEEDS_NAMED = 10_000  # seeds_needed past this reads "more than 10,000"
 
 
 @dataclass
@@ -30,6 +52,16 @@ class Check:
     status: str
     note: str = ""
     unit: str = "seed(s)"  # what ``count`` counts: paired seeds, or regression points
+    # paired checks only: the margin ±δ, the one-sided p-values of the claimed side, the other side
+    # and the equivalence (TOST), Holm-adjusted ones once the claim's family is known, and the
+    # paired seeds that would resolve ±δ at the observed spread
+    margin: float | None = None
+    p_claim: float | None = None
+    p_other: float | None = None
+    p_equivalent: float | None = None
+    holm: tuple[float, float, float] | None = None
+    seeds_needed: int | None = None
+    pair: tuple[str, str] | None = None  # the learner references (a, b) of ``a − b``
 
 
 def t_interval(values: list[float], level: float = LEVEL) -> tuple[float, float, float]:
@@ -42,18 +74,89 @@ def t_interval(values: list[float], level: float = LEVEL) -> tuple[float, float,
     return mean, mean - half, mean + half
 
 
-def paired(condition: str, n: int, a: str, b: str, scores_a: dict[int, float], scores_b: dict[int, float]) -> Check:
-    """The check of ``a < b`` at one N: differences paired by seed, their mean and t-interval."""
+def paired(condition: str, n: int, a: str, b: str, scores_a: dict[int, float], scores_b: dict[int, float],
+           margin: float = MARGIN) -> Check:
+    """The check of ``a < b`` at one N: differences paired by seed, their mean, 95% t-interval and
+    one-sided tests (see the module docstring); its status before Holm's correction, which
+    :func:`holm_decide` applies across a claim's checks."""
     seeds = sorted(set(scores_a) & set(scores_b))
     dropped = len(set(scores_a) ^ set(scores_b))
     what = f"{a} − {b}"
     note = f"{dropped} seed(s) with a result on one side only, left out" if dropped else ""
+    means = [float(np.mean([s[k] for k in seeds])) for s in (scores_a, scores_b)] if seeds else [0.0, 0.0]
+    delta = margin * max(abs(means[0]), abs(means[1]))
     if len(seeds) < 2:
         mean = float(np.mean([scores_a[s] - scores_b[s] for s in seeds])) if seeds else None
-        return Check(condition, n, what, len(seeds), dropped, mean, None, None, NOT_SEPARABLE,
-                     "; ".join(filter(None, ["fewer than 2 paired seeds", note])))
-    mean, lo, hi = t_interval([scores_a[s] - scores_b[s] for s in seeds])
-    return Check(condition, n, what, len(seeds), dropped, mean, lo, hi, decide(lo, hi, "≤", 0.0), note)
+        return Check(condition, n, what, len(seeds), dropped, mean, None, None, UNDERPOWERED,
+                     "; ".join(filter(None, ["fewer than 2 paired seeds", note])), margin=delta, pair=(a, b))
+    d = np.array([scores_a[s] - scores_b[s] for s in seeds], dtype=float)
+    mean, lo, hi = t_interval(list(d))
+    p_claim, p_other, p_equivalent = one_sided(d, delta)
+    check = Check(condition, n, what, len(seeds), dropped, mean, lo, hi, UNDERPOWERED, note, margin=delta,
+                  p_claim=p_claim, p_other=p_other, p_equivalent=p_equivalent,
+                  seeds_needed=seeds_to_resolve(float(d.std(ddof=1)), delta), pair=(a, b))
+    return holm_decide([check])[0]
+
+
+def one_sided(d: np.ndarray, delta: float) -> tuple[float, float, float]:
+    """(p of mean d < 0, p of mean d > 0, TOST p of |mean d| < δ) from one-sample t-tests: for
+    differences that are all equal the t statistic is infinite or undefined, decided here by the
+    sign (scipy returns NaN)."""
+    from scipy import stats  # lazily
+
+    if np.ptp(d) == 0:  # no spread: the mean is known exactly
+        m = float(d[0])
+        return (0.0 if m < 0 else 1.0), (0.0 if m > 0 else 1.0), (0.0 if abs(m) < delta else 1.0)
+    p_claim = float(stats.ttest_1samp(d, 0.0, alternative="less").pvalue)
+    p_other = float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
+    if delta <= 0:
+        return p_claim, p_other, 1.0
+    p_equivalent = max(float(stats.ttest_1samp(d, -delta, alternative="greater").pvalue),
+                       float(stats.ttest_1samp(d, delta, alternative="less").pvalue))
+    return p_claim, p_other, p_equivalent
+
+
+def seeds_to_resolve(spread: float, delta: float) -> int | None:
+    """The smallest number of paired seeds n ≥ 2 whose 95% t half-width t₀.₉₇₅,ₙ₋₁·s/√n lies below
+    ``delta`` at spread s (None when δ is 0; :data:`MAX_SEEDS_NAMED` + 1 past that many)."""
+    from scipy import stats  # lazily
+
+    if delta <= 0:
+        return None
+    if spread == 0:
+        return 2
+    ns = np.arange(2, MAX_SEEDS_NAMED + 1)  # one vectorised quantile call: the loop was 0.1 s a check
+    ok = stats.t.ppf(0.5 + LEVEL / 2, ns - 1) * spread / np.sqrt(ns) < delta
+    return int(ns[np.argmax(ok)]) if ok.any() else MAX_SEEDS_NAMED + 1
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979): sorted ascending, the i-th (from 0) is
+    multiplied by m − i, made monotone, capped at 1. (Written out: scipy has no Holm, and this is
+    five lines; tests compare it with statsmodels' ``multipletests(method="holm")``.)"""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def holm_decide(checks: list[Check], alpha: float = ALPHA) -> list[Check]:
+    """The paired checks of one claim decided together: each family of one-sided p-values (the
+    claimed side, the other side, equivalence) Holm-adjusted over the checks that have them, then
+    HOLDS / FAILS / EQUIVALENT where the adjusted p is below ``alpha``, else UNDERPOWERED. Checks
+    without p-values (too few seeds, or not paired) are returned as they are."""
+    tested = [c for c in checks if c.p_claim is not None]
+    if not tested:
+        return checks
+    families = [holm([getattr(c, key) for c in tested]) for key in ("p_claim", "p_other", "p_equivalent")]
+    for c, p_claim, p_other, p_equivalent in zip(tested, *families):
+        c.holm = (p_claim, p_other, p_equivalent)
+        c.status = (HOLDS if p_claim < alpha else FAILS if p_other < alpha else
+                    EQUIVALENT if p_equivalent < alpha else UNDERPOWERED)
+    return checks
 
 
 def level(condition: str, n: int, what: str, scores: dict[int, float], at_most: float) -> Check:
@@ -98,19 +201,26 @@ def decide(lo: float, hi: float, op: str, threshold: float) -> str:
 
 
 def combine(statuses: Iterable[str]) -> str:
-    """FAILS if any fails, HOLDS if all hold (and there is one), else NOT SEPARABLE."""
+    """One word for checks at one place: FAILS if any fails, HOLDS if all hold (and there is one);
+    else NOT SEPARABLE, UNDERPOWERED or EQUIVALENT, the first of these that occurs (so a chain
+    a < b < c whose a < b holds and whose b, c are equivalent is EQUIVALENT there)."""
     statuses = list(statuses)
-    if FAILS in statuses:
-        return FAILS
-    return HOLDS if statuses and all(s == HOLDS for s in statuses) else NOT_SEPARABLE
+    if not statuses:
+        return UNDERPOWERED
+    return next(s for s in PRECEDENCE if s in statuses)
 
 
-# How a claim's checks become its verdict, as every suite page states it (the code: decide and
-# combine above, claims.headline for the words).
-RULE = ("each check is **HOLDS** when its 95% interval lies entirely on the claimed side (a difference "
-        "below 0, a slope or level past its threshold), **FAILS** when it lies entirely on the other side, "
-        "and **NOT SEPARABLE** when it straddles the threshold or has too few seeds or points. At one N (and "
-        "condition) a claim's checks combine: FAILS if any fails, HOLDS if all hold, else NOT SEPARABLE. A "
-        "claim's verdict is one word when every check agrees; otherwise it says where each was found — "
-        "\"HOLDS at N ≥ 500; NOT SEPARABLE below\" — and a FAILS names where, and in how many of the claim's "
-        "checks, it failed (\"FAILS at sin3, N = 500: 1 of 18 checks\").")
+# How a claim's checks become its verdict, as every suite page states it (the code: paired,
+# holm_decide, decide and combine above, claims.headline for the words).
+RULE = ("a check of \"a < b\" at one N uses the test errors paired by seed: it **HOLDS** when the one-sided "
+        "t-test of a − b < 0 rejects at 2.5% after **Holm's correction** over the claim's paired checks (with one "
+        "check: its 95% interval lies below 0), **FAILS** when the test of a − b > 0 does, is **EQUIVALENT** when "
+        "two one-sided tests put a − b inside the claim's practical margin ±δ (δ = 10% of the larger mean error "
+        "unless the claim states another; with one check: the 95% interval lies inside ±δ), Holm-corrected "
+        "likewise, and is **UNDERPOWERED** otherwise — it then names the seeds that would resolve ±δ at the "
+        "observed spread (`bench run --suite NAME --until-decided` adds them). A check of a level or a slope is "
+        "HOLDS or FAILS when its 95% interval lies on one side of its threshold, else **NOT SEPARABLE**. At one N "
+        "(and condition) a claim's checks combine: FAILS if any fails, HOLDS if all hold, else the first of NOT "
+        "SEPARABLE, UNDERPOWERED, EQUIVALENT that occurs. A claim's verdict is one word when every place agrees; "
+        "otherwise it says where each was found — \"HOLDS at N ≥ 500; UNDERPOWERED below\" — and a FAILS names "
+        "where, and in how many of the claim's checks, it failed (\"FAILS at sin3, N = 500: 1 of 18 checks\").")

@@ -421,7 +421,7 @@ RUN_KEYS: dict[str, Check] = {
     "ns": sizes, "seeds": positive_int, "jobs": positive_int, "store": string, "out": string, "preset": string,
     "n_test": positive_int, "val_fraction": number, "label_noise": number, "label_sigma": number, "zou_gu_mu": number,
     "corrupt_test": boolean, "select_on": choice("validation", "test"), "retry_failed": boolean, "reuse_stale": boolean,
-    "cell_timeout": number, "checkpoint_minutes": number, "device": string, "no_leaderboard": boolean, "force": boolean, "yes": boolean,
+    "cell_timeout": number, "checkpoint_minutes": number, "until_decided": boolean, "max_seeds": positive_int, "device": string, "no_leaderboard": boolean, "force": boolean, "yes": boolean,
     "quiet": boolean, "verbose": boolean, "backend": choice("local", "dask"), "scheduler": string,
 }
 

@@ -1,0 +1,104 @@
+"""`bench run --suite NAME --until-decided` (issue #25, item 3a): one more seed at a time for the
+cells of each UNDERPOWERED paired check, until every check is decided or has --max-seeds seeds;
+the verdict page counts every stored seed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from conftest import one_line_error
+from suite_plugin import SOURCE
+
+# Beside the toy suites: a noisy line at tiny N, where ridge and the mean are hard to tell apart,
+# and a chain whose second pair (mean vs a far worse constant) is decided at once.
+UNDECIDED = '''
+from harness import Ordering, Suite, hookimpl
+from toysuites import Mean
+
+
+class Worse(Mean):
+    name = "worse"
+
+    def fit(self, X, y, params, rng, problem):
+        model = super().fit(X, y, params, rng, problem)
+        model.b += 10.0
+        return model
+
+
+NOISY = Suite(name="noisy", description="ridge vs the mean, noise twice the signal", tasks={"line": {"noise": 2.0}},
+              learners={"ridge": {"alpha": [1e-3]}, "mean": {}, "worse": {}}, ns=(8, 12), seeds=2, n_test=100,
+              claims=(Ordering(learners=("ridge", "mean", "worse"), text="ridge < mean < worse", source="test"),))
+
+
+@hookimpl
+def register_learners(register):
+    register(Worse())
+
+
+@hookimpl
+def register_suites(register):
+    register(NOISY)
+'''
+
+
+@pytest.fixture
+def noisy(fake_plugin, monkeypatch):
+    fake_plugin("toysuites", SOURCE)
+    fake_plugin("noisysuite", UNDECIDED)
+    monkeypatch.setenv("CONCEPTBENCH_PLUGINS", "-builtin,toysuites,noisysuite")
+
+
+def seeds(db, learner, n):
+    return sorted(s for (s,) in sqlite3.connect(db).execute(
+        "SELECT seed FROM cells WHERE learner = ? AND n = ?", (learner, n)))
+
+
+def test_seeds_are_added_to_undecided_checks_only_until_decided_or_the_cap(noisy, bench, tmp_path):
+    lb = str(tmp_path / "lb")
+    code, out, err = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "6", "--jobs", "1",
+                           "--out", lb)
+    assert code == 0, err
+    db = tmp_path / "store.sqlite"
+    verdict = json.loads((tmp_path / "lb" / "noisy" / "verdict.json").read_text())
+    checks = verdict["claims"][0]["checks"]
+    for c in checks:
+        a, b = c["pair"]
+        # every check ends decided, or UNDERPOWERED at the cap; its seed count is what the store holds
+        assert c["status"] != "UNDERPOWERED" or c["count"] == 6, c
+        assert c["count"] == len(set(seeds(db, a, c["n"])) & set(seeds(db, b, c["n"])))
+    for n in (8, 12):  # seeds are added in order, and only where a check needed them
+        for learner in ("ridge", "mean", "worse"):
+            assert seeds(db, learner, n) == list(range(len(seeds(db, learner, n))))
+        mean_worse = next(c for c in checks if c["n"] == n and c["pair"] == ["mean", "worse"])
+        assert mean_worse["status"] == "HOLDS"
+        ridge_mean = next(c for c in checks if c["n"] == n and c["pair"] == ["ridge", "mean"])
+        assert len(seeds(db, "worse", n)) == 2 or ridge_mean["count"] > 2  # worse gets seeds only with mean's
+    assert len(seeds(db, "worse", 8)) <= max(len(seeds(db, "ridge", 8)), 2)
+    rounds = [line for line in out.splitlines() if line.startswith("round ")]
+    assert rounds and all("check(s) undecided, training" in line for line in rounds)
+    assert "until decided: 2 check(s) still UNDERPOWERED at --max-seeds 6" in out or "every paired check is decided" in out
+    page = (tmp_path / "lb" / "noisy" / "verdict.md").read_text()
+    assert "Holm" in page and "UNDERPOWERED" in page or all(c["status"] != "UNDERPOWERED" for c in checks)
+    # a second run trains nothing more: every check is decided or at the cap
+    code, out, _ = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "6", "--jobs", "1", "--out", lb)
+    assert code == 0 and "round " not in out and "until decided:" in out
+
+
+def test_a_decided_suite_adds_no_seed(noisy, bench, tmp_path):
+    code, out, err = bench("run", "--suite", "toy-a", "--until-decided", "--jobs", "1", "--out", str(tmp_path / "lb"))
+    assert code == 0, err
+    assert "until decided: every paired check is decided" in out and "round " not in out
+    assert max(seeds(tmp_path / "store.sqlite", "ridge", 40)) == 2
+
+
+@pytest.mark.parametrize("args, says", [
+    (["-t", "line", "-l", "ridge", "--until-decided"], "--until-decided adds seeds to a suite's undecided checks"),
+    (["--suite", "toy-a", "--max-seeds", "5"], "--max-seeds caps the seeds --until-decided adds"),
+    (["--suite", "toy-a", "--until-decided", "--max-seeds", "2"], "--max-seeds 2 is below the 3 seeds"),
+])
+def test_bad_until_decided_input_is_one_line_before_training(noisy, bench, args, says):
+    code, _, err = bench("run", *args)
+    assert code == 2 and says in one_line_error(err) and "[1/" not in err

@@ -1,0 +1,124 @@
+"""Verdicts that settle or say what would (issue #25, item 3): a paired check is HOLDS, FAILS,
+EQUIVALENT (TOST inside the claim's margin) or UNDERPOWERED (with the seeds that would resolve the
+margin), and a claim's checks are corrected by Holm. Checked against scipy's t-intervals and
+statsmodels' Holm, never against the code itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from harness import Ordering
+from harness.suites.claims import Point
+from harness.suites.statistics import (ALPHA, EQUIVALENT, FAILS, HOLDS, MAX_SEEDS_NAMED, UNDERPOWERED, holm,
+                                       holm_decide, paired, seeds_to_resolve)
+
+
+def interval(d: np.ndarray) -> tuple[float, float]:
+    return stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+
+
+def test_holm_adjusts_as_statsmodels_does():
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 3, 7, 18):
+        for _ in range(20):
+            p = list(rng.uniform(0, 0.2, m) ** rng.uniform(0.5, 3))
+            assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]), rel=1e-12, abs=1e-15)
+
+
+def test_one_check_decides_by_its_95_percent_interval():
+    """Alone (no correction), HOLDS ⇔ the 95% t-interval (scipy) lies below 0, FAILS ⇔ above, and
+    EQUIVALENT ⇔ it lies inside ±δ, δ = 10% of the larger mean: on many random pairs."""
+    rng = np.random.default_rng(1)
+    seen = set()
+    for _ in range(150):
+        k = int(rng.integers(2, 9))
+        a = rng.uniform(0.5, 1.5) + rng.normal(0, rng.uniform(0.001, 0.3), k)
+        b = a + rng.normal(rng.uniform(-0.3, 0.3), rng.uniform(0.001, 0.3), k)
+        check = paired("t", 100, "a", "b", dict(enumerate(a)), dict(enumerate(b)))
+        lo, hi = interval(a - b)
+        delta = 0.1 * max(abs(a.mean()), abs(b.mean()))
+        expected = (HOLDS if hi < 0 else FAILS if lo > 0 else EQUIVALENT if -delta < lo and hi < delta
+                    else UNDERPOWERED)
+        assert check.status == expected, (a, b)
+        assert (check.lo, check.hi) == pytest.approx((lo, hi))
+        seen.add(check.status)
+    assert seen == {HOLDS, FAILS, EQUIVALENT, UNDERPOWERED}
+
+
+def test_the_tost_p_value_is_scipys_two_one_sided_tests():
+    rng = np.random.default_rng(2)
+    a, b = 1 + rng.normal(0, 0.01, 6), 1 + rng.normal(0, 0.01, 6)
+    check = paired("t", 100, "a", "b", dict(enumerate(a)), dict(enumerate(b)))
+    d, delta = a - b, 0.1 * max(a.mean(), b.mean())
+    lower = stats.ttest_1samp(d, -delta, alternative="greater").pvalue
+    upper = stats.ttest_1samp(d, delta, alternative="less").pvalue
+    assert check.p_equivalent == pytest.approx(max(lower, upper)) and check.status == EQUIVALENT
+    assert check.margin == pytest.approx(delta)
+
+
+def test_underpowered_names_the_seeds_whose_interval_would_resolve_the_margin():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        s, delta = rng.uniform(0.01, 1), rng.uniform(0.01, 1)
+        n = seeds_to_resolve(s, delta)
+        if n > 100:
+            continue
+        half = lambda k: stats.t.ppf(0.975, k - 1) * s / np.sqrt(k)  # noqa: E731
+        assert half(n) < delta and (n == 2 or half(n - 1) >= delta)
+    assert seeds_to_resolve(1.0, 1e-6) == MAX_SEEDS_NAMED + 1 and seeds_to_resolve(0.0, 0.1) == 2
+    a, b = {0: 1.0, 1: 1.2, 2: 0.9}, {0: 1.1, 1: 0.95, 2: 1.05}  # overlapping, spread ≫ 10%
+    check = paired("t", 100, "a", "b", a, b)
+    d = np.array([a[k] - b[k] for k in a])
+    assert check.status == UNDERPOWERED and check.seeds_needed == seeds_to_resolve(d.std(ddof=1), 0.1 * 1.05)
+    lone = paired("t", 100, "a", "b", {0: 1.0}, {0: 2.0})
+    assert lone.status == UNDERPOWERED and "fewer than 2 paired seeds" in lone.note
+
+
+def test_holm_can_take_a_check_below_its_raw_level_back_to_undecided():
+    """Three checks whose one-sided p-values are 0.001, 0.012 and 0.02: each alone HOLDS (p < 2.5%),
+    together Holm keeps only the first two (0.003, 0.024 < 0.025; 0.02 × 1 after them is monotone:
+    0.024), as statsmodels says."""
+    rng = np.random.default_rng(4)
+    checks, raw = [], []
+    for target in (0.001, 0.012, 0.02):
+        d = rng.normal(0, 1, 5)
+        d = (d - d.mean()) / d.std(ddof=1)  # mean 0, sd 1: then shift to the t giving the one-sided p
+        t = stats.t.ppf(target, 4)
+        d = d + t / np.sqrt(5)
+        a = {i: 1.0 + x for i, x in enumerate(d)}
+        b = {i: 1.0 for i in range(5)}
+        checks.append(paired("t", 100 * (len(checks) + 1), "a", "b", a, b, margin=0.0))
+        raw.append(stats.ttest_1samp(d, 0.0, alternative="less").pvalue)
+    assert raw == pytest.approx([0.001, 0.012, 0.02], rel=1e-6)
+    assert [c.status for c in checks] == [HOLDS] * 3  # each alone
+    decided = holm_decide(checks)
+    adjusted = multipletests(raw, method="holm")[1]
+    assert [c.holm[0] for c in decided] == pytest.approx(list(adjusted))
+    assert [c.status for c in decided] == [HOLDS if p < ALPHA else UNDERPOWERED for p in adjusted]
+
+
+def point(learner: str, n: int, seed: int, score: float) -> Point:
+    return Point("t", "t", {}, learner, learner, {}, n, seed, score)
+
+
+def test_an_ordering_claim_is_corrected_across_its_checks_and_states_a_margin():
+    rng = np.random.default_rng(5)
+    pts = []
+    for n in (100, 200, 400):
+        for seed in range(4):
+            base = 1 + rng.normal(0, 0.001)
+            pts += [point("a", n, seed, base * 0.5), point("b", n, seed, base * (1 + rng.normal(0, 0.002))),
+                    point("c", n, seed, base * 2)]
+    result = Ordering(learners=("a", "b", "c"), text="t", source="s", margin=0.05).evaluate(pts)
+    by = {(c.what, c.n): c for c in result.checks}
+    assert all(by[("b − c", n)].status == HOLDS for n in (100, 200, 400))
+    assert all(by[("a − b", n)].status == HOLDS for n in (100, 200, 400))
+    raw = [c.p_claim for c in result.checks]
+    assert [c.holm[0] for c in result.checks] == pytest.approx(list(multipletests(raw, method="holm")[1]))
+    same = [point(x, 100, s, 1.0 + 0.001 * ((s * 7 + ord(x)) % 3)) for x in "ab" for s in range(5)]
+    eq = Ordering(learners=("a", "b"), text="t", source="s").evaluate(same)
+    assert eq.status == EQUIVALENT and eq.checks[0].margin == pytest.approx(0.1 * max(
+        np.mean([p.score for p in same if p.learner == x]) for x in "ab"))
