@@ -98,6 +98,7 @@ ALLEN_ZHU_FIG1 = Suite(
                  "cores, ≈ 5 min–1 h for the network cells, estimated from benchmarks/gpu_epoch.md)"),
         "paper-n": Scale(
             ns=PAPER_NS, seeds=3, n_test=5000, learners=_fig1_nets(PAPER_N_NET), conditions={"label_sigma": (0.0,)},
+            width_check="paper-n-width",
             note="Fig. 1(b)'s N (200 … 10⁴) at width 1000, σ = 0: ≈ 4 h on 2 cores with --jobs 2, resumable "
                  "(checkpointed cells); its width check is the scale paper-n-width"),
         "paper-n-width": Scale(

@@ -274,7 +274,7 @@ def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
         cells = suite_pages.with_stored_seeds(grid, cells, everything)  # with the seeds --until-decided added
         paths = suite_pages.build(reg, suite, grid, cells, {c.cell_id: everything[c.cell_id] for c in cells
                                                             if c.cell_id in everything},
-                                 out, staleness(reg))
+                                 out, staleness(reg), everything)
     else:
         paths = leaderboard.build(rows, out, task_names or None, descriptions(reg), staleness(reg))
     for p in paths:

@@ -489,7 +489,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         planned = suite_pages.with_stored_seeds(grid, suite_cells, everything)  # with seeds --until-decided added
         rows = {c.cell_id: everything[c.cell_id] for c in planned if c.cell_id in everything}  # whatever -t/-l trained
         if rows:
-            suite_pages.build(reg, suite, grid, planned, rows, out_dir, staleness(reg))
+            suite_pages.build(reg, suite, grid, planned, rows, out_dir, staleness(reg), everything)
             click.echo(f"Suite pages: {where}/ (verdict: {where / 'verdict.md'})")
     elif not no_leaderboard:
         names = [t.name for t in tasks if any(c.task is t for c in cells)]

@@ -33,7 +33,7 @@ from harness.execution.runner import plan
 from harness.protocol.cell import CellSpec, Protocol
 from harness.reporting import curves, files, leaderboard, plots
 from harness.reporting.verdicts import CHECK_HEADERS, checks_table, to_json
-from harness.suites.claims import ClaimResult, Point, fmt, with_curve_names
+from harness.suites.claims import ClaimResult, Point, fmt, select, with_curve_names
 from harness.suites.grid import Grid
 from harness.suites.statistics import RULE, UNDERPOWERED, t_interval
 from harness.suites.suite import DEFAULT_SCALE, Suite
@@ -285,10 +285,57 @@ def credit(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> tuple[list
     return kept, unknown
 
 
+def width_check(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]],
+                stored: dict[str, dict[str, Any]]) -> list[str]:
+    """The verdict page's width check (:attr:`harness.Scale.width_check`): each of the suite's
+    curves at this scale's width beside the check scale's, seed 0, at the check scale's N, and the
+    order of the curves at each width — whether width moves it. [] when the scale has none."""
+    name = suite.scales[grid.scale].width_check if grid.scale in suite.scales else None
+    if not name or not suite.curves:
+        return []
+    other = grid_of(suite, name)
+    theirs = cells(reg, other)
+
+    def seed0(g: Grid, specs: list[CellSpec], got: dict[str, dict[str, Any]]) -> list[Point]:
+        return [p for p in points(reg, g, [c for c in specs if c.seed == 0 and c.n in other.ns], got)
+                if p.settings["select_on"] == g.select_on and p.score is not None]
+
+    mine, check = seed0(grid, planned, rows), seed0(other, theirs, stored)
+    widths = lambda g: sorted({w for _, ov in g.learners for w in ov.get("width", [])})  # noqa: E731
+    w_mine, w_check = widths(grid), widths(other)
+    headers = ["curve"] + [f"N={n}, width {w}" for n in other.ns for w in (*w_mine, *w_check)]
+    table, order = [], {}
+    for curve, selector in suite.curves.items():
+        row = [curve]
+        for n in other.ns:
+            for pts, ws in ((mine, w_mine), (check, w_check)):
+                got = select(selector, [p for p in pts if p.n == n])
+                for w in ws:
+                    at = [p for p in got if p.fixed.get("width", w) == w]  # a widthless learner: in each
+                    row.append(f"{at[0].score:.3g}" if at else "—")
+                    if at:
+                        order.setdefault((n, w), []).append((at[0].score, curve))
+        table.append(row)
+    lines = [f"## Width check: width {', '.join(map(str, w_mine))} beside {', '.join(map(str, w_check))}", "",
+             f"Width favours some curves more than others, so each curve also ran at scale `{name}` "
+             f"(`{command(other)}`) at N = {', '.join(map(str, other.ns))}, seed 0; test error (relative MSE) of "
+             f"seed 0 at both widths, and the curves in order of error at each:", "",
+             leaderboard.gfm(table, headers), ""]
+    for n in other.ns:
+        ranked = {w: " < ".join(c for _, c in sorted(order.get((n, w), []))) for w in (*w_mine, *w_check)}
+        done = {w: r for w, r in ranked.items() if r}
+        verdict = (" — not run at every width yet." if len(done) < len(ranked) else
+                   " — the same order." if len(set(done.values())) == 1 else " — the order moves with width.")
+        lines.append(f"- N = {n}: " + "; ".join(f"width {w}: {r or 'not run yet'}" for w, r in ranked.items()) + verdict)
+    return lines + [""]
+
+
 def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]],
-          out: Path, stale: Callable[[dict[str, Any]], list[str]] | None = None) -> list[Path]:
+          out: Path, stale: Callable[[dict[str, Any]], list[str]] | None = None,
+          stored: dict[str, dict[str, Any]] | None = None) -> list[Path]:
     """Write the suite's directory at ``grid.scale`` from the stored ``rows`` (by cell id) of its
-    ``planned`` cells, and the index ``<out>/README.md``; return the paths written."""
+    ``planned`` cells, and the index ``<out>/README.md``; return the paths written. ``stored``
+    (every row of the store by id) gives a width check its other scale's cells."""
     where = directory(out, grid)
     files.check_writable(where)
     # the learning curves show the scale's seeds; the claims use every seed stored (--until-decided's too)
@@ -322,8 +369,10 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
             files.write_text(where / "runs.json", json.dumps({"runs": kept}, indent=1) + "\n")
         sweeps = sweep_plots(suite, own, metric, where)
         written += [where / png for _, png in sweeps]
+        check = width_check(reg, suite, grid, everything, rows, stored or rows)
         files.write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric,
-                                                           flatters, figures) + sweep_section(sweeps))
+                                                           flatters, figures) + sweep_section(sweeps)
+                         + ("\n" + "\n".join(check) if check else ""))
         files.write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
              "compute_seconds": facts["compute"], "runs": facts["runs"], "caveats": list(suite.caveats),

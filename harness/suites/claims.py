@@ -176,6 +176,13 @@ def _matches(ref: str, p: Point, by_label: bool) -> bool:
     return p.label == ref if by_label else _selects(ref, p.learner, p.fixed)
 
 
+def select(ref: str, points: list[Point]) -> list[Point]:
+    """The points of the learner (variant) ``ref`` names — a name, a label or a selector — as a
+    claim reads it."""
+    by_label = _by_label(ref, points)
+    return [p for p in points if _matches(ref, p, by_label)]
+
+
 def point_labels(points: Iterable[Point]) -> dict[str, str]:
     """Each point's full label → its short label among the learner variants of ``points``
     (:func:`harness.api.learners.short_labels`); a point that does not carry its grid keeps its label."""

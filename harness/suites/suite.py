@@ -40,6 +40,10 @@ class Scale:
     learners: dict[str, Variants] = field(default_factory=dict)
     note: str = ""
     conditions: dict[str, tuple[Any, ...]] | None = None  # None: the suite's own
+    # another scale of the suite that runs this scale's curves at another width at some of its N:
+    # this scale's verdict page sets the two side by side (seed 0), to show whether width moves
+    # the claim's ordering (allen-zhu-fig1's paper-n and paper-n-width)
+    width_check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,10 @@ def validate_suite(suite: object) -> None:
                                                   if v.conditions is not None)]:
         _check_conditions(suite, where, spec)
     _check_curves(suite)
+    for scale, s in suite.scales.items():
+        if s.width_check is not None and s.width_check not in suite.scale_names:
+            raise ValueError(f"suite '{suite.name}': scale '{scale}' has width_check {s.width_check!r}, which is not "
+                             f"one of its scales ({', '.join(suite.scale_names)})")
     if suite.paper_scale is not None and suite.paper_scale not in suite.scale_names:
         raise ValueError(f"suite '{suite.name}': paper_scale {suite.paper_scale!r} is not one of its scales; "
                          f"write one of {', '.join(repr(s) for s in suite.scale_names)}, or leave it out (None)")
@@ -222,7 +230,7 @@ def _conditions_table(value: Any, src: Any, path: tuple) -> dict[str, tuple[Any,
     return {k: tuple(toml.param_values(v, src, path + (k,))) for k, v in value.items()}
 
 
-SCALE_KEYS = ("ns", "seeds", "n_test", "tasks", "learners", "note", "conditions")
+SCALE_KEYS = ("ns", "seeds", "n_test", "tasks", "learners", "note", "conditions", "width_check")
 REQUIRED = ("name", "description", "tasks", "learners", "ns")
 
 
@@ -348,8 +356,9 @@ def suite_from_toml(src: Any) -> Suite:
                 fields = {k: schema[k](v, src, where + (k,)) for k, v in spec.items() if k in ("ns", "seeds", "n_test")}
                 fields.update({k: _entries(v, src, where + (k,), k[:-1]) for k, v in spec.items()
                                if k in ("tasks", "learners")})
-                if "note" in spec:
-                    fields["note"] = toml.string(spec["note"], src, where + ("note",))
+                for k in ("note", "width_check"):
+                    if k in spec:
+                        fields[k] = toml.string(spec[k], src, where + (k,))
                 if "conditions" in spec:
                     fields["conditions"] = _conditions_table(spec["conditions"], src, where + ("conditions",))
                 args[key][name] = Scale(**fields)
@@ -407,7 +416,7 @@ def suite_to_toml(suite: Suite) -> str:
                     list(value) if isinstance(value, tuple) else value
         claims.append(spec)
     scales = {name: {"ns": None if s.ns is None else list(s.ns), "seeds": s.seeds, "n_test": s.n_test,
-                     "note": s.note or None,
+                     "note": s.note or None, "width_check": s.width_check,
                      "conditions": None if s.conditions is None else {k: list(v) for k, v in s.conditions.items()},
                      "tasks": {k: _overrides(v) for k, v in s.tasks.items()} or None,
                      "learners": {k: _overrides(v) for k, v in s.learners.items()} or None}
