@@ -8,11 +8,13 @@ import hashlib
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from harness.api.learners import label, short_labels
+from harness.api.tasks import Task
+from harness.protocol.data import corrupt_labels, fixed_test_set
 
 
 # The exponent b of error ≈ a·N^b is fitted only on means at or above this floor. A relative MSE
@@ -35,6 +37,7 @@ class Curve:
     learner: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     scores: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    score_seeds: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # the seed of each score
     counts: Counter = field(default_factory=Counter)  # rows per N, any status
     seconds: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     chosen: dict[int, Counter] = field(default_factory=lambda: defaultdict(Counter))
@@ -86,6 +89,9 @@ class Variant:
     metric: str | None = None
     curves: dict[str, Curve] = field(default_factory=dict)
     seeds: set[int] = field(default_factory=set)
+    # seed → the 0-1 error of predicting the majority class of that seed's test labels (a
+    # classification variant; :func:`majority_errors` fills it on first use, {} where it cannot)
+    majority: dict[int, float] | None = None
 
     @property
     def ns(self) -> list[int]:
@@ -128,6 +134,7 @@ def collect(rows: Iterable[dict[str, Any]],
         if r["status"] == "ok":
             v.metric = v.metric or r["metric"]
             curve.scores[n].append(r["test_score"])
+            curve.score_seeds[n].append(seed)
             curve.seconds[n].append(r["seconds"])
             chosen = json.dumps(r["chosen_params"], sort_keys=True)
             curve.chosen[n][chosen] += 1
@@ -147,3 +154,84 @@ def shown_labels(v: Variant) -> dict[str, str]:
     its learner keeps its full label."""
     short = short_labels((c.learner, c.params) for c in v.curves.values() if c.learner)
     return {c.label: short.get(c.label, c.label) if c.learner else c.label for c in v.curves.values()}
+
+
+# The majority-class error of a seed's test labels, by task identity, seed, test-set size and the
+# label noise of corrupted test labels: the same test set serves every N and learner of a variant,
+# and every page of a build (a test set of 5000 points takes milliseconds to redraw, not nothing).
+_MAJORITY: dict[str, float] = {}
+_INSTALLED: dict[str, Mapping[str, Task]] = {}
+
+
+def installed_tasks() -> Mapping[str, Task]:
+    """The installed tasks (``Registry.tasks``), loaded once per process: what pages built
+    without a registry redraw test labels from."""
+    if "tasks" not in _INSTALLED:
+        from harness.execution.registry import load_registry  # reporting sits above execution
+        _INSTALLED["tasks"] = load_registry().tasks
+    return _INSTALLED["tasks"]
+
+
+class MajorityErrors:
+    """The 0-1 error of always predicting the majority class of a cell's test labels — the
+    classification counterpart of the mean predictor's relative MSE of 1, which the store does not
+    keep. The test labels are redrawn as :func:`harness.protocol.cell._run` draws them, without
+    training anything (as :class:`harness.reporting.export.ValidationLabels` redraws validation
+    labels): the fixed test set of (task, seed) (``fixed_test_set``; a finite task's own
+    ``test_size`` points), then, for a variant run with ``corrupt_test``, its labels corrupted at
+    the variant's label-noise fraction on the ``"test-noise"`` stream, as the cell scored them.
+    The majority class is that of each seed's own test labels (the error is
+    1 − (count of the most frequent class) / n_test)."""
+
+    def __init__(self, tasks: Mapping[str, Task] | None = None) -> None:
+        self._tasks = tasks  # by name (Registry.tasks); None: the installed ones
+
+    @property
+    def tasks(self) -> Mapping[str, Task]:
+        return installed_tasks() if self._tasks is None else self._tasks
+
+    def of(self, v: Variant) -> dict[int, float]:
+        """seed → majority-class error of each of ``v``'s seeds; {} when ``v`` is not a 0-1 error
+        variant, or its test labels cannot be had exactly: its task not installed, at another
+        version than the rows', a parameter it no longer takes, its data unavailable, or a
+        redrawn test set whose size is not the rows' (its data changed since)."""
+        task = self.tasks.get(v.task) if v.metric == "error" else None
+        if task is None or task.kind != "classification" or str(task.version) != str(v.protocol.get("task_version")):
+            return {}
+        n_test = v.protocol["n_test"]
+        noise = (v.protocol.get("label_noise") or 0.0) if v.protocol.get("corrupt_test") else 0.0
+        try:
+            task = task.with_params(**(v.params or {}))
+            return {seed: self.error(task, seed, n_test, noise) for seed in sorted(v.seeds)}
+        except Exception:  # a dataset not downloaded, a changed task, ...: no mark rather than a guess
+            return {}
+
+    @staticmethod
+    def error(task: Task, seed: int, n_test: int, noise: float = 0.0) -> float:
+        """The majority-class error of the test labels of (``task``, ``seed``), corrupted at
+        ``noise`` on the ``"test-noise"`` stream when it is not 0 (cached)."""
+        key = json.dumps([task.identity, seed, n_test, noise], sort_keys=True, default=str)
+        if key not in _MAJORITY:
+            _, y = fixed_test_set(task, seed, n_test)
+            if len(y) != n_test:
+                raise ValueError(f"the redrawn test set has {len(y)} points, the rows {n_test}")
+            y = corrupt_labels(task, seed, y, noise, stream="test-noise")
+            _MAJORITY[key] = float(len(y) - np.bincount(y).max()) / len(y)  # exactly a 0-1 error's k / n
+        return _MAJORITY[key]
+
+
+def majority_errors(v: Variant, tasks: Mapping[str, Task] | None = None) -> dict[int, float]:
+    """``v.majority``, filled by :class:`MajorityErrors` over ``tasks`` (default: the installed
+    ones) the first time it is asked for."""
+    if v.majority is None:
+        v.majority = MajorityErrors(tasks).of(v) if v.metric == "error" else {}
+    return v.majority
+
+
+def majority_error(v: Variant, curve: Curve, n: int) -> float | None:
+    """The majority-class error a cell's mean compares with: its mean over the seeds the cell's
+    mean is over (None when a seed's is unknown, or the cell has no ok seed)."""
+    errors, seeds = majority_errors(v), curve.score_seeds.get(n) or []
+    if not seeds or any(s not in errors for s in seeds):
+        return None
+    return float(np.mean([errors[s] for s in seeds]))

@@ -14,15 +14,17 @@ import html
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote
 
 import numpy as np
 from tabulate import tabulate
 
 from harness.api.errors import BenchError
+from harness.api.tasks import Task
 from harness.reporting import plots
-from harness.reporting.curves import EXPONENT_FLOOR, Variant, collect, shown_labels
+from harness.reporting.curves import (EXPONENT_FLOOR, Curve, Variant, collect, majority_error, majority_errors,
+                                      shown_labels)
 from harness.reporting.files import check_writable, write_text
 from harness.reporting.plots import METRIC_TITLES
 
@@ -83,6 +85,7 @@ def leader(v: Variant, n: int) -> tuple[float, str] | None:
 
 # Marks in a learners × N table, each explained under it (:func:`marks_note`) when it occurs.
 WORSE_THAN_MEAN = "†"  # a mean relative MSE above 1: worse than predicting the mean of y
+NO_BETTER_THAN_MAJORITY = "§"  # a mean 0-1 error at or above predicting the test labels' majority class
 BELOW_FLOOR = "‡"  # an exponent fitted without the N whose mean lies below EXPONENT_FLOOR
 
 
@@ -108,10 +111,42 @@ def exponent_text(v: Variant) -> str:
 
 def worse_than_mean(v: Variant, mean: float) -> bool:
     """Whether a cell's mean is worse than predicting the mean: relative MSE above 1 (MSE / Var y of
-    the test labels, so the test labels' own mean scores exactly 1). Regression only: the
-    classification baseline (the majority class's error) needs class frequencies the store does
-    not keep."""
+    the test labels, so the test labels' own mean scores exactly 1). Regression only: a
+    classification cell's counterpart is :func:`no_better_than_majority`."""
     return v.metric == "rel_mse" and mean > 1.0
+
+
+# A cell's mean 0-1 error and the majority-class error it is compared with are both means of
+# k / n_test over the same seeds: any real difference is at least 1 / (seeds · n_test), so only
+# rounding is below this.
+MAJORITY_TOL = 1e-9
+
+
+def no_better_than_majority(v: Variant, curve: Curve, n: int) -> bool:
+    """Whether a classification cell's mean test 0-1 error is at or above that of always predicting
+    the majority class of the test labels (:func:`harness.reporting.curves.majority_error`: each
+    seed's own test labels, redrawn as the cell drew them — corrupted too where the variant
+    corrupts them — averaged over the seeds the cell's mean is over). False where that error
+    cannot be redrawn (the task not installed, or changed)."""
+    if v.metric != "error" or (m := curve.mean(n)) is None:
+        return False
+    baseline = majority_error(v, curve, n)
+    return baseline is not None and m >= baseline - MAJORITY_TOL
+
+
+def majority_text(v: Variant) -> str:
+    """The majority-class error that a table's § marks compare with, as its note writes it: one
+    value with the number of seeds' test sets it is the mean over, or the range over the marked
+    cells where their seeds differ."""
+    marked = {(_fmt(e), len(c.score_seeds[n])) for c in v.curves.values() for n in c.scores
+              if no_better_than_majority(v, c, n) and (e := majority_error(v, c, n)) is not None}
+    shown, seeds = {e for e, _ in marked}, {k for _, k in marked}
+    if len(shown) > 1:
+        values = sorted(float(e) for e in shown)
+        return f"error {_fmt(values[0])}–{_fmt(values[-1])}, by the seeds a cell's mean is over"
+    where = ("" if seeds == {1} else f", the mean over the {seeds.pop()} seeds' test sets" if len(seeds) == 1
+             else ", the mean over each cell's seeds' test sets")
+    return f"error {shown.pop()}{where}"
 
 
 def table(v: Variant) -> str:
@@ -132,6 +167,8 @@ def table(v: Variant) -> str:
                 cell = f"**{cell}**"
             if worse_than_mean(v, m):
                 cell += f" {WORSE_THAN_MEAN}"
+            if no_better_than_majority(v, curve, n):
+                cell += f" {NO_BETTER_THAN_MAJORITY}"
             k, full = len(curve.scores[n]), max(full_seeds(v, n), curve.counts[n])
             if k < full:
                 cell += f" ({k}/{full} seeds)"
@@ -154,6 +191,9 @@ def marks_note(v: Variant) -> str:
     if any(worse_than_mean(v, m) for c in v.curves.values() for n in c.scores if (m := c.mean(n)) is not None):
         out.append(f"{WORSE_THAN_MEAN} Mean relative MSE above 1: worse than predicting the mean of the test labels "
                    f"(which scores exactly 1).")
+    if any(no_better_than_majority(v, c, n) for c in v.curves.values() for n in c.scores):
+        out.append(f"{NO_BETTER_THAN_MAJORITY} Mean test 0-1 error at or worse than predicting the majority class of "
+                   f"the test labels ({majority_text(v)}).")
     floor = exponent_floor(v)
     floored = {c.label: c.below_floor(floor) for c in v.curves.values() if c.below_floor(floor)}
     if floored:
@@ -223,9 +263,14 @@ def edge_note(why: dict[str, str]) -> str:
             "; ".join(f"{k} ({w})" for k, w in sorted(why.items())) + ".")
 
 
-def page(task: str, variants: list[Variant], description: str = "") -> tuple[str, dict[Path, Variant]]:
-    """The Markdown of one task page and the plot file each variant needs."""
+def page(task: str, variants: list[Variant], description: str = "",
+         tasks: Mapping[str, Task] | None = None) -> tuple[str, dict[Path, Variant]]:
+    """The Markdown of one task page and the plot file each variant needs. ``tasks`` (the
+    registry's, by name; default: the installed ones) redraw a classification variant's test
+    labels for its majority-class error (:func:`no_better_than_majority`)."""
     lines = [f"# {task}", ""]
+    for v in variants:
+        majority_errors(v, tasks)
     if description:
         lines += [description, ""]
     pngs = {}
@@ -272,8 +317,11 @@ def page(task: str, variants: list[Variant], description: str = "") -> tuple[str
 
 def build(rows: list[dict[str, Any]], out: Path, tasks: Iterable[str] | None = None,
           descriptions: dict[str, str] | None = None,
-          stale: Callable[[dict[str, Any]], list[str]] | None = None) -> list[Path]:
-    """Rebuild the pages of ``tasks`` (default: every task in ``rows``) and the index; return paths."""
+          stale: Callable[[dict[str, Any]], list[str]] | None = None,
+          installed: Mapping[str, Task] | None = None) -> list[Path]:
+    """Rebuild the pages of ``tasks`` (default: every task in ``rows``) and the index; return paths.
+    ``installed``: the registry's tasks by name, for the majority-class error of a classification
+    table (default: the installed ones, loaded when a classification table needs them)."""
     out = Path(out)
     check_writable(out)
     descriptions = descriptions or {}
@@ -286,7 +334,7 @@ def build(rows: list[dict[str, Any]], out: Path, tasks: Iterable[str] | None = N
     written = []
     try:
         for task in sorted(wanted):
-            text, pngs = page(task, grouped[task], descriptions.get(task, ""))
+            text, pngs = page(task, grouped[task], descriptions.get(task, ""), installed)
             for png, v in pngs.items():
                 plots.plot(v, out / png)
                 written.append(out / png)

@@ -9,10 +9,13 @@ agree on what a row is; only the layout is the terminal's own.
 from __future__ import annotations
 
 import json
-from typing import Any, Collection, Iterable
+import textwrap
+from typing import Any, Collection, Iterable, Mapping
 
-from harness.reporting.curves import Curve, Variant, collect, shown_labels
-from harness.reporting.leaderboard import WORSE_THAN_MEAN, worse_than_mean
+from harness.api.tasks import Task
+from harness.reporting.curves import Curve, Variant, collect, majority_errors, shown_labels
+from harness.reporting.leaderboard import (NO_BETTER_THAN_MAJORITY, WORSE_THAN_MEAN, majority_text,
+                                           no_better_than_majority, worse_than_mean)
 
 WIDTH = 100  # every command's default output fits 100 columns (issue 27, item 4)
 LABEL_MAX = 34  # a longer learner label is cut (with …): the N columns matter more
@@ -27,13 +30,16 @@ METRIC_TEXT = {
 def score_text(v: Variant, curve: Curve, n: int) -> str:
     """The cell of ``curve`` at ``n`` as the leaderboard page writes it: ``mean ± std`` over the
     seeds that finished ok (three significant figures, population std), † when worse than
-    predicting the mean, ``(k/m)`` when only k of m seeds finished ok, — when none ran."""
+    predicting the mean, § when no better than predicting the test labels' majority class,
+    ``(k/m)`` when only k of m seeds finished ok, — when none ran."""
     mean, rows = curve.mean(n), curve.counts.get(n, 0)
     if mean is None:
         return "no ok run" if rows else "—"
     text = f"{mean:.3g} ± {curve.std(n):.3g}"
     if worse_than_mean(v, mean):
         text += f" {WORSE_THAN_MEAN}"
+    if no_better_than_majority(v, curve, n):
+        text += f" {NO_BETTER_THAN_MAJORITY}"
     if len(curve.scores[n]) < rows:  # failed, diverged or timed-out seeds are not in the mean
         text += f" ({len(curve.scores[n])}/{rows})"
     return text
@@ -76,6 +82,9 @@ def variant_table(v: Variant, width: int = WIDTH) -> str:
     notes = []
     if any(WORSE_THAN_MEAN in text for text in cells.values()):
         notes.append(f"{WORSE_THAN_MEAN} worse than predicting the mean of the test labels")
+    if any(NO_BETTER_THAN_MAJORITY in text for text in cells.values()):
+        notes += textwrap.wrap(f"{NO_BETTER_THAN_MAJORITY} at or worse than predicting the majority class of the "
+                               f"test labels ({majority_text(v)})", width, subsequent_indent="  ")
     if any(text.endswith(")") for text in cells.values()):
         notes.append("(k/m) only k of m seeds finished ok: `bench show --status failed` lists the others")
     col_w = {n: max([len(f"N={n}")] + [len(cells.get((name, n), "")) for name in names]) for n in v.ns}
@@ -96,10 +105,16 @@ def variant_table(v: Variant, width: int = WIDTH) -> str:
     return "\n".join(lines + notes)
 
 
-def terminal_table(rows: Iterable[dict[str, Any]], only: Collection[str] | None = None, width: int = WIDTH) -> str:
+def terminal_table(rows: Iterable[dict[str, Any]], only: Collection[str] | None = None, width: int = WIDTH,
+                   tasks: Mapping[str, Task] | None = None) -> str:
     """The results of ``rows`` (store rows; with ``only``, those whose ``cell_id`` is in it, e.g.
     one run's cells) as text for the terminal: per task variant, learner × N with the mean ± std
-    of the test score over seeds, each line at most ``width`` columns. Empty when no row is left."""
+    of the test score over seeds, each line at most ``width`` columns. Empty when no row is left.
+    ``tasks`` (the registry's, by name; default: the installed ones) redraw a classification
+    variant's test labels for its majority-class error."""
     grouped = collect(r for r in rows if only is None or r["cell_id"] in only)
+    for variants in grouped.values():
+        for v in variants:
+            majority_errors(v, tasks)
     tables = [variant_table(v, width) for task in sorted(grouped) for v in grouped[task]]
     return "\n\n".join(tables)
