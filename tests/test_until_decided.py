@@ -82,6 +82,10 @@ def test_seeds_are_added_to_undecided_checks_only_until_decided_or_the_cap(noisy
     assert "until decided: 2 check(s) still UNDERPOWERED at --max-seeds 6" in out or "every paired check is decided" in out
     page = (tmp_path / "lb" / "noisy" / "verdict.md").read_text()
     assert "Holm" in page and "UNDERPOWERED" in page or all(c["status"] != "UNDERPOWERED" for c in checks)
+    # the page says which seeds past the scale's the claims used, and how many cells
+    extra = sum(len([s for s in seeds(db, x, n) if s >= 2]) for x in ("ridge", "mean", "worse") for n in (8, 12))
+    assert extra and verdict["extra_seeds"]["cells"] == extra
+    assert f"Extra seeds: the claims also use {extra} cell(s) at seeds 2–" in page
     # a second run trains nothing more: every check is decided or at the cap
     code, out, _ = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "6", "--jobs", "1", "--out", lb)
     assert code == 0 and "round " not in out and "until decided:" in out
@@ -102,3 +106,21 @@ def test_a_decided_suite_adds_no_seed(noisy, bench, tmp_path):
 def test_bad_until_decided_input_is_one_line_before_training(noisy, bench, args, says):
     code, _, err = bench("run", *args)
     assert code == 2 and says in one_line_error(err) and "[1/" not in err
+
+
+def test_a_check_whose_one_side_has_more_seeds_gets_the_missing_ones(noisy, bench, tmp_path):
+    """A side can hold seeds past the pair's (added for another check of the claim): the check's
+    next seed is the smallest not stored on both sides, and only the side without it trains."""
+    lb = str(tmp_path / "lb")
+    code, out, err = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "5", "--jobs", "1", "--out", lb)
+    assert code == 0, err
+    db = tmp_path / "store.sqlite"
+    assert seeds(db, "ridge", 8) == seeds(db, "mean", 8) == [0, 1, 2, 3, 4]  # UNDERPOWERED at the cap
+    with sqlite3.connect(db) as con:  # ridge loses seeds 2-4 at N = 8: mean keeps them
+        con.execute("DELETE FROM cells WHERE learner = 'ridge' AND n = 8 AND seed >= 2")
+    code, out, err = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "5", "--jobs", "1", "--out", lb)
+    assert code == 0, err
+    rounds = [line for line in out.splitlines() if line.startswith("round ")]
+    assert rounds[0] == "round 1: 1 check(s) undecided, training 1 cell(s) (seed 2)", out
+    assert seeds(db, "ridge", 8) == [0, 1, 2, 3, 4] or "every paired check is decided" in out
+    assert seeds(db, "mean", 8) == [0, 1, 2, 3, 4] and "cell(s) trained in" in out

@@ -132,7 +132,8 @@ def test_per_n_summary_and_fewer_than_two_paired_seeds(synth):
     for pair in ("a − b", "b − c"):
         assert at_400[pair]["seeds / points"] == "1"
         assert at_400[pair]["verdict"].startswith("UNDERPOWERED (fewer than 2 paired seeds; 3 seed(s) with a "
-                                                  "result on one side only, left out")
+                                                  "result on one side only — a failed cell, or a seed added for "
+                                                  "another check — left out")
     # the headline says where each status was found, rather than one word its own line contradicts
     assert verdict_line(md, 1) == "1. **HOLDS at N = 200; UNDERPOWERED at N ∈ {100, 400}** — a < b < c on line."
 

@@ -5,10 +5,18 @@ statsmodels' Holm, never against the code itself."""
 
 from __future__ import annotations
 
+import gc
+import tempfile
+from pathlib import Path
+from unittest import mock
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
+from statsmodels.stats import multitest
 
 from harness import Ordering
 from harness.suites.claims import Point
@@ -20,12 +28,76 @@ def interval(d: np.ndarray) -> tuple[float, float]:
     return stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
 
 
-def test_holm_adjusts_as_statsmodels_does():
-    rng = np.random.default_rng(0)
-    for m in (1, 2, 3, 7, 18):
-        for _ in range(20):
-            p = list(rng.uniform(0, 0.2, m) ** rng.uniform(0.5, 3))
-            assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]), rel=1e-12, abs=1e-15)
+def multipletests(pvalues, method: str):
+    """statsmodels' multipletests, without the full ``gc.collect()`` it runs on every call (0.1 s
+    each inside a pytest process; it does not touch the result)."""
+    with mock.patch.object(gc, "collect", lambda *args: 0):
+        return multitest.multipletests(pvalues, method=method)
+
+
+# hypothesis: its caches outside the checkout, no example database (nothing written into the checkout), a fixed budget of examples
+set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "conceptbench-hypothesis"))
+FAST = settings(max_examples=60, deadline=None, database=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow])
+P_VALUES = st.lists(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 0.01, 0.025, 0.05, 1.0])), min_size=1,
+                    max_size=20)
+
+
+@FAST
+@given(P_VALUES)
+def test_holm_adjusts_as_statsmodels_does(p):
+    """Any family of p-values, ties and zeros included: Holm's adjusted p-values are statsmodels'."""
+    assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]), rel=1e-12, abs=1e-15)
+
+
+@FAST
+@given(P_VALUES)
+def test_holm_rejects_what_statsmodels_rejects_at_the_checks_level(p):
+    assert [q < ALPHA for q in holm(p)] == list(multipletests_reject(p))
+
+
+def multipletests_reject(p):
+    """statsmodels' rejections at ALPHA (its rule is p_adjusted ≤ alpha; ours is < alpha: the
+    two differ only on an adjusted p exactly at alpha, which these draws avoid)."""
+    adjusted = multipletests(p, method="holm")[1]
+    assume(all(abs(q - ALPHA) > 1e-12 for q in adjusted))
+    return adjusted < ALPHA
+
+
+SAMPLES = st.lists(st.floats(-1, 1, allow_subnormal=False), min_size=2, max_size=12)
+
+
+@FAST
+@given(SAMPLES, st.floats(0.5, 2), st.floats(0.01, 0.5))
+def test_a_paired_check_is_scipys_interval_tests_and_tost(d, base, margin):
+    """One paired check against scipy on any differences: its interval is ``ttest_1samp``'s 95%
+    confidence interval and ``t.interval``'s; its p-values are ``ttest_1samp``'s one-sided ones
+    against 0 and, for the TOST, against −δ and +δ; its verdict the interval rule (alone, no Holm)."""
+    d = np.round(np.asarray(d), 6)
+    assume(np.ptp(d) > 1e-6)  # scipy's t is undefined without spread (statistics.one_sided decides those)
+    a = base + d
+    b = np.full_like(d, base)
+    check = paired("t", 100, "a", "b", dict(enumerate(a)), dict(enumerate(b)), margin=margin)
+    diff = a - b
+    ci = stats.ttest_1samp(diff, 0.0).confidence_interval(0.95)
+    assert (check.lo, check.hi) == pytest.approx((ci.low, ci.high), rel=1e-9, abs=1e-12)
+    assert (check.lo, check.hi) == pytest.approx(interval(diff), rel=1e-9, abs=1e-12)
+    delta = margin * max(abs(a.mean()), abs(b.mean()))
+    assert check.margin == pytest.approx(delta)
+    assert check.p_claim == pytest.approx(stats.ttest_1samp(diff, 0.0, alternative="less").pvalue)
+    assert check.p_other == pytest.approx(stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue)
+    tost = max(stats.ttest_1samp(diff, -delta, alternative="greater").pvalue,
+               stats.ttest_1samp(diff, delta, alternative="less").pvalue)
+    assert check.p_equivalent == pytest.approx(tost)
+    lo, hi = ci.low, ci.high
+    assume(min(abs(lo), abs(hi), abs(lo + delta), abs(hi - delta)) > 1e-9)  # not on a boundary
+    expected = HOLDS if hi < 0 else FAILS if lo > 0 else EQUIVALENT if -delta < lo and hi < delta else UNDERPOWERED
+    assert check.status == expected
+    if expected == UNDERPOWERED:  # the seeds named: the first n whose scipy half-width is below δ
+        s = diff.std(ddof=1)
+        half = lambda k: stats.t.ppf(0.975, k - 1) * s / np.sqrt(k)  # noqa: E731
+        n = check.seeds_needed
+        assert n > MAX_SEEDS_NAMED or (half(n) < delta and (n == 2 or half(n - 1) >= delta))
 
 
 def test_one_check_decides_by_its_95_percent_interval():

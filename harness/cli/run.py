@@ -295,21 +295,28 @@ def _until_decided(reg: Registry, suite: Any, grid: Any, suite_cells: list, stor
     """Rounds of one more seed for the cells of every UNDERPOWERED paired check of the suite's
     claims, until none is left below ``max_seeds`` seeds (``run``: execute's options)."""
     quiet = run.pop("quiet")
+    trained, seconds = 0, 0.0
     for round_no in itertools.count(1):
         everything = {r["cell_id"]: r for r in store.rows()}
         planned = suite_pages.with_stored_seeds(grid, suite_cells, everything)
         rows = {c.cell_id: everything[c.cell_id] for c in planned if c.cell_id in everything}
         total, below, more = suite_pages.undecided(reg, suite, grid, planned, rows, max_seeds)
+        done = f" ({trained} cell(s) trained in {seconds:.0f} s)" if trained else ""
         if not more:
-            click.echo("until decided: every paired check is decided" if not total else
-                       f"until decided: {total} check(s) still UNDERPOWERED at --max-seeds {max_seeds} (their "
-                       f"pages name the seeds that would resolve them)")
+            click.echo(f"until decided: every paired check is decided{done}" if not total else
+                       f"until decided: {total} check(s) still UNDERPOWERED at --max-seeds {max_seeds}{done}; "
+                       f"their pages name the seeds that would resolve them")
             return
         seeds = ", ".join(map(str, sorted({c.seed for c in more})))
         click.echo(f"round {round_no}: {below} check(s) undecided, training {len(more)} cell(s) (seed {seeds})")
         summary = execute(more, store, progress=Progress(len(more), verbosity=QUIET if quiet else NORMAL,
                                                          jobs=run["jobs"]), **run)
+        trained, seconds = trained + summary.ran, seconds + summary.seconds
         if summary.interrupted:
+            return
+        if summary.ran == 0:  # every cell of the round was stored already, or left to another run: no progress
+            click.echo(f"until decided: round {round_no} trained nothing (its cells are stored, or another run is "
+                       f"training them); stopping{done}")
             return
 
 

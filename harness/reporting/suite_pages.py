@@ -127,10 +127,11 @@ def with_stored_seeds(grid: Grid, planned: list[CellSpec], stored: dict[str, dic
 
 def undecided(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]],
               max_seeds: int) -> tuple[int, int, list[CellSpec]]:
-    """(UNDERPOWERED paired checks of ``suite``'s claims, those of them with fewer than
-    ``max_seeds`` seeds, the cells that give each of these one more seed): its two learners' cells
-    at its condition and N, at the next seed (``planned`` holds every seed stored so far,
-    :func:`with_stored_seeds`)."""
+    """(UNDERPOWERED paired checks of ``suite``'s claims, those of them not yet stored on both sides
+    at every seed below ``max_seeds``, the cells that give each of these one more seed): its two
+    learners' cells at its condition and N, at the smallest seed not stored for both (``planned``
+    holds every seed stored so far, :func:`with_stored_seeds`). A seed whose cell is stored but
+    failed counts as tried: the next round moves past it."""
     pairs = [(p, c) for p, c in points_and_cells(reg, grid, planned, rows) if p.settings["select_on"] == grid.select_on]
     total = 0
     own, specs = [p for p, _ in pairs], {id(p): c for p, c in pairs}
@@ -143,13 +144,18 @@ def undecided(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], 
             if check.status != UNDERPOWERED or not pts:
                 continue
             total += 1
-            cells = [specs[id(p)] for p in pts]
-            seed = max(c.seed for c in cells) + 1
-            if seed >= max_seeds:
+            # each side's cells by seed; the next seed is the smallest that not both sides have stored
+            # (a side may already have seeds past it, added for another check of the claim)
+            sides: dict[str, dict[int, CellSpec]] = {}
+            for p in pts:
+                c = specs[id(p)]
+                sides.setdefault(replace(c, seed=0).cell_id, {})[c.seed] = c
+            seed = next(s for s in range(len(pts) + 1) if not all(s in side for side in sides.values()))
+            if seed >= max_seeds or len(sides) < 2:  # a side with no cell at all: seeds cannot settle it
                 continue
             count += 1
-            for c in cells:
-                nxt = replace(c, seed=seed)
+            for side in sides.values():
+                nxt = replace(next(iter(side.values())), seed=seed)
                 if nxt.cell_id not in rows:
                     todo.setdefault(nxt.cell_id, nxt)
     return total, count, list(todo.values())
@@ -364,6 +370,7 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         flatters = flattery(grid, planned, rows)
         metric = next((r["metric"] for r in mine if r.get("metric")), None)
         facts = _facts(planned, mine, [stale(r) for r in mine] if stale is not None else [], where)
+        facts["extra_seeds"] = extra_seeds(grid, everything, rows)
         if facts["runs"] or (where / "runs.json").exists():  # forget runs whose cells are all gone
             kept = [{k: v for k, v in run.items() if k != "credited"} for run in facts["runs"]]
             files.write_text(where / "runs.json", json.dumps({"runs": kept}, indent=1) + "\n")
@@ -375,7 +382,8 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
                          + ("\n" + "\n".join(check) if check else ""))
         files.write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
-             "compute_seconds": facts["compute"], "runs": facts["runs"], "caveats": list(suite.caveats),
+             "compute_seconds": facts["compute"], "runs": facts["runs"], "extra_seeds": facts["extra_seeds"],
+             "caveats": list(suite.caveats),
              "paper_scale": suite.paper_scale, "answers_paper": grid.scale == suite.paper_scale,
              "curves": dict(suite.curves), "claims": [to_json(r, suite.curves) for r in results],
              "selection_on_test": [{k: v for k, v in f.items() if not k.startswith("_")} for f in flatters]}, indent=1,
@@ -406,6 +414,27 @@ def sweep_section(sweeps: list[tuple[str, str]]) -> str:
         return ""
     return "\n".join(["", "## Against the swept parameter", "",
                       *[f"![{caption}]({png})\n" for caption, png in sweeps]])
+
+
+def extra_seeds(grid: Grid, everything: list[CellSpec], rows: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The stored cells past the scale's seeds that the claims use (``bench run --until-decided``
+    added them to the cells of undecided checks): how many, at which seeds, their compute. None
+    when there are none."""
+    extra = [(c.seed, rows[c.cell_id]) for c in everything if c.seed >= grid.seeds and c.cell_id in rows]
+    if not extra:
+        return None
+    return {"cells": len(extra), "seeds": sorted({s for s, _ in extra}),
+            "compute_seconds": round(sum(r["seconds"] or 0.0 for _, r in extra), 1)}
+
+
+def extra_seeds_line(extra: dict[str, Any], grid: Grid) -> str:
+    """verdict.md's line on the seeds ``--until-decided`` added."""
+    seeds = extra["seeds"]
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
+    return (f"- Extra seeds: the claims also use {extra['cells']} cell(s) at {which} that `{command(grid)} "
+            f"--until-decided` added to the cells of undecided checks (compute "
+            f"{extra['compute_seconds']:.0f} s, not in the figures above); each check's `seeds / points` says how "
+            f"many it used. The learning curves show seeds 0–{grid.seeds - 1}.")
 
 
 def _facts(planned: list[CellSpec], mine: list[dict[str, Any]], stale: list[list[str]], where: Path) -> dict[str, Any]:
@@ -475,6 +504,7 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               + (f", **{cells['stale']} stale** (computed by code that has changed since: "
                  f"{'; '.join(facts['stale_reasons'])}; `{command(grid)}` re-runs them)" if cells["stale"] else "")
               + ".",
+              *([extra_seeds_line(facts["extra_seeds"], grid)] if facts.get("extra_seeds") else []),
               "- Learning curves: " + ", ".join(f"[{t}]({t}.md)" for t in tasks) + ".", ""]
     for i, r in enumerate(results, 1):
         legend = leaderboard.grid_legend(r.grids)
@@ -484,7 +514,8 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
                   leaderboard.gfm(checks_table(r, suite.curves), CHECK_HEADERS), "", *([legend, ""] if legend else [])]
     what = METRIC_WORDS.get(metric or "", metric or "the test metric")
     lines += ["Scores are the " + what + " of each cell. A difference a − b is score(a) − score(b) paired by "
-              "seed, its interval the 95% t-interval of the mean over the paired seeds (HOLDS: entirely below 0). "
+              "seed, its interval the 95% t-interval of the mean over the paired seeds, `p (Holm)` the Holm-adjusted "
+              "one-sided p-value of a − b < 0 (the rule above turns these into the verdict). "
               "A slope is the least-squares slope of log score against log x over every seed-level point, its "
               "interval ± t(0.975, points − 2) × standard error.", "",
               # a claim that reads other numbers than these (WidthNeeded: training scores) says how
@@ -492,8 +523,11 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               *flattery_section(flatters or [], suite.curves),
               "## Caveats", ""]
     lines += [f"- {c}" for c in suite.caveats]
-    lines += ["- Each interval is a 95% interval for its own check; none is adjusted for the number of checks "
-              "on this page.", ""]
+    if results:
+        lines += ["- Each interval is a 95% interval for its own check, not widened for the number of checks. The "
+                  "verdicts of a claim's paired checks are Holm-corrected across that claim's paired checks; level "
+                  "and slope checks, and different claims, are not corrected for one another."]
+    lines += [""]
     return "\n".join(lines)
 
 

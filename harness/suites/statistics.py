@@ -82,7 +82,8 @@ def paired(condition: str, n: int, a: str, b: str, scores_a: dict[int, float], s
     seeds = sorted(set(scores_a) & set(scores_b))
     dropped = len(set(scores_a) ^ set(scores_b))
     what = f"{a} − {b}"
-    note = f"{dropped} seed(s) with a result on one side only, left out" if dropped else ""
+    note = (f"{dropped} seed(s) with a result on one side only — a failed cell, or a seed added for another check "
+            f"— left out" if dropped else "")
     means = [float(np.mean([s[k] for k in seeds])) for s in (scores_a, scores_b)] if seeds else [0.0, 0.0]
     delta = margin * max(abs(means[0]), abs(means[1]))
     if len(seeds) < 2:
