@@ -194,3 +194,44 @@ def test_an_ordering_claim_is_corrected_across_its_checks_and_states_a_margin():
     eq = Ordering(learners=("a", "b"), text="t", source="s").evaluate(same)
     assert eq.status == EQUIVALENT and eq.checks[0].margin == pytest.approx(0.1 * max(
         np.mean([p.score for p in same if p.learner == x]) for x in "ab"))
+
+
+def test_underpowered_checks_of_a_claim_name_seeds_at_holms_strictest_level():
+    """Within a claim of m paired checks the seeds named are the smallest n whose half-width at
+    scipy's t quantile 1 − 0.025/m is below δ (Holm may ask that level of any one check), so that
+    a difference of δ is resolved whatever the other checks show; m = 1 is the 95% interval's."""
+    rng = np.random.default_rng(6)
+    pts = []
+    for n in (100, 200, 400):
+        for seed in range(3):
+            base = 1 + rng.normal(0, 0.05)
+            pts += [point("a", n, seed, base), point("b", n, seed, base + rng.normal(0, 0.2)),
+                    point("c", n, seed, base + rng.normal(0, 0.3))]
+    result = Ordering(learners=("a", "b", "c"), text="t", source="s").evaluate(pts)
+    m = len(result.checks)
+    assert m == 6
+    named = 0
+    for check in result.checks:
+        x, y = check.pair
+        by = {(p.learner, p.seed): p.score for p in pts if p.n == check.n}
+        d = np.array([by[(x, s)] - by[(y, s)] for s in range(3)])
+        s = d.std(ddof=1)
+        half = lambda k: stats.t.ppf(1 - 0.025 / m, k - 1) * s / np.sqrt(k)  # noqa: E731
+        expected = next(k for k in range(2, 10_000) if half(k) < check.margin)
+        assert check.seeds_needed == expected
+        named += check.status == UNDERPOWERED
+    assert named >= 3
+
+
+def test_an_underpowered_check_with_enough_seeds_says_its_estimate_lies_between_0_and_the_margin():
+    from harness.reporting.verdicts import checks_table
+    from harness.suites.claims import ClaimResult
+    from harness.suites.statistics import Check
+
+    claim = Ordering(learners=("a", "b"), text="t", source="s")
+    short = Check("t", 100, "a − b", 3, 0, 0.05, -0.01, 0.11, UNDERPOWERED, margin=0.1, seeds_needed=8)
+    enough = Check("t", 200, "a − b", 9, 0, 0.05, -0.01, 0.11, UNDERPOWERED, margin=0.1, seeds_needed=8)
+    rows = checks_table(ClaimResult(claim, UNDERPOWERED, "", [short, enough]))
+    assert rows[0][-1] == "UNDERPOWERED (≈ 8 paired seeds would resolve ±0.1)"
+    assert rows[1][-1] == ("UNDERPOWERED (9 paired seeds resolve ±0.1 at this spread, but the estimate lies between 0 "
+                           "and the margin)")

@@ -18,6 +18,10 @@ def checks_table(result: ClaimResult, curves: dict[str, str] | None = None) -> l
         notes = [c.note] if c.note else []
         if c.status == EQUIVALENT:
             notes.append(f"inside ±{c.margin:.3g}")
+        elif c.status == UNDERPOWERED and c.seeds_needed is not None and c.seeds_needed <= c.count:
+            # the spread resolves a difference of δ already: the estimate sits between 0 and the margin
+            notes.append(f"{c.count} paired seeds resolve ±{c.margin:.3g} at this spread, but the estimate lies "
+                         f"between 0 and the margin")
         elif c.status == UNDERPOWERED and c.seeds_needed is not None:
             seeds = f"more than {MAX_SEEDS_NAMED:,}" if c.seeds_needed > MAX_SEEDS_NAMED else f"≈ {c.seeds_needed}"
             notes.append(f"{seeds} paired seeds would resolve ±{c.margin:.3g}")

@@ -11,9 +11,11 @@ A paired check (``a < b`` at one N) is decided on the differences d = a − b pa
   ``margin`` × the larger of the two mean errors, both reject at :data:`ALPHA` (Holm-corrected
   likewise): with one check, the 95% interval lies inside (−δ, δ).
 - **UNDERPOWERED**: none of these; the check names how many paired seeds would resolve a
-  difference of δ at the observed spread s of the differences — the smallest n whose 95%
-  half-width t₀.₉₇₅,ₙ₋₁·s/√n is below δ (then a true difference of δ would be HOLDS or FAILS, and
-  a true 0 EQUIVALENT). Fewer than 2 paired seeds is UNDERPOWERED too.
+  difference of δ at the observed spread s of the differences — the smallest n whose half-width
+  t₁₋α/ₘ,ₙ₋₁·s/√n is below δ, m the number of the claim's paired checks (Holm's strictest level;
+  m = 1: the 95% half-width t₀.₉₇₅,ₙ₋₁·s/√n). Then, whatever the other checks' p-values, a true
+  difference of δ would be HOLDS or FAILS and a true 0 EQUIVALENT. Fewer than 2 paired seeds is
+  UNDERPOWERED too.
 
 Checks without a pair (a level, a slope) keep the interval rule: HOLDS / FAILS / NOT SEPARABLE.
 """
@@ -61,6 +63,7 @@ class Check:
     p_equivalent: float | None = None
     holm: tuple[float, float, float] | None = None
     seeds_needed: int | None = None
+    spread: float | None = None  # paired checks: the standard deviation of the differences (ddof 1)
     pair: tuple[str, str] | None = None  # the learner references (a, b) of ``a − b``
 
 
@@ -95,7 +98,8 @@ def paired(condition: str, n: int, a: str, b: str, scores_a: dict[int, float], s
     p_claim, p_other, p_equivalent = one_sided(d, delta)
     check = Check(condition, n, what, len(seeds), dropped, mean, lo, hi, UNDERPOWERED, note, margin=delta,
                   p_claim=p_claim, p_other=p_other, p_equivalent=p_equivalent,
-                  seeds_needed=seeds_to_resolve(float(d.std(ddof=1)), delta), pair=(a, b))
+                  seeds_needed=seeds_to_resolve(float(d.std(ddof=1)), delta), spread=float(d.std(ddof=1)),
+                  pair=(a, b))
     return holm_decide([check])[0]
 
 
@@ -117,18 +121,24 @@ def one_sided(d: np.ndarray, delta: float) -> tuple[float, float, float]:
     return p_claim, p_other, p_equivalent
 
 
-def seeds_to_resolve(spread: float, delta: float) -> int | None:
-    """The smallest number of paired seeds n ≥ 2 whose 95% t half-width t₀.₉₇₅,ₙ₋₁·s/√n lies below
-    ``delta`` at spread s (None when δ is 0; :data:`MAX_SEEDS_NAMED` + 1 past that many)."""
+def seeds_to_resolve(spread: float, delta: float, family: int = 1) -> int | None:
+    """The smallest number of paired seeds n ≥ 2 whose t half-width t₁₋α/ₘ,ₙ₋₁·s/√n lies below
+    ``delta`` at spread s, α = :data:`ALPHA` and m = ``family`` (the checks Holm corrects together:
+    α/m is the strictest level Holm may ask of one of them; m = 1 is the 95% half-width
+    t₀.₉₇₅,ₙ₋₁·s/√n). None when δ is 0; :data:`MAX_SEEDS_NAMED` + 1 past that many."""
     from scipy import stats  # lazily
 
     if delta <= 0:
         return None
     if spread == 0:
         return 2
-    ns = np.arange(2, MAX_SEEDS_NAMED + 1)  # one vectorised quantile call: the loop was 0.1 s a check
-    ok = stats.t.ppf(0.5 + LEVEL / 2, ns - 1) * spread / np.sqrt(ns) < delta
-    return int(ns[np.argmax(ok)]) if ok.any() else MAX_SEEDS_NAMED + 1
+    # vectorised quantile calls (a loop was 0.1 s a check), the first 63 n before the rest: the
+    # half-width falls with n, so the first n that qualifies is the answer
+    for ns in (np.arange(2, 65), np.arange(65, MAX_SEEDS_NAMED + 1)):
+        ok = stats.t.ppf(1 - ALPHA / family, ns - 1) * spread / np.sqrt(ns) < delta
+        if ok.any():
+            return int(ns[np.argmax(ok)])
+    return MAX_SEEDS_NAMED + 1
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -147,14 +157,17 @@ def holm(pvalues: list[float]) -> list[float]:
 def holm_decide(checks: list[Check], alpha: float = ALPHA) -> list[Check]:
     """The paired checks of one claim decided together: each family of one-sided p-values (the
     claimed side, the other side, equivalence) Holm-adjusted over the checks that have them, then
-    HOLDS / FAILS / EQUIVALENT where the adjusted p is below ``alpha``, else UNDERPOWERED. Checks
-    without p-values (too few seeds, or not paired) are returned as they are."""
+    HOLDS / FAILS / EQUIVALENT where the adjusted p is below ``alpha``, else UNDERPOWERED; the seeds
+    each names are at Holm's strictest level for that many checks (:func:`seeds_to_resolve`).
+    Checks without p-values (too few seeds, or not paired) are returned as they are."""
     tested = [c for c in checks if c.p_claim is not None]
     if not tested:
         return checks
     families = [holm([getattr(c, key) for c in tested]) for key in ("p_claim", "p_other", "p_equivalent")]
     for c, p_claim, p_other, p_equivalent in zip(tested, *families):
         c.holm = (p_claim, p_other, p_equivalent)
+        if c.spread is not None and c.margin is not None:
+            c.seeds_needed = seeds_to_resolve(c.spread, c.margin, len(tested))
         c.status = (HOLDS if p_claim < alpha else FAILS if p_other < alpha else
                     EQUIVALENT if p_equivalent < alpha else UNDERPOWERED)
     return checks
@@ -218,8 +231,9 @@ RULE = ("a check of \"a < b\" at one N uses the test errors paired by seed: it *
         "check: its 95% interval lies below 0), **FAILS** when the test of a − b > 0 does, is **EQUIVALENT** when "
         "two one-sided tests put a − b inside the claim's practical margin ±δ (δ = 10% of the larger mean error "
         "unless the claim states another; with one check: the 95% interval lies inside ±δ), Holm-corrected "
-        "likewise, and is **UNDERPOWERED** otherwise — it then names the seeds that would resolve ±δ at the "
-        "observed spread (`bench run --suite NAME --until-decided` adds them). A check of a level or a slope is "
+        "likewise, and is **UNDERPOWERED** otherwise — it then names the paired seeds that would resolve a "
+        "difference of δ at the observed spread s: the smallest n with t(1 − 0.025/m, n − 1)·s/√n < δ, m the "
+        "claim's paired checks (Holm's strictest level; `bench run --suite NAME --until-decided` adds seeds). A check of a level or a slope is "
         "HOLDS or FAILS when its 95% interval lies on one side of its threshold, else **NOT SEPARABLE**. At one N "
         "(and condition) a claim's checks combine: FAILS if any fails, HOLDS if all hold, else the first of NOT "
         "SEPARABLE, UNDERPOWERED, EQUIVALENT that occurs. A claim's verdict is one word when every place agrees; "
