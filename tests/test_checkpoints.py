@@ -186,7 +186,7 @@ def test_bench_show_lists_cells_in_progress(bench, tmp_path):
     checkpoints.TrainingCheckpoint(cell, 2, "sgd", {}).save({}, 117, 800)
     code, out, _ = bench("show")
     assert code == 0 and "1 cell(s) in progress" in out
-    assert "sin3 · three_layer_sgd · N=1000 · seed 0: program 2, epoch 117 of 800" in out
+    assert "epoch 117 of 800 (program 2), saved " in out and ": sin3 · three_layer_sgd · N=1000 · seed 0" in out
     assert max(len(line) for line in out.splitlines()) <= 100 or str(tmp_path) in out.splitlines()[-1]
     assert "in progress" not in bench("show", "-l", "ntk")[1]
 

@@ -362,8 +362,9 @@ def in_progress_text(store: Store, task: str | None = None, learner: str | None 
         return ""
     lines = [f"\n{len(cells)} cell(s) in progress; a `bench run` of their grid resumes each from its checkpoint:"]
     for c in cells:
-        lines.append(_shorten(f"  {c.get('label', c['cell_id'])}: program {c.get('program')}, epoch {c.get('epoch')} "
-                              f"of {c.get('epochs')}, saved {c.get('saved_at')}", SHOW_WIDTH))
+        # where it is first: a long label is what gets cut at 100 columns
+        lines.append(_shorten(f"  epoch {c.get('epoch')} of {c.get('epochs')} (program {c.get('program')}), saved "
+                              f"{c.get('saved_at')}: {c.get('label', c['cell_id'])}", SHOW_WIDTH))
     return "\n".join(lines + [f"  (checkpoints in {root}/)"]) + "\n"
 
 
