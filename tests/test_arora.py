@@ -263,6 +263,7 @@ def test_the_suite_plans_both_tasks_at_every_p_with_test_labels_corrupted():
     assert max(c.n for c in paper) <= 260  # what two digit classes leave after their 100 test points
 
 
+@pytest.mark.slow  # 1-4 s; the default run stays under 2 minutes (the path is covered by faster tests)
 def test_a_reduced_copy_of_the_suite_runs_end_to_end_and_writes_verdict_and_figures(tmp_path):
     reg = load_registry()
     suite = dataclasses.replace(reg.suites["arora-random-labels"], ns=(50,), seeds=1, n_test=200,

@@ -108,6 +108,7 @@ def test_bench_run_on_a_scheduler_trains_the_cells_a_local_run_would(tmp_path, c
     assert _rows(Store(tmp_path / "cli.sqlite")) == _rows(local)
 
 
+@pytest.mark.slow  # 1-4 s; the default run stays under 2 minutes (the path is covered by faster tests)
 def test_a_cell_past_its_timeout_is_stored_as_timeout_and_the_worker_trains_on(tmp_path, cluster):
     reg = load_registry()
     slow = reg.learners["two_layer_sgd"].with_params(width=[256], lr=[0.01], weight_decay=[0.0], epochs=[5000],

@@ -65,6 +65,7 @@ def test_listing_the_plugin_imports_no_heavy_library(plugin_site, tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "[]"  # scikit-learn is imported in KNN.fit only
 
 
+@pytest.mark.slow  # 1-4 s; the default run stays under 2 minutes (the path is covered by faster tests)
 def test_installed_plugin_runs_beside_builtins(plugin_site, tmp_path):
     proc = bench(plugin_site, tmp_path, "run", "-t", "halfspace", "-l", "knn", "-l", "kernel_ridge",
                  "-p", "kernel_ridge.kernel=rbf", "-p", "gamma_scale=1.0", "--ns", "60,120", "--seeds", "2",

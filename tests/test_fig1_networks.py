@@ -260,6 +260,7 @@ def test_the_hidden_weight_limit_matches_arccos_ntk_rescaled():
     np.testing.assert_allclose(with_biases, 2 * (arccos.ntk(X, X, 3, 0.5) - lam2), rtol=1e-7)
 
 
+@pytest.mark.slow  # 1-4 s; the default run stays under 2 minutes (the path is covered by faster tests)
 def test_empirical_hidden_weight_ntk_approaches_its_limit_like_one_over_root_m(reg):
     learner = reg.learners["three_layer_ntk"]
     X = unit_rows(np.random.default_rng(5), 8)

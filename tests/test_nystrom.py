@@ -88,6 +88,7 @@ def test_ntk_nystrom_selection_scores_equal_the_exact_ones_with_every_point_a_ce
         assert a["cg_iterations"] <= nystrom.FALKON_MAX_ITER and a["cg_residual"] <= nystrom.FALKON_TOL
 
 
+@pytest.mark.slow  # 1-4 s; the default run stays under 2 minutes (the path is covered by faster tests)
 def test_ntk_nystrom_approaches_the_exact_solve_as_centres_are_added(nystrom_everywhere):
     rng = np.random.default_rng(3)
     X, Z = sphere(rng, 2000), sphere(rng, 500)

@@ -250,6 +250,7 @@ class Links(HTMLParser):
             self.href = None
 
 
+@pytest.mark.slow  # 1-4 s; the default run stays under 2 minutes (the path is covered by faster tests)
 def test_the_gallery_shows_every_plot_as_a_thumbnail_linking_its_table(fake_plugin, monkeypatch, bench, tmp_path):
     from markdown_it import MarkdownIt
 

@@ -220,6 +220,7 @@ def test_a_suite_compares_validation_and_test_selection_side_by_side(toy, bench,
         assert float(r["selected on validation"]) == pytest.approx(np.mean([v for v, _ in pairs]), rel=6e-3)
 
 
+@pytest.mark.slow  # 1-4 s; the default run stays under 2 minutes (the path is covered by faster tests)
 def test_a_suite_with_conditions_runs_each_and_lists_them(fake_plugin, monkeypatch, bench, tmp_path):
     from suite_plugin import install_conditions
 
