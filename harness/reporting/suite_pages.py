@@ -431,10 +431,10 @@ def extra_seeds_line(extra: dict[str, Any], grid: Grid) -> str:
     """verdict.md's line on the seeds ``--until-decided`` added."""
     seeds = extra["seeds"]
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
-    return (f"- Extra seeds: the claims also use {extra['cells']} cell(s) at {which} that `{command(grid)} "
-            f"--until-decided` added to the cells of undecided checks (compute "
-            f"{extra['compute_seconds']:.0f} s, not in the figures above); each check's `seeds / points` says how "
-            f"many it used. The learning curves show seeds 0–{grid.seeds - 1}.")
+    return (f"- Extra seeds: the claims also use {extra['cells']} cell(s) at {which}, past the scale's own, that the "
+            f"store holds — added to undecided checks by `{command(grid)} --until-decided`, or the same cells run "
+            f"by another scale (compute {extra['compute_seconds']:.0f} s, not in the figures above); each check's "
+            f"`seeds / points` says how many it used. The learning curves show seeds 0–{grid.seeds - 1}.")
 
 
 def _facts(planned: list[CellSpec], mine: list[dict[str, Any]], stale: list[list[str]], where: Path) -> dict[str, Any]:
