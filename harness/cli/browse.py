@@ -269,12 +269,9 @@ def leaderboard_(task_names, suite_name, scale, store_path, out) -> int:
     out = pages_of(path, out)
     files.claim(out, path)  # this store's pages only: another store's folder is refused
     if suite_name:
-        cells = suite_pages.cells(reg, grid)
-        everything = {r["cell_id"]: r for r in rows}
-        cells = suite_pages.with_stored_seeds(grid, cells, everything)  # with the seeds --until-decided added
-        paths = suite_pages.build(reg, suite, grid, cells, {c.cell_id: everything[c.cell_id] for c in cells
-                                                            if c.cell_id in everything},
-                                 out, staleness(reg), everything)
+        # the suite's stored cells, with the seeds --until-decided added
+        cells, mine, everything = suite_pages.stored_cells(grid, suite_pages.cells(reg, grid), rows)
+        paths = suite_pages.build(reg, suite, grid, cells, mine, out, staleness(reg), everything)
     else:
         paths = leaderboard.build(rows, out, task_names or None, descriptions(reg), staleness(reg))
     for p in paths:

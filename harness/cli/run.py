@@ -297,9 +297,7 @@ def _until_decided(reg: Registry, suite: Any, grid: Any, suite_cells: list, stor
     quiet = run.pop("quiet")
     trained, seconds = 0, 0.0
     for round_no in itertools.count(1):
-        everything = {r["cell_id"]: r for r in store.rows()}
-        planned = suite_pages.with_stored_seeds(grid, suite_cells, everything)
-        rows = {c.cell_id: everything[c.cell_id] for c in planned if c.cell_id in everything}
+        planned, rows, _ = suite_pages.stored_cells(grid, suite_cells, store.rows())
         total, below, more = suite_pages.undecided(reg, suite, grid, planned, rows, max_seeds)
         done = f" ({trained} cell(s) trained in {seconds:.0f} s)" if trained else ""
         if not more:
@@ -492,9 +490,8 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     if not no_leaderboard and grid is not None:
         where = suite_pages.directory(out_dir, grid)
         suite_pages.record_run(where, COMMAND_ARGV, summary.seconds, summary.ran, jobs)
-        everything = {r["cell_id"]: r for r in store.rows()}
-        planned = suite_pages.with_stored_seeds(grid, suite_cells, everything)  # with seeds --until-decided added
-        rows = {c.cell_id: everything[c.cell_id] for c in planned if c.cell_id in everything}  # whatever -t/-l trained
+        # all of the suite's stored cells, whatever -t/-l trained, with the seeds --until-decided added
+        planned, rows, everything = suite_pages.stored_cells(grid, suite_cells, store.rows())
         if rows:
             suite_pages.build(reg, suite, grid, planned, rows, out_dir, staleness(reg), everything)
             click.echo(f"Suite pages: {where}/ (verdict: {where / 'verdict.md'})")

@@ -21,7 +21,7 @@ import textwrap
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -123,6 +123,16 @@ def with_stored_seeds(grid: Grid, planned: list[CellSpec], stored: dict[str, dic
         out += last
         seed += 1
     return out
+
+
+def stored_cells(grid: Grid, planned: list[CellSpec], store_rows: Iterable[dict[str, Any]]
+                 ) -> tuple[list[CellSpec], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """``planned`` with the seeds past the scale's that the store holds (:func:`with_stored_seeds`),
+    the stored rows of those cells by cell id, and every row of the store by id (a width check
+    reads another scale's cells there)."""
+    everything = {r["cell_id"]: r for r in store_rows}
+    planned = with_stored_seeds(grid, planned, everything)
+    return planned, {c.cell_id: everything[c.cell_id] for c in planned if c.cell_id in everything}, everything
 
 
 def undecided(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]],

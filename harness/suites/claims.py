@@ -37,8 +37,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from harness.suites.statistics import (FAILS, HOLDS, MARGIN, NOT_SEPARABLE, PRECEDENCE, Check, combine, holm_decide,
-                                       level, paired, slope)
+from harness.suites.statistics import (FAILS, HOLDS, MARGIN, NOT_SEPARABLE, READING_ORDER, Check, combine,
+                                       holm_decide, level, paired, slope)
 
 if TYPE_CHECKING:
     from harness.suites.grid import Grid
@@ -265,12 +265,8 @@ class _Pairwise(Claim):
                if p.n == check.n and (check.condition == p.condition or check.condition.startswith(p.condition + ", "))]
         value = check.condition.rsplit(f", {self.per}=", 1)[1] if self.per and f", {self.per}=" in check.condition \
             else None
-        out = []
-        for ref in check.pair:
-            by_label = _by_label(ref, pts)
-            out += [p for p in pts if _matches(ref, p, by_label)
-                    and (value is None or self.per not in p.fixed or str(p.fixed[self.per]) == value)]
-        return out
+        return [p for ref in check.pair for p in select(ref, pts)
+                if value is None or self.per not in p.fixed or str(p.fixed[self.per]) == value]
 
     def evaluate(self, points: Iterable[Point]) -> ClaimResult:
         refs = self.learner_refs()
@@ -469,7 +465,7 @@ def _summary(checks: list[Check], by_n: bool) -> str:
                          if c.lo is not None else f"{c.what}: {c.status} ({c.note})" for c in checks)
     per_n = {n: combine(c.status for c in checks if c.n == n) for n in sorted({c.n for c in checks})}
     parts = []
-    for status in (HOLDS, *PRECEDENCE[:-1]):
+    for status in READING_ORDER:
         ns = [n for n, s in per_n.items() if s == status]
         if ns:
             parts.append(f"{status} at {where_ns(ns, list(per_n))}")
@@ -519,7 +515,7 @@ def headline(checks: list[Check], by_n: bool) -> str:
         if len(patterns) == 1:
             pattern = next(iter(per.values()))
             ns = list(pattern)
-            words = [w for w in (HOLDS, *PRECEDENCE[:-1]) if w in pattern.values()]
+            words = [w for w in READING_ORDER if w in pattern.values()]
             held = [n for n, st in pattern.items() if st == HOLDS]
             if len(words) == 2 and held:  # "HOLDS at N ≥ 500; UNDERPOWERED below"
                 other = "below" if held == ns[-len(held):] else "above" if held == ns[:len(held)] else \
@@ -532,7 +528,7 @@ def headline(checks: list[Check], by_n: bool) -> str:
     if len(set(per_condition.values())) == 1:
         return next(iter(per_condition.values()))
     if len(conditions) > 1 and len(conditions) <= 6:
-        words = [w for w in (HOLDS, *PRECEDENCE[:-1]) if w in per_condition.values()]
+        words = [w for w in READING_ORDER if w in per_condition.values()]
         return "; ".join(f"{w} on {', '.join(c for c in conditions if per_condition[c] == w)}" for w in words)
     return _counted(statuses, "checks")
 
@@ -540,7 +536,7 @@ def headline(checks: list[Check], by_n: bool) -> str:
 def _counted(statuses: list[str], unit: str) -> str:
     """``HOLDS at 4 of 9 (condition, N); UNDERPOWERED at 3; EQUIVALENT at 2``: how many places (or
     checks) each word was found at."""
-    words = [w for w in (HOLDS, *PRECEDENCE[:-1]) if w in statuses]
+    words = [w for w in READING_ORDER if w in statuses]
     first, rest = words[0], words[1:]
     return "; ".join([f"{first} at {statuses.count(first)} of {len(statuses)} {unit}",
                       *(f"{w} at {statuses.count(w)}" for w in rest)])

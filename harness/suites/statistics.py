@@ -32,6 +32,8 @@ HOLDS, FAILS, NOT_SEPARABLE = "HOLDS", "FAILS", "NOT SEPARABLE"
 EQUIVALENT, UNDERPOWERED = "EQUIVALENT", "UNDERPOWERED"
 # How checks combine into one word (see combine): the first that occurs wins, HOLDS only when all hold.
 PRECEDENCE = (FAILS, NOT_SEPARABLE, UNDERPOWERED, EQUIVALENT, HOLDS)
+# The order a verdict lists the words it found in: HOLDS first, then as they take precedence.
+READING_ORDER = (HOLDS, *PRECEDENCE[:-1])
 
 LEVEL = 0.95
 ALPHA = (1 - LEVEL) / 2  # each one-sided test: with one check, the two-sided 95% interval's rule
@@ -97,10 +99,9 @@ def paired(condition: str, n: int, a: str, b: str, scores_a: dict[int, float], s
     mean, lo, hi = t_interval(list(d))
     p_claim, p_other, p_equivalent = one_sided(d, delta)
     check = Check(condition, n, what, len(seeds), dropped, mean, lo, hi, UNDERPOWERED, note, margin=delta,
-                  p_claim=p_claim, p_other=p_other, p_equivalent=p_equivalent,
-                  seeds_needed=seeds_to_resolve(float(d.std(ddof=1)), delta), spread=float(d.std(ddof=1)),
+                  p_claim=p_claim, p_other=p_other, p_equivalent=p_equivalent, spread=float(d.std(ddof=1)),
                   pair=(a, b))
-    return holm_decide([check])[0]
+    return holm_decide([check])[0]  # decides it alone, and names its seeds
 
 
 def one_sided(d: np.ndarray, delta: float) -> tuple[float, float, float]:
