@@ -103,6 +103,15 @@ ALLEN_ZHU_FIG1 = Suite(
         "paper-n": Scale(
             ns=PAPER_NS, seeds=3, n_test=5000, learners=_fig1_nets(PAPER_N_NET), conditions={"label_sigma": (0.0,)},
             width_check="paper-n-width",
+            caveats=(
+                "Scale paper-n runs Fig. 1(b)'s N (200 … 10⁴) at width 1000, half the paper's m = 2000, so "
+                "that it runs on 2 cores; only σ = 0 (the paper's noise-free data). Width favours the curves "
+                "the claim says lose (allen-zhu-fig1a: the 2-layer and NTK errors still fall from width 50 to "
+                "500, the 3-layer error does not), so the width check below sets each curve at width 2000 "
+                "beside width 1000 at N = 1000 and 2000 (seed 0). The lr grid is the paper scale's times "
+                "2000/1000 (the stable lr falls like 1/m); the epochs each winner trained, and how many stopped at the "
+                "cap rather than by early stopping, are tabled on the learning-curve page.",
+            ),
             note="Fig. 1(b)'s N (200 … 10⁴) at width 1000, σ = 0: ≈ 7 h on 2 cores with --jobs 2 (bench run's "
                  "estimate from the stored timings, 2026-12-04; at N = 10⁴ the 3-layer curves train past the "
                  "800-epoch cap, which doubles), resumable cell by cell (checkpoints), --ns to run the small N "
@@ -127,8 +136,9 @@ ALLEN_ZHU_FIG1 = Suite(
         "epochs, lr/10 at 400, lr × weight decay from {1, 2, 5}·10⁻ᵏ) is the allen-zhu-fig1b suite.",
         "ntk (the exact infinite-width NTK with biases, fitted by kernel ridge) and kernel_ridge are our "
         "additions, for context; no claim is made about them or about the '(last)' curves.",
-        "Label noise is our condition, not the paper's (its data are noise-free): σ ∈ {0, 0.1, 0.5}·std y of "
-        "additive Gaussian noise on the training labels, std y estimated once on 20,000 draws of sin3, the test "
+        "Label noise is our condition, not the paper's (its data are noise-free): σ ∈ {0, 0.1, 0.5}·std y "
+        "(the small and paper scales; the grid line above names each scale's) of additive Gaussian noise on "
+        "the training labels, std y estimated once on 20,000 draws of sin3, the test "
         "set clean; the claim is checked, and its verdict stated, per σ. Training length is early stopping "
         "on the validation split (to convergence, under a cap of 300 epochs at the small scale and 800 at the "
         "paper scale), not a fixed epoch count; width is fixed per scale (the width sweep is allen-zhu-fig1a).",

@@ -325,3 +325,23 @@ def test_a_classification_exponent_drops_only_zero_errors(tmp_path):
     assert {r[0]: r[col] for r in table[1:]} == {"perfect": "-1.00 ‡", "tiny": "-1.00"}
     assert "mean error is not 0 (a perfect score has no logarithm); left out: perfect at N = 1600" in md
     assert "1e-4" not in md
+
+
+def test_the_epochs_table_gives_each_ns_range_and_counts_seeds_that_early_stopping_did_not_end(tmp_path):
+    """Worked by hand: grid epochs [100], patience 20. N = 100: best epochs 50 and 90 → "50–90",
+    90 > 100 − 20 so 1 of 2 at the cap. N = 400: 150 and 199 trained under the doubled cap 200
+    (the edge search doubles while the best epoch is the cap): 199 > 180 is at it, 150 is not."""
+    store = Store(tmp_path / "s.sqlite")
+    params = {"epochs": [100], "patience": [20]}
+    for n, seed, epochs in ((100, 0, 50), (100, 1, 90), (400, 0, 150), (400, 1, 199)):
+        store.put({"cell_id": f"net-{n}-{seed}", "task": "toy", "task_params": {}, "task_version": "1",
+                   "learner": "net", "learner_params": params, "learner_version": "1", "n": n, "seed": seed,
+                   "n_test": 100, "val_fraction": 0.2, "status": "ok", "metric": "rel_mse", "test_score": 0.5,
+                   "chosen_params": {"epochs": epochs, "patience": 20, "schedule": "early_stop"},
+                   "learner_grid": {"epochs": [100], "patience": [20]}, "seconds": 1.0})
+    put(store, "kernel", 100, 0, 0.4)  # chooses no epochs: no row
+    leaderboard.build(store.rows(), tmp_path / "lb")
+    text = (tmp_path / "lb" / "toy.md").read_text()
+    header, body = parse_table(text[text.index("Epochs the chosen configuration trained"):])
+    assert header == ["learner", "cap", "N=100", "N=400"]
+    assert body == [["net", "100, 200", "50–90 (1/2 at cap)", "150–199 (1/2 at cap)"]]

@@ -18,7 +18,8 @@ from harness import Ordering, Scale, Suite, hookimpl
 WC = Suite(name="wc", description="ridge at two widths beside the mean", tasks={"line": {}},
            learners={"ridge": {"width": [1]}, "mean": {}}, ns=(20, 40), seeds=2, n_test=100,
            curves={"R": "ridge", "M": "mean"},
-           scales={"main": Scale(width_check="check"),
+           caveats=("the suite's own caveat",),
+           scales={"main": Scale(width_check="check", caveats=("only the main scale's caveat",)),
                    "check": Scale(ns=(40,), seeds=1, learners={"ridge": {"width": [2]}, "mean": {"width": [2]}})},
            claims=(Ordering(learners=("R", "M"), text="ridge beats the mean", source="test"),))
 
@@ -46,6 +47,11 @@ def test_the_page_sets_both_widths_side_by_side_and_says_whether_the_order_moves
     assert [c.strip() for c in row.strip("|").split("|")] == ["R", f"{score[('ridge', 1)]:.3g}",
                                                               f"{score[('ridge', 2)]:.3g}"]
     assert "- N = 40: width 1: R < M; width 2: R < M — the same order." in section
+    # a scale's own caveats follow the suite's on its pages, and on no other scale's
+    caveats = page[page.index("## Caveats"):].splitlines()
+    assert caveats.index("- the suite's own caveat") < caveats.index("- only the main scale's caveat")
+    other = (tmp_path / "lb" / "wc" / "check" / "verdict.md").read_text()
+    assert "- the suite's own caveat" in other and "only the main scale's caveat" not in other
 
 
 def test_a_width_check_must_name_a_scale_of_the_suite():

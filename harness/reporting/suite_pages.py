@@ -393,7 +393,7 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         files.write_text(where / "verdict.json", json.dumps(
             {"suite": suite.name, "scale": grid.scale, "description": suite.description, "cells": facts["cells"],
              "compute_seconds": facts["compute"], "runs": facts["runs"], "extra_seeds": facts["extra_seeds"],
-             "caveats": list(suite.caveats),
+             "caveats": list(suite.caveats_at(grid.scale)),
              "paper_scale": suite.paper_scale, "answers_paper": grid.scale == suite.paper_scale,
              "curves": dict(suite.curves), "claims": [to_json(r, suite.curves) for r in results],
              "selection_on_test": [{k: v for k, v in f.items() if not k.startswith("_")} for f in flatters]}, indent=1,
@@ -532,7 +532,7 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
               *[line for m in dict.fromkeys(getattr(r.claim, "method", "") for r in results) if m for line in (m, "")],
               *flattery_section(flatters or [], suite.curves),
               "## Caveats", ""]
-    lines += [f"- {c}" for c in suite.caveats]
+    lines += [f"- {c}" for c in suite.caveats_at(grid.scale)]
     if results:
         lines += ["- Each interval is a 95% interval for its own check, not widened for the number of checks. The "
                   "verdicts of a claim's paired checks are Holm-corrected across that claim's paired checks; level "
@@ -652,6 +652,8 @@ def listing(reg: Registry, width: int = 100) -> str:
                     f"run: {command(g)}")
             out += block(f"scale {name}{' (default)' if name == DEFAULT_SCALE else ''}"
                          f"{' (answers the paper)' if name == suite.paper_scale else ''}: ", text)
+            for caveat in suite.scales[name].caveats if name in suite.scales else ():
+                out += block(f"caveat (scale {name}): ", caveat, first="    ", rest="        ")
         for i, claim in enumerate(suite.claims, 1):
             out += block(f"claim {i}: ", f"{with_curve_names(claim.statement(), suite.curves)} — {claim.source}")
         for caveat in suite.caveats:

@@ -44,6 +44,9 @@ class Scale:
     # this scale's verdict page sets the two side by side (seed 0), to show whether width moves
     # the claim's ordering (allen-zhu-fig1's paper-n and paper-n-width)
     width_check: str | None = None
+    # what only this scale's pages need to say (e.g. why its width differs from the paper's): one
+    # sentence each, printed after the suite's own caveats
+    caveats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,10 @@ class Suite:
     def __post_init__(self) -> None:
         if isinstance(self.curves, dict) and all(isinstance(v, str) for v in self.curves.values()):
             object.__setattr__(self, "claims", tuple(_with_selectors(c, self.curves) for c in self.claims))
+
+    def caveats_at(self, scale: str = DEFAULT_SCALE) -> tuple[str, ...]:
+        """The caveats a page of ``scale`` prints: the suite's, then the scale's own."""
+        return (*self.caveats, *(self.scales[scale].caveats if scale in self.scales else ()))
 
     @property
     def scale_names(self) -> list[str]:
@@ -230,7 +237,7 @@ def _conditions_table(value: Any, src: Any, path: tuple) -> dict[str, tuple[Any,
     return {k: tuple(toml.param_values(v, src, path + (k,))) for k, v in value.items()}
 
 
-SCALE_KEYS = ("ns", "seeds", "n_test", "tasks", "learners", "note", "conditions", "width_check")
+SCALE_KEYS = ("ns", "seeds", "n_test", "tasks", "learners", "note", "conditions", "width_check", "caveats")
 REQUIRED = ("name", "description", "tasks", "learners", "ns")
 
 
@@ -359,6 +366,8 @@ def suite_from_toml(src: Any) -> Suite:
                 for k in ("note", "width_check"):
                     if k in spec:
                         fields[k] = toml.string(spec[k], src, where + (k,))
+                if "caveats" in spec:
+                    fields["caveats"] = toml.strings(spec["caveats"], src, where + ("caveats",))
                 if "conditions" in spec:
                     fields["conditions"] = _conditions_table(spec["conditions"], src, where + ("conditions",))
                 args[key][name] = Scale(**fields)
@@ -416,7 +425,7 @@ def suite_to_toml(suite: Suite) -> str:
                     list(value) if isinstance(value, tuple) else value
         claims.append(spec)
     scales = {name: {"ns": None if s.ns is None else list(s.ns), "seeds": s.seeds, "n_test": s.n_test,
-                     "note": s.note or None, "width_check": s.width_check,
+                     "note": s.note or None, "width_check": s.width_check, "caveats": list(s.caveats) or None,
                      "conditions": None if s.conditions is None else {k: list(v) for k, v in s.conditions.items()},
                      "tasks": {k: _overrides(v) for k, v in s.tasks.items()} or None,
                      "learners": {k: _overrides(v) for k, v in s.learners.items()} or None}
