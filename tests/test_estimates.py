@@ -343,3 +343,19 @@ def test_the_plan_line_says_which_cells_have_no_stored_timing():
         # 8 cells of 1 s × their ratio (2 where timed) on one worker
         assert stream.getvalue().strip() == (f"Plan: 8 cell(s) to train, 0 already in the store; estimate "
                                              f"0:{8 + 4 * len(timed):02d}{note}.")
+
+
+def test_the_plan_line_counts_cells_timed_only_on_another_grid_of_their_learner():
+    """A stored timing of the learner at another width rescales a cell's cost model, but says
+    nothing of how cost grows with width: the plan line says how many cells rest on that alone."""
+    wide = REG.learners["ntk"].with_params(depth=[3])
+    cells = plan([REG.tasks["sin3"]], [REG.learners["ntk"], wide], [100], range(2), Protocol())
+    for timed, note in ((["ntk"], " (2 timed on other grids only)"), (["ntk", wide.label], "")):
+        stream = io.StringIO()
+        model = CostModel()
+        for label in timed:
+            model.add(("sin3", label), 100, 2.0, 1.0)
+        progress = Progress(len(cells), stream=stream, live=False)
+        progress.calibrate(model, lambda spec: 1.0)
+        progress.begin(RunSummary(), cells, False)
+        assert stream.getvalue().strip() == f"Plan: 4 cell(s) to train, 0 already in the store; estimate 0:08{note}."

@@ -169,7 +169,13 @@ class CostModel:
 
     def calibrated(self, key: tuple[str, str]) -> bool:
         """Whether a cell of ``key`` has any similar timed cell to rescale its prior by."""
-        return any(self.ratios.get(level) for level in _levels(key))
+        return self.similarity(key) is not None
+
+    def similarity(self, key: tuple[str, str]) -> int | None:
+        """How close the timed cells that rescale a cell of ``key`` are: 0 the same task and
+        grid, 1 the same grid on another task, 2 only the learner with another grid (whose
+        cost may grow otherwise with width or epochs than its cost model says); None: untimed."""
+        return next((i for i, level in enumerate(_levels(key)) if self.ratios.get(level)), None)
 
     def __bool__(self) -> bool:
         return bool(self.seconds)
@@ -310,8 +316,13 @@ class Progress:
                 # what the estimate stands on, tersely (the line fits 100 columns): cells with no
                 # stored timing of a similar cell ("untimed") rest on their cost model alone, and
                 # a busy machine scaled every cell
-                untimed = sum(not self.model.calibrated(_key(spec)) for spec in todo)
+                levels = [self.model.similarity(_key(spec)) for spec in todo]
+                untimed, elsewhere = levels.count(None), levels.count(2)
                 notes = (["no stored timings"] if untimed == len(todo) else [f"{untimed} untimed"] if untimed else [])
+                # timed only on another grid of the learner (another width, another epoch cap): the
+                # estimate leans on the cost model's shape, which was far short for allen-zhu-fig1
+                # paper-n's first width-1000 cells (issue #25; docs/usage.md, "Progress")
+                notes += [f"{elsewhere} timed on other grids only"] if elsewhere else []
                 if self.model.slowdown >= 1.2:
                     notes.append(f"busy ×{self.model.slowdown:.1f}")
                 how = f"; estimate {clock_text(estimate)}" + (f" ({'; '.join(notes)})" if notes else "")
