@@ -37,6 +37,10 @@ def test_the_page_sets_both_widths_side_by_side_and_says_whether_the_order_moves
     monkeypatch.setenv("CONCEPTBENCH_PLUGINS", "-builtin,toysuites,wcsuite")
     lb = str(tmp_path / "lb")
     assert bench("run", "--suite", "wc", "--scale", "check", "--jobs", "1", "--out", lb)[0] == 0
+    # one curve at width 1 so far: its order is no evidence that width moves (or keeps) the order
+    assert bench("run", "--suite", "wc", "--scale", "main", "--jobs", "1", "--out", lb, "-l", "ridge")[0] == 0
+    page = (tmp_path / "lb" / "wc" / "main" / "verdict.md").read_text()
+    assert "- N = 40: width 1: R; width 2: R < M — not every curve has run at every width yet." in page
     assert bench("run", "--suite", "wc", "--scale", "main", "--jobs", "1", "--out", lb)[0] == 0
     page = (tmp_path / "lb" / "wc" / "main" / "verdict.md").read_text()
     section = page[page.index("## Width check: width 1 beside 2"):]

@@ -339,9 +339,10 @@ def width_check(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec]
              leaderboard.gfm(table, headers), ""]
     for n in other.ns:
         ranked = {w: " < ".join(c for _, c in sorted(order.get((n, w), []))) for w in (*w_mine, *w_check)}
-        done = {w: r for w, r in ranked.items() if r}
-        verdict = (" — not run at every width yet." if len(done) < len(ranked) else
-                   " — the same order." if len(set(done.values())) == 1 else " — the order moves with width.")
+        # the orders compare only when every curve has a score at every width
+        sets = {w: {c for _, c in order.get((n, w), [])} for w in ranked}
+        verdict = (" — not every curve has run at every width yet." if any(len(c) < len(table) for c in sets.values())
+                   else " — the same order." if len(set(ranked.values())) == 1 else " — the order moves with width.")
         lines.append(f"- N = {n}: " + "; ".join(f"width {w}: {r or 'not run yet'}" for w, r in ranked.items()) + verdict)
     return lines + [""]
 
