@@ -332,7 +332,7 @@ def page(task: str, variants: list[Variant], description: str = "",
             params += " — " + ", ".join(options)
         if len(variants) > 1:
             lines += [f"## {task} ({params})", ""]
-        chosen = chosen_table(v)
+        chosen, epochs = chosen_table(v), epochs_table(v)
         legend = grid_legend(dict(sorted(shown_labels(v).items())))
         lines += [
             f"Metric: **{METRIC_TITLES.get(v.metric or '', v.metric)}**, mean ± std over "
@@ -355,7 +355,7 @@ def page(task: str, variants: list[Variant], description: str = "",
             chosen[0],
             "",
             *([edge_note(chosen[1]), ""] if chosen[1] else []),
-            *([epochs_table(v), ""] if epochs_table(v) else []),
+            *([epochs, ""] if epochs else []),
         ]
     return "\n".join(lines), pngs
 
