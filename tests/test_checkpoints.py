@@ -206,3 +206,23 @@ def test_bench_run_saves_every_checkpoint_minutes_and_refuses_a_bad_value(bench,
     assert not list(checkpoint_root(Store(tmp_path / "store.sqlite")).glob("*"))  # stored: gone
     code, _, err = bench(*args, "--checkpoint-minutes", "-1")
     assert code == 2 and "--checkpoint-minutes must be a number of minutes ≥ 0" in err
+
+
+def test_cells_a_cut_left_half_trained_resume_first_within_their_n(tmp_path):
+    store = Store(tmp_path / "store.sqlite")
+    cells = [spec_of("three_layer_sgd", n, seed) for n in (60, 80) for seed in range(4)]
+    half = [c for c in cells if (c.n, c.seed) in {(60, 3), (80, 2)}]
+    for spec in half:  # what a cut leaves: a program saved at some epoch
+        cell = checkpoints._Cell(checkpoint_root(store) / spec.cell_id, {}, 0.0, spec.describe(), note=lambda m: None)
+        checkpoints.TrainingCheckpoint(cell, 1, "sgd", {}).save({}, 7, 40)
+    handed = []
+
+    def backend(specs, timeout):  # records the order cells are handed out, trains none
+        handed.extend((s.n, s.seed) for s in specs)
+        return []
+
+    for _ in range(5):  # the order among fresh cells is random per process
+        handed.clear()
+        execute(cells, store, backend=backend)
+        assert handed[0] == (80, 2) and handed[4] == (60, 3)
+        assert [n for n, _ in handed] == [80] * 4 + [60] * 4  # largest N first still

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 
-from harness.api.checkpoints import DEFAULT_MINUTES, discard
+from harness.api.checkpoints import DEFAULT_MINUTES, discard, in_progress
 from harness.api.errors import BenchError, one_line
 from harness.api.learners import Learner
 from harness.api.tasks import FiniteTask, Task
@@ -341,6 +341,10 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     if checkpoint_minutes:
         folder = str(checkpoint_root(store).resolve())
         todo = [replace(spec, checkpoints=(folder, float(checkpoint_minutes))) for spec in todo]
+        # Within one N, the cells a cut left half-trained go first (a stable sort keeps the random
+        # order otherwise): their saved work lands soonest instead of waiting behind fresh cells.
+        saved = {row["cell_id"] for row in in_progress(folder)}
+        todo.sort(key=lambda c: (-c.n, c.cell_id not in saved))
     summary.skipped = len(cells) - len(todo)
     if progress is not None:
         # each cell's cost model, rescaled by the stored timings of this run's learners (any
