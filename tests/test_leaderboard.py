@@ -328,20 +328,43 @@ def test_a_classification_exponent_drops_only_zero_errors(tmp_path):
 
 
 def test_the_epochs_table_gives_each_ns_range_and_counts_seeds_that_early_stopping_did_not_end(tmp_path):
-    """Worked by hand: grid epochs [100], patience 20. N = 100: best epochs 50 and 90 → "50–90",
-    90 > 100 − 20 so 1 of 2 at the cap. N = 400: 150 and 199 trained under the doubled cap 200
-    (the edge search doubles while the best epoch is the cap): 199 > 180 is at it, 150 is not."""
+    """Worked by hand: grid epochs [100], patience 20; each row's selection records its trials.
+    N = 100: best epochs 50 and 90 under cap 100 → "50–90", 90 > 100 − 20 so 1 of 2 at the cap.
+    N = 400: 150 and 199 under the cap 200 the edge search re-ran the winner with (199 > 180 is at
+    it, 150 is not), and 290 under a cap of 300 that a learner growing its epochs ×3 used: 290 > 280
+    is at it (a cap inferred by doubling, 400, would call it converged)."""
     store = Store(tmp_path / "s.sqlite")
     params = {"epochs": [100], "patience": [20]}
-    for n, seed, epochs in ((100, 0, 50), (100, 1, 90), (400, 0, 150), (400, 1, 199)):
+    fixed = {"patience": 20, "schedule": "early_stop", "lr": 0.1}
+
+    def trial(cap, best, lr=0.1):
+        return {"params": {**fixed, "lr": lr, "epochs": cap}, "best_epoch": best, "status": "ok"}
+
+    for n, seed, epochs, trials in (
+            (100, 0, 50, [trial(100, 50), trial(100, 70, lr=0.2)]),
+            (100, 1, 90, [trial(100, 90)]),
+            (400, 0, 150, [trial(100, 100), trial(200, 150)]),
+            (400, 1, 199, [trial(100, 100), trial(200, 199)]),
+            (400, 2, 290, [trial(100, 100), trial(300, 290)])):
         store.put({"cell_id": f"net-{n}-{seed}", "task": "toy", "task_params": {}, "task_version": "1",
                    "learner": "net", "learner_params": params, "learner_version": "1", "n": n, "seed": seed,
                    "n_test": 100, "val_fraction": 0.2, "status": "ok", "metric": "rel_mse", "test_score": 0.5,
-                   "chosen_params": {"epochs": epochs, "patience": 20, "schedule": "early_stop"},
+                   "chosen_params": {**fixed, "epochs": epochs}, "selection": trials,
                    "learner_grid": {"epochs": [100], "patience": [20]}, "seconds": 1.0})
     put(store, "kernel", 100, 0, 0.4)  # chooses no epochs: no row
     leaderboard.build(store.rows(), tmp_path / "lb")
     text = (tmp_path / "lb" / "toy.md").read_text()
     header, body = parse_table(text[text.index("Epochs the chosen configuration trained"):])
     assert header == ["learner", "cap", "N=100", "N=400"]
-    assert body == [["net", "100, 200", "50–90 (1/2 at cap)", "150–199 (1/2 at cap)"]]
+    assert body == [["net", "100, 200, 300", "50–90 (1/2 at cap)", "150–290 (2/3 at cap)"]]
+
+
+def test_early_stopped_reads_the_cap_off_the_winning_trial():
+    chosen = {"epochs": 800, "lr": 0.008, "patience": 100}
+    grid_run = {"params": {"epochs": 800, "lr": 0.008, "patience": 100}, "best_epoch": 800}
+    rerun = {"params": {"epochs": 1600, "lr": 0.008, "patience": 100}, "best_epoch": 800}  # retraced, then stopped
+    assert curves.early_stopped(chosen, [grid_run]) == (800, 800, 100)
+    assert curves.early_stopped(chosen, [grid_run, rerun]) == (800, 1600, 100)
+    assert curves.early_stopped(chosen, [{**grid_run, "params": {**grid_run["params"], "lr": 0.004}}]) == (800, None, 100)
+    assert curves.early_stopped({**chosen, "schedule": "step"}, [grid_run]) is None
+    assert curves.early_stopped({"lr": 0.1}, []) is None

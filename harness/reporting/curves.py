@@ -49,6 +49,9 @@ class Curve:
         default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     # parameter → every candidate its cells' grids held: a parameter with one is fixed, not tuned
     candidates: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # N → one (epochs, cap, patience) per ok row whose epochs early stopping chose: the epochs the
+    # chosen configuration trained and the cap it trained under (:func:`early_stopped`)
+    trained: dict[int, list[tuple[int, int | None, int]]] = field(default_factory=lambda: defaultdict(list))
 
     def tuned(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """The part of ``chosen`` that selection decided: parameters with several candidates, or
@@ -142,10 +145,31 @@ def collect(rows: Iterable[dict[str, Any]],
                 curve.candidates[k].update(json.dumps(v) for v in values)
             for e in r.get("edges") or []:
                 curve.edges[n][e["param"]].append((e.get("value"), e.get("why") or "still improving"))
+            if (run := early_stopped(r["chosen_params"], r.get("selection"))) is not None:
+                curve.trained[n].append(run)
     out: dict[str, list[Variant]] = defaultdict(list)
     for v in variants.values():
         out[v.task].append(v)
     return out
+
+
+def early_stopped(chosen: Mapping[str, Any] | None,
+                  trials: Iterable[Mapping[str, Any]] | None) -> tuple[int, int | None, int] | None:
+    """(epochs, cap, patience) of a row whose epochs early stopping chose (None for any other
+    row): ``chosen["epochs"]`` is the best validation epoch of the winning trial, and the cap is
+    that trial's own ``epochs``, as the row's selection recorded it — the grid's, or the larger one
+    the edge search re-ran the winner with. Where several trials of the chosen configuration reached
+    that epoch (a re-run with a larger cap retraces the first), the largest cap is the one that
+    shows whether training went on improving. None as cap: no recorded trial matches."""
+    chosen = dict(chosen or {})
+    epochs, patience = chosen.pop("epochs", None), chosen.get("patience")
+    if chosen.get("schedule", "early_stop") != "early_stop" or not isinstance(epochs, int) \
+            or not isinstance(patience, int):
+        return None
+    caps = [t["params"]["epochs"] for t in trials or ()
+            if t.get("best_epoch") == epochs and isinstance(t.get("params"), Mapping)
+            and {k: v for k, v in t["params"].items() if k != "epochs"} == chosen]
+    return epochs, max(caps, default=None), patience
 
 
 def shown_labels(v: Variant) -> dict[str, str]:

@@ -260,41 +260,31 @@ def epochs_table(v: Variant) -> str:
     converged. Empty when no curve of ``v`` chose its epochs by early stopping.
 
     A seed is counted "at cap" when its best validation epoch came within ``patience`` epochs of
-    the cap it trained under (the grid's ``epochs``, doubled by the edge search while the best
-    epoch was the cap itself): training then ended at the cap, not by patience, and the network
-    may still have been improving."""
+    the cap its winning trial trained under (:func:`harness.reporting.curves.early_stopped`: the
+    grid's ``epochs``, or the larger cap the edge search re-ran the winner with): training then
+    ended at the cap, not by patience, and the network may still have been improving."""
     rows = []
     short = shown_labels(v)
     ns = sorted({n for c in v.curves.values() for n in c.chosen})
     for curve in sorted(v.curves.values(), key=lambda c: c.label):
-        grid = [json.loads(x) for x in curve.candidates.get("epochs", ())]
-        if not grid or not all(isinstance(e, int) for e in grid):
+        if not any(curve.trained.values()):
             continue
         cells, caps = [], set()
         for n in ns:
-            used, capped = [], 0
-            for params, count in curve.chosen.get(n, {}).items():
-                chosen = json.loads(params)
-                epochs, patience = chosen.get("epochs"), chosen.get("patience")
-                if chosen.get("schedule", "early_stop") != "early_stop" or not isinstance(epochs, int) \
-                        or not isinstance(patience, int):
-                    continue
-                cap = max(grid)
-                while cap < epochs:  # the edge search doubled it
-                    cap *= 2
-                caps.add(cap)
-                used += [epochs] * count
-                capped += count if epochs > cap - patience else 0
+            runs = curve.trained.get(n, [])
+            used = [epochs for epochs, _, _ in runs]
+            caps.update(cap for _, cap, _ in runs if cap is not None)
+            capped = sum(cap is not None and epochs > cap - patience for epochs, cap, patience in runs)
             text = "—" if not used else f"{min(used)}" if min(used) == max(used) else f"{min(used)}–{max(used)}"
             cells.append(text + (f" ({capped}/{len(used)} at cap)" if capped else ""))
-        if caps:
-            rows.append([short[curve.label], ", ".join(map(str, sorted(caps))), *cells])
+        rows.append([short[curve.label], ", ".join(map(str, sorted(caps))) or "?", *cells])
     if not rows:
         return ""
     return ("Epochs the chosen configuration trained, chosen by early stopping on the validation split (range "
-            "over seeds). `cap`: the grid's epochs, and the doubled caps the edge search used where the best epoch "
-            "was the cap itself. \"at cap\" counts seeds whose best epoch came within `patience` of their cap: "
-            "early stopping did not end their training, so they may still have been improving.\n\n"
+            "over seeds). `cap`: the epochs its winning trial was allowed — the grid's, and the larger caps the "
+            "edge search re-ran a winner with where its best epoch was the cap itself. \"at cap\" counts seeds "
+            "whose best epoch came within `patience` of their cap: early stopping did not end their training, so "
+            "they may still have been improving.\n\n"
             + gfm(rows, ["learner", "cap", *[f"N={n}" for n in ns]]))
 
 
