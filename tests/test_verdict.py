@@ -131,11 +131,15 @@ def test_per_n_summary_and_fewer_than_two_paired_seeds(synth):
     at_400 = {r["check"]: r for r in rows if r["N"] == "400"}
     for pair in ("a − b", "b − c"):
         assert at_400[pair]["seeds / points"] == "1"
-        assert at_400[pair]["verdict"].startswith("UNDERPOWERED (fewer than 2 paired seeds; 3 seed(s) with a "
-                                                  "result on one side only — a failed cell, or a seed added for "
-                                                  "another check — left out")
+        # b's seeds 2 and 3 were never stored: the check waits for them (INCOMPLETE), and only the
+        # failed seed 1 counts as a result on one side only
+        assert at_400[pair]["verdict"] == (
+            "INCOMPLETE (fewer than 2 paired seeds; 2 planned cell(s) not in the store yet (seed(s) 2, 3): run the "
+            "suite to add them; 1 seed(s) with a result on one side only — a failed cell, or a seed added for "
+            "another check — left out)")
     # the headline says where each status was found, rather than one word its own line contradicts
-    assert verdict_line(md, 1) == "1. **HOLDS at N = 200; UNDERPOWERED at N ∈ {100, 400}** — a < b < c on line."
+    assert verdict_line(md, 1) == ("1. **HOLDS at N = 200; INCOMPLETE at N = 400; UNDERPOWERED at N = 100** — "
+                                   "a < b < c on line.")
 
 
 def test_slopes_against_n_and_width_equal_scipys_linregress(synth):
@@ -323,7 +327,9 @@ def test_each_claim_is_checked_and_stated_per_condition(cond):
 
 def test_a_verdict_names_its_condition_while_only_one_is_stored(cond):
     md = cond(lambda s: by_condition(s) if s.protocol.label_sigma == 0.0 else "skip")
-    assert verdict_line(md, 1).startswith("1. **HOLDS** — a < b < c on line: line, σ = 0·std y: HOLDS at every N.")
+    assert verdict_line(md, 1).startswith(
+        "1. **HOLDS at 2 of 6 (condition, N); INCOMPLETE at 4** — a < b < c on line: line, σ = 0·std y: HOLDS at "
+        "every N; line, σ = 0.1·std y: INCOMPLETE at every N; line, σ = 0.5·std y: INCOMPLETE at every N.")
     assert "- Cells: 48 of 144 planned cells stored, 48 ok." in md
 
 

@@ -6,6 +6,7 @@ statsmodels' Holm, never against the code itself."""
 from __future__ import annotations
 
 import gc
+from dataclasses import replace
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -20,8 +21,8 @@ from statsmodels.stats import multitest
 
 from harness import Ordering
 from harness.suites.claims import Point
-from harness.suites.statistics import (ALPHA, EQUIVALENT, FAILS, HOLDS, MAX_SEEDS_NAMED, UNDERPOWERED, holm,
-                                       holm_decide, paired, seeds_to_resolve)
+from harness.suites.statistics import (ALPHA, EQUIVALENT, FAILS, HOLDS, INCOMPLETE, MAX_SEEDS_NAMED, UNDERPOWERED,
+                                       combine, holm, holm_decide, paired, seeds_to_resolve)
 
 
 def interval(d: np.ndarray) -> tuple[float, float]:
@@ -235,3 +236,29 @@ def test_an_underpowered_check_with_enough_seeds_says_its_estimate_lies_between_
     assert rows[0][-1] == "UNDERPOWERED (≈ 8 paired seeds would resolve ±0.1)"
     assert rows[1][-1] == ("UNDERPOWERED (9 paired seeds resolve ±0.1 at this spread, but the estimate lies between 0 "
                            "and the margin)")
+
+
+def test_a_check_whose_planned_cells_are_not_all_stored_is_incomplete_whatever_its_seeds_say():
+    a, b = {0: 0.10, 1: 0.11, 2: 0.12}, {0: 0.50, 1: 0.52, 2: 0.55}  # alone: a clear a < b
+    assert paired("x", 100, "a", "b", a, b).status == HOLDS
+    c = paired("x", 100, "a", "b", a, b, absent=(set(), {3, 4}))
+    d = np.array([a[s] - b[s] for s in range(3)])
+    assert c.status == INCOMPLETE and c.absent == 2 and c.dropped == 0 and c.count == 3
+    assert (c.lo, c.hi) == pytest.approx(interval(d))  # the numbers of the seeds stored so far
+    assert c.note == "2 planned cell(s) not in the store yet (seed(s) 3, 4): run the suite to add them"
+    # in Holm's family as if complete: the other check's adjusted p is statsmodels' over both
+    other = paired("x", 200, "a", "b", {0: 0.1, 1: 0.3, 2: 0.2}, {0: 0.4, 1: 0.35, 2: 0.5})
+    holm_decide([c, other])
+    assert c.status == INCOMPLETE
+    assert other.holm[0] == pytest.approx(multipletests([c.p_claim, other.p_claim], method="holm")[1][1])
+    # no seed stored on one side yet: fewer than 2 paired seeds, still INCOMPLETE rather than UNDERPOWERED
+    assert paired("x", 100, "a", "b", a, {}, absent=(set(), {0, 1, 2})).status == INCOMPLETE
+    # a claim at an N where one learner has not run: INCOMPLETE there, and the claim says so
+    pts = [point(x, n, s, base) for n in (100, 200) for s in range(3) for x, base in (("a", 0.1 + 0.01 * s),
+                                                                                     ("b", 0.5 + 0.02 * s))]
+    pts = [p for p in pts if not (p.learner == "b" and p.n == 200)]
+    pts += [replace(point("b", 200, s, 0.0), score=None, stored=False) for s in range(3)]
+    result = Ordering(learners=("a", "b"), text="t", source="s").evaluate(pts)
+    assert [c.status for c in result.checks] == [HOLDS, INCOMPLETE]
+    assert result.verdict == "HOLDS at N = 100; INCOMPLETE above"
+    assert combine([HOLDS, INCOMPLETE, UNDERPOWERED]) == INCOMPLETE and combine([FAILS, INCOMPLETE]) == FAILS

@@ -221,20 +221,24 @@ def flattery_section(rows: list[dict[str, Any]], curves: dict[str, str] | None =
                                     "difference [95%]", "relative"]), "", *([legend, ""] if legend else [])]
 
 
-def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]]) -> list[Point]:
-    """The stored results of ``planned`` as claims see them (a cell not stored has no point)."""
-    return [p for p, _ in points_and_cells(reg, grid, planned, rows)]
+def points(reg: Registry, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]],
+           absent: bool = False) -> list[Point]:
+    """The stored results of ``planned`` as claims see them (a cell not stored has no point; with
+    ``absent``, each cell of the scale's seeds not stored yet has one with ``stored=False``)."""
+    return [p for p, _ in points_and_cells(reg, grid, planned, rows, absent)]
 
 
 def points_and_cells(reg: Registry, grid: Grid, planned: list[CellSpec],
-                     rows: dict[str, dict[str, Any]]) -> list[tuple[Point, CellSpec]]:
+                     rows: dict[str, dict[str, Any]], absent: bool = False) -> list[tuple[Point, CellSpec]]:
     """:func:`points`, each with the cell it comes from."""
     shown = {_key(t.identity): name for t, name in objects(reg, grid)[0]}
     out = []
     for spec in planned:
         row = rows.get(spec.cell_id)
         if row is None:
-            continue
+            if not absent or spec.seed >= grid.seeds:  # a seed past the scale's is planned only once stored
+                continue
+            row = {"status": "absent"}
         settings = {**spec.task.params, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
                     "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma,
                     "zou_gu_mu": spec.protocol.zou_gu_mu, "select_on": spec.protocol.select_on,
@@ -248,7 +252,7 @@ def points_and_cells(reg: Registry, grid: Grid, planned: list[CellSpec],
                           row["test_score"] if row["status"] == "ok" else None,
                           row.get("train_score") if row["status"] == "ok" else None,
                           ((row.get("metrics") or {}).get("diagnostics") or {}) if row["status"] == "ok" else {},
-                          dict(spec.learner.overrides)), spec))
+                          dict(spec.learner.overrides), row["status"] != "absent"), spec))
     return out
 
 
@@ -372,11 +376,12 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
                 written.append(where / png)
             files.write_text(where / f"{task}.md", text)
             written.append(where / f"{task}.md")
-        own = [p for p in points(reg, grid, everything, rows) if p.settings["select_on"] == grid.select_on]
-        results = [claim.evaluate(own) for claim in suite.claims]
+        own = [p for p in points(reg, grid, everything, rows, absent=True) if p.settings["select_on"] == grid.select_on]
+        landed = [p for p in own if p.stored]
+        results = [claim.evaluate(own if claim.reads_absent else landed) for claim in suite.claims]
         # claims across a condition (Arora et al.'s random labels) come with their figures
         axis = next((c.axis for c in suite.claims if isinstance(c, (Trend, Tracks))), None)
-        figures = plots.condition_figures(own, axis, where) if axis else []
+        figures = plots.condition_figures(landed, axis, where) if axis else []
         written += [where / name for name, _ in figures]
         flatters = flattery(grid, planned, rows)
         metric = next((r["metric"] for r in mine if r.get("metric")), None)
@@ -385,7 +390,7 @@ def build(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows
         if facts["runs"] or (where / "runs.json").exists():  # forget runs whose cells are all gone
             kept = [{k: v for k, v in run.items() if k != "credited"} for run in facts["runs"]]
             files.write_text(where / "runs.json", json.dumps({"runs": kept}, indent=1) + "\n")
-        sweeps = sweep_plots(suite, own, metric, where)
+        sweeps = sweep_plots(suite, landed, metric, where)
         written += [where / png for _, png in sweeps]
         check = width_check(reg, suite, grid, everything, rows, stored or rows)
         files.write_text(where / "verdict.md", page(suite, grid, results, facts, sorted(grouped), metric,
@@ -585,11 +590,12 @@ def _anchor(i: int, heading: str) -> str:
 
 
 def _numbers_at_largest_n(r: ClaimResult) -> str:
-    """The numbers behind a by-N verdict line: each check at the largest N (per condition)."""
+    """The numbers behind a by-N verdict line: each check at the largest N with results stored (per
+    condition); a larger N whose cells are not in the store yet has no numbers to show."""
     at = [c for c in r.checks if c.n is not None]
     if not at:
         return "."
-    top = max(c.n for c in at)
+    top = max((c.n for c in at if c.count), default=max(c.n for c in at))
     several = len({c.condition for c in at}) > 1  # then each number names its condition
     parts = [(f"{c.condition}: " if several else "") + f"{c.what} = {fmt(c.estimate)} "
              + (f"[{fmt(c.lo)}, {fmt(c.hi)}]" if c.lo is not None else "(no interval)")

@@ -1,15 +1,17 @@
-"""Paper claims, checked on stored results: HOLDS, FAILS or NOT SEPARABLE, with the numbers
-(the statistics: :mod:`.statistics`; the sweep claims WidthNeeded, Trend, Tracks: :mod:`.sweeps`).
+"""Paper claims, checked on stored results: HOLDS, FAILS, EQUIVALENT, UNDERPOWERED, INCOMPLETE or
+NOT SEPARABLE, with the numbers (the statistics and the rule: :mod:`.statistics`; the sweep claims
+WidthNeeded, Trend, Tracks: :mod:`.sweeps`).
 
 A suite declares its claims (:class:`Ordering`, :class:`Slope`); each is checked on the suite's
 cells alone, one seed-level test score per (condition, learner, N, seed):
 
 - ``Ordering(learners=[a, b, c])`` — "a < b < c in test error". Per condition and N, for each
   consecutive pair, the differences score(a) − score(b) paired by seed (a seed missing on either
-  side is dropped and counted), their mean and 95% t-interval over the paired seeds. The pair
-  HOLDS when the interval lies entirely below 0, FAILS entirely above, and is NOT SEPARABLE when
-  it crosses 0 or fewer than 2 seeds pair up. The chain at an N FAILS if any pair fails, HOLDS if
-  every pair holds, else it is NOT SEPARABLE.
+  side is dropped and counted), their mean, 95% t-interval and one-sided tests, Holm-corrected over
+  the claim's pairs: HOLDS, FAILS, EQUIVALENT or UNDERPOWERED (:func:`.statistics.paired`), and
+  INCOMPLETE while cells the suite plans for the pair are not in the store yet. The chain at an N
+  FAILS if any pair fails, HOLDS if every pair holds, else the first other word by
+  :data:`.statistics.PRECEDENCE`.
 - ``Slope(learner, x="n", at_most=0)`` — the least-squares slope of log score against log x (x = N,
   or a learner parameter such as the width of a sweep written as learner variants), over every
   seed-level point, with a 95% interval from its standard error and the t quantile on n − 2
@@ -25,8 +27,9 @@ Checks run per condition: a task variant, with the suite's protocol conditions (
 parameter ("sin3, width=256"); a verdict line with several conditions states each one.
 
 A claim's overall status is FAILS if any of its checks fails, HOLDS if every check holds, else
-NOT SEPARABLE; its summary line says where each status was found ("HOLDS at N ≥ 500; NOT
-SEPARABLE at N = 250"). Intervals are per check, not adjusted for the number of checks.
+the first other word that occurs (:func:`.statistics.combine`); its summary line says where each
+status was found ("HOLDS at N ≥ 500; UNDERPOWERED at N = 250"). Intervals are per check (95%);
+the paired checks' decisions are Holm-corrected across the claim's paired checks.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import abc
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 from harness.suites.statistics import (FAILS, HOLDS, MARGIN, NOT_SEPARABLE, READING_ORDER, Check, combine,
                                        holm_decide, level, paired, slope)
@@ -60,6 +63,7 @@ class Point:
     train_score: float | None = None  # the cell's training score (relative MSE or 0-1 error), for WidthNeeded
     diagnostics: dict[str, Any] = field(default_factory=dict)  # the cell's diagnostics, for Trend and Tracks
     grid: dict[str, Any] = field(default_factory=dict)  # the variant's candidate-list overrides, for its short label
+    stored: bool = True  # False: a cell the suite plans that is not in the store yet (see Claim.reads_absent)
 
 
 @dataclass
@@ -105,6 +109,9 @@ class Claim(abc.ABC):
     source: str
     task: str | None = None
     conditions: dict[str, Any] = field(default_factory=dict)
+    # Whether evaluate() is also given the planned cells not in the store yet (points with
+    # stored=False), to call its checks INCOMPLETE; claims without it see stored cells only.
+    reads_absent: ClassVar[bool] = False
 
     @abc.abstractmethod
     def statement(self) -> str:
@@ -234,6 +241,7 @@ class _Pairwise(Claim):
     per: str | None = None
     # the practical margin of EQUIVALENT: this share of the larger of the two mean errors at a check
     margin: float = MARGIN
+    reads_absent: ClassVar[bool] = True
 
     @abc.abstractmethod
     def pairs(self) -> list[tuple[str, str]]:
@@ -275,20 +283,27 @@ class _Pairwise(Claim):
         for condition, pts in groups.items():
             ref_label = {ref: _by_label(ref, pts) for ref in refs}
             mine = {ref: [p for p in pts if _matches(ref, p, ref_label[ref]) and p.score is not None] for ref in refs}
+            waiting = {ref: [p for p in pts if not p.stored and _matches(ref, p, ref_label[ref])] for ref in refs}
             values = [None]
             if self.per:
                 values = sorted({p.fixed[self.per] for ps in mine.values() for p in ps if self.per in p.fixed},
                                 key=lambda v: (str(type(v)), v)) or [None]
             for value in values:
                 scores: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)  # (ref, N) → seed → score
+                absent: dict[tuple[str, int], set[int]] = defaultdict(set)  # (ref, N) → seeds not stored yet
                 for ref, ps in mine.items():
                     for p in ps:
                         if value is None or self.per not in p.fixed or p.fixed[self.per] == value:
                             scores[(ref, p.n)][p.seed] = p.score
+                for ref, ps in waiting.items():
+                    for p in ps:
+                        if value is None or self.per not in p.fixed or p.fixed[self.per] == value:
+                            absent[(ref, p.n)].add(p.seed)
                 where = condition if value is None else f"{condition}, {self.per}={value}"
                 for n in sorted({p.n for p in pts}):
                     for a, b in self.pairs():
-                        checks.append(paired(where, n, a, b, scores[(a, n)], scores[(b, n)], self.margin))
+                        checks.append(paired(where, n, a, b, scores[(a, n)], scores[(b, n)], self.margin,
+                                             (absent[(a, n)], absent[(b, n)])))
         return _result(self, holm_decide(checks), by_n=True, named=_named(groups))
 
 

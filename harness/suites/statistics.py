@@ -16,6 +16,9 @@ A paired check (``a < b`` at one N) is decided on the differences d = a − b pa
   m = 1: the 95% half-width t₀.₉₇₅,ₙ₋₁·s/√n). Then, whatever the other checks' p-values, a true
   difference of δ would be HOLDS or FAILS and a true 0 EQUIVALENT. Fewer than 2 paired seeds is
   UNDERPOWERED too.
+- **INCOMPLETE**: cells the suite plans for the check are not in the store yet (a run not yet
+  done, or cut off): whatever its stored seeds say, the check waits for them. Its estimate and
+  interval are those of the seeds stored so far, and it counts in Holm's family as if complete.
 
 Checks without a pair (a level, a slope) keep the interval rule: HOLDS / FAILS / NOT SEPARABLE.
 """
@@ -29,9 +32,9 @@ from typing import Iterable
 import numpy as np
 
 HOLDS, FAILS, NOT_SEPARABLE = "HOLDS", "FAILS", "NOT SEPARABLE"
-EQUIVALENT, UNDERPOWERED = "EQUIVALENT", "UNDERPOWERED"
+EQUIVALENT, UNDERPOWERED, INCOMPLETE = "EQUIVALENT", "UNDERPOWERED", "INCOMPLETE"
 # How checks combine into one word (see combine): the first that occurs wins, HOLDS only when all hold.
-PRECEDENCE = (FAILS, NOT_SEPARABLE, UNDERPOWERED, EQUIVALENT, HOLDS)
+PRECEDENCE = (FAILS, NOT_SEPARABLE, INCOMPLETE, UNDERPOWERED, EQUIVALENT, HOLDS)
 # The order a verdict lists the words it found in: HOLDS first, then as they take precedence.
 READING_ORDER = (HOLDS, *PRECEDENCE[:-1])
 
@@ -67,6 +70,7 @@ class Check:
     seeds_needed: int | None = None
     spread: float | None = None  # paired checks: the standard deviation of the differences (ddof 1)
     pair: tuple[str, str] | None = None  # the learner references (a, b) of ``a − b``
+    absent: int = 0  # paired checks: the planned cells of either side not in the store yet
 
 
 def t_interval(values: list[float], level: float = LEVEL) -> tuple[float, float, float]:
@@ -80,28 +84,44 @@ def t_interval(values: list[float], level: float = LEVEL) -> tuple[float, float,
 
 
 def paired(condition: str, n: int, a: str, b: str, scores_a: dict[int, float], scores_b: dict[int, float],
-           margin: float = MARGIN) -> Check:
+           margin: float = MARGIN, absent: tuple[set[int], set[int]] = (set(), set())) -> Check:
     """The check of ``a < b`` at one N: differences paired by seed, their mean, 95% t-interval and
     one-sided tests (see the module docstring); its status before Holm's correction, which
-    :func:`holm_decide` applies across a claim's checks."""
+    :func:`holm_decide` applies across a claim's checks. ``absent``: the seeds of each side whose
+    planned cell is not in the store yet (the check is then INCOMPLETE)."""
     seeds = sorted(set(scores_a) & set(scores_b))
-    dropped = len(set(scores_a) ^ set(scores_b))
+    waiting = absent[0] | absent[1]
+    dropped = len((set(scores_a) ^ set(scores_b)) - waiting)
     what = f"{a} − {b}"
-    note = (f"{dropped} seed(s) with a result on one side only — a failed cell, or a seed added for another check "
-            f"— left out" if dropped else "")
+    missing = len(absent[0]) + len(absent[1])
+    note = "; ".join(filter(None, [
+        f"{missing} planned cell(s) not in the store yet (seed(s) {_seeds(waiting)}): run the suite to add them"
+        if missing else "",
+        f"{dropped} seed(s) with a result on one side only — a failed cell, or a seed added for another check "
+        f"— left out" if dropped else ""]))
     means = [float(np.mean([s[k] for k in seeds])) for s in (scores_a, scores_b)] if seeds else [0.0, 0.0]
     delta = margin * max(abs(means[0]), abs(means[1]))
     if len(seeds) < 2:
         mean = float(np.mean([scores_a[s] - scores_b[s] for s in seeds])) if seeds else None
-        return Check(condition, n, what, len(seeds), dropped, mean, None, None, UNDERPOWERED,
-                     "; ".join(filter(None, ["fewer than 2 paired seeds", note])), margin=delta, pair=(a, b))
+        return Check(condition, n, what, len(seeds), dropped, mean, None, None,
+                     INCOMPLETE if missing else UNDERPOWERED,
+                     "; ".join(filter(None, ["fewer than 2 paired seeds", note])), margin=delta, pair=(a, b),
+                     absent=missing)
     d = np.array([scores_a[s] - scores_b[s] for s in seeds], dtype=float)
     mean, lo, hi = t_interval(list(d))
     p_claim, p_other, p_equivalent = one_sided(d, delta)
     check = Check(condition, n, what, len(seeds), dropped, mean, lo, hi, UNDERPOWERED, note, margin=delta,
                   p_claim=p_claim, p_other=p_other, p_equivalent=p_equivalent, spread=float(d.std(ddof=1)),
-                  pair=(a, b))
+                  pair=(a, b), absent=missing)
     return holm_decide([check])[0]  # decides it alone, and names its seeds
+
+
+def _seeds(seeds: set[int]) -> str:
+    """``0–2``, ``0, 2`` or ``4``: a set of seeds in few characters."""
+    s = sorted(seeds)
+    if len(s) > 2 and s == list(range(s[0], s[-1] + 1)):
+        return f"{s[0]}–{s[-1]}"
+    return ", ".join(map(str, s))
 
 
 def one_sided(d: np.ndarray, delta: float) -> tuple[float, float, float]:
@@ -159,8 +179,9 @@ def holm_decide(checks: list[Check], alpha: float = ALPHA) -> list[Check]:
     """The paired checks of one claim decided together: each family of one-sided p-values (the
     claimed side, the other side, equivalence) Holm-adjusted over the checks that have them, then
     HOLDS / FAILS / EQUIVALENT where the adjusted p is below ``alpha``, else UNDERPOWERED; the seeds
-    each names are at Holm's strictest level for that many checks (:func:`seeds_to_resolve`).
-    Checks without p-values (too few seeds, or not paired) are returned as they are."""
+    each names are at Holm's strictest level for that many checks (:func:`seeds_to_resolve`); a
+    check with planned cells not yet stored stays INCOMPLETE. Checks without p-values (too few
+    seeds, or not paired) are returned as they are."""
     tested = [c for c in checks if c.p_claim is not None]
     if not tested:
         return checks
@@ -169,7 +190,7 @@ def holm_decide(checks: list[Check], alpha: float = ALPHA) -> list[Check]:
         c.holm = (p_claim, p_other, p_equivalent)
         if c.spread is not None and c.margin is not None:
             c.seeds_needed = seeds_to_resolve(c.spread, c.margin, len(tested))
-        c.status = (HOLDS if p_claim < alpha else FAILS if p_other < alpha else
+        c.status = (INCOMPLETE if c.absent else HOLDS if p_claim < alpha else FAILS if p_other < alpha else
                     EQUIVALENT if p_equivalent < alpha else UNDERPOWERED)
     return checks
 
@@ -217,8 +238,8 @@ def decide(lo: float, hi: float, op: str, threshold: float) -> str:
 
 def combine(statuses: Iterable[str]) -> str:
     """One word for checks at one place: FAILS if any fails, HOLDS if all hold (and there is one);
-    else NOT SEPARABLE, UNDERPOWERED or EQUIVALENT, the first of these that occurs (so a chain
-    a < b < c whose a < b holds and whose b, c are equivalent is EQUIVALENT there)."""
+    else NOT SEPARABLE, INCOMPLETE, UNDERPOWERED or EQUIVALENT, the first of these that occurs (so
+    a chain a < b < c whose a < b holds and whose b, c are equivalent is EQUIVALENT there)."""
     statuses = list(statuses)
     if not statuses:
         return UNDERPOWERED
@@ -234,9 +255,11 @@ RULE = ("a check of \"a < b\" at one N uses the test errors paired by seed: it *
         "unless the claim states another; with one check: the 95% interval lies inside ±δ), Holm-corrected "
         "likewise, and is **UNDERPOWERED** otherwise — it then names the paired seeds that would resolve a "
         "difference of δ at the observed spread s: the smallest n with t(1 − 0.025/m, n − 1)·s/√n < δ, m the "
-        "claim's paired checks (Holm's strictest level; `bench run --suite NAME --until-decided` adds seeds). A check of a level or a slope is "
+        "claim's paired checks (Holm's strictest level; `bench run --suite NAME --until-decided` adds seeds). A paired "
+        "check whose planned cells are not all in the store yet is **INCOMPLETE**, whatever its stored seeds say "
+        "(its numbers are those of the seeds stored so far). A check of a level or a slope is "
         "HOLDS or FAILS when its 95% interval lies on one side of its threshold, else **NOT SEPARABLE**. At one N "
         "(and condition) a claim's checks combine: FAILS if any fails, HOLDS if all hold, else the first of NOT "
-        "SEPARABLE, UNDERPOWERED, EQUIVALENT that occurs. A claim's verdict is one word when every place agrees; "
+        "SEPARABLE, INCOMPLETE, UNDERPOWERED, EQUIVALENT that occurs. A claim's verdict is one word when every place agrees; "
         "otherwise it says where each was found — \"HOLDS at N ≥ 500; UNDERPOWERED below\" — and a FAILS names "
         "where, and in how many of the claim's checks, it failed (\"FAILS at sin3, N = 500: 1 of 18 checks\").")
