@@ -1,6 +1,6 @@
 """The statistics behind a verdict: paired t-intervals and tests, slopes with their intervals, the
-rules that turn them into HOLDS / FAILS / EQUIVALENT / UNDERPOWERED / INCOMPLETE / NOT SEPARABLE, Holm's
-correction across a claim's checks, and how checks combine.
+rules that turn them into HOLDS / FAILS / EQUIVALENT / UNDERPOWERED / INCOMPLETE / NOT SEPARABLE,
+Holm's correction across a claim's checks, and how checks combine.
 
 A paired check (``a < b`` at one N) is decided on the differences d = a − b paired by seed:
 
