@@ -223,6 +223,6 @@ def test_cells_a_cut_left_half_trained_resume_first_within_their_n(tmp_path):
 
     for _ in range(5):  # the order among fresh cells is random per process
         handed.clear()
-        execute(cells, store, backend=backend)
+        assert execute(cells, store, backend=backend).resuming == 2  # the plan line says so
         assert handed[0] == (80, 2) and handed[4] == (60, 3)
         assert [n for n, _ in handed] == [80] * 4 + [60] * 4  # largest N first still

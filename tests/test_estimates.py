@@ -359,3 +359,16 @@ def test_the_plan_line_counts_cells_timed_only_on_another_grid_of_their_learner(
         progress.calibrate(model, lambda spec: 1.0)
         progress.begin(RunSummary(), cells, False)
         assert stream.getvalue().strip() == f"Plan: 4 cell(s) to train, 0 already in the store; estimate 0:08{note}."
+
+
+def test_the_plan_line_counts_the_cells_that_resume_mid_cell():
+    cells = plan([REG.tasks["sin3"]], [REG.learners["ntk"]], [100, 200], range(2), Protocol())
+    stream = io.StringIO()
+    progress = Progress(len(cells), stream=stream, live=False)
+    model, _ = estimates.cost_model(cells, None, slowdown=1.0)
+    model.add(estimates.cell_key(cells[0]), 100, 1.0, 1.0)
+    progress.calibrate(model, lambda spec: 10.0)
+    summary = RunSummary()
+    summary.resuming = 2
+    progress.begin(summary, cells, False)
+    assert stream.getvalue().strip() == "Plan: 4 cell(s) to train, 0 already in the store; estimate 0:40 (2 resume mid-cell)."

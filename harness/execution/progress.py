@@ -323,6 +323,9 @@ class Progress:
                 # estimate leans on the cost model's shape, which was far short for allen-zhu-fig1
                 # paper-n's first width-1000 cells (issue #25; docs/usage.md, "Progress")
                 notes += [f"{elsewhere} timed on other grids only"] if elsewhere else []
+                # cells a cut left half-trained are estimated whole: what is left of one depends on
+                # training programs (edge extensions, the refit) it has not begun; the note says so
+                notes += [f"{summary.resuming} resume mid-cell"] if summary.resuming else []
                 if self.model.slowdown >= 1.2:
                     notes.append(f"busy ×{self.model.slowdown:.1f}")
                 how = f"; estimate {clock_text(estimate)}" + (f" ({'; '.join(notes)})" if notes else "")

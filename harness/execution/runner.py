@@ -345,6 +345,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
         # order otherwise): their saved work lands soonest instead of waiting behind fresh cells.
         saved = {row["cell_id"] for row in in_progress(folder)}
         todo.sort(key=lambda c: (-c.n, c.cell_id not in saved))
+        summary.resuming = sum(c.cell_id in saved for c in todo)
     summary.skipped = len(cells) - len(todo)
     if progress is not None:
         # each cell's cost model, rescaled by the stored timings of this run's learners (any

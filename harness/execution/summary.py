@@ -32,6 +32,7 @@ class RunSummary:
     stale: dict[str, StaleGroup] = field(default_factory=dict)  # by learner
     busy: Counter = field(default_factory=Counter)  # cells left to another live process, by owner
     edges: dict[str, Counter] = field(default_factory=dict)  # learner → (param, side, why) → cells
+    resuming: int = 0  # cells to train that resume from a checkpoint a cut left
 
     def edge_lines(self) -> list[str]:
         """One warning per learner whose chosen values stayed on an edge of what was tried."""
