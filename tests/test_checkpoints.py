@@ -184,9 +184,18 @@ def test_bench_show_lists_cells_in_progress(bench, tmp_path):
     cell = checkpoints._Cell(checkpoint_root(store) / "abc", {}, 0.0, "sin3 · three_layer_sgd · N=1000 · seed 0",
                              note=lambda m: None)
     checkpoints.TrainingCheckpoint(cell, 2, "sgd", {}).save({}, 117, 800)
+    # two cells whose checkpoints say their key: named by the parameter that tells them apart
+    for train, seed in (("hidden", 3), ("last", 4)):
+        key = {"task": {"name": "sin3", "params": {}}, "n": 5000, "seed": seed,
+               "learner": {"name": "three_layer_sgd", "grid": {"width": [1000], "train": [train], "lr": [0.1, 0.2]}}}
+        cell = checkpoints._Cell(checkpoint_root(store) / f"c{seed}", {"key": key}, 0.0, "a long label…",
+                                 note=lambda m: None)
+        checkpoints.TrainingCheckpoint(cell, 1, "sgd", {}).save({}, 40 * seed, 800)
     code, out, _ = bench("show")
-    assert code == 0 and "1 cell(s) in progress" in out
-    assert "epoch 117 of 800 (program 2), saved " in out and ": sin3 · three_layer_sgd · N=1000 · seed 0" in out
+    assert code == 0 and "3 cell(s) in progress" in out
+    assert "  sin3 · three_layer_sgd · N=1000 · seed 0: epoch 117/800 (program 2), saved " in out  # no key: its label
+    assert "  sin3, three_layer_sgd[train=hidden], N=5000, seed 3: epoch 120/800 (program 1), saved " in out
+    assert "  sin3, three_layer_sgd[train=last], N=5000, seed 4: epoch 160/800 (program 1), saved " in out
     assert max(len(line) for line in out.splitlines()) <= 100 or str(tmp_path) in out.splitlines()[-1]
     assert "in progress" not in bench("show", "-l", "ntk")[1]
 

@@ -204,13 +204,15 @@ def discard(folder: str | Path) -> None:
 
 def in_progress(root: str | Path) -> list[dict[str, Any]]:
     """The cells with checkpoints under ``root``: each folder's meta (label, program, epoch,
-    epochs, saved_at, and ``cell_id``), newest first."""
+    epochs, saved_at, ``cell_id``, and ``key``: the cell's task, learner grid, N and seed as
+    :attr:`harness.protocol.cell.CellSpec.key` has them, or None), newest first."""
     rows = []
     for meta in Path(root).glob(f"*/{META}"):
         try:
             data = json.loads(meta.read_text())
         except (OSError, ValueError):
             continue
-        data.pop("identity", None)
-        rows.append({"cell_id": meta.parent.name, **data})
+        identity = data.pop("identity", None)
+        key = identity.get("key") if isinstance(identity, dict) else None
+        rows.append({"cell_id": meta.parent.name, **data, "key": key if isinstance(key, dict) else None})
     return sorted(rows, key=lambda r: r.get("saved_at", ""), reverse=True)

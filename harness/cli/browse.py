@@ -15,7 +15,7 @@ import click
 from tabulate import tabulate
 
 from harness.api.errors import BenchError
-from harness.api.learners import label
+from harness.api.learners import label, short_labels
 from harness.cli.common import (PAGES_HELP, STORE_HELP, descriptions, examples_epilog, pages_of, plugin_registry,
                                 store_path_of)
 from harness.execution.registry import Registry
@@ -358,11 +358,35 @@ def in_progress_text(store: Store, task: str | None = None, learner: str | None 
     if not cells:
         return ""
     lines = [f"\n{len(cells)} cell(s) in progress; a `bench run` of their grid resumes each from its checkpoint:"]
+    names = _in_progress_names(cells)
     for c in cells:
-        # where it is first: a long label is what gets cut at 100 columns
-        lines.append(_shorten(f"  epoch {c.get('epoch')} of {c.get('epochs')} (program {c.get('program')}), saved "
-                              f"{c.get('saved_at')}: {c.get('label', c['cell_id'])}", SHOW_WIDTH))
+        # which cell first, then where it is; what a 100-column line cuts is the time of the save
+        lines.append(_shorten(f"  {names[c['cell_id']]}: epoch {c.get('epoch')}/{c.get('epochs')} (program "
+                              f"{c.get('program')}), saved {str(c.get('saved_at'))[5:16]}", SHOW_WIDTH))
     return "\n".join(lines + [f"  (checkpoints in {root}/)"]) + "\n"
+
+
+def _in_progress_names(cells: list[dict[str, Any]]) -> dict[str, str]:
+    """Each cell in progress by task, short learner label, N and seed — ``sin3,
+    three_layer_sgd[train=hidden], N=5000, seed 1`` — the learner told apart from the others in
+    progress by the fewest parameters (:func:`short_labels`), so that the line's 100 columns show
+    which cell it is; the saved label where the checkpoint does not say its key."""
+    def variant(key: Any) -> tuple[str, dict[str, list[Any]]] | None:
+        try:
+            return str(key["learner"]["name"]), dict(key["learner"]["grid"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    variants = {c["cell_id"]: variant(c.get("key")) for c in cells}
+    short = short_labels(v for v in variants.values() if v is not None)
+    out = {}
+    for c in cells:
+        v, key = variants[c["cell_id"]], c.get("key") or {}
+        try:
+            out[c["cell_id"]] = f"{key['task']['name']}, {short[label(*v)]}, N={key['n']}, seed {key['seed']}"
+        except (KeyError, TypeError):
+            out[c["cell_id"]] = c.get("label", c["cell_id"])
+    return out
 
 
 SHOW_WIDTH = 100  # `bench show` fits a 100-column terminal; --verbose wraps its details there too
