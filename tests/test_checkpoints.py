@@ -235,3 +235,18 @@ def test_cells_a_cut_left_half_trained_resume_first_within_their_n(tmp_path):
         assert execute(cells, store, backend=backend).resuming == 2  # the plan line says so
         assert handed[0] == (80, 2) and handed[4] == (60, 3)
         assert [n for n, _ in handed] == [80] * 4 + [60] * 4  # largest N first still
+
+
+def test_a_resumed_cell_stores_the_seconds_it_trained_before_the_cut_too(tmp_path):
+    spec = replace(spec_of("three_layer_sgd"), checkpoints=(str(tmp_path), 1.0))
+    identity = json.loads(json.dumps({"key": spec.key, "code": spec.code}, sort_keys=True, default=str))
+    cut = checkpoints._Cell(checkpoint_folder(spec), identity, 60.0, spec.describe(), note=lambda m: None,
+                            before=1000.0)
+    cut.write_meta(1, 7, 40)  # what a run cut after 1000 s of training left (its programs restart)
+    start = time.perf_counter()
+    record = run_cell(spec)
+    wall = time.perf_counter() - start
+    assert record["status"] == "ok"
+    assert 1000.0 <= record["seconds"] <= 1000.0 + wall + 0.01
+    fresh = run_cell(replace(spec_of("three_layer_sgd"), checkpoints=(str(tmp_path / "other"), 1.0)))
+    assert fresh["seconds"] < 1000.0 and result(fresh) == result(record)

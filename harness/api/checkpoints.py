@@ -52,6 +52,10 @@ class _Cell:
     note: Callable[[str], None]
     programs: int = 0  # training programs begun so far
     last_save: float = field(default_factory=time.monotonic)
+    opened: float = field(default_factory=time.monotonic)
+    # seconds the cell trained before this run, up to its last save (0 for a fresh cell): a resumed
+    # cell's stored time is these plus this run's, what an uncut run of it takes, not the last part
+    before: float = 0.0
 
     def open(self) -> None:
         """Keep the folder if it belongs to this cell and this code, else remove it (one note)."""
@@ -63,6 +67,8 @@ class _Cell:
         except (OSError, ValueError):
             stored = None
         if isinstance(stored, dict) and stored.get("identity") == self.identity:
+            seconds = stored.get("seconds")
+            self.before = float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
             where = stored.get("program"), stored.get("epoch"), stored.get("epochs")
             self.note(f"resuming {self.label} from its checkpoint (program {where[0]}, epoch {where[1]} of {where[2]})")
             return
@@ -72,8 +78,12 @@ class _Cell:
 
     def write_meta(self, program: int, epoch: int, epochs: int) -> None:
         _atomic(self.folder / META, json.dumps({"identity": self.identity, "label": self.label, "program": program,
-                                                "epoch": epoch, "epochs": epochs, "saved_at": _now()},
-                                               default=str).encode())
+                                                "epoch": epoch, "epochs": epochs, "saved_at": _now(),
+                                                "seconds": self.elapsed()}, default=str).encode())
+
+    def elapsed(self) -> float:
+        """Seconds the cell has trained: before this run (to its last save), and in it."""
+        return self.before + (time.monotonic() - self.opened)
 
 
 _cell: ContextVar[_Cell | None] = ContextVar("conceptbench_checkpoints", default=None)
@@ -184,15 +194,16 @@ def _stderr(message: str) -> None:
 
 @contextmanager
 def cell_checkpoints(folder: str | Path, identity: dict[str, Any], minutes: float, label: str,
-                     note: Callable[[str], None] = _stderr) -> Iterator[None]:
+                     note: Callable[[str], None] = _stderr) -> Iterator[_Cell]:
     """Checkpoint the training programs of the cell run inside the block into ``folder``, every
-    ``minutes``; ``identity`` (the cell's key and code fingerprints) must match for a resume."""
+    ``minutes``; ``identity`` (the cell's key and code fingerprints) must match for a resume.
+    Yields the cell's checkpoints; ``.before`` is what a resumed cell trained before this run."""
     cell = _Cell(Path(folder), json.loads(json.dumps(identity, sort_keys=True, default=str)), minutes * 60.0, label,
                  note)
     cell.open()
     token = _cell.set(cell)
     try:
-        yield
+        yield cell
     finally:
         _cell.reset(token)
 

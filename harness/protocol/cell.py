@@ -227,9 +227,10 @@ def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None =
     """
     _set_threads(threads, spec.learner.uses_device)
     record = cell_record(spec)
-    start = time.perf_counter()
+    start, before = time.perf_counter(), 0.0
     try:
-        with _deadline(timeout), _checkpointed(spec):
+        with _deadline(timeout), _checkpointed(spec) as cell:
+            before = 0.0 if cell is None else cell.before  # a resumed cell's time before the cut
             _run(spec, record)
     except CellTimeout as exc:
         record.update(status="timeout", error=str(exc))
@@ -237,7 +238,7 @@ def run_cell(spec: CellSpec, threads: int | None = None, timeout: float | None =
         record.update(status="diverged", error=one_line(exc))
     except Exception as exc:  # recorded, not raised: one bad cell never stops the run
         record.update(status="failed", error=one_line(exc))
-    record["seconds"] = time.perf_counter() - start
+    record["seconds"] = before + time.perf_counter() - start
     return record
 
 
