@@ -296,3 +296,18 @@ def test_selection_on_the_test_set_is_paired_within_each_condition(fake_plugin, 
         assert len(pairs) == 3 and r["seeds"] == "3"
         assert float(r["selected on validation"]) == pytest.approx(np.mean([v for v, _ in pairs]), rel=6e-3)
         assert float(r["selected on test"]) == pytest.approx(np.mean([t for _, t in pairs]), rel=6e-3)
+
+
+def test_runs_side_by_side_count_their_wall_time_once():
+    from harness.reporting.suite_pages import wall_time
+
+    def run(began, ended, seconds):
+        return {"began": f"2026-01-01T{began}:00+00:00", "ended": f"2026-01-01T{ended}:00+00:00",
+                "wall_seconds": seconds}
+
+    alone = [run("10:00", "10:05", 300.0), run("11:00", "11:10", 600.0)]
+    assert wall_time(alone) == (900.0, 0)
+    # two processes sharing a store from 12:00 to 12:20 and 12:10 to 12:30, one more alone later
+    shared = alone + [run("12:00", "12:20", 1200.0), run("12:10", "12:30", 1200.0), run("13:00", "13:01", 60.0)]
+    assert wall_time(shared) == (900.0 + 1800.0 + 60.0, 2)
+    assert wall_time([{"wall_seconds": 5.0}, run("10:00", "10:01", 60.0)]) == (65.0, 0)  # no span: its own

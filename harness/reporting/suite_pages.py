@@ -279,6 +279,35 @@ def record_run(path: Path, argv: list[str], wall_seconds: float, trained: int, j
     files.write_text(path / "runs.json", json.dumps({"runs": runs}, indent=1) + "\n")
 
 
+def wall_time(runs: list[dict[str, Any]]) -> tuple[float, int]:
+    """(seconds, runs side by side): how long ``runs`` took end to end. Runs whose spans
+    (``began`` to ``ended``) overlap — processes sharing one store, each training its own cells —
+    count once, from the first start to the last end, instead of each in full; any other run
+    counts its own ``wall_seconds``. The second number is how many runs overlapped another."""
+    spans, total = [], 0.0
+    for run in runs:
+        try:
+            spans.append((datetime.fromisoformat(run["began"]).timestamp(),
+                          datetime.fromisoformat(run["ended"]).timestamp(), float(run["wall_seconds"])))
+        except (KeyError, TypeError, ValueError):  # a run recorded without its span
+            total += float(run.get("wall_seconds") or 0.0)
+    groups: list[list[Any]] = []  # [began, ended, wall seconds of each run in it]
+    for began, ended, seconds in sorted(spans):
+        if groups and began < groups[-1][1]:
+            groups[-1][1] = max(groups[-1][1], ended)
+            groups[-1][2].append(seconds)
+        else:
+            groups.append([began, ended, [seconds]])
+    side_by_side = 0
+    for began, ended, seconds in groups:
+        if len(seconds) == 1:
+            total += seconds[0]
+        else:
+            total += ended - began
+            side_by_side += len(seconds)
+    return total, side_by_side
+
+
 def recorded_runs(path: Path) -> list[dict[str, Any]]:
     """The measured runs recorded in a suite directory's runs.json ([] when it has none or is unreadable)."""
     try:
@@ -490,14 +519,16 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
         lines += ["## Figures", ""] + [f"![{caption}]({name})" + "\n" for name, caption in figures]
     compute = (f"Compute: {facts['compute']:.0f} s, the sum of the cells' own timings (the store's `seconds`).")
     if runs:
-        wall = sum(run["wall_seconds"] for run in runs)
+        wall, side_by_side = wall_time(runs)
         commands = list(dict.fromkeys(run["command"] for run in runs))
         spans = "; ".join(f"{run['wall_seconds']:.0f} s, trained {run['trained']} cell(s)"
                           + (f" of which {run['credited']} are on this page" if run["credited"] < run["trained"]
                              else "")
                           + f", --jobs {run['jobs']} on {run.get('cores') or '?'} cores" for run in runs)
         produced = [f"- Command: `{'`, then `'.join(commands)}`",
-                    f"- Wall time: **{wall:.0f} s measured** (training only; {len(runs)} run(s): {spans}). {compute}"]
+                    f"- Wall time: **{wall:.0f} s measured** (training only; {len(runs)} run(s)"
+                    + (f", {side_by_side} of them side by side, their overlap counted once" if side_by_side else "")
+                    + f": {spans}). {compute}"]
     else:
         produced = [f"- Command: `{command(grid)}`", f"- Wall time: not measured. {compute}"]
     if facts["unrecorded"]:
