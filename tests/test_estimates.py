@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from conftest import one_line_error
-from harness import Learner
+from harness import BenchError, Learner
 from harness.execution import estimates
 from harness.execution.progress import TRUSTED_SPAN, CostModel, Progress
 from harness.execution.registry import load_registry
@@ -372,3 +372,11 @@ def test_the_plan_line_counts_the_cells_that_resume_mid_cell():
     summary.resuming = 2
     progress.begin(summary, cells, False)
     assert stream.getvalue().strip() == "Plan: 4 cell(s) to train, 0 already in the store; estimate 0:40 (2 resume mid-cell)."
+
+
+def test_the_refusal_says_when_the_estimate_is_for_a_busy_machine():
+    cells = plan([REG.tasks["sin3"]], [REG.learners["ntk"]], [10_000_000], [0], Protocol())
+    for slowdown, said in ((1.0, False), (2.5, True)):
+        with pytest.raises(BenchError) as info:
+            estimates.check_duration(cells, None, 1, slowdown=slowdown)
+        assert ("; busy ×2.5)" in str(info.value)) == said, str(info.value)

@@ -206,6 +206,8 @@ def check_duration(todo: list[CellSpec], store: Store | None, jobs: int,
         (name, n), costs = max(groups.items(), key=lambda kv: sum(kv[1]))
         each = sum(costs) / len(costs)
         part = f"{name} at N={n:,}: {len(costs)} cell(s) of ~{clock_text(each)}"
+        if model.slowdown >= 1.2:  # as the plan line says it: the estimate is for a machine this busy
+            part += f"; busy ×{model.slowdown:.1f}"
         raise BenchError(f"this run is estimated at {clock_text(total)} ({part}); pass --yes to start it, "
                          f"or lower N")
     return total
