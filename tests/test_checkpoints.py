@@ -250,3 +250,20 @@ def test_a_resumed_cell_stores_the_seconds_it_trained_before_the_cut_too(tmp_pat
     assert 1000.0 <= record["seconds"] <= 1000.0 + wall + 0.01
     fresh = run_cell(replace(spec_of("three_layer_sgd"), checkpoints=(str(tmp_path / "other"), 1.0)))
     assert fresh["seconds"] < 1000.0 and result(fresh) == result(record)
+
+
+def test_the_checkpoints_of_a_cell_already_stored_are_removed_by_the_next_run(tmp_path):
+    store = Store(tmp_path / "store.sqlite")
+    spec, other = spec_of("three_layer_sgd", seed=0), spec_of("three_layer_sgd", seed=1)
+    store.put(run_cell(spec), "test")  # stored (say, merged from a GPU machine) ...
+    for s in (spec, other):  # ... while a checkpoint of it stayed here, beside one of a cell not stored
+        cell = checkpoints._Cell(checkpoint_root(store) / s.cell_id, {}, 0.0, s.describe(), note=lambda m: None)
+        checkpoints.TrainingCheckpoint(cell, 1, "sgd", {}).save({}, 3, 40)
+
+    def backend(specs, timeout):  # trains none
+        list(specs)
+        return []
+
+    execute([spec, other], store, backend=backend)
+    assert not (checkpoint_root(store) / spec.cell_id).exists()
+    assert (checkpoint_root(store) / other.cell_id / "meta.json").exists()

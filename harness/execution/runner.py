@@ -334,6 +334,11 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
             group.since = max(group.since, row["created_at"][:10])
         if _to_train(row, reasons, retry_failed, reuse_stale):
             todo.append(spec)
+        elif row["status"] == "ok" and not reasons:
+            # a cell stored while its checkpoints stayed behind (trained on another machine and
+            # merged, or stored by another process that was cut before it cleaned up): nothing
+            # will resume them, and `bench show` would list the cell in progress for ever
+            discard(checkpoint_root(store) / spec.cell_id)
     # Largest N first; within one N a per-process random order, so that two processes sharing a
     # store start on different cells.
     order = random.Random(os.getpid() ^ time.time_ns())
