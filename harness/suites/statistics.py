@@ -18,7 +18,8 @@ A paired check (``a < b`` at one N) is decided on the differences d = a − b pa
   UNDERPOWERED too.
 - **INCOMPLETE**: cells the suite plans for the check are not in the store yet (a run not yet
   done, or cut off): whatever its stored seeds say, the check waits for them. Its estimate and
-  interval are those of the seeds stored so far, and it counts in Holm's family as if complete.
+  interval are those of the seeds stored so far; with 2 or more paired seeds its p-values count
+  in Holm's family like any check's (with fewer it has none, as an UNDERPOWERED check of fewer).
 
 Checks without a pair (a level, a slope) keep the interval rule: HOLDS / FAILS / NOT SEPARABLE.
 """
