@@ -21,7 +21,7 @@ import pytest
 from harness.api import checkpoints
 from harness.execution.registry import load_registry
 from harness.execution.runner import checkpoint_root, execute
-from harness.protocol.cell import CellSpec, Protocol, checkpoint_folder, run_cell
+from harness.protocol.cell import CellSpec, Protocol, checkpoint_folder, checkpoint_identity, run_cell
 from harness.storage.store import Store
 
 EVERY_EPOCH = 1e-9  # minutes: every epoch's check finds a save due
@@ -222,8 +222,13 @@ def test_cells_a_cut_left_half_trained_resume_first_within_their_n(tmp_path):
     cells = [spec_of("three_layer_sgd", n, seed) for n in (60, 80) for seed in range(4)]
     half = [c for c in cells if (c.n, c.seed) in {(60, 3), (80, 2)}]
     for spec in half:  # what a cut leaves: a program saved at some epoch
-        cell = checkpoints._Cell(checkpoint_root(store) / spec.cell_id, {}, 0.0, spec.describe(), note=lambda m: None)
+        identity = json.loads(json.dumps(checkpoint_identity(spec), sort_keys=True, default=str))
+        cell = checkpoints._Cell(checkpoint_root(store) / spec.cell_id, identity, 0.0, spec.describe(),
+                                 note=lambda m: None)
         checkpoints.TrainingCheckpoint(cell, 1, "sgd", {}).save({}, 7, 40)
+    other_code = checkpoints._Cell(checkpoint_root(store) / cells[0].cell_id, {"code": "older"}, 0.0, "",
+                                   note=lambda m: None)  # restarts when its turn comes: not first, not counted
+    checkpoints.TrainingCheckpoint(other_code, 1, "sgd", {}).save({}, 7, 40)
     handed = []
 
     def backend(specs, timeout):  # records the order cells are handed out, trains none

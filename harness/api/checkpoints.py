@@ -213,6 +213,22 @@ def discard(folder: str | Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def resumable(root: str | Path, identities: dict[str, dict[str, Any]]) -> set[str]:
+    """The cell ids among ``identities`` (cell id → the identity :func:`cell_checkpoints` is given)
+    whose checkpoint under ``root`` a run would resume: written for that identity (this code, this
+    grid); a checkpoint of other code restarts its cell instead."""
+    out = set()
+    for cell_id, identity in identities.items():
+        try:
+            stored = json.loads((Path(root) / cell_id / META).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(stored, dict) and stored.get("identity") == json.loads(
+                json.dumps(identity, sort_keys=True, default=str)):
+            out.add(cell_id)
+    return out
+
+
 def in_progress(root: str | Path) -> list[dict[str, Any]]:
     """The cells with checkpoints under ``root``: each folder's meta (label, program, epoch,
     epochs, saved_at, ``cell_id``, and ``key``: the cell's task, learner grid, N and seed as

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 
-from harness.api.checkpoints import DEFAULT_MINUTES, discard, in_progress
+from harness.api.checkpoints import DEFAULT_MINUTES, discard, resumable
 from harness.api.errors import BenchError, one_line
 from harness.api.learners import Learner
 from harness.api.tasks import FiniteTask, Task
@@ -22,7 +22,8 @@ from harness.execution.progress import CostModel, Progress, run_reported
 from harness.execution.provenance import git_revision, versions
 from harness.execution.registry import Registry
 from harness.execution.summary import RunSummary, StaleGroup
-from harness.protocol.cell import CellSpec, Protocol, checkpoint_folder, harness_fingerprint, run_cell
+from harness.protocol.cell import (CellSpec, Protocol, checkpoint_folder, checkpoint_identity, harness_fingerprint,
+                                   run_cell)
 from harness.protocol.fingerprint import code_fingerprint, upgraded
 from harness.storage.store import CODE_COLUMNS, FINAL, Store, new_owner
 
@@ -348,7 +349,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
         todo = [replace(spec, checkpoints=(folder, float(checkpoint_minutes))) for spec in todo]
         # Within one N, the cells a cut left half-trained go first (a stable sort keeps the random
         # order otherwise): their saved work lands soonest instead of waiting behind fresh cells.
-        saved = {row["cell_id"] for row in in_progress(folder)}
+        saved = resumable(folder, {c.cell_id: checkpoint_identity(c) for c in todo})
         todo.sort(key=lambda c: (-c.n, c.cell_id not in saved))
         summary.resuming = sum(c.cell_id in saved for c in todo)
     summary.skipped = len(cells) - len(todo)

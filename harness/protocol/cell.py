@@ -247,10 +247,16 @@ def checkpoint_folder(spec: CellSpec) -> Path | None:
     return None if spec.checkpoints is None else Path(spec.checkpoints[0]) / spec.cell_id
 
 
+def checkpoint_identity(spec: CellSpec) -> dict[str, Any]:
+    """What a checkpoint of ``spec`` must have been written for to be resumed: the cell's key (task,
+    learner grid, N, seed, protocol) and its code fingerprints."""
+    return {"key": spec.key, "code": spec.code}
+
+
 def _checkpointed(spec: CellSpec):
     if spec.checkpoints is None:
         return nullcontext()
-    return cell_checkpoints(checkpoint_folder(spec), {"key": spec.key, "code": spec.code}, spec.checkpoints[1],
+    return cell_checkpoints(checkpoint_folder(spec), checkpoint_identity(spec), spec.checkpoints[1],
                             spec.describe())
 
 
