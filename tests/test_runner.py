@@ -102,6 +102,30 @@ def test_ctrl_c_keeps_every_finished_cell_and_the_rerun_resumes(tmp_path, fake_p
     assert con.execute("SELECT COUNT(*), COUNT(DISTINCT cell_id) FROM cells").fetchone() == (12, 12)
 
 
+def test_sigterm_stops_a_run_as_ctrl_c_does_even_with_sigint_ignored(tmp_path, fake_plugin):
+    # started as a shell's background job (SIGINT ignored), stopped by `kill` (SIGTERM) sent to the
+    # bench process: the finished cells are kept and the run ends as an interrupted one
+    fake_plugin("cb_napper", NAPPER)
+    paths = [str(tmp_path / "site"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "CB_NAP": "1"}
+    args = ["run", "-t", "sin3", "-l", "napper", "--ns", "400,20,22,24", "--seeds", "2", "--jobs", "1",
+            "--n-test", "300", "--store", str(tmp_path / "conceptbench.sqlite"), "--out", str(tmp_path / "lb")]
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    printed = 0
+    for line in proc.stderr:
+        printed += "rel_mse=" in line
+        if printed == 2:
+            os.kill(proc.pid, signal.SIGTERM)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, rest
+    assert "Interrupted" in rest and "Traceback" not in rest
+    con = sqlite3.connect(tmp_path / "conceptbench.sqlite")
+    assert 2 <= con.execute("SELECT COUNT(*) FROM cells WHERE status = 'ok'").fetchone()[0] < 8
+
+
 def test_cells_never_take_more_torch_threads_than_omp_num_threads_allows(monkeypatch):
     from harness.execution.runner import cell_threads
 

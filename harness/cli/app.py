@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -57,8 +58,15 @@ def _command(argv: list[str] | None) -> list[str]:
     return [a for a in args[:1] if not a.startswith("-")]
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def entry() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM stops a command as Ctrl-C does — a cluster's preemption,
+    `kill`, or a run started in the background, where the shell leaves SIGINT ignored — so that a
+    `bench run` stores what finished, keeps its checkpoints and records its wall time."""
+    signal.signal(signal.SIGTERM, _stop)
     sys.exit(main())
 
 
