@@ -69,8 +69,8 @@ def _fig1_nets(net: dict) -> dict:
 FIG1_PAPER_LEARNERS = _fig1_nets(PAPER_NET)
 # issue #25: the paper's N on 2 cores. Width 1000 was the issue's estimate of the widest whose cells
 # fit about 4 hours of this 2-core machine with --jobs 2 (an epoch costs ∝ width²:
-# benchmarks/fig1_paper_cost.md); measured, it does not: N ≤ 2000 alone took 2 h, N = 5000 and 10⁴
-# are estimated at 8.4 h more (the scale's note), and at N = 10⁴ early stopping reaches the 800-epoch
+# benchmarks/fig1_paper_cost.md); measured, it does not: N ≤ 2000 alone took 2 h and N = 5000 2.5 h
+# (the scale's note), N = 10⁴ more than both, and at N = 10⁴ early stopping reaches the 800-epoch
 # cap (on an H200 none of the N = 10⁴ 3-layer cells finished in 8 minutes). Width is kept at 1000 rather than cut to fit, because width
 # favours the curves the claim says lose (allen-zhu-fig1a: the 2-layer and NTK errors still fall from
 # width 50 to 500). lr scaled by 2000/1000 from the paper scale's grid (the stable lr falls
@@ -114,9 +114,9 @@ ALLEN_ZHU_FIG1 = Suite(
             ),
             note="Fig. 1(b)'s N (200 … 10⁴) at width 1000, σ = 0, on 2 cores with --jobs 2: N ≤ 2000 (57 "
                  "network cells) took 1:58:42 on 2026-12-04, where the plan, timed on other widths only, said "
-                 "1:04:20; from those timings bench run estimates N = 5000 at 3:09 and N = 10⁴ at 5:13. "
-                 "Resumable cell by cell (checkpoints); --ns runs the small N first; its width check is the "
-                 "scale paper-n-width"),
+                 "1:04:20; N = 5000 (14 cells, 2 of them resumed mid-cell) took 2:28:09 where the plan said "
+                 "3:09:01. N = 10⁴ runs cell by cell (checkpoints; bench run prints its estimate); --ns runs "
+                 "the small N first; its width check is the scale paper-n-width"),
         "paper-n-width": Scale(
             ns=(1000, 2000), seeds=1, n_test=5000, learners=FIG1_PAPER_LEARNERS, conditions={"label_sigma": (0.0,)},
             note="paper-n's width check: each curve at the paper's width 2000 at N = 1000 and 2000, seed 0 "
