@@ -72,6 +72,18 @@ def register_learners(register):
 """
 
 
+def after_two_cells(proc: subprocess.Popen, send) -> str:
+    """Wait until ``proc`` (a ``bench run``) reports two finished cells, ``send()`` it a signal,
+    and return the rest of its stderr."""
+    printed = 0
+    for line in proc.stderr:
+        printed += "rel_mse=" in line
+        if printed == 2:
+            send()
+            break
+    return proc.stderr.read()
+
+
 def test_ctrl_c_keeps_every_finished_cell_and_the_rerun_resumes(tmp_path, fake_plugin, bench):
     # A real learner's cells were so fast that the whole run could finish before the SIGINT
     # arrived (exit 0); here the cells after the first two cannot finish until interrupted.
@@ -84,13 +96,7 @@ def test_ctrl_c_keeps_every_finished_cell_and_the_rerun_resumes(tmp_path, fake_p
                             start_new_session=True, env={**env, "CB_NAP": "1"},
                             # a shell's background job inherits SIGINT ignored: undo that, or Ctrl-C is lost
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    printed = 0
-    for line in proc.stderr:  # wait until two cells are reported, then Ctrl-C the process group
-        printed += "rel_mse=" in line
-        if printed == 2:
-            os.killpg(proc.pid, signal.SIGINT)
-            break
-    rest = proc.stderr.read()
+    rest = after_two_cells(proc, lambda: os.killpg(proc.pid, signal.SIGINT))  # Ctrl-C the process group
     assert proc.wait(timeout=60) == 130
     assert "Interrupted" in rest and "Traceback" not in rest
     con = sqlite3.connect(tmp_path / "conceptbench.sqlite")
@@ -113,13 +119,7 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_even_with_sigint_ignored(tmp_path, f
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, start_new_session=True, env=env,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    printed = 0
-    for line in proc.stderr:
-        printed += "rel_mse=" in line
-        if printed == 2:
-            os.kill(proc.pid, signal.SIGTERM)
-            break
-    rest = proc.stderr.read()
+    rest = after_two_cells(proc, lambda: os.kill(proc.pid, signal.SIGTERM))
     assert proc.wait(timeout=60) == 130, rest
     assert "Interrupted" in rest and "Traceback" not in rest
     con = sqlite3.connect(tmp_path / "conceptbench.sqlite")
