@@ -59,14 +59,10 @@ class _Cell:
 
     def open(self) -> None:
         """Keep the folder if it belongs to this cell and this code, else remove it (one note)."""
-        meta = self.folder / META
-        if not meta.exists():
+        if not (self.folder / META).exists():
             return
-        try:
-            stored = json.loads(meta.read_text())
-        except (OSError, ValueError):
-            stored = None
-        if isinstance(stored, dict) and stored.get("identity") == self.identity:
+        stored = _read_meta(self.folder)
+        if stored is not None and stored.get("identity") == self.identity:
             seconds = stored.get("seconds")
             self.before = float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
             where = stored.get("program"), stored.get("epoch"), stored.get("epochs")
@@ -87,6 +83,20 @@ class _Cell:
 
 
 _cell: ContextVar[_Cell | None] = ContextVar("conceptbench_checkpoints", default=None)
+
+
+def _canonical(identity: dict[str, Any]) -> dict[str, Any]:
+    """``identity`` as meta.json holds it (JSON's types, keys sorted), to compare with a stored one."""
+    return json.loads(json.dumps(identity, sort_keys=True, default=str))
+
+
+def _read_meta(folder: Path) -> dict[str, Any] | None:
+    """A cell folder's meta.json, or None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads((folder / META).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _atomic(path: Path, data: bytes) -> None:
@@ -198,8 +208,7 @@ def cell_checkpoints(folder: str | Path, identity: dict[str, Any], minutes: floa
     """Checkpoint the training programs of the cell run inside the block into ``folder``, every
     ``minutes``; ``identity`` (the cell's key and code fingerprints) must match for a resume.
     Yields the cell's checkpoints; ``.before`` is what a resumed cell trained before this run."""
-    cell = _Cell(Path(folder), json.loads(json.dumps(identity, sort_keys=True, default=str)), minutes * 60.0, label,
-                 note)
+    cell = _Cell(Path(folder), _canonical(identity), minutes * 60.0, label, note)
     cell.open()
     token = _cell.set(cell)
     try:
@@ -217,16 +226,10 @@ def resumable(root: str | Path, identities: dict[str, dict[str, Any]]) -> set[st
     """The cell ids among ``identities`` (cell id → the identity :func:`cell_checkpoints` is given)
     whose checkpoint under ``root`` a run would resume: written for that identity (this code, this
     grid); a checkpoint of other code restarts its cell instead."""
-    out = set()
-    for cell_id, identity in identities.items():
-        try:
-            stored = json.loads((Path(root) / cell_id / META).read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(stored, dict) and stored.get("identity") == json.loads(
-                json.dumps(identity, sort_keys=True, default=str)):
-            out.add(cell_id)
-    return out
+    present = {p.parent.name for p in Path(root).glob(f"*/{META}")}  # one listing, not a read per cell
+    return {cell_id for cell_id, identity in identities.items()
+            if cell_id in present and (stored := _read_meta(Path(root) / cell_id)) is not None
+            and stored.get("identity") == _canonical(identity)}
 
 
 def in_progress(root: str | Path) -> list[dict[str, Any]]:
@@ -235,9 +238,8 @@ def in_progress(root: str | Path) -> list[dict[str, Any]]:
     :attr:`harness.protocol.cell.CellSpec.key` has them, or None), newest first."""
     rows = []
     for meta in Path(root).glob(f"*/{META}"):
-        try:
-            data = json.loads(meta.read_text())
-        except (OSError, ValueError):
+        data = _read_meta(meta.parent)
+        if data is None:
             continue
         identity = data.pop("identity", None)
         key = identity.get("key") if isinstance(identity, dict) else None

@@ -324,6 +324,8 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     start = time.monotonic()
     summary = RunSummary(planned=len(cells))
     stored = store.existing(c.cell_id for c in cells)
+    root = checkpoint_root(store)
+    left = {p.name for p in root.iterdir()} if root.is_dir() else set()  # cells with checkpoints here
     todo = []
     for spec in cells:
         row = stored.get(spec.cell_id)
@@ -335,17 +337,17 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
             group.since = max(group.since, row["created_at"][:10])
         if _to_train(row, reasons, retry_failed, reuse_stale):
             todo.append(spec)
-        elif row["status"] == "ok" and not reasons:
+        elif spec.cell_id in left and row["status"] == "ok" and not reasons:
             # a cell stored while its checkpoints stayed behind (trained on another machine and
             # merged, or stored by another process that was cut before it cleaned up): nothing
             # will resume them, and `bench show` would list the cell in progress for ever
-            discard(checkpoint_root(store) / spec.cell_id)
+            discard(root / spec.cell_id)
     # Largest N first; within one N a per-process random order, so that two processes sharing a
     # store start on different cells.
     order = random.Random(os.getpid() ^ time.time_ns())
     todo.sort(key=lambda c: (-c.n, order.random()))
     if checkpoint_minutes:
-        folder = str(checkpoint_root(store).resolve())
+        folder = str(root.resolve())
         todo = [replace(spec, checkpoints=(folder, float(checkpoint_minutes))) for spec in todo]
         # Within one N, the cells a cut left half-trained go first (a stable sort keeps the random
         # order otherwise): their saved work lands soonest instead of waiting behind fresh cells.
