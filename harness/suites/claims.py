@@ -289,16 +289,16 @@ class _Pairwise(Claim):
                 values = sorted({p.fixed[self.per] for ps in mine.values() for p in ps if self.per in p.fixed},
                                 key=lambda v: (str(type(v)), v)) or [None]
             for value in values:
+                def in_group(p: Point) -> bool:  # the points of this ``per`` value (and any without it)
+                    return value is None or self.per not in p.fixed or p.fixed[self.per] == value
+
                 scores: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)  # (ref, N) → seed → score
                 absent: dict[tuple[str, int], set[int]] = defaultdict(set)  # (ref, N) → seeds not stored yet
-                for ref, ps in mine.items():
-                    for p in ps:
-                        if value is None or self.per not in p.fixed or p.fixed[self.per] == value:
-                            scores[(ref, p.n)][p.seed] = p.score
-                for ref, ps in waiting.items():
-                    for p in ps:
-                        if value is None or self.per not in p.fixed or p.fixed[self.per] == value:
-                            absent[(ref, p.n)].add(p.seed)
+                for ref in refs:
+                    for p in filter(in_group, mine[ref]):
+                        scores[(ref, p.n)][p.seed] = p.score
+                    for p in filter(in_group, waiting[ref]):
+                        absent[(ref, p.n)].add(p.seed)
                 where = condition if value is None else f"{condition}, {self.per}={value}"
                 for n in sorted({p.n for p in pts}):
                     for a, b in self.pairs():
