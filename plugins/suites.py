@@ -71,9 +71,9 @@ FIG1_PAPER_LEARNERS = _fig1_nets(PAPER_NET)
 # fit about 4 hours of this 2-core machine with --jobs 2 (an epoch costs ∝ width²:
 # benchmarks/fig1_paper_cost.md); measured, it does not: N ≤ 2000 alone took 2 h and N = 5000 2.5 h
 # (the scale's note), N = 10⁴ more than both, and at N = 10⁴ early stopping reaches the 800-epoch
-# cap (on an H200 none of the N = 10⁴ 3-layer cells finished in 8 minutes). Width is kept at 1000 rather than cut to fit, because width
-# favours the curves the claim says lose (allen-zhu-fig1a: the 2-layer and NTK errors still fall from
-# width 50 to 500). lr scaled by 2000/1000 from the paper scale's grid (the stable lr falls
+# cap (on an H200 none of the N = 10⁴ 3-layer cells finished in 8 minutes). Width is kept at 1000
+# rather than cut to fit, because width favours the curves the claim says lose (allen-zhu-fig1a:
+# the 2-layer and NTK errors still fall from width 50 to 500). lr scaled by 2000/1000 from the paper scale's grid (the stable lr falls
 # like 1/m, relu_nets.py), the same cap and patience. Width favours the 2-layer and NTK curves
 # (allen-zhu-fig1a), so the scale `paper-n-width` runs each curve at width 2000 beside it at N = 1000
 # and 2000 (seed 0), and the verdict page compares the two.
