@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,7 @@ def test_running_a_name_two_plugins_register_is_one_line_error(fake_plugin, benc
 NAPPER = """
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 from harness import Learner, hookimpl
@@ -110,20 +112,38 @@ def test_ctrl_c_keeps_every_finished_cell_and_the_rerun_resumes(tmp_path, fake_p
 
 def test_sigterm_stops_a_run_as_ctrl_c_does_even_with_sigint_ignored(tmp_path, fake_plugin):
     # started as a shell's background job (SIGINT ignored), stopped by `kill` (SIGTERM) sent to the
-    # bench process: the finished cells are kept and the run ends as an interrupted one
+    # bench process alone: the finished cells are kept, the run ends as an interrupted one, and its
+    # worker processes stop too (none trains on, holding a core, after the run has ended)
     fake_plugin("cb_napper", NAPPER)
     paths = [str(tmp_path / "site"), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "CB_NAP": "1"}
-    args = ["run", "-t", "sin3", "-l", "napper", "--ns", "400,20,22,24", "--seeds", "2", "--jobs", "1",
+    args = ["run", "-t", "sin3", "-l", "napper", "--ns", "400,20,22,24", "--seeds", "2", "--jobs", "2",
             "--n-test", "300", "--store", str(tmp_path / "conceptbench.sqlite"), "--out", str(tmp_path / "lb")]
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=tmp_path, stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, start_new_session=True, env=env,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     rest = after_two_cells(proc, lambda: os.kill(proc.pid, signal.SIGTERM))
     assert proc.wait(timeout=60) == 130, rest
-    assert "Interrupted" in rest and "Traceback" not in rest
+    assert "Interrupted" in rest and "Traceback" not in rest and "cancelled" not in rest
+    deadline = time.monotonic() + 10  # the workers get SIGKILL from joblib; give the kernel a moment
+    while (left := _group(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"processes of the stopped run still alive: {left}"
     con = sqlite3.connect(tmp_path / "conceptbench.sqlite")
     assert 2 <= con.execute("SELECT COUNT(*) FROM cells WHERE status = 'ok'").fetchone()[0] < 8
+
+
+def _group(pgid: int) -> list[str]:
+    """The live (not zombie) processes of process group ``pgid``, from /proc."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited while we looked
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(stat.parent.name)
+    return alive
 
 
 def test_cells_never_take_more_torch_threads_than_omp_num_threads_allows(monkeypatch):

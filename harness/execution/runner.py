@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import time
+import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import replace
@@ -262,8 +263,17 @@ def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None,
                        else delayed(run_cell)(spec, threads, timeout))
 
         with Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered") as parallel:
-            for record in parallel(tasks()):
-                yield by_id[record["cell_id"]], record
+            outputs = parallel(tasks())
+            try:
+                for record in outputs:
+                    yield by_id[record["cell_id"]], record
+            finally:
+                # Closing joblib's generator early (Ctrl-C, SIGTERM) kills the workers, so no cell
+                # trains on after the run has stopped; the warning that it cancelled their tasks
+                # repeats what the run's "Interrupted" line says.
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", r"\d+ tasks which were still being processed", UserWarning)
+                    outputs.close()
 
 
 @contextmanager
