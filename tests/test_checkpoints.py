@@ -200,6 +200,34 @@ def test_bench_show_lists_cells_in_progress(bench, tmp_path):
     assert "in progress" not in bench("show", "-l", "ntk")[1]
 
 
+def test_bench_show_names_a_cell_in_progress_as_its_table_does(bench, tmp_path):
+    # one cell in progress is told apart from the stored variants of its learner: by the table's
+    # name for its variant when the table has it, else by the parameters that differ from them
+    base = ("run", "-t", "sin3", "-l", "three_layer_sgd", "-p", "width=8", "-p", "epochs=2", "--n", "40",
+            "--seeds", "1", "--n-test", "50", "--jobs", "1", "--no-leaderboard")
+    assert bench(*base, "-p", "train=hidden")[0] == 0
+    store = Store(tmp_path / "store.sqlite")
+    (hidden,) = store.rows()
+
+    def in_progress(grid: dict, seed: int) -> str:
+        key = {"task": {"name": "sin3", "params": {}}, "n": 5000, "seed": seed,
+               "learner": {"name": "three_layer_sgd", "grid": grid}}
+        for old in checkpoint_root(store).glob("*"):
+            checkpoints.discard(old)
+        cell = checkpoints._Cell(checkpoint_root(store) / f"c{seed}", {"key": key}, 0.0, "a label", note=lambda m: None)
+        checkpoints.TrainingCheckpoint(cell, 1, "sgd", {}).save({}, 7, 800)
+        code, out, _ = bench("show")
+        assert code == 0 and "1 cell(s) in progress" in out
+        return next(line for line in out.splitlines() if line.startswith("  sin3, "))
+
+    # the table's one variant is plain `three_layer_sgd`; another grid in progress is not called that
+    assert in_progress({**hidden["learner_params"], "width": [16]}, 1).startswith(
+        "  sin3, three_layer_sgd[width=16], N=5000, seed 1: epoch 7/800")
+    assert bench(*base, "-p", "train=last")[0] == 0  # now the table has [train=hidden] and [train=last]
+    assert in_progress(hidden["learner_params"], 2).startswith(
+        "  sin3, three_layer_sgd[train=hidden], N=5000, seed 2: epoch 7/800")
+
+
 def test_bench_run_saves_every_checkpoint_minutes_and_refuses_a_bad_value(bench, tmp_path, monkeypatch):
     real_save, saved = checkpoints.TrainingCheckpoint.save, []
 

@@ -338,27 +338,30 @@ def show(task, learner, status, store_path, fmt, verbose, output) -> int:
     if fmt != "table":
         _emit(export.dumps([export.record(r, stale(r), short, draws) for r in rows], fmt), output, len(rows))
         return 0
-    running = in_progress_text(store, task, learner)
     if not rows:
         asked = ", ".join(f"{k} {v!r}" for k, v in (("task", task), ("learner", learner), ("status", status)) if v)
         hint = f"`bench show --store {path}` lists what it holds" if asked else "`bench run` stores results there"
         click.echo(f"no stored results{' for ' + asked if asked else ''} in {path} ({hint})")
-        click.echo(running, nl=False)
+        click.echo(in_progress_text(store, task, learner), nl=False)
         return 0
-    _emit(show_table(rows, stale, short, draws if verbose else None, SHOW_WIDTH) + running, output, len(rows))
+    text, names = show_table(rows, stale, short, draws if verbose else None, SHOW_WIDTH)
+    _emit(text + in_progress_text(store, task, learner, rows, names), output, len(rows))
     return 0
 
 
-def in_progress_text(store: Store, task: str | None = None, learner: str | None = None) -> str:
+def in_progress_text(store: Store, task: str | None = None, learner: str | None = None,
+                     rows: list[dict[str, Any]] = (), shown: dict[str, str] | None = None) -> str:
     """The cells with a training checkpoint beside ``store`` (cut off, or training now), one line
-    each with the program and epoch of their last save; "" when there are none."""
+    each with the program and epoch of their last save; "" when there are none. ``rows`` and
+    ``shown`` (full label → the name the table of ``rows`` shows, from :func:`show_table`) name a
+    cell's learner as the table above does when the table has that variant."""
     root = checkpoint_root(store)
     cells = [c for c in in_progress(root)
              if all(name is None or f" {name}" in f" {c.get('label', '')}" for name in (task, learner))]
     if not cells:
         return ""
     lines = [f"\n{len(cells)} cell(s) in progress; a `bench run` of their grid resumes each from its checkpoint:"]
-    names = _in_progress_names(cells)
+    names = _in_progress_names(cells, [(r["learner"], r["learner_params"] or {}) for r in rows], shown or {})
     for c in cells:
         # which cell first, then where it is; what a 100-column line cuts is the time of the save
         lines.append(_shorten(f"  {names[c['cell_id']]}: epoch {c.get('epoch')}/{c.get('epochs')} (program "
@@ -366,11 +369,15 @@ def in_progress_text(store: Store, task: str | None = None, learner: str | None 
     return "\n".join(lines + [f"  (checkpoints in {root}/)"]) + "\n"
 
 
-def _in_progress_names(cells: list[dict[str, Any]]) -> dict[str, str]:
+def _in_progress_names(cells: list[dict[str, Any]], table: list[tuple[str, dict[str, list[Any]]]],
+                       shown: dict[str, str]) -> dict[str, str]:
     """Each cell in progress by task, short learner label, N and seed — ``sin3,
-    three_layer_sgd[train=hidden], N=5000, seed 1`` — the learner told apart from the others in
-    progress by the fewest parameters (:func:`short_labels`), so that the line's 100 columns show
-    which cell it is; the saved label where the checkpoint does not say its key."""
+    three_layer_sgd[train=hidden], N=5000, seed 1`` — the learner named as the table names it
+    (``shown``: full label → name, e.g. ``three_layer_sgd#3``) when the table has that variant, else
+    told apart from the others in progress (and, if that name is taken, from the ``table``'s
+    variants) by the fewest parameters
+    (:func:`short_labels`), so that the line's 100 columns show which cell it is; the saved label
+    where the checkpoint does not say its key."""
     def variant(key: Any) -> tuple[str, dict[str, list[Any]]] | None:
         try:
             return str(key["learner"]["name"]), dict(key["learner"]["grid"])
@@ -378,12 +385,18 @@ def _in_progress_names(cells: list[dict[str, Any]]) -> dict[str, str]:
             return None
 
     variants = {c["cell_id"]: variant(c.get("key")) for c in cells}
-    short = short_labels(v for v in variants.values() if v is not None)
+    running = [v for v in variants.values() if v is not None]
+    short = short_labels(running)
+    if any(label(*v) not in shown and short[label(*v)] in shown.values() for v in running):
+        # a variant the table lacks whose name among the cells in progress alone is a name the
+        # table gives another variant: tell it apart from the table's variants too
+        short = short_labels([*running, *table])
     out = {}
     for c in cells:
         v, key = variants[c["cell_id"]], c.get("key") or {}
         try:
-            out[c["cell_id"]] = f"{key['task']['name']}, {short[label(*v)]}, N={key['n']}, seed {key['seed']}"
+            name = shown.get(label(*v)) or short[label(*v)]
+            out[c["cell_id"]] = f"{key['task']['name']}, {name}, N={key['n']}, seed {key['seed']}"
         except (KeyError, TypeError):
             out[c["cell_id"]] = c.get("label", c["cell_id"])
     return out
@@ -431,10 +444,11 @@ def _setting(row: dict[str, Any]) -> str:
 
 
 def show_table(rows: list[dict[str, Any]], stale, short: dict[str, str],
-               draws: export.ValidationLabels | None, width: int) -> str:
+               draws: export.ValidationLabels | None, width: int) -> tuple[str, dict[str, str]]:
     """`bench show`'s text: one line per cell within ``width`` columns (a learner whose short label
     does not fit is named ``learner#k``, spelled out in the legend), notes on stale, fallback and
-    failed cells; with ``draws`` (--verbose), each cell's details under its line, wrapped at ``width``."""
+    failed cells; with ``draws`` (--verbose), each cell's details under its line, wrapped at ``width``.
+    Also returns the names it gave the learner variants (full label → name)."""
     settings = [_setting(r) for r in rows]
     metrics = sorted({r["metric"] for r in rows if r.get("metric")})
     one_metric = len(metrics) <= 1
@@ -476,7 +490,7 @@ def show_table(rows: list[dict[str, Any]], stale, short: dict[str, str],
             out.append(line)
             out += _details(r, draws, stale(r), width)
         text = "\n".join(out) + "\n"
-    return text + _show_notes(rows, short, names, stale_reasons, fallbacks, failures, draws is not None, width)
+    return text + _show_notes(rows, short, names, stale_reasons, fallbacks, failures, draws is not None, width), names
 
 
 def _seconds(seconds: float | None) -> str:
