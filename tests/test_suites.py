@@ -121,6 +121,28 @@ def test_wall_time_is_credited_to_the_runs_that_wrote_the_cells(toy, bench, tmp_
     assert [(r["command"], r["credited"]) for r in kept] == [("a", 1), ("b", 2)] and unknown == 1
 
 
+def test_runs_side_by_side_are_each_credited_with_the_cells_they_wrote(toy, bench, tmp_path):
+    # two processes sharing a store, their spans overlapping: each row goes to the run that lists its
+    # cell, not to whichever started later (a run recorded without its list is matched by its span)
+    runs = [{"command": "a", "began": "2026-01-01T10:00:00+00:00", "ended": "2026-01-01T12:00:00+00:00",
+             "cells": ["aaaaaaaaaaaa", "cccccccccccc"]},
+            {"command": "b", "began": "2026-01-01T10:00:08+00:00", "ended": "2026-01-01T11:30:00+00:00",
+             "cells": ["bbbbbbbbbbbb"]},
+            {"command": "old", "began": "2026-01-01T10:30:00+00:00", "ended": "2026-01-01T10:40:00+00:00"}]
+    rows = [{"cell_id": c * 32, "created_at": t} for c, t in
+            (("a", "2026-01-01T10:20:00+00:00"), ("b", "2026-01-01T10:50:00+00:00"),
+             ("c", "2026-01-01T11:10:00+00:00"), ("d", "2026-01-01T10:35:00+00:00"),
+             ("e", "2026-01-01T11:10:00+00:00"))]
+    kept, unknown = suite_pages.credit(runs, rows)
+    assert [(r["command"], r["credited"]) for r in kept] == [("a", 2), ("b", 1), ("old", 1)] and unknown == 1
+    # and a real run lists the ids of the cells it stored
+    lb = tmp_path / "lb"
+    assert bench("run", "--suite", "toy-b", "--jobs", "1", "--out", str(lb))[0] == 0
+    (run,) = json.loads((lb / "toy-b" / "runs.json").read_text())["runs"]
+    ids = [r[0] for r in sqlite3.connect(tmp_path / "store.sqlite").execute("SELECT cell_id FROM cells")]
+    assert run["trained"] == 4 and run["cells"] == sorted(i[:suite_pages.CREDIT_ID] for i in ids)
+
+
 def test_learner_with_a_suite_trains_only_its_cells_and_the_rest_resumes(toy, bench, tmp_path):
     """As on a GPU machine: one learner's cells of a suite in one run, the rest in another; the
     pages of the first count the missing cells as missing, the second completes them."""

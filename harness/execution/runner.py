@@ -396,6 +396,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
                        else backend(claimed(), cell_timeout))
             for spec, record in results:
                 store.put(record, owner)
+                summary.stored.append(spec.cell_id)
                 if spec.checkpoints is not None:
                     discard(checkpoint_folder(spec))
                 summary.statuses[record["status"]] += 1
