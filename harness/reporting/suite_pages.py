@@ -235,10 +235,9 @@ def points_and_cells(reg: Registry, grid: Grid, planned: list[CellSpec],
     out = []
     for spec in planned:
         row = rows.get(spec.cell_id)
-        if row is None:
-            if not absent or spec.seed >= grid.seeds:  # a seed past the scale's is planned only once stored
-                continue
-            row = {"status": "absent"}
+        if row is None and (not absent or spec.seed >= grid.seeds):  # a seed past the scale's is planned only once stored
+            continue
+        ok = row is not None and row["status"] == "ok"  # else not stored yet, or failed, diverged, timed out
         settings = {**spec.task.params, "n_test": spec.protocol.n_test, "val_fraction": spec.protocol.val_fraction,
                     "label_noise": spec.protocol.label_noise, "label_sigma": spec.protocol.label_sigma,
                     "zou_gu_mu": spec.protocol.zou_gu_mu, "select_on": spec.protocol.select_on,
@@ -249,10 +248,9 @@ def points_and_cells(reg: Registry, grid: Grid, planned: list[CellSpec],
             condition += ", " + _condition_of(grid, spec.protocol)
         out.append((Point(spec.task.name, condition, settings,
                           spec.learner.name, spec.learner.label, fixed, spec.n, spec.seed,
-                          row["test_score"] if row["status"] == "ok" else None,
-                          row.get("train_score") if row["status"] == "ok" else None,
-                          ((row.get("metrics") or {}).get("diagnostics") or {}) if row["status"] == "ok" else {},
-                          dict(spec.learner.overrides), row["status"] != "absent"), spec))
+                          row["test_score"] if ok else None, row.get("train_score") if ok else None,
+                          ((row.get("metrics") or {}).get("diagnostics") or {}) if ok else {},
+                          dict(spec.learner.overrides), stored=row is not None), spec))
     return out
 
 
