@@ -30,7 +30,7 @@ BUSY_FACTOR = estimates.busy_factor  # before the autouse fixture replaces it
 @pytest.fixture(autouse=True)
 def idle(monkeypatch):
     """Estimates as on an idle machine: the shared test machine's load would scale them."""
-    monkeypatch.setattr(estimates, "busy_factor", lambda: 1.0)
+    monkeypatch.setattr(estimates, "busy_factor", lambda threads=None: 1.0)
 
 
 # --- the learners' cost models ------------------------------------------------------------------
@@ -251,6 +251,17 @@ def test_a_busy_machine_scales_the_estimate(monkeypatch):
         monkeypatch.setattr(estimates, "_last_look", None)  # a fresh look
         monkeypatch.setattr(estimates, "other_work", lambda: load)
         assert BUSY_FACTOR() == pytest.approx(factor)
+
+
+def test_a_run_of_fewer_threads_than_cores_is_slowed_only_past_the_cores(monkeypatch):
+    # two OMP_NUM_THREADS=1 processes sharing a store on 2 cores: the second sees one thread of
+    # other work and takes one core's thread itself, so neither is slowed; with both cores' threads
+    # (jobs 1, OMP_NUM_THREADS unset) it shares 3 threads over 2 cores
+    monkeypatch.setattr(estimates.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(estimates, "other_work", lambda: 1.0)
+    for threads, factor in ((1, 1.0), (2, 1.5), (None, 1.5), (4, 2.5)):
+        monkeypatch.setattr(estimates, "_last_look", None)
+        assert BUSY_FACTOR(threads) == pytest.approx(factor)
 
 
 def test_the_load_is_looked_at_once_in_a_while(monkeypatch):

@@ -4,6 +4,7 @@ workers) and the ETA on a fake clock against the true remaining time of a simula
 import heapq
 import io
 import math
+import os
 import random
 from dataclasses import dataclass, field
 
@@ -245,7 +246,7 @@ def idle(monkeypatch):
     """The estimates as on an idle machine (the shared test machine's load would scale them)."""
     from harness.execution import estimates
 
-    monkeypatch.setattr(estimates, "busy_factor", lambda: 1.0)
+    monkeypatch.setattr(estimates, "busy_factor", lambda threads=None: 1.0)
 
 
 def test_the_plan_line_comes_before_any_cell_trains(fake_plugin, bench, idle):
@@ -261,6 +262,22 @@ def test_the_plan_line_comes_before_any_cell_trains(fake_plugin, bench, idle):
                          "--jobs", "1", "--no-leaderboard")
     assert code == 0, err
     assert "Plan: 2 cell(s) to train, 2 already in the store; estimate 0:00." in err
+
+
+def test_the_plan_line_weighs_other_work_against_the_threads_this_run_takes(fake_plugin, bench, monkeypatch):
+    # one thread of other work on 2 cores (another OMP_NUM_THREADS=1 run on the same store): a run
+    # of one thread is not slowed by it; one that takes both cores' threads shares 3 over 2
+    from harness.execution import estimates
+
+    fake_plugin("cb_stepper", STEPPER.replace("{pause}", "0"))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(estimates, "other_work", lambda: 1.0)
+    args = ("run", "-t", "sin3", "-l", "stepper", "--n-test", "20", "--seeds", "1", "--jobs", "1", "--no-leaderboard")
+    for n, threads, said in ((20, "1", "; estimate 0:00 (no stored timings)."), (30, "", "; estimate 0:00 (busy ×1.5).")):
+        monkeypatch.setattr(estimates, "_last_look", None)
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        code, _, err = bench(*args, "--n", str(n))
+        assert code == 0 and said in err, err
 
 
 def test_plain_output_is_one_line_per_cell_without_carriage_returns(fake_plugin, bench):

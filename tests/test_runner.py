@@ -147,7 +147,7 @@ def _group(pgid: int) -> list[str]:
 
 
 def test_cells_never_take_more_torch_threads_than_omp_num_threads_allows(monkeypatch):
-    from harness.execution.runner import cell_threads
+    from harness.execution.devices import cell_threads
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

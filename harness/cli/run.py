@@ -456,7 +456,10 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         # A remote cluster's cells run side by side on its own machines: only each cell must fit.
         check_memory(todo, 1 if scheduler else jobs)
     # nor one estimated at over an hour (harness/execution/estimates.py); the estimate goes on to the plan line
-    costs = estimate_run(todo, store, jobs, check=not yes)
+    # the threads this run takes at once: with other work running, more than the cores slow it
+    # (one OMP_NUM_THREADS=1 process beside another on 2 cores is not slowed)
+    busy = None if scheduler or not todo else min(jobs, len(todo)) * devices.cell_threads(jobs)
+    costs = estimate_run(todo, store, jobs, check=not yes, threads=busy)
     progress = Progress(len(cells), verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, jobs=jobs)
     # Without stored timings of these cells, a suite's plan line estimates from its last recorded
     # run: in this store's pages, else in the committed pages (a fresh clone's first run).

@@ -60,7 +60,7 @@ def run_on_worker(spec: CellSpec, host_threads: dict[str, int], timeout: float |
     """
     from distributed import get_worker
 
-    from harness.execution.runner import cell_threads
+    from harness.execution.devices import cell_threads
 
     worker = get_worker()
     threads = cell_threads(host_threads.get(_host_of(worker.address), worker.state.nthreads))

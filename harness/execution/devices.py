@@ -1,6 +1,9 @@
-"""Which torch device ``bench run --device`` means here (checked once, before any training)."""
+"""Which torch device ``bench run --device`` means here (checked once, before any training), and
+how many CPU threads each cell of a run takes."""
 
 from __future__ import annotations
+
+import os
 
 from harness.api.errors import BenchError
 
@@ -32,3 +35,11 @@ def resolve_device(name: str) -> str:
     elif device.type != "cpu":
         raise BenchError(f"--device {name}: device type {device.type!r} is not supported; use {HELP}")
     return str(device)
+
+
+def cell_threads(jobs: int) -> int:
+    """Torch threads per cell: the cores shared among ``jobs`` workers, and never more than the
+    user's ``OMP_NUM_THREADS`` (README: a share of the cores per run) when that is set."""
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    user = os.environ.get("OMP_NUM_THREADS", "")
+    return min(threads, int(user)) if user.isdigit() and int(user) > 0 else threads

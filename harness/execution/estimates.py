@@ -68,13 +68,16 @@ LOAD_VALID = 30.0
 _last_look: tuple[float, float | None] | None = None
 
 
-def busy_factor() -> float:
-    """How much slower than on an idle machine cells will train now: this run fills the cores,
-    and the other work already running (:func:`other_work`, in runnable threads) shares them, so
-    a run gets cores ÷ (cores + other work) of the machine. 1 when that is unknown. On the shared
-    2-core machine, quick-suite cells run beside ~2.8 threads of other work took 1.7–3× their
-    committed timings (benchmarks/eta_check.md); this gives 2.4×. A look stays valid for
-    :data:`LOAD_VALID` seconds, so runs started in one process (a notebook, a script) look once."""
+def busy_factor(threads: int | None = None) -> float:
+    """How much slower than on an idle machine cells will train now: the run's ``threads``
+    (default: as many as the machine has cores) and the other work already running
+    (:func:`other_work`, in runnable threads) share the cores, so each thread gets
+    cores ÷ (threads + other work) of a core when that is below 1. 1 when that is unknown. On the
+    shared 2-core machine, quick-suite cells run beside ~2.8 threads of other work took 1.7–3×
+    their committed timings (benchmarks/eta_check.md); this gives 2.4×. A run of one thread
+    beside one other (two ``OMP_NUM_THREADS=1`` processes sharing a store) is not slowed: 1×.
+    A look stays valid for :data:`LOAD_VALID` seconds, so runs started in one process (a notebook,
+    a script) look once."""
     global _last_look
     now = time.monotonic()
     if _last_look is None or now - _last_look[0] > LOAD_VALID:
@@ -83,7 +86,8 @@ def busy_factor() -> float:
     if load is None:
         return 1.0
     cores = os.cpu_count() or 1
-    return max(1.0, (cores + load) / cores)
+    demand = (cores if threads is None else threads) + load
+    return max(1.0, demand / cores)
 
 
 def task_dimension(task: Task, zou_gu: bool) -> int:
@@ -162,17 +166,18 @@ def stored_timings(cells: list[CellSpec], store: Store, priors: Priors) -> list[
     return out
 
 
-def cost_model(cells: list[CellSpec], store: Store | None,
-               slowdown: float | None = None) -> tuple[CostModel, Callable[[CellSpec], float]]:
+def cost_model(cells: list[CellSpec], store: Store | None, slowdown: float | None = None,
+               threads: int | None = None) -> tuple[CostModel, Callable[[CellSpec], float]]:
     """A :class:`CostModel` calibrated on ``store``'s timings of similar cells (none without a
     store) and the prior that it rescales, per planned cell: the learner's cost model times
-    ``slowdown`` (default :func:`busy_factor`; the model keeps it as ``model.slowdown``)."""
+    ``slowdown`` (default :func:`busy_factor` of the run's ``threads``; the model keeps it as
+    ``model.slowdown``)."""
     priors = Priors()
     model = CostModel()
     if store is not None:
         for key, n, seconds, prior in stored_timings(cells, store, priors):
             model.add(key, n, seconds, prior)
-    model.slowdown = busy_factor() if slowdown is None else slowdown
+    model.slowdown = busy_factor(threads) if slowdown is None else slowdown
     return model, lambda spec: priors.cell(spec) * model.slowdown
 
 
@@ -213,13 +218,14 @@ def check_duration(todo: list[CellSpec], store: Store | None, jobs: int,
     return total
 
 
-def estimate_run(todo: list[CellSpec], store: Store | None, jobs: int,
-                 check: bool = True) -> tuple[CostModel, Callable[[CellSpec], float]]:
-    """:func:`cost_model` for a run about to start, refused first (with ``check``) when its
-    estimate exceeds :data:`CONFIRM_SECONDS` (:func:`check_duration`); the model and prior go on
-    to the run's progress display (``execute(..., costs=...)``), which then need not read the
-    store's timings again."""
-    model, prior = cost_model(todo, store)
+def estimate_run(todo: list[CellSpec], store: Store | None, jobs: int, check: bool = True,
+                 threads: int | None = None) -> tuple[CostModel, Callable[[CellSpec], float]]:
+    """:func:`cost_model` for a run about to start (``threads``: how many it runs at once, default
+    the machine's cores), refused first (with ``check``) when its estimate exceeds
+    :data:`CONFIRM_SECONDS` (:func:`check_duration`); the model and prior go on to the run's
+    progress display (``execute(..., costs=...)``), which then need not read the store's timings
+    again."""
+    model, prior = cost_model(todo, store, threads=threads)
     if check:
         check_duration(todo, store, jobs, costs=(model, prior))
     return model, prior

@@ -18,6 +18,7 @@ from harness.api.checkpoints import DEFAULT_MINUTES, discard, resumable
 from harness.api.errors import BenchError, one_line
 from harness.api.learners import Learner
 from harness.api.tasks import FiniteTask, Task
+from harness.execution.devices import cell_threads
 from harness.execution.estimates import cost_model, task_dimension
 from harness.execution.progress import CostModel, Progress, run_reported
 from harness.execution.provenance import git_revision, versions
@@ -225,14 +226,6 @@ def check_memory(cells: list[CellSpec], jobs: int = 1, available: int | None = N
                          f"--yes to start it anyway")
 
 
-def cell_threads(jobs: int) -> int:
-    """Torch threads per cell: the cores shared among ``jobs`` workers, and never more than the
-    user's ``OMP_NUM_THREADS`` (README: a share of the cores per run) when that is set."""
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    user = os.environ.get("OMP_NUM_THREADS", "")
-    return min(threads, int(user)) if user.isdigit() and int(user) > 0 else threads
-
-
 # A backend other than the local one: trains the cells it is handed (taking each from the
 # iterator only when it can start it) and yields (spec, record) as each finishes.
 Backend = Callable[[Iterable[CellSpec], "float | None"], Iterator[tuple[CellSpec, dict[str, Any]]]]
@@ -368,7 +361,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     if progress is not None:
         # each cell's cost model, rescaled by the stored timings of this run's learners (any
         # task, any grid), gives the plan line its estimate and the ETA its start
-        progress.calibrate(*(costs or cost_model(todo, store)))
+        progress.calibrate(*(costs or cost_model(todo, store, threads=min(jobs, max(1, len(todo))) * cell_threads(jobs))))
         progress.begin(summary, todo, reuse_stale, estimate)
     owner = new_owner()
 
