@@ -234,9 +234,10 @@ def test_a_suite_compares_validation_and_test_selection_side_by_side(toy, bench,
             "AND v.seed = t.seed WHERE v.select_on = 'validation' AND t.select_on = 'test' AND v.learner = ? "
             "AND v.n = ?", (r["learner"], int(r["N"]))).fetchall()
         diffs = [t - v for v, t in pairs]
-        lo, hi = stats.t.interval(0.95, len(diffs) - 1, loc=np.mean(diffs), scale=stats.sem(diffs))
         if np.std(diffs) == 0:  # the mean predictor: both selections fit the same model (scipy gives NaN)
             lo = hi = np.mean(diffs)
+        else:
+            lo, hi = stats.t.interval(0.95, len(diffs) - 1, loc=np.mean(diffs), scale=stats.sem(diffs))
         shown = [float(x) for x in re.findall(r"[-+][\d.e+-]+", r["difference [95%]"])]
         assert r["seeds"] == "3" and shown == pytest.approx([np.mean(diffs), lo, hi], rel=6e-3, abs=1e-12)
         assert float(r["selected on validation"]) == pytest.approx(np.mean([v for v, _ in pairs]), rel=6e-3)
