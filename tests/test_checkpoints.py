@@ -20,7 +20,7 @@ import pytest
 
 from harness.api import checkpoints
 from harness.execution.registry import load_registry
-from harness.execution.runner import checkpoint_root, execute
+from harness.execution.runner import checkpoint_root, execute, trained_before
 from harness.protocol.cell import CellSpec, Protocol, checkpoint_folder, checkpoint_identity, run_cell
 from harness.storage.store import Store
 
@@ -249,10 +249,10 @@ def test_cells_a_cut_left_half_trained_resume_first_within_their_n(tmp_path):
     store = Store(tmp_path / "store.sqlite")
     cells = [spec_of("three_layer_sgd", n, seed) for n in (60, 80) for seed in range(4)]
     half = [c for c in cells if (c.n, c.seed) in {(60, 3), (80, 2)}]
-    for spec in half:  # what a cut leaves: a program saved at some epoch
+    for spec, trained in zip(half, (300.0, 1200.0)):  # what a cut leaves: a program saved at some epoch
         identity = json.loads(json.dumps(checkpoint_identity(spec), sort_keys=True, default=str))
         cell = checkpoints._Cell(checkpoint_root(store) / spec.cell_id, identity, 0.0, spec.describe(),
-                                 note=lambda m: None)
+                                 note=lambda m: None, before=trained)
         checkpoints.TrainingCheckpoint(cell, 1, "sgd", {}).save({}, 7, 40)
     other_code = checkpoints._Cell(checkpoint_root(store) / cells[0].cell_id, {"code": "older"}, 0.0, "",
                                    note=lambda m: None)  # restarts when its turn comes: not first, not counted
@@ -268,6 +268,10 @@ def test_cells_a_cut_left_half_trained_resume_first_within_their_n(tmp_path):
         assert execute(cells, store, backend=backend).resuming == 2  # the plan line says so
         assert handed[0] == (80, 2) and handed[4] == (60, 3)
         assert [n for n, _ in handed] == [80] * 4 + [60] * 4  # largest N first still
+    # and what each trained before the cut, which the estimate takes off (the other code's: none)
+    before = trained_before(cells, store)
+    assert sorted(before) == sorted(c.cell_id for c in half)
+    assert [round(before[c.cell_id]) for c in half] == [300, 1200]
 
 
 def test_a_resumed_cell_stores_the_seconds_it_trained_before_the_cut_too(tmp_path):

@@ -372,7 +372,9 @@ def test_the_plan_line_counts_cells_timed_only_on_another_grid_of_their_learner(
         assert stream.getvalue().strip() == f"Plan: 4 cell(s) to train, 0 already in the store; estimate 0:08{note}."
 
 
-def test_the_plan_line_counts_the_cells_that_resume_mid_cell():
+def test_the_plan_line_counts_the_cells_that_resume_mid_cell_less_their_time_before_the_cut():
+    # 4 cells of 10 s on one worker; one resumes after 4 s, one after 15 s (past its prediction:
+    # a quarter of its overrun is left, as for a running cell), so 6 + 1.25 + 10 + 10 s are left
     cells = plan([REG.tasks["sin3"]], [REG.learners["ntk"]], [100, 200], range(2), Protocol())
     stream = io.StringIO()
     progress = Progress(len(cells), stream=stream, live=False)
@@ -381,8 +383,13 @@ def test_the_plan_line_counts_the_cells_that_resume_mid_cell():
     progress.calibrate(model, lambda spec: 10.0)
     summary = RunSummary()
     summary.resuming = 2
-    progress.begin(summary, cells, False)
-    assert stream.getvalue().strip() == "Plan: 4 cell(s) to train, 0 already in the store; estimate 0:40 (2 resume mid-cell)."
+    before = {cells[0].cell_id: 4.0, cells[3].cell_id: 15.0}
+    progress.begin(summary, cells, False, before=before)
+    assert stream.getvalue().strip() == "Plan: 4 cell(s) to train, 0 already in the store; estimate 0:27 (2 resume mid-cell)."
+    # the refusal of long runs weighs the same seconds
+    total, _ = estimates.plan_seconds(cells, model, lambda spec: 10.0, jobs=1, before=before)
+    assert total == pytest.approx(27.25)
+    assert estimates.plan_seconds(cells, model, lambda spec: 10.0, jobs=1)[0] == pytest.approx(40.0)
 
 
 def test_the_refusal_says_when_the_estimate_is_for_a_busy_machine():

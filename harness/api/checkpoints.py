@@ -63,8 +63,7 @@ class _Cell:
             return
         stored = _read_meta(self.folder)
         if stored is not None and stored.get("identity") == self.identity:
-            seconds = stored.get("seconds")
-            self.before = float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
+            self.before = _seconds(stored)
             where = stored.get("program"), stored.get("epoch"), stored.get("epochs")
             self.note(f"resuming {self.label} from its checkpoint (program {where[0]}, epoch {where[1]} of {where[2]})")
             return
@@ -97,6 +96,13 @@ def _read_meta(folder: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _seconds(meta: dict[str, Any]) -> float:
+    """The seconds a checkpoint's cell trained up to its last save (0 where its meta lacks them:
+    checkpoints written before they were kept)."""
+    seconds = meta.get("seconds")
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
 
 
 def _atomic(path: Path, data: bytes) -> None:
@@ -222,12 +228,13 @@ def discard(folder: str | Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def resumable(root: str | Path, identities: dict[str, dict[str, Any]]) -> set[str]:
-    """The cell ids among ``identities`` (cell id → the identity :func:`cell_checkpoints` is given)
-    whose checkpoint under ``root`` a run would resume: written for that identity (this code, this
-    grid); a checkpoint of other code restarts its cell instead."""
+def resumable(root: str | Path, identities: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The cells among ``identities`` (cell id → the identity :func:`cell_checkpoints` is given)
+    whose checkpoint under ``root`` a run would resume — written for that identity (this code,
+    this grid); a checkpoint of other code restarts its cell instead — each with the seconds it
+    trained up to its last save."""
     present = {p.parent.name for p in Path(root).glob(f"*/{META}")}  # one listing, not a read per cell
-    return {cell_id for cell_id, identity in identities.items()
+    return {cell_id: _seconds(stored) for cell_id, identity in identities.items()
             if cell_id in present and (stored := _read_meta(Path(root) / cell_id)) is not None
             and stored.get("identity") == _canonical(identity)}
 

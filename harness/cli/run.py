@@ -24,7 +24,8 @@ from harness.execution import backends, devices
 from harness.execution.estimates import estimate_run
 from harness.execution.progress import NORMAL, QUIET, VERBOSE, Progress, suite_estimate
 from harness.execution.registry import Registry
-from harness.execution.runner import check_memory, execute, pending, plan, staleness, upgrade_fingerprints
+from harness.execution.runner import (check_memory, execute, pending, plan, staleness, trained_before,
+                                      upgrade_fingerprints)
 from harness.protocol.cell import Protocol
 from harness.protocol.data import checked_sample
 from harness.reporting import files, leaderboard, suite_pages, terminal
@@ -459,7 +460,9 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     # the threads this run takes at once: with other work running, more than the cores slow it
     # (one OMP_NUM_THREADS=1 process beside another on 2 cores is not slowed)
     busy = None if scheduler or not todo else min(jobs, len(todo)) * devices.cell_threads(jobs)
-    costs = estimate_run(todo, store, jobs, check=not yes, threads=busy)
+    # cells a cut left half-trained count what is left of them (their checkpoints keep their time)
+    before = trained_before(todo, store) if checkpoint_minutes else None
+    costs = estimate_run(todo, store, jobs, check=not yes, threads=busy, before=before)
     progress = Progress(len(cells), verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, jobs=jobs)
     # Without stored timings of these cells, a suite's plan line estimates from its last recorded
     # run: in this store's pages, else in the committed pages (a fresh clone's first run).

@@ -22,7 +22,7 @@ import numpy as np
 
 from harness.api.errors import BenchError
 from harness.api.learners import Learner, label
-from harness.execution.progress import CostModel, clock_text, schedule_remaining
+from harness.execution.progress import CostModel, clock_text, left_of, schedule_remaining
 from harness.protocol.data import checked_sample
 
 if TYPE_CHECKING:
@@ -186,10 +186,13 @@ def cell_key(spec: CellSpec) -> tuple[str, str]:
 
 
 def plan_seconds(todo: list[CellSpec], model: CostModel, prior: Callable[[CellSpec], float],
-                 jobs: int) -> tuple[float, dict[tuple[str, int], list[float]]]:
+                 jobs: int, before: dict[str, float] | None = None) -> tuple[float, dict[tuple[str, int], list[float]]]:
     """Seconds until ``todo`` (in run order) is done on ``jobs`` workers, and the estimate of
-    each cell grouped by (learner, N)."""
-    costs = [model.predict(cell_key(spec), spec.n, prior(spec)) for spec in todo]
+    each cell grouped by (learner, N); a cell a cut left half-trained counts what is left of it
+    after the ``before`` seconds (cell id → seconds) it trained."""
+    before = before or {}
+    costs = [left_of(model.predict(cell_key(spec), spec.n, prior(spec)), before.get(spec.cell_id, 0.0))
+             for spec in todo]
     groups: dict[tuple[str, int], list[float]] = defaultdict(list)
     for spec, cost in zip(todo, costs):
         groups[(spec.learner.name, spec.n)].append(cost)
@@ -199,14 +202,16 @@ def plan_seconds(todo: list[CellSpec], model: CostModel, prior: Callable[[CellSp
 
 def check_duration(todo: list[CellSpec], store: Store | None, jobs: int,
                    limit: float = CONFIRM_SECONDS, slowdown: float | None = None,
-                   costs: tuple[CostModel, Callable[[CellSpec], float]] | None = None) -> float:
+                   costs: tuple[CostModel, Callable[[CellSpec], float]] | None = None,
+                   before: dict[str, float] | None = None) -> float:
     """Refuse, before any training, a run whose estimate exceeds ``limit`` seconds, naming the
     estimate and its largest part; else return the estimate (0 for nothing to train).
-    ``slowdown``: as :func:`cost_model`; ``costs``: its result, when already computed."""
+    ``slowdown``: as :func:`cost_model`; ``costs``: its result, when already computed;
+    ``before``: as :func:`plan_seconds`."""
     if not todo:
         return 0.0
     model, prior = costs or cost_model(todo, store, slowdown)
-    total, groups = plan_seconds(todo, model, prior, jobs)
+    total, groups = plan_seconds(todo, model, prior, jobs, before)
     if total > limit:
         (name, n), costs = max(groups.items(), key=lambda kv: sum(kv[1]))
         each = sum(costs) / len(costs)
@@ -219,15 +224,16 @@ def check_duration(todo: list[CellSpec], store: Store | None, jobs: int,
 
 
 def estimate_run(todo: list[CellSpec], store: Store | None, jobs: int, check: bool = True,
-                 threads: int | None = None) -> tuple[CostModel, Callable[[CellSpec], float]]:
+                 threads: int | None = None,
+                 before: dict[str, float] | None = None) -> tuple[CostModel, Callable[[CellSpec], float]]:
     """:func:`cost_model` for a run about to start (``threads``: how many it runs at once, default
     the machine's cores), refused first (with ``check``) when its estimate exceeds
-    :data:`CONFIRM_SECONDS` (:func:`check_duration`); the model and prior go on to the run's
-    progress display (``execute(..., costs=...)``), which then need not read the store's timings
-    again."""
+    :data:`CONFIRM_SECONDS` (:func:`check_duration`, ``before``: as :func:`plan_seconds`); the
+    model and prior go on to the run's progress display (``execute(..., costs=...)``), which then
+    need not read the store's timings again."""
     model, prior = cost_model(todo, store, threads=threads)
     if check:
-        check_duration(todo, store, jobs, costs=(model, prior))
+        check_duration(todo, store, jobs, costs=(model, prior), before=before)
     return model, prior
 
 

@@ -60,6 +60,13 @@ TRUSTED_SPAN = 4.0
 OVERDUE_SHARE = 0.25
 
 
+def left_of(cost: float, ran: float) -> float:
+    """Seconds still to go of a cell predicted at ``cost`` that has trained ``ran`` seconds (in
+    this run, or before a cut that it resumes from): past its prediction it is taken to need
+    OVERDUE_SHARE of its overrun again rather than nothing, so the ETA does not sit at 0:00."""
+    return cost - ran if ran <= cost else OVERDUE_SHARE * (ran - cost)
+
+
 @dataclass
 class CellState:
     """A running cell as the display sees it: when it started (on the display's clock), which
@@ -274,6 +281,7 @@ class Progress:
         self.model = CostModel()
         self.prior: Callable[[CellSpec], float] | None = None  # each cell's cost-model seconds
         self.todo: dict[str, CellSpec] = {}  # cells not yet finished, in run order
+        self.before: dict[str, float] = {}  # seconds cells a cut left half-trained trained before it
         self.running: dict[str, CellState] = {}
         self.folder: str | None = None
         self.lock = threading.RLock()
@@ -299,13 +307,15 @@ class Progress:
         return None if self.prior is None else self.prior(spec)
 
     def begin(self, summary: RunSummary, todo: list[CellSpec], reuse_stale: bool,
-              fallback: tuple[float, str] | None = None) -> None:
+              fallback: tuple[float, str] | None = None, before: dict[str, float] | None = None) -> None:
         """Say what the run will do before it trains: stale cells per learner, then the plan —
         cells to train, cells reused, and an estimate of the time (from the cost model seeded
-        with stored timings, else ``fallback`` = (seconds per cell, where from), else said to
+        with stored timings, less what cells a cut left half-trained did before it, ``before``:
+        cell id → seconds; else ``fallback`` = (seconds per cell, where from), else said to
         follow)."""
         with self.lock:
             self.todo = {spec.cell_id: spec for spec in todo}
+            self.before = dict(before or {})
             self.total, self.start = len(todo), self.clock()
             for learner, group in sorted(summary.stale.items()):
                 self._say(group.line(learner, reuse_stale), always=True)
@@ -323,8 +333,8 @@ class Progress:
                 # estimate leans on the cost model's shape, which was far short for allen-zhu-fig1
                 # paper-n's first width-1000 cells (issue #25; docs/usage.md, "Progress")
                 notes += [f"{elsewhere} timed on other grids only"] if elsewhere else []
-                # cells a cut left half-trained are estimated whole: what is left of one depends on
-                # training programs (edge extensions, the refit) it has not begun; the note says so
+                # cells a cut left half-trained count their predicted time less what they trained
+                # before the cut (their checkpoints keep it)
                 notes += [f"{summary.resuming} resume mid-cell"] if summary.resuming else []
                 if self.model.slowdown >= 1.2:
                     notes.append(f"busy ×{self.model.slowdown:.1f}")
@@ -438,14 +448,12 @@ class Progress:
             busy, costs = [], []
             for cell_id, spec in self.todo.items():
                 cost = self.model.predict(_key(spec), spec.n, self._prior(spec))
+                before = self.before.get(cell_id, 0.0)  # trained before a cut it resumes from
                 state = self.running.get(cell_id)
                 if state is None:
-                    costs.append(cost)
+                    costs.append(left_of(cost, before))
                 else:
-                    ran = now - state.started
-                    # past its prediction, a cell is taken to need OVERDUE_SHARE of its overrun
-                    # again rather than nothing: the ETA does not sit at 0:00 while cells run
-                    busy.append(cost - ran if ran <= cost else OVERDUE_SHARE * (ran - cost))
+                    busy.append(left_of(cost, before + now - state.started))
         return schedule_remaining(costs, busy, max(self.jobs, len(busy)))
 
     # Output -------------------------------------------------------------------------------

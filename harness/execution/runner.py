@@ -297,6 +297,12 @@ def checkpoint_root(store: Store) -> Path:
     return store.path.with_name(store.path.stem + "-checkpoints")
 
 
+def trained_before(cells: list[CellSpec], store: Store) -> dict[str, float]:
+    """The cells among ``cells`` that a cut left half-trained and a run would resume from their
+    checkpoints beside ``store`` (this code, this grid): cell id → seconds trained before the cut."""
+    return resumable(checkpoint_root(store), {c.cell_id: checkpoint_identity(c) for c in cells})
+
+
 def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bool = False,
             progress: Progress | None = None, cell_timeout: float | None = None,
             reuse_stale: bool = False, estimate: tuple[float, str] | None = None,
@@ -349,20 +355,21 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     # store start on different cells.
     order = random.Random(os.getpid() ^ time.time_ns())
     todo.sort(key=lambda c: (-c.n, order.random()))
+    saved: dict[str, float] = {}  # cells that resume mid-cell → seconds trained before the cut
     if checkpoint_minutes:
         folder = str(root.resolve())
         todo = [replace(spec, checkpoints=(folder, float(checkpoint_minutes))) for spec in todo]
         # Within one N, the cells a cut left half-trained go first (a stable sort keeps the random
         # order otherwise): their saved work lands soonest instead of waiting behind fresh cells.
-        saved = resumable(folder, {c.cell_id: checkpoint_identity(c) for c in todo})
+        saved = trained_before(todo, store)
         todo.sort(key=lambda c: (-c.n, c.cell_id not in saved))
-        summary.resuming = sum(c.cell_id in saved for c in todo)
+        summary.resuming = len(saved)
     summary.skipped = len(cells) - len(todo)
     if progress is not None:
         # each cell's cost model, rescaled by the stored timings of this run's learners (any
         # task, any grid), gives the plan line its estimate and the ETA its start
         progress.calibrate(*(costs or cost_model(todo, store, threads=min(jobs, max(1, len(todo))) * cell_threads(jobs))))
-        progress.begin(summary, todo, reuse_stale, estimate)
+        progress.begin(summary, todo, reuse_stale, estimate, saved)
     owner = new_owner()
 
     def claimed() -> Iterator[CellSpec]:
