@@ -226,6 +226,9 @@ def test_bench_show_names_a_cell_in_progress_as_its_table_does(bench, tmp_path):
     assert bench(*base, "-p", "train=last")[0] == 0  # now the table has [train=hidden] and [train=last]
     assert in_progress(hidden["learner_params"], 2).startswith(
         "  sin3, three_layer_sgd[train=hidden], N=5000, seed 2: epoch 7/800")
+    # a grid the table lacks is told apart from the table's [train=hidden] and [train=last] too
+    assert in_progress({**hidden["learner_params"], "width": [16]}, 3).startswith(
+        "  sin3, three_layer_sgd[train=hidden,width=16], N=5000, seed 3: epoch 7/800")
 
 
 def test_bench_run_saves_every_checkpoint_minutes_and_refuses_a_bad_value(bench, tmp_path, monkeypatch):

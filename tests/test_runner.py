@@ -49,7 +49,6 @@ def test_running_a_name_two_plugins_register_is_one_line_error(fake_plugin, benc
 NAPPER = """
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 from harness import Learner, hookimpl
@@ -131,6 +130,51 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_even_with_sigint_ignored(tmp_path, f
     assert not left, f"processes of the stopped run still alive: {left}"
     con = sqlite3.connect(tmp_path / "conceptbench.sqlite")
     assert 2 <= con.execute("SELECT COUNT(*) FROM cells WHERE status = 'ok'").fetchone()[0] < 8
+
+
+def _loky_workers() -> list[str]:
+    """This process's live joblib (loky) worker processes, from /proc."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"popen_loky" in command:
+            alive.append(stat.parent.name)
+    return alive
+
+
+def test_a_stop_in_the_runs_own_code_stops_the_workers_at_once_and_quietly(tmp_path, recwarn):
+    # Ctrl-C landing in execute's loop (here: while it reports a finished cell), not inside joblib:
+    # the worker still training the other cell is killed before execute returns, and joblib's
+    # "tasks ... cancelled" warning does not reach the user
+    from harness.execution.registry import load_registry
+    from harness.execution.runner import execute, plan
+    from harness.protocol.cell import Protocol
+    from harness.storage.store import Store
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc to look for the workers in")
+    reg = load_registry()
+    endless = reg.learners["two_layer_sgd"].with_params(width=[8], epochs=[10**6], patience=[10**6], lr=[0.01],
+                                                        weight_decay=[0.0])
+    cells = (plan([reg.tasks["sin3"]], [endless], [40], [0], Protocol(n_test=50))
+             + plan([reg.tasks["sin3"]], [reg.learners["kernel_ridge"]], [20], [0], Protocol(n_test=50)))
+
+    class StopAtFirstCell(Progress):
+        def update(self, spec, record):
+            raise KeyboardInterrupt
+
+    summary = execute(cells, Store(tmp_path / "s.sqlite"), jobs=2, checkpoint_minutes=None,
+                      progress=StopAtFirstCell(len(cells), stream=io.StringIO(), live=False))
+    assert summary.interrupted and summary.stored  # the quick cell was stored, then the stop came
+    deadline = time.monotonic() + 10  # SIGKILLed by joblib; give the kernel a moment to reap them
+    while (left := _loky_workers()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"workers still alive after the run stopped: {left}"
+    assert not [w for w in recwarn if "cancelled" in str(w.message)], [str(w.message) for w in recwarn]
 
 
 def _group(pgid: int) -> list[str]:

@@ -86,6 +86,12 @@ def test_seeds_are_added_to_undecided_checks_only_until_decided_or_the_cap(noisy
     extra = sum(len([s for s in seeds(db, x, n) if s >= 2]) for x in ("ridge", "mean", "worse") for n in (8, 12))
     assert extra and verdict["extra_seeds"]["cells"] == extra
     assert f"Extra seeds: the claims also use {extra} cell(s) at seeds 2–" in page
+    # the run's record lists the rounds' cells beside its own, and its span holds them all: every
+    # cell of the page is credited to it
+    (run,) = json.loads((tmp_path / "lb" / "noisy" / "runs.json").read_text())["runs"]
+    ids = [r[0][:12] for r in sqlite3.connect(db).execute("SELECT cell_id FROM cells")]
+    assert run["trained"] == len(ids) and sorted(run["cells"]) == sorted(ids)
+    assert "were trained by runs that did not write this directory" not in page
     # a second run trains nothing more: every check is decided or at the cap
     code, out, _ = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "6", "--jobs", "1", "--out", lb)
     assert code == 0 and "round " not in out and "until decided:" in out

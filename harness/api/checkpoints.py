@@ -20,6 +20,7 @@ cell restarts; :func:`discard` removes a cell's folder once its row is stored.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -101,8 +102,8 @@ def _read_meta(folder: Path) -> dict[str, Any] | None:
 def _seconds(meta: dict[str, Any]) -> float:
     """The seconds a checkpoint's cell trained up to its last save (0 where its meta lacks them:
     checkpoints written before they were kept)."""
-    seconds = meta.get("seconds")
-    return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
+    seconds = meta.get("seconds")  # JSON may say Infinity or NaN: neither is a time trained
+    return float(seconds) if isinstance(seconds, (int, float)) and 0 <= seconds < math.inf else 0.0
 
 
 def _atomic(path: Path, data: bytes) -> None:

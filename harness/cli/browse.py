@@ -350,7 +350,7 @@ def show(task, learner, status, store_path, fmt, verbose, output) -> int:
 
 
 def in_progress_text(store: Store, task: str | None = None, learner: str | None = None,
-                     rows: list[dict[str, Any]] = (), shown: dict[str, str] | None = None) -> str:
+                     rows: list[dict[str, Any]] | None = None, shown: dict[str, str] | None = None) -> str:
     """The cells with a training checkpoint beside ``store`` (cut off, or training now), one line
     each with the program and epoch of their last save; "" when there are none. ``rows`` and
     ``shown`` (full label → the name the table of ``rows`` shows, from :func:`show_table`) name a
@@ -361,7 +361,7 @@ def in_progress_text(store: Store, task: str | None = None, learner: str | None 
     if not cells:
         return ""
     lines = [f"\n{len(cells)} cell(s) in progress; a `bench run` of their grid resumes each from its checkpoint:"]
-    names = _in_progress_names(cells, [(r["learner"], r["learner_params"] or {}) for r in rows], shown or {})
+    names = _in_progress_names(cells, [(r["learner"], r["learner_params"] or {}) for r in rows or []], shown or {})
     for c in cells:
         # which cell first, then where it is; what a 100-column line cuts is the time of the save
         lines.append(_shorten(f"  {names[c['cell_id']]}: epoch {c.get('epoch')}/{c.get('epochs')} (program "
@@ -374,8 +374,8 @@ def _in_progress_names(cells: list[dict[str, Any]], table: list[tuple[str, dict[
     """Each cell in progress by task, short learner label, N and seed — ``sin3,
     three_layer_sgd[train=hidden], N=5000, seed 1`` — the learner named as the table names it
     (``shown``: full label → name, e.g. ``three_layer_sgd#3``) when the table has that variant, else
-    told apart from the others in progress (and, if that name is taken, from the ``table``'s
-    variants) by the fewest parameters
+    told apart from the others in progress (and from the ``table``'s variants of its learner, if
+    it has any) by the fewest parameters
     (:func:`short_labels`), so that the line's 100 columns show which cell it is; the saved label
     where the checkpoint does not say its key."""
     def variant(key: Any) -> tuple[str, dict[str, list[Any]]] | None:
@@ -387,9 +387,9 @@ def _in_progress_names(cells: list[dict[str, Any]], table: list[tuple[str, dict[
     variants = {c["cell_id"]: variant(c.get("key")) for c in cells}
     running = [v for v in variants.values() if v is not None]
     short = short_labels(running)
-    if any(label(*v) not in shown and short[label(*v)] in shown.values() for v in running):
-        # a variant the table lacks whose name among the cells in progress alone is a name the
-        # table gives another variant: tell it apart from the table's variants too
+    if any(label(*v) not in shown and v[0] in {name for name, _ in table} for v in running):
+        # a variant the table lacks, of a learner the table has: its name among the cells in
+        # progress alone could be one the table gives another variant, or read as one of them
         short = short_labels([*running, *table])
     out = {}
     for c in cells:

@@ -8,6 +8,7 @@ import difflib
 import itertools
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -292,12 +293,15 @@ MAX_SEEDS = 10  # --until-decided's default cap on the seeds of a check
 
 
 def _until_decided(reg: Registry, suite: Any, grid: Any, suite_cells: list, store: Store, max_seeds: int,
-                   **run: Any) -> None:
+                   **run: Any) -> tuple[list[str], float]:
     """Rounds of one more seed for the cells of every UNDERPOWERED paired check of the suite's
-    claims, until none is left below ``max_seeds`` seeds (``run``: execute's options)."""
+    claims, until none is left below ``max_seeds`` seeds (``run``: execute's options). Returns the
+    ids of the cells the rounds stored and their seconds, which the run's record adds up."""
     quiet = run.pop("quiet")
-    trained, seconds = 0, 0.0
+    stored: list[str] = []
+    seconds = 0.0
     for round_no in itertools.count(1):
+        trained = len(stored)
         planned, rows, _ = suite_pages.stored_cells(grid, suite_cells, store.rows())
         total, below, more = suite_pages.undecided(reg, suite, grid, planned, rows, max_seeds)
         done = f" ({trained} cell(s) trained in {seconds:.0f} s)" if trained else ""
@@ -305,18 +309,19 @@ def _until_decided(reg: Registry, suite: Any, grid: Any, suite_cells: list, stor
             click.echo(f"until decided: every paired check is decided{done}" if not total else
                        f"until decided: {total} check(s) still UNDERPOWERED at --max-seeds {max_seeds}{done}; "
                        f"their pages name the seeds that would resolve them")
-            return
+            return stored, seconds
         seeds = ", ".join(map(str, sorted({c.seed for c in more})))
         click.echo(f"round {round_no}: {below} check(s) undecided, training {len(more)} cell(s) (seed {seeds})")
         summary = execute(more, store, progress=Progress(len(more), verbosity=QUIET if quiet else NORMAL,
                                                          jobs=run["jobs"]), **run)
-        trained, seconds = trained + summary.ran, seconds + summary.seconds
+        stored, seconds = stored + summary.stored, seconds + summary.seconds
         if summary.interrupted:
-            return
+            return stored, seconds
         if summary.ran == 0:  # every cell of the round was stored already, or left to another run: no progress
             click.echo(f"until decided: round {round_no} trained nothing (its cells are stored, or another run is "
                        f"training them); stopping{done}")
-            return
+            return stored, seconds
+    raise AssertionError("unreachable: itertools.count never ends")
 
 
 # A run file's keys that are not the name of run()'s parameter (docs/suites.md, "Runs as files").
@@ -459,7 +464,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     # nor one estimated at over an hour (harness/execution/estimates.py); the estimate goes on to the plan line
     # the threads this run takes at once: with other work running, more than the cores slow it
     # (one OMP_NUM_THREADS=1 process beside another on 2 cores is not slowed)
-    busy = None if scheduler or not todo else min(jobs, len(todo)) * devices.cell_threads(jobs)
+    busy = devices.run_threads(jobs, len(todo), remote=bool(scheduler))
     # cells a cut left half-trained count what is left of them (their checkpoints keep their time)
     before = trained_before(todo, store) if checkpoint_minutes else None
     costs = estimate_run(todo, store, jobs, check=not yes, threads=busy, before=before)
@@ -473,12 +478,16 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     with cluster or contextlib.nullcontext(), progress.heartbeat():
         if scheduler:
             jobs = cluster.slots  # what runs.json records as the run's parallelism
+        began = datetime.now(timezone.utc)  # the run's span in runs.json starts here
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
                           cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate, backend=cluster,
                           costs=costs, checkpoint_minutes=checkpoint_minutes)
+        stored, seconds = summary.stored, summary.seconds
         if until_decided and not summary.interrupted:
-            _until_decided(reg, suite, grid, suite_cells, store, max_seeds, jobs=jobs, cell_timeout=cell_timeout,
-                           backend=cluster, checkpoint_minutes=checkpoint_minutes, quiet=quiet)
+            extra, more = _until_decided(reg, suite, grid, suite_cells, store, max_seeds, jobs=jobs,
+                                         cell_timeout=cell_timeout, backend=cluster,
+                                         checkpoint_minutes=checkpoint_minutes, quiet=quiet)
+            stored, seconds = stored + extra, seconds + more
     for line in summary.edge_lines():
         click.echo(f"note: {line}", err=True)
     if summary.busy:
@@ -495,7 +504,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
                    f"{summary.skipped} already in {store.path} were skipped.")
     if not no_leaderboard and grid is not None:
         where = suite_pages.directory(out_dir, grid)
-        suite_pages.record_run(where, COMMAND_ARGV, summary.seconds, summary.stored, jobs)
+        suite_pages.record_run(where, COMMAND_ARGV, seconds, stored, jobs, began)
         # all of the suite's stored cells, whatever -t/-l trained, with the seeds --until-decided added
         planned, rows, everything = suite_pages.stored_cells(grid, suite_cells, store.rows())
         if rows:

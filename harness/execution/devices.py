@@ -43,3 +43,10 @@ def cell_threads(jobs: int) -> int:
     threads = max(1, (os.cpu_count() or 1) // jobs)
     user = os.environ.get("OMP_NUM_THREADS", "")
     return min(threads, int(user)) if user.isdigit() and int(user) > 0 else threads
+
+
+def run_threads(jobs: int, cells: int, remote: bool = False) -> int | None:
+    """The CPU threads a run of ``cells`` cells on ``jobs`` workers takes on this machine at once
+    (what the busy factor weighs against other work); None where its cells train elsewhere (a
+    dask cluster) or there is nothing to train."""
+    return None if remote or cells < 1 else min(jobs, cells) * cell_threads(jobs)

@@ -86,7 +86,9 @@ def busy_factor(threads: int | None = None) -> float:
     if load is None:
         return 1.0
     cores = os.cpu_count() or 1
-    demand = (cores if threads is None else threads) + load
+    # a run of more threads than cores (--jobs past them) is not "busy": its own overlap is its
+    # workers', which the schedule already lays side by side
+    demand = (cores if threads is None else min(threads, cores)) + load
     return max(1.0, demand / cores)
 
 

@@ -439,8 +439,9 @@ class Progress:
 
     def remaining(self, now: float | None = None) -> float | None:
         """Estimated seconds until the last cell finishes: the cost model's prediction of every
-        unfinished cell, the running ones less their time so far, scheduled in run order on
-        ``jobs`` workers. None until the model has a timing or a prior."""
+        unfinished cell less its time so far (in this run, and before a cut it resumes from:
+        :func:`left_of`), scheduled in run order on ``jobs`` workers. None until the model has a
+        timing or a prior."""
         if not self.model and self.prior is None:
             return None
         now = self.clock() if now is None else now

@@ -8,6 +8,7 @@ import random
 import time
 import warnings
 from collections import Counter
+import contextlib
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from harness.api.checkpoints import DEFAULT_MINUTES, discard, resumable
 from harness.api.errors import BenchError, one_line
 from harness.api.learners import Learner
 from harness.api.tasks import FiniteTask, Task
-from harness.execution.devices import cell_threads
+from harness.execution.devices import cell_threads, run_threads
 from harness.execution.estimates import cost_model, task_dimension
 from harness.execution.progress import CostModel, Progress, run_reported
 from harness.execution.provenance import git_revision, versions
@@ -265,7 +266,8 @@ def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None,
                 # trains on after the run has stopped; the warning that it cancelled their tasks
                 # repeats what the run's "Interrupted" line says.
                 with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", r"\d+ tasks which were still being processed", UserWarning)
+                    warnings.filterwarnings("ignore", r".*tasks (which were still being processed|have been "
+                                            r"successfully executed but not used)", UserWarning)
                     outputs.close()
 
 
@@ -368,7 +370,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     if progress is not None:
         # each cell's cost model, rescaled by the stored timings of this run's learners (any
         # task, any grid), gives the plan line its estimate and the ETA its start
-        progress.calibrate(*(costs or cost_model(todo, store, threads=min(jobs, max(1, len(todo))) * cell_threads(jobs))))
+        progress.calibrate(*(costs or cost_model(todo, store, threads=run_threads(jobs, len(todo), backend is not None))))
         progress.begin(summary, todo, reuse_stale, estimate, saved)
     owner = new_owner()
 
@@ -394,18 +396,21 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
         try:
             results = (_execute(claimed(), min(jobs, max(1, len(todo))), cell_timeout, progress) if backend is None
                        else backend(claimed(), cell_timeout))
-            for spec, record in results:
-                store.put(record, owner)
-                summary.stored.append(spec.cell_id)
-                if spec.checkpoints is not None:
-                    discard(checkpoint_folder(spec))
-                summary.statuses[record["status"]] += 1
-                if record.get("edges"):
-                    counts = summary.edges.setdefault(spec.learner.label, Counter())
-                    counts["cells"] += 1
-                    counts.update((e["param"], e["side"], e.get("why", "")) for e in record["edges"])
-                if progress is not None:
-                    progress.update(spec, record)
+            # closed on the way out even when Ctrl-C lands here rather than inside it, so the
+            # workers stop now rather than when this frame is collected
+            with contextlib.closing(results) if hasattr(results, "close") else contextlib.nullcontext():
+                for spec, record in results:
+                    store.put(record, owner)
+                    summary.stored.append(spec.cell_id)
+                    if spec.checkpoints is not None:
+                        discard(checkpoint_folder(spec))
+                    summary.statuses[record["status"]] += 1
+                    if record.get("edges"):
+                        counts = summary.edges.setdefault(spec.learner.label, Counter())
+                        counts["cells"] += 1
+                        counts.update((e["param"], e["side"], e.get("why", "")) for e in record["edges"])
+                    if progress is not None:
+                        progress.update(spec, record)
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.seconds = time.monotonic() - start

@@ -263,25 +263,28 @@ def command(grid: Grid) -> str:
     return f"bench run --suite {grid.suite}" + ("" if grid.scale == DEFAULT_SCALE else f" --scale {grid.scale}")
 
 
-def record_run(path: Path, argv: list[str], wall_seconds: float, stored: list[str], jobs: int) -> None:
-    """Add a measured run (its command, wall time, when it ran and the cells it wrote, ``stored``:
-    their ids) to ``runs.json`` in the suite's directory; a run that trained nothing is not
-    recorded. :func:`build` credits each stored cell to the run that wrote it and keeps only the
-    runs still credited with a cell."""
+# runs.json names a run's cells by this many leading hex digits of their ids: 48 bits, so two cells
+# of one suite sharing a prefix is a one-in-10^10 event even at 10^3 cells, at a third of the bytes.
+CREDIT_ID = 12
+
+
+def record_run(path: Path, argv: list[str], wall_seconds: float, stored: list[str], jobs: int,
+               began: datetime | None = None) -> None:
+    """Add a measured run (its command, wall time, its span — from ``began``, default the wall time
+    before now — and the cells it wrote, ``stored``: their ids) to ``runs.json`` in the suite's
+    directory; a run that trained nothing is not recorded. :func:`build` credits each stored cell
+    to the run that wrote it and keeps only the runs still credited with a cell."""
     if not stored:
         return
     now = datetime.now(timezone.utc)
-    began = now - timedelta(seconds=math.ceil(wall_seconds) + 1)  # created_at has whole seconds
+    if began is None:
+        began = now - timedelta(seconds=math.ceil(wall_seconds))
+    began -= timedelta(seconds=1)  # created_at has whole seconds
     runs = recorded_runs(path) + [{"command": "bench " + shlex.join(argv), "wall_seconds": round(wall_seconds, 1),
                            "trained": len(stored), "jobs": jobs, "cores": os.cpu_count(),
                            "began": began.isoformat(timespec="seconds"), "ended": now.isoformat(timespec="seconds"),
                            "cells": sorted(cell_id[:CREDIT_ID] for cell_id in stored)}]
     files.write_text(path / "runs.json", json.dumps({"runs": runs}, indent=1) + "\n")
-
-
-# runs.json names a run's cells by this many leading hex digits of their ids: 48 bits, so two cells
-# of one suite sharing a prefix is a one-in-10^10 event even at 10^3 cells, at a third of the bytes.
-CREDIT_ID = 12
 
 
 def wall_time(runs: list[dict[str, Any]]) -> tuple[float, int]:
