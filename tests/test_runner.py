@@ -151,7 +151,7 @@ def test_a_stop_in_the_runs_own_code_stops_the_workers_at_once_and_quietly(tmp_p
     # the worker still training the other cell is killed before execute returns, and joblib's
     # "tasks ... cancelled" warning does not reach the user
     from harness.execution.registry import load_registry
-    from harness.execution.runner import execute, plan
+    from harness.execution.runner import checkpoint_root, execute, plan
     from harness.protocol.cell import Protocol
     from harness.storage.store import Store
 
@@ -163,13 +163,20 @@ def test_a_stop_in_the_runs_own_code_stops_the_workers_at_once_and_quietly(tmp_p
     cells = (plan([reg.tasks["sin3"]], [endless], [40], [0], Protocol(n_test=50))
              + plan([reg.tasks["sin3"]], [reg.learners["kernel_ridge"]], [20], [0], Protocol(n_test=50)))
 
+    store = Store(tmp_path / "s.sqlite")
+    saved = checkpoint_root(store) / cells[0].cell_id / "meta.json"
+
     class StopAtFirstCell(Progress):
         def update(self, spec, record):
+            deadline = time.monotonic() + 60  # once the endless cell has saved a checkpoint
+            while not saved.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
             raise KeyboardInterrupt
 
-    summary = execute(cells, Store(tmp_path / "s.sqlite"), jobs=2, checkpoint_minutes=None,
+    summary = execute(cells, store, jobs=2, checkpoint_minutes=1e-9,
                       progress=StopAtFirstCell(len(cells), stream=io.StringIO(), live=False))
     assert summary.interrupted and summary.stored  # the quick cell was stored, then the stop came
+    assert summary.cut == [cells[0].cell_id]  # the endless one is left half-trained, checkpointed
     deadline = time.monotonic() + 10  # SIGKILLed by joblib; give the kernel a moment to reap them
     while (left := _loky_workers()) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -135,6 +135,20 @@ def test_runs_side_by_side_are_each_credited_with_the_cells_they_wrote(toy, benc
              ("e", "2026-01-01T11:10:00+00:00"))]
     kept, unknown = suite_pages.credit(runs, rows)
     assert [(r["command"], r["credited"]) for r in kept] == [("a", 2), ("b", 1), ("old", 1)] and unknown == 1
+    # a run stopped before it stored anything, its cell checkpointed and resumed by a later run: its
+    # time is the page's too while the cell is one of the page's, stored or not yet
+    cut = {"command": "cut", "began": "2026-01-01T09:00:00+00:00", "ended": "2026-01-01T09:08:00+00:00", "wall_seconds": 480.0,
+           "cells": [], "cut": ["aaaaaaaaaaaa"]}
+    kept, _ = suite_pages.credit([cut, *runs], rows, planned=["a" * 32, "f" * 32])
+    assert [(r["command"], r["credited"]) for r in kept][:2] == [("cut", 0), ("a", 2)]
+    assert "cut" not in [r["command"] for r in suite_pages.credit([cut, *runs], rows, planned=["f" * 32])[0]]
+    assert suite_pages.wall_time([cut])[0] == 480
+    # recorded so: a stopped run that stored nothing but left a cell checkpointed; one that did
+    # neither is not recorded
+    suite_pages.record_run(tmp_path, ["run"], 480.0, [], 1, cut=["a" * 32])
+    suite_pages.record_run(tmp_path, ["run"], 5.0, [], 1)
+    (recorded,) = suite_pages.recorded_runs(tmp_path)
+    assert recorded["cells"] == [] and recorded["cut"] == ["a" * 12] and recorded["wall_seconds"] == 480.0
     # and a real run lists the ids of the cells it stored
     lb = tmp_path / "lb"
     assert bench("run", "--suite", "toy-b", "--jobs", "1", "--out", str(lb))[0] == 0

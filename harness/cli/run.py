@@ -504,7 +504,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
                    f"{summary.skipped} already in {store.path} were skipped.")
     if not no_leaderboard and grid is not None:
         where = suite_pages.directory(out_dir, grid)
-        suite_pages.record_run(where, COMMAND_ARGV, seconds, stored, jobs, began)
+        suite_pages.record_run(where, COMMAND_ARGV, seconds, stored, jobs, began, cut=summary.cut)
         # all of the suite's stored cells, whatever -t/-l trained, with the seeds --until-decided added
         planned, rows, everything = suite_pages.stored_cells(grid, suite_cells, store.rows())
         if rows:

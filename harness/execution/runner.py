@@ -374,6 +374,8 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
         progress.begin(summary, todo, reuse_stale, estimate, saved)
     owner = new_owner()
 
+    handed: list[CellSpec] = []  # claimed and given to a worker
+
     def claimed() -> Iterator[CellSpec]:
         # Claimed one at a time, just before it is handed to a worker: a cell that another
         # process finished or holds since we planned is left to it.
@@ -381,6 +383,7 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
             row = stored.get(spec.cell_id)
             why = store.claim(spec.cell_id, owner, row["created_at"] if row else None)
             if why is None:
+                handed.append(spec)
                 yield spec
                 continue
             if why == "done":
@@ -413,5 +416,9 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
                         progress.update(spec, record)
         except KeyboardInterrupt:
             summary.interrupted = True
+            # cells the stop left half-trained with checkpoints: a later run resumes them, so this
+            # run's time went into them too (its record says so)
+            done = set(summary.stored)
+            summary.cut = list(trained_before([c for c in handed if c.cell_id not in done], store))
     summary.seconds = time.monotonic() - start
     return summary

@@ -34,6 +34,7 @@ class RunSummary:
     edges: dict[str, Counter] = field(default_factory=dict)  # learner → (param, side, why) → cells
     resuming: int = 0  # cells to train that resume from a checkpoint a cut left
     stored: list[str] = field(default_factory=list)  # cell ids this run wrote, in order
+    cut: list[str] = field(default_factory=list)  # cell ids it left half-trained, checkpointed, when stopped
 
     def edge_lines(self) -> list[str]:
         """One warning per learner whose chosen values stayed on an edge of what was tried."""

@@ -269,12 +269,13 @@ CREDIT_ID = 12
 
 
 def record_run(path: Path, argv: list[str], wall_seconds: float, stored: list[str], jobs: int,
-               began: datetime | None = None) -> None:
+               began: datetime | None = None, cut: list[str] = ()) -> None:
     """Add a measured run (its command, wall time, its span — from ``began``, default the wall time
-    before now — and the cells it wrote, ``stored``: their ids) to ``runs.json`` in the suite's
-    directory; a run that trained nothing is not recorded. :func:`build` credits each stored cell
-    to the run that wrote it and keeps only the runs still credited with a cell."""
-    if not stored:
+    before now — the cells it wrote, ``stored``, and those a stop left half-trained with
+    checkpoints, ``cut``: their ids) to ``runs.json`` in the suite's directory; a run that did
+    neither is not recorded. :func:`build` credits each stored cell to the run that wrote it and
+    keeps only the runs still credited with a cell or holding the time of a planned one's start."""
+    if not stored and not cut:
         return
     now = datetime.now(timezone.utc)
     if began is None:
@@ -283,7 +284,8 @@ def record_run(path: Path, argv: list[str], wall_seconds: float, stored: list[st
     runs = recorded_runs(path) + [{"command": "bench " + shlex.join(argv), "wall_seconds": round(wall_seconds, 1),
                            "trained": len(stored), "jobs": jobs, "cores": os.cpu_count(),
                            "began": began.isoformat(timespec="seconds"), "ended": now.isoformat(timespec="seconds"),
-                           "cells": sorted(cell_id[:CREDIT_ID] for cell_id in stored)}]
+                           "cells": sorted(cell_id[:CREDIT_ID] for cell_id in stored),
+                           **({"cut": sorted(cell_id[:CREDIT_ID] for cell_id in cut)} if cut else {})}]
     files.write_text(path / "runs.json", json.dumps({"runs": runs}, indent=1) + "\n")
 
 
@@ -324,9 +326,12 @@ def recorded_runs(path: Path) -> list[dict[str, Any]]:
         return []
 
 
-def credit(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """The runs that wrote at least one of ``rows`` (each with ``credited``: how many), and how
-    many rows no recorded run wrote.
+def credit(runs: list[dict[str, Any]], rows: list[dict[str, Any]],
+           planned: Iterable[str] = ()) -> tuple[list[dict[str, Any]], int]:
+    """The runs that wrote at least one of ``rows`` (each with ``credited``: how many) or were
+    stopped with one of the ``planned`` cells (ids) half-trained (``cut`` in runs.json: a later run
+    resumed it from there, so their time is the page's too), and how many rows no recorded run
+    wrote.
 
     A row is the latest run's whose span holds the row's time and that lists the row's cell among
     those it wrote; runs recorded before they listed their cells are matched by the span alone. So
@@ -342,8 +347,9 @@ def credit(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> tuple[list
             counts[hit[-1]] += 1
         else:
             unknown += 1
+    ours = {cell_id[:CREDIT_ID] for cell_id in planned}
     for run, n in zip(runs, counts):
-        if n:
+        if n or ours & set(run.get("cut") or ()):
             kept.append({**run, "credited": n})
     return kept, unknown
 
@@ -499,7 +505,7 @@ def extra_seeds_line(extra: dict[str, Any], grid: Grid) -> str:
 def _facts(planned: list[CellSpec], mine: list[dict[str, Any]], stale: list[list[str]], where: Path) -> dict[str, Any]:
     """Counts, summed cell seconds, why stale rows are stale (``stale``: reasons per row of
     ``mine``) and the measured runs (from ``runs.json``) credited with the rows."""
-    runs, unrecorded = credit(recorded_runs(where), mine)
+    runs, unrecorded = credit(recorded_runs(where), mine, (c.cell_id for c in planned))
     return {"cells": {"planned": len(planned), "stored": len(mine), "ok": sum(r["status"] == "ok" for r in mine),
                       "stale": sum(1 for whys in stale if whys)},
             "compute": round(sum(r["seconds"] or 0.0 for r in mine), 1), "runs": runs, "unrecorded": unrecorded,
@@ -538,6 +544,7 @@ def page(suite: Suite, grid: Grid, results: list[ClaimResult], facts: dict[str, 
         spans = "; ".join(f"{run['wall_seconds']:.0f} s, trained {run['trained']} cell(s)"
                           + (f" of which {run['credited']} are on this page" if run["credited"] < run["trained"]
                              else "")
+                          + (f", stopped with {len(run['cut'])} half-trained and checkpointed" if run.get("cut") else "")
                           + f", --jobs {run['jobs']} on {run.get('cores') or '?'} cores" for run in runs)
         produced = [f"- Command: `{'`, then `'.join(commands)}`",
                     f"- Wall time: **{wall:.0f} s measured** (training only; {len(runs)} run(s)"
