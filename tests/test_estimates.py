@@ -388,6 +388,13 @@ def test_the_plan_line_counts_the_cells_that_resume_mid_cell_less_their_time_bef
     before = {cells[0].cell_id: 4.0, cells[3].cell_id: 15.0}
     progress.begin(summary, cells, False, before=before)
     assert stream.getvalue().strip() == "Plan: 4 cell(s) to train, 0 already in the store; estimate 0:27 (2 resume mid-cell)."
+    # a cell another run on the store holds now is counted apart and left out of the estimate
+    stream = io.StringIO()
+    progress = Progress(len(cells), stream=stream, live=False)
+    progress.calibrate(model, lambda spec: 10.0)
+    progress.begin(RunSummary(), cells, False, held=[cells[1].cell_id])
+    assert stream.getvalue().strip() == ("Plan: 4 cell(s) to train (1 held by another run), 0 already in the "
+                                         "store; estimate 0:30.")
     # the refusal of long runs weighs the same seconds
     total, _ = estimates.plan_seconds(cells, model, lambda spec: 10.0, jobs=1, before=before)
     assert total == pytest.approx(27.25)

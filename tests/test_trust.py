@@ -287,6 +287,11 @@ def test_a_claim_is_respected_while_its_owner_lives_and_taken_over_when_it_expir
                "learner_params": {}, "learner_version": "1", "n": 1, "seed": 0, "n_test": 1,
                "val_fraction": 0.2, "status": "ok"})
     assert store.claim("c4", me, None) == "done"  # finished since it was planned
+    # what a run planned now would leave to others: the live claims only (c3's ghost was taken
+    # over by me; an expired claim and a dead owner's are nobody's)
+    store.claim("c5", other_host, None, ttl=-1)
+    store.claim("c6", ghost, None, ttl=60)
+    assert store.held(["c1", "c2", "c3", "c5", "c6", "c7"]) == {"c1": other_host, "c2": me, "c3": me}
 
 
 def test_select_on_test_reports_the_best_test_score_and_every_page_says_so(bench, tmp_path):

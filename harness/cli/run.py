@@ -465,9 +465,12 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
     # the threads this run takes at once: with other work running, more than the cores slow it
     # (one OMP_NUM_THREADS=1 process beside another on 2 cores is not slowed)
     busy = devices.run_threads(jobs, len(todo), remote=bool(scheduler))
-    # cells a cut left half-trained count what is left of them (their checkpoints keep their time)
+    # cells a cut left half-trained count what is left of them (their checkpoints keep their time);
+    # cells another run on the store trains now are left to it, and out of the estimate
     before = trained_before(todo, store) if checkpoint_minutes else None
-    costs = estimate_run(todo, store, jobs, check=not yes, threads=busy, before=before)
+    held = store.held(c.cell_id for c in todo)
+    costs = estimate_run([c for c in todo if c.cell_id not in held], store, jobs, check=not yes, threads=busy,
+                         before=before)
     progress = Progress(len(cells), verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, jobs=jobs)
     # Without stored timings of these cells, a suite's plan line estimates from its last recorded
     # run: in this store's pages, else in the committed pages (a fresh clone's first run).

@@ -307,28 +307,31 @@ class Progress:
         return None if self.prior is None else self.prior(spec)
 
     def begin(self, summary: RunSummary, todo: list[CellSpec], reuse_stale: bool,
-              fallback: tuple[float, str] | None = None, before: dict[str, float] | None = None) -> None:
+              fallback: tuple[float, str] | None = None, before: dict[str, float] | None = None,
+              held: Iterable[str] = ()) -> None:
         """Say what the run will do before it trains: stale cells per learner, then the plan —
         cells to train, cells reused, and an estimate of the time (from the cost model seeded
         with stored timings, less what cells a cut left half-trained did before it, ``before``:
         cell id → seconds; else ``fallback`` = (seconds per cell, where from), else said to
-        follow)."""
+        follow). Cells another live run on the store holds now (``held``: their ids) are counted
+        apart and left out of the estimate: this run will leave them to it."""
         with self.lock:
             self.todo = {spec.cell_id: spec for spec in todo}
             self.before = dict(before or {})
+            held = set(held) & set(self.todo)
             self.total, self.start = len(todo), self.clock()
             for learner, group in sorted(summary.stale.items()):
                 self._say(group.line(learner, reuse_stale), always=True)
-            estimate = self.remaining()
+            estimate = self.remaining(skip=held)
             if not todo:
                 how = ""
             elif estimate is not None and self.prior is not None:
                 # what the estimate stands on, tersely (the line fits 100 columns): cells with no
                 # stored timing of a similar cell ("untimed") rest on their cost model alone, and
                 # a busy machine scaled every cell
-                levels = [self.model.similarity(_key(spec)) for spec in todo]
+                levels = [self.model.similarity(_key(spec)) for spec in todo if spec.cell_id not in held]
                 untimed, elsewhere = levels.count(None), levels.count(2)
-                notes = (["no stored timings"] if untimed == len(todo) else [f"{untimed} untimed"] if untimed else [])
+                notes = (["no stored timings"] if untimed == len(levels) else [f"{untimed} untimed"] if untimed else [])
                 # timed only on another grid of the learner (another width, another epoch cap): the
                 # estimate leans on the cost model's shape, which was far short for allen-zhu-fig1
                 # paper-n's first width-1000 cells (issue #25; docs/usage.md, "Progress")
@@ -342,10 +345,11 @@ class Progress:
             elif estimate is not None:
                 how = f"; estimate {clock_text(estimate)} from the stored timings of {self._timings()} cell(s)"
             elif fallback is not None:
-                how = f"; estimate {clock_text(fallback[0] * len(todo))} ({fallback[1]})"
+                how = f"; estimate {clock_text(fallback[0] * (len(todo) - len(held)))} ({fallback[1]})"
             else:
                 how = "; no estimate yet (no stored timings of these cells), the ETA follows the first cells"
-            self._say(f"Plan: {len(todo)} cell(s) to train, {summary.skipped} already in the store{how}.",
+            others = f" ({len(held)} held by another run)" if held else ""
+            self._say(f"Plan: {len(todo)} cell(s) to train{others}, {summary.skipped} already in the store{how}.",
                       always=True)
             if self.live and todo:
                 self._start_bar()
@@ -437,17 +441,20 @@ class Progress:
 
     # The ETA ------------------------------------------------------------------------------
 
-    def remaining(self, now: float | None = None) -> float | None:
+    def remaining(self, now: float | None = None, skip: Iterable[str] = ()) -> float | None:
         """Estimated seconds until the last cell finishes: the cost model's prediction of every
         unfinished cell less its time so far (in this run, and before a cut it resumes from:
-        :func:`left_of`), scheduled in run order on ``jobs`` workers. None until the model has a
-        timing or a prior."""
+        :func:`left_of`), scheduled in run order on ``jobs`` workers, leaving out the cells in
+        ``skip``. None until the model has a timing or a prior."""
         if not self.model and self.prior is None:
             return None
         now = self.clock() if now is None else now
+        skip = set(skip)
         with self.lock:
             busy, costs = [], []
             for cell_id, spec in self.todo.items():
+                if cell_id in skip:
+                    continue
                 cost = self.model.predict(_key(spec), spec.n, self._prior(spec))
                 before = self.before.get(cell_id, 0.0)  # trained before a cut it resumes from
                 state = self.running.get(cell_id)

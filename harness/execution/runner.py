@@ -371,7 +371,9 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
         # each cell's cost model, rescaled by the stored timings of this run's learners (any
         # task, any grid), gives the plan line its estimate and the ETA its start
         progress.calibrate(*(costs or cost_model(todo, store, threads=run_threads(jobs, len(todo), backend is not None))))
-        progress.begin(summary, todo, reuse_stale, estimate, saved)
+        # cells another process on this store trains now: left to it (claimed() skips them unless
+        # it dies first), so not in this run's estimate
+        progress.begin(summary, todo, reuse_stale, estimate, saved, store.held(c.cell_id for c in todo))
     owner = new_owner()
 
     handed: list[CellSpec] = []  # claimed and given to a worker

@@ -317,6 +317,16 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to store {self.path}: {exc}") from None
 
+    def held(self, cell_ids: Iterable[str]) -> dict[str, str]:
+        """The cells among ``cell_ids`` that a live owner holds now (cell id → owner): another
+        process sharing the store is training them, so a run planned now will leave them to it
+        unless that owner dies first (see :meth:`claim`)."""
+        wanted, now = set(cell_ids), time.time()
+        with self.lock:
+            claims = self.db.execute("SELECT cell_id, owner, expires FROM claims").fetchall()
+        return {cell_id: owner for cell_id, owner, expires in claims
+                if cell_id in wanted and expires > now and owner_alive(owner)}
+
     def release(self, owner: str) -> None:
         """Drop every claim of ``owner`` (its run ended or was interrupted)."""
         with self.lock:
