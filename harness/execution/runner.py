@@ -3,13 +3,12 @@ cell to the store at once (so an interrupted run loses nothing and resumes where
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
 import warnings
 from collections import Counter
-import contextlib
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -247,7 +246,7 @@ def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None,
     from joblib import Parallel, delayed
 
     by_id: dict[str, CellSpec] = {}
-    with progress.workers() if progress is not None else _no_folder() as folder:
+    with progress.workers() if progress is not None else contextlib.nullcontext() as folder:
 
         def tasks():
             for spec in cells:
@@ -269,11 +268,6 @@ def _execute(cells: Iterable[CellSpec], jobs: int, timeout: float | None,
                     warnings.filterwarnings("ignore", r".*tasks (which were still being processed|have been "
                                             r"successfully executed but not used)", UserWarning)
                     outputs.close()
-
-
-@contextmanager
-def _no_folder() -> Iterator[None]:
-    yield None
 
 
 def _to_train(row: dict[str, Any] | None, stale: list[str], retry_failed: bool, reuse_stale: bool) -> bool:
