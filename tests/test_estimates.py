@@ -17,10 +17,10 @@ from harness import BenchError, Learner
 from harness.execution import estimates
 from harness.execution.progress import TRUSTED_SPAN, CostModel, Progress
 from harness.execution.registry import load_registry
-from harness.execution.runner import plan
+from harness.execution.runner import execute, plan
 from harness.execution.summary import RunSummary
 from harness.protocol import fingerprint
-from harness.protocol.cell import Protocol
+from harness.protocol.cell import Protocol, run_cell
 from harness.storage.store import Store
 
 REG = load_registry()
@@ -399,6 +399,40 @@ def test_the_plan_line_counts_the_cells_that_resume_mid_cell_less_their_time_bef
     total, _ = estimates.plan_seconds(cells, model, lambda spec: 10.0, jobs=1, before=before)
     assert total == pytest.approx(27.25)
     assert estimates.plan_seconds(cells, model, lambda spec: 10.0, jobs=1)[0] == pytest.approx(40.0)
+
+
+def test_the_eta_leaves_out_the_cells_another_run_took_since_the_plan(tmp_path):
+    # Two runs share a store. After the plan, the other run claims one of our cells and stores
+    # another: within one heartbeat interval our ETA leaves both out (held: while held; stored:
+    # for good, and the count drops), as the plan line leaves out the cells held at the start.
+    # 4 cells of 10 s on one worker: 40 s planned; 20 s once 2 are the other run's.
+    cells = plan([REG.tasks["sin3"]], [REG.learners["kernel_ridge"]], [30, 40], range(2), Protocol())
+    store, now, stream = Store(tmp_path / "store.sqlite"), [0.0], io.StringIO()
+    progress = Progress(len(cells), stream=stream, live=False, clock=lambda: now[0])
+    model, _ = estimates.cost_model(cells, None, slowdown=1.0)
+    model.add(estimates.cell_key(cells[0]), 30, 1.0, 1.0)
+    other = "elsewhere:1:abcd"  # a live run of another host
+    seen = []
+
+    def backend(specs, timeout):  # the first cell is handed out; then the other run acts
+        specs = iter(specs)
+        first = next(specs)
+        seen.append(first)
+        held, finished = [c for c in cells if c.cell_id != first.cell_id][:2]
+        assert store.claim(held.cell_id, other, None, ttl=600) is None
+        store.put(run_cell(finished), other)
+        now[0] = 30.0  # not yet an interval since the plan: no look, no heartbeat
+        progress.tick()
+        now[0] = 61.0
+        progress.tick()
+        seen.extend(specs)  # the rest: the held one is left to its owner, the stored one skipped
+        return []
+
+    summary = execute(cells, store, progress=progress, backend=backend, costs=(model, lambda spec: 10.0))
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "Plan: 4 cell(s) to train, 0 already in the store; estimate 0:40."
+    assert lines[1] == "[0/3] still training… 1:01 elapsed, ETA 0:20 (1 held by another run)"
+    assert len(lines) == 2 and len(seen) == 2 and summary.skipped == 1 and sum(summary.busy.values()) == 1
 
 
 def test_the_refusal_says_when_the_estimate_is_for_a_busy_machine():

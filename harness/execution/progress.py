@@ -283,6 +283,10 @@ class Progress:
         self.todo: dict[str, CellSpec] = {}  # cells not yet finished, in run order
         self.before: dict[str, float] = {}  # seconds cells a cut left half-trained trained before it
         self.running: dict[str, CellState] = {}
+        # cells another live run on the store holds (left out of the ETA), and how to look again
+        self.elsewhere: set[str] = set()
+        self.others: Callable[[list[str]], tuple[set[str], set[str]]] | None = None
+        self.watched = self.start
         self.folder: str | None = None
         self.lock = threading.RLock()
         self.console_width: int | None = None  # the live bar's width (None: the terminal's)
@@ -318,11 +322,12 @@ class Progress:
         with self.lock:
             self.todo = {spec.cell_id: spec for spec in todo}
             self.before = dict(before or {})
-            held = set(held) & set(self.todo)
+            held = self.elsewhere = set(held) & set(self.todo)
             self.total, self.start = len(todo), self.clock()
+            self.watched = self.start
             for learner, group in sorted(summary.stale.items()):
                 self._say(group.line(learner, reuse_stale), always=True)
-            estimate = self.remaining(skip=held)
+            estimate = self.remaining()
             if not todo:
                 how = ""
             elif estimate is not None and self.prior is not None:
@@ -354,6 +359,31 @@ class Progress:
             if self.live and todo:
                 self._start_bar()
 
+    def watch(self, others: Callable[[list[str]], tuple[set[str], set[str]]]) -> None:
+        """Look again, every ``interval`` seconds while the run lasts, at the planned cells that
+        other runs sharing the store took: ``others(ids)`` returns (the ids another live run holds,
+        the ids another run stored since the plan). Held cells leave the ETA while held (they
+        come back if their owner dies); stored ones leave the run, as :meth:`drop` does when the
+        run reaches them. Without this, a run beside another counted the other's cells in its
+        ETA until it reached them (issue #25: 3:51 against the other run's 2:44)."""
+        self.others = others
+
+    def _look_again(self) -> None:
+        if self.others is None or self.clock() - self.watched < self.interval:
+            return
+        self.watched = self.clock()
+        with self.lock:
+            ids = [c for c in self.todo if c not in self.running]
+        if not ids:
+            return
+        held, stored = self.others(ids)
+        with self.lock:
+            self.elsewhere = set(held) & set(self.todo)
+            for cell_id in stored:
+                spec = self.todo.get(cell_id)
+                if spec is not None and cell_id not in self.running:
+                    self.drop(spec)
+
     def _timings(self) -> int:
         return sum(len(v) for by_n in self.model.seconds.values() for v in by_n.values())
 
@@ -362,6 +392,7 @@ class Progress:
         with self.lock:
             if self.todo.pop(spec.cell_id, None) is not None:
                 self.total -= 1
+                self.elsewhere.discard(spec.cell_id)
                 self._refresh()
 
     # Cells in flight ----------------------------------------------------------------------
@@ -445,11 +476,13 @@ class Progress:
         """Estimated seconds until the last cell finishes: the cost model's prediction of every
         unfinished cell less its time so far (in this run, and before a cut it resumes from:
         :func:`left_of`), scheduled in run order on ``jobs`` workers, leaving out the cells in
-        ``skip``. None until the model has a timing or a prior."""
+        ``skip`` and those another run holds (:meth:`watch`). None until the model has a timing
+        or a prior."""
         if not self.model and self.prior is None:
             return None
         now = self.clock() if now is None else now
-        skip = set(skip)
+        with self.lock:
+            skip = set(skip) | (self.elsewhere - set(self.running))
         with self.lock:
             busy, costs = [], []
             for cell_id, spec in self.todo.items():
@@ -523,6 +556,9 @@ class Progress:
         eta = self.remaining(now)
         if eta is not None:
             line += f", ETA {clock_text(eta)}"
+        held = len(self.elsewhere - set(self.running))
+        if held:
+            line += f" ({held} held by another run)"
         flying = [f"{self.todo[c].learner.label} N={self.todo[c].n} seed {self.todo[c].seed}: {s.text()}"
                   for c, s in self.running.items() if c in self.todo and s.fit]
         return line + ("; " + "; ".join(flying) if flying else "")
@@ -531,6 +567,7 @@ class Progress:
         """One refresh: read worker files, redraw the bar, or (plain output) print a heartbeat
         line when nothing was printed for ``interval`` seconds."""
         self.poll()
+        self._look_again()
         with self.lock:
             if self._bar is not None:
                 self._refresh()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sqlite3
 import time
 import warnings
 from collections import Counter
@@ -15,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 
 from harness.api.checkpoints import DEFAULT_MINUTES, discard, resumable
-from harness.api.errors import BenchError, one_line
+from harness.api.errors import BenchError, StoreError, one_line
 from harness.api.learners import Learner
 from harness.api.tasks import FiniteTask, Task
 from harness.execution.devices import cell_threads, run_threads
@@ -371,6 +372,22 @@ def execute(cells: list[CellSpec], store: Store, jobs: int = 1, retry_failed: bo
     owner = new_owner()
 
     handed: list[CellSpec] = []  # claimed and given to a worker
+
+    def others(ids: list[str]) -> tuple[set[str], set[str]]:
+        # for the ETA: the cells another run on this store holds now, and those it stored since
+        # the plan (their row changed, as claim() sees it); a busy store just skips one look
+        mine = {c.cell_id for c in handed}
+        ids = [c for c in ids if c not in mine]
+        try:
+            held = {c for c, who in store.held(ids).items() if who != owner}
+            now = store.existing(ids)
+        except (StoreError, sqlite3.Error):
+            return set(), set()
+        moved = {c for c in ids if (now.get(c) or {}).get("created_at") != (stored.get(c) or {}).get("created_at")}
+        return held, moved
+
+    if progress is not None:
+        progress.watch(others)
 
     def claimed() -> Iterator[CellSpec]:
         # Claimed one at a time, just before it is handed to a worker: a cell that another
