@@ -384,6 +384,10 @@ class Progress:
                 if spec is not None and cell_id not in self.running:
                     self.drop(spec)
 
+    def _held_elsewhere(self) -> set[str]:
+        # a held cell this run took over since (its owner died) is running here: counted again
+        return self.elsewhere - set(self.running)
+
     def _timings(self) -> int:
         return sum(len(v) for by_n in self.model.seconds.values() for v in by_n.values())
 
@@ -482,8 +486,7 @@ class Progress:
             return None
         now = self.clock() if now is None else now
         with self.lock:
-            skip = set(skip) | (self.elsewhere - set(self.running))
-        with self.lock:
+            skip = set(skip) | self._held_elsewhere()
             busy, costs = [], []
             for cell_id, spec in self.todo.items():
                 if cell_id in skip:
@@ -556,7 +559,7 @@ class Progress:
         eta = self.remaining(now)
         if eta is not None:
             line += f", ETA {clock_text(eta)}"
-        held = len(self.elsewhere - set(self.running))
+        held = len(self._held_elsewhere())
         if held:
             line += f" ({held} held by another run)"
         flying = [f"{self.todo[c].learner.label} N={self.todo[c].n} seed {self.todo[c].seed}: {s.text()}"
