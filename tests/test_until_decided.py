@@ -4,6 +4,7 @@ the verdict page counts every stored seed."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 
@@ -130,3 +131,75 @@ def test_a_check_whose_one_side_has_more_seeds_gets_the_missing_ones(noisy, benc
     assert rounds[0] == "round 1: 1 check(s) undecided, training 1 cell(s) (seed 2)", out
     assert seeds(db, "ridge", 8) == [0, 1, 2, 3, 4] or "every paired check is decided" in out
     assert seeds(db, "mean", 8) == [0, 1, 2, 3, 4] and "cell(s) trained in" in out
+
+
+def test_ns_task_and_learner_limit_the_checks_that_get_seeds(noisy, bench, tmp_path):
+    """`--ns 12 --until-decided` adds seeds at N = 12 only: the run trains what it selects, and
+    the checks at other N are left as they are (they stay on the page, Holm-corrected with the rest)."""
+    lb = str(tmp_path / "lb")
+    code, out, err = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "5", "--jobs", "1",
+                           "--ns", "12", "--out", lb)
+    assert code == 0, err
+    db = tmp_path / "store.sqlite"
+    for learner in ("ridge", "mean", "worse"):
+        assert seeds(db, learner, 8) == []  # --ns 12: nothing at N = 8, not even the scale's seeds
+    code, out, err = bench("run", "--suite", "noisy", "--jobs", "1", "--ns", "8", "--out", lb)
+    assert code == 0, err
+    at_8 = {learner: seeds(db, learner, 8) for learner in ("ridge", "mean", "worse")}
+    assert at_8 == {"ridge": [0, 1], "mean": [0, 1], "worse": [0, 1]}
+    code, out, err = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "5", "--jobs", "1",
+                           "--ns", "12", "--out", lb)
+    assert code == 0, err
+    assert {learner: seeds(db, learner, 8) for learner in at_8} == at_8, out  # N = 8 is UNDERPOWERED, not selected
+    # -l worse alone selects no whole pair: no check is its to decide, so no round starts
+    code, out, err = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "5", "--jobs", "1",
+                           "-l", "worse", "--out", lb)
+    assert code == 0, err
+    assert "round " not in out and "until decided: every paired check is decided" in out
+    assert {learner: seeds(db, learner, 8) for learner in at_8} == at_8
+
+
+def test_a_round_cut_short_is_reported_as_a_stop(noisy, bench, tmp_path, monkeypatch):
+    """Ctrl-C in a round of --until-decided: the run says it stopped and exits 130 (not "Nothing to
+    train" with 0), and the page counts the cell the round stored before the stop."""
+    import harness.cli.run as run_module
+    from harness.execution.progress import Progress
+
+    lb = str(tmp_path / "lb")
+    code, _, err = bench("run", "--suite", "noisy", "--jobs", "1", "--out", lb)  # the scale's 2 seeds, no rounds
+    assert code == 0, err
+    real_execute, calls = run_module.execute, []
+
+    class StopAfterFirstCell(Progress):
+        def update(self, spec, record):
+            super().update(spec, record)
+            raise KeyboardInterrupt
+
+    def execute(cells, store, progress=None, **options):
+        calls.append(len(cells))
+        if len(calls) == 2:  # round 1: Ctrl-C as its first cell is reported
+            progress = StopAfterFirstCell(len(cells), stream=io.StringIO(), live=False)
+        return real_execute(cells, store, progress=progress, **options)
+
+    monkeypatch.setattr(run_module, "execute", execute)
+    code, out, err = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "6", "--jobs", "1",
+                           "--out", lb)
+    assert code == 130 and len(calls) == 2 and "round 1:" in out
+    assert "Nothing to train" not in out and "until decided: stopped in round 1" in err
+    assert "Ran 1 of " in out and "Interrupted: 1 finished cell(s) are saved" in err
+    added = list(sqlite3.connect(tmp_path / "store.sqlite").execute("SELECT cell_id FROM cells WHERE seed >= 2"))
+    assert len(added) == 1
+    page = (tmp_path / "lb" / "noisy" / "verdict.md").read_text()
+    assert "Extra seeds: the claims also use 1 cell(s) at seed 2" in page
+
+
+def test_a_rounds_summary_adds_its_cells_time_and_stop_to_the_runs():
+    from collections import Counter
+
+    from harness.execution.summary import RunSummary
+
+    run = RunSummary(planned=4, skipped=4, seconds=1.0, stored=[], busy=Counter({"a": 1}))
+    run.absorb(RunSummary(planned=2, statuses=Counter({"ok": 1}), interrupted=True, seconds=30.0, stored=["x"],
+                          cut=["y"], busy=Counter({"a": 2})))
+    assert (run.planned, run.skipped, run.ran, run.interrupted, run.seconds) == (6, 4, 1, True, 31.0)
+    assert (run.stored, run.cut, run.busy["a"]) == (["x"], ["y"], 3)

@@ -10,7 +10,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 import numpy as np
@@ -25,9 +25,10 @@ from harness.execution import backends, devices
 from harness.execution.estimates import estimate_run
 from harness.execution.progress import NORMAL, QUIET, VERBOSE, Progress, suite_estimate
 from harness.execution.registry import Registry
+from harness.execution.summary import RunSummary
 from harness.execution.runner import (check_memory, execute, pending, plan, staleness, trained_before,
                                       upgrade_fingerprints)
-from harness.protocol.cell import Protocol
+from harness.protocol.cell import CellSpec, Protocol
 from harness.protocol.data import checked_sample
 from harness.reporting import files, leaderboard, suite_pages, terminal
 from harness.storage.store import Store
@@ -246,7 +247,8 @@ def _select(reg: Registry, kind: str, names: tuple[str, ...]) -> list:
                    f"not part of a cell's identity.")
 @click.option("--until-decided", is_flag=True,
               help="With --suite: after its cells, add one seed at a time to the cells of every paired check "
-                   "that is UNDERPOWERED (docs/verdicts.md), until each is decided or has --max-seeds seeds.")
+                   "that is UNDERPOWERED (docs/verdicts.md), until each is decided or has --max-seeds seeds; "
+                   "--task/--learner/--ns limit which checks.")
 @click.option("--max-seeds", type=int, default=None, metavar="K",
               help="With --until-decided: the most seeds a check may use [default: 10].")
 @click.option("--backend", "backend_name", type=click.Choice(backends.BACKENDS), default="local", show_default=True,
@@ -293,34 +295,35 @@ MAX_SEEDS = 10  # --until-decided's default cap on the seeds of a check
 
 
 def _until_decided(reg: Registry, suite: Any, grid: Any, suite_cells: list, store: Store, max_seeds: int,
-                   **run: Any) -> tuple[list[str], float]:
+                   keep: Callable[[CellSpec], bool], **run: Any) -> RunSummary:
     """Rounds of one more seed for the cells of every UNDERPOWERED paired check of the suite's
-    claims, until none is left below ``max_seeds`` seeds (``run``: execute's options). Returns the
-    ids of the cells the rounds stored and their seconds, which the run's record adds up."""
+    claims whose cells ``keep`` selects (the run's -t/-l/--ns), until none is left below
+    ``max_seeds`` seeds (``run``: execute's options). Returns what the rounds did, as one summary
+    the run's adds up (a round cut short ends the rounds, with its checkpointed cells in ``cut``)."""
     quiet = run.pop("quiet")
-    stored: list[str] = []
-    seconds = 0.0
+    rounds = RunSummary()
     for round_no in itertools.count(1):
-        trained = len(stored)
         planned, rows, _ = suite_pages.stored_cells(grid, suite_cells, store.rows())
-        total, below, more = suite_pages.undecided(reg, suite, grid, planned, rows, max_seeds)
-        done = f" ({trained} cell(s) trained in {seconds:.0f} s)" if trained else ""
+        total, below, more = suite_pages.undecided(reg, suite, grid, planned, rows, max_seeds, keep)
+        done = f" ({len(rounds.stored)} cell(s) trained in {rounds.seconds:.0f} s)" if rounds.stored else ""
         if not more:
             click.echo(f"until decided: every paired check is decided{done}" if not total else
                        f"until decided: {total} check(s) still UNDERPOWERED at --max-seeds {max_seeds}{done}; "
                        f"their pages name the seeds that would resolve them")
-            return stored, seconds
+            return rounds
         seeds = ", ".join(map(str, sorted({c.seed for c in more})))
         click.echo(f"round {round_no}: {below} check(s) undecided, training {len(more)} cell(s) (seed {seeds})")
         summary = execute(more, store, progress=Progress(len(more), verbosity=QUIET if quiet else NORMAL,
                                                          jobs=run["jobs"]), **run)
-        stored, seconds = stored + summary.stored, seconds + summary.seconds
+        rounds.absorb(summary)
         if summary.interrupted:
-            return stored, seconds
+            click.echo(f"until decided: stopped in round {round_no}{done}; the same command goes on from here",
+                       err=True)
+            return rounds
         if summary.ran == 0:  # every cell of the round was stored already, or left to another run: no progress
             click.echo(f"until decided: round {round_no} trained nothing (its cells are stored, or another run is "
                        f"training them); stopping{done}")
-            return stored, seconds
+            return rounds
     raise AssertionError("unreachable: itertools.count never ends")
 
 
@@ -441,9 +444,12 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         cells = plan(tasks, learners, ns_list, range(seeds), protocol, reg, unsupported)
     else:  # exactly the cells its pages count (with compare_selection, the test-selected twins too)
         suite_cells = suite_pages.cells(reg, grid, learners, unsupported)
-        cells = [c for c in suite_cells if (not task_names or "all" in task_names or c.task.name in task_names)
-                 and (not learner_names or "all" in learner_names or c.learner.name in learner_names)
-                 and (not only_ns or c.n in only_ns)]
+
+        def selected(c: CellSpec) -> bool:  # -t/-l/--ns: the cells this run trains, --until-decided's too
+            return ((not task_names or "all" in task_names or c.task.name in task_names)
+                    and (not learner_names or "all" in learner_names or c.learner.name in learner_names)
+                    and (not only_ns or c.n in only_ns))
+        cells = [c for c in suite_cells if selected(c)]
     for line in unsupported:
         click.echo(f"skipping: {line}", err=True)
     if not cells:
@@ -485,12 +491,10 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
         summary = execute(cells, store, jobs=jobs, retry_failed=retry_failed, progress=progress,
                           cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate, backend=cluster,
                           costs=costs, checkpoint_minutes=checkpoint_minutes)
-        stored, seconds = summary.stored, summary.seconds
         if until_decided and not summary.interrupted:
-            extra, more = _until_decided(reg, suite, grid, suite_cells, store, max_seeds, jobs=jobs,
-                                         cell_timeout=cell_timeout, backend=cluster,
-                                         checkpoint_minutes=checkpoint_minutes, quiet=quiet)
-            stored, seconds = stored + extra, seconds + more
+            summary.absorb(_until_decided(reg, suite, grid, suite_cells, store, max_seeds, selected, jobs=jobs,
+                                          cell_timeout=cell_timeout, backend=cluster,
+                                          checkpoint_minutes=checkpoint_minutes, quiet=quiet))
     for line in summary.edge_lines():
         click.echo(f"note: {line}", err=True)
     if summary.busy:
@@ -507,7 +511,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
                    f"{summary.skipped} already in {store.path} were skipped.")
     if not no_leaderboard and grid is not None:
         where = suite_pages.directory(out_dir, grid)
-        suite_pages.record_run(where, COMMAND_ARGV, seconds, stored, jobs, began, cut=summary.cut)
+        suite_pages.record_run(where, COMMAND_ARGV, summary.seconds, summary.stored, jobs, began, cut=summary.cut)
         # all of the suite's stored cells, whatever -t/-l trained, with the seeds --until-decided added
         planned, rows, everything = suite_pages.stored_cells(grid, suite_cells, store.rows())
         if rows:

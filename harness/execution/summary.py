@@ -46,6 +46,26 @@ class RunSummary:
             counts["cells"] = cells
         return out
 
+    def absorb(self, other: RunSummary) -> None:
+        """Add ``other``, a later part of the same run (a round of ``--until-decided``), to this
+        summary: its cells, time, stop and warnings count as the run's."""
+        self.planned += other.planned
+        self.skipped += other.skipped
+        self.statuses.update(other.statuses)
+        self.interrupted = self.interrupted or other.interrupted
+        self.seconds += other.seconds
+        for learner, group in other.stale.items():
+            mine = self.stale.setdefault(learner, StaleGroup())
+            mine.cells += group.cells
+            mine.reasons |= group.reasons
+            mine.since = max(mine.since, group.since)
+        self.busy.update(other.busy)
+        for learner, counts in other.edges.items():
+            self.edges.setdefault(learner, Counter()).update(counts)
+        self.resuming += other.resuming
+        self.stored += other.stored
+        self.cut += other.cut
+
     @property
     def ran(self) -> int:
         return sum(self.statuses.values())

@@ -136,12 +136,13 @@ def stored_cells(grid: Grid, planned: list[CellSpec], store_rows: Iterable[dict[
 
 
 def undecided(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], rows: dict[str, dict[str, Any]],
-              max_seeds: int) -> tuple[int, int, list[CellSpec]]:
+              max_seeds: int, keep: Callable[[CellSpec], bool] | None = None) -> tuple[int, int, list[CellSpec]]:
     """(UNDERPOWERED paired checks of ``suite``'s claims, those of them not yet stored on both sides
     at every seed below ``max_seeds``, the cells that give each of these one more seed): its two
     learners' cells at its condition and N, at the smallest seed not stored for both (``planned``
     holds every seed stored so far, :func:`with_stored_seeds`). A seed whose cell is stored but
-    failed counts as tried: the next round moves past it."""
+    failed counts as tried: the next round moves past it. With ``keep`` (a run's -t/-l/--ns), only
+    the checks whose cells it keeps on both sides count: the others are left as they are."""
     pairs = [(p, c) for p, c in points_and_cells(reg, grid, planned, rows) if p.settings["select_on"] == grid.select_on]
     total = 0
     own, specs = [p for p, _ in pairs], {id(p): c for p, c in pairs}
@@ -152,6 +153,8 @@ def undecided(reg: Registry, suite: Suite, grid: Grid, planned: list[CellSpec], 
         for check in claim.evaluate(own).checks:
             pts = claim.points_of(check, own)
             if check.status != UNDERPOWERED or not pts:
+                continue
+            if keep is not None and not all(keep(specs[id(p)]) for p in pts):
                 continue
             total += 1
             # each side's cells by seed; the next seed is the smallest that not both sides have stored
