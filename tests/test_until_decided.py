@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import time
 
 import pytest
 
@@ -203,3 +204,33 @@ def test_a_rounds_summary_adds_its_cells_time_and_stop_to_the_runs():
                           cut=["y"], busy=Counter({"a": 2})))
     assert (run.planned, run.skipped, run.ran, run.interrupted, run.seconds) == (6, 4, 1, True, 31.0)
     assert (run.stored, run.cut, run.busy["a"]) == (["x"], ["y"], 3)
+
+
+def test_a_round_says_it_is_still_training(noisy, bench, tmp_path, monkeypatch):
+    """A round of --until-decided is long work like the run's own cells: it prints heartbeat
+    lines ("[0/k] still training…") while its cells train, counted against the round's cells."""
+    import harness.cli.run as run_module
+    from harness.execution.progress import Progress
+
+    lb = str(tmp_path / "lb")
+    code, _, err = bench("run", "--suite", "noisy", "--jobs", "1", "--out", lb)
+    assert code == 0, err
+    real_execute, calls, rounds = run_module.execute, [], []
+
+    class Often(Progress):  # a heartbeat every 0.1 s instead of every minute
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "interval": 0.1, "live": False})
+
+    def execute(cells, store, progress=None, **options):
+        calls.append(len(cells))
+        if len(calls) > 1:  # a round (the first call is the run's own cells, all stored already)
+            rounds.append(len(cells))
+            time.sleep(0.5)  # a slow cell
+        return real_execute(cells, store, progress=progress, **options)
+
+    monkeypatch.setattr(run_module, "Progress", Often)
+    monkeypatch.setattr(run_module, "execute", execute)
+    code, out, err = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "3", "--jobs", "1",
+                           "--out", lb)
+    assert code == 0, err
+    assert rounds and f"[0/{rounds[0]}] still training" in err, err

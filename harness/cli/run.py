@@ -313,8 +313,9 @@ def _until_decided(reg: Registry, suite: Any, grid: Any, suite_cells: list, stor
             return rounds
         seeds = ", ".join(map(str, sorted({c.seed for c in more})))
         click.echo(f"round {round_no}: {below} check(s) undecided, training {len(more)} cell(s) (seed {seeds})")
-        summary = execute(more, store, progress=Progress(len(more), verbosity=QUIET if quiet else NORMAL,
-                                                         jobs=run["jobs"]), **run)
+        progress = Progress(len(more), verbosity=QUIET if quiet else NORMAL, jobs=run["jobs"])
+        with progress.heartbeat():  # the round's own bar, or its "still training…" lines
+            summary = execute(more, store, progress=progress, **run)
         rounds.absorb(summary)
         if summary.interrupted:
             click.echo(f"until decided: stopped in round {round_no}{done}; the same command goes on from here",
@@ -492,6 +493,7 @@ def _run(suite_name, scale, task_names, learner_names, ns, ns_csv, seeds, jobs, 
                           cell_timeout=cell_timeout, reuse_stale=reuse_stale, estimate=estimate, backend=cluster,
                           costs=costs, checkpoint_minutes=checkpoint_minutes)
         if until_decided and not summary.interrupted:
+            progress.close()  # the rounds draw their own bars
             summary.absorb(_until_decided(reg, suite, grid, suite_cells, store, max_seeds, selected, jobs=jobs,
                                           cell_timeout=cell_timeout, backend=cluster,
                                           checkpoint_minutes=checkpoint_minutes, quiet=quiet))
