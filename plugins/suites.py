@@ -115,7 +115,9 @@ ALLEN_ZHU_FIG1 = Suite(
             note="Fig. 1(b)'s N (200 … 10⁴) at width 1000, σ = 0, on 2 cores with --jobs 2: N ≤ 2000 (57 "
                  "network cells) took 1:58:42 on 2026-12-04, where the plan, timed on other widths only, said "
                  "1:04:20; N = 5000 (14 cells, 2 of them resumed mid-cell) took 2:28:09 where the plan said "
-                 "3:09:01. N = 10⁴ runs cell by cell (checkpoints; bench run prints its estimate); --ns runs "
+                 "3:09:01. N = 10⁴ (21 cells, 44,755 s of compute) took 5:55:49 in recorded runs of two --jobs 1 "
+                 "processes, cut and resumed from checkpoints across 3 sessions, after 11 kernel and 2-layer cells "
+                 "from an unrecorded run; a finite-NTK cell there took 5,385–8,220 s (one thread, or two for the end of one). --ns runs "
                  "the small N first; its width check is the scale paper-n-width"),
         "paper-n-width": Scale(
             ns=(1000, 2000), seeds=1, n_test=5000, learners=FIG1_PAPER_LEARNERS, conditions={"label_sigma": (0.0,)},
