@@ -234,3 +234,5 @@ def test_a_round_says_it_is_still_training(noisy, bench, tmp_path, monkeypatch):
                            "--out", lb)
     assert code == 0, err
     assert rounds and f"[0/{rounds[0]}] still training" in err, err
+    # the run's own cells were all stored: what it trained is the rounds' cells, not "Nothing to train"
+    assert f"Ran {sum(rounds)} of " in out and "Nothing to train" not in out, out
