@@ -186,7 +186,7 @@ def test_a_round_cut_short_is_reported_as_a_stop(noisy, bench, tmp_path, monkeyp
     code, out, err = bench("run", "--suite", "noisy", "--until-decided", "--max-seeds", "6", "--jobs", "1",
                            "--out", lb)
     assert code == 130 and len(calls) == 2 and "round 1:" in out
-    assert "Nothing to train" not in out and "until decided: stopped in round 1" in err
+    assert "Nothing to train" not in out and "until decided: stopped in round 1 (1 cell(s) trained in" in err
     assert "Ran 1 of " in out and "Interrupted: 1 finished cell(s) are saved" in err
     added = list(sqlite3.connect(tmp_path / "store.sqlite").execute("SELECT cell_id FROM cells WHERE seed >= 2"))
     assert len(added) == 1

@@ -25,9 +25,9 @@ from harness.execution import backends, devices
 from harness.execution.estimates import estimate_run
 from harness.execution.progress import NORMAL, QUIET, VERBOSE, Progress, suite_estimate
 from harness.execution.registry import Registry
-from harness.execution.summary import RunSummary
 from harness.execution.runner import (check_memory, execute, pending, plan, staleness, trained_before,
                                       upgrade_fingerprints)
+from harness.execution.summary import RunSummary
 from harness.protocol.cell import CellSpec, Protocol
 from harness.protocol.data import checked_sample
 from harness.reporting import files, leaderboard, suite_pages, terminal
@@ -302,13 +302,16 @@ def _until_decided(reg: Registry, suite: Any, grid: Any, suite_cells: list, stor
     the run's adds up (a round cut short ends the rounds, with its checkpointed cells in ``cut``)."""
     quiet = run.pop("quiet")
     rounds = RunSummary()
+
+    def done() -> str:  # what the rounds so far trained, for the closing line
+        return f" ({len(rounds.stored)} cell(s) trained in {rounds.seconds:.0f} s)" if rounds.stored else ""
+
     for round_no in itertools.count(1):
         planned, rows, _ = suite_pages.stored_cells(grid, suite_cells, store.rows())
         total, below, more = suite_pages.undecided(reg, suite, grid, planned, rows, max_seeds, keep)
-        done = f" ({len(rounds.stored)} cell(s) trained in {rounds.seconds:.0f} s)" if rounds.stored else ""
         if not more:
-            click.echo(f"until decided: every paired check is decided{done}" if not total else
-                       f"until decided: {total} check(s) still UNDERPOWERED at --max-seeds {max_seeds}{done}; "
+            click.echo(f"until decided: every paired check is decided{done()}" if not total else
+                       f"until decided: {total} check(s) still UNDERPOWERED at --max-seeds {max_seeds}{done()}; "
                        f"their pages name the seeds that would resolve them")
             return rounds
         seeds = ", ".join(map(str, sorted({c.seed for c in more})))
@@ -318,12 +321,12 @@ def _until_decided(reg: Registry, suite: Any, grid: Any, suite_cells: list, stor
             summary = execute(more, store, progress=progress, **run)
         rounds.absorb(summary)
         if summary.interrupted:
-            click.echo(f"until decided: stopped in round {round_no}{done}; the same command goes on from here",
+            click.echo(f"until decided: stopped in round {round_no}{done()}; the same command goes on from here",
                        err=True)
             return rounds
         if summary.ran == 0:  # every cell of the round was stored already, or left to another run: no progress
             click.echo(f"until decided: round {round_no} trained nothing (its cells are stored, or another run is "
-                       f"training them); stopping{done}")
+                       f"training them); stopping{done()}")
             return rounds
     raise AssertionError("unreachable: itertools.count never ends")
 
